@@ -1,0 +1,1 @@
+"""The ways in: the ``convnas`` CLI (and, later, the FastAPI service)."""

@@ -1,0 +1,413 @@
+"""Frozen, concrete architectures: the output of sampling a search space.
+
+An :class:`Arch` holds no search domains, only values. It has a canonical JSON form (sorted keys,
+defaults written out) and a content hash that is equal for equal architectures, so the same network
+written with different key order or with defaults omitted hashes the same.
+
+Semantics of every field are documented on the models; ``space.cost`` (analytic counts) and
+``space.nn`` (the torch model) both implement exactly these semantics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+from space.errors import SpecError, errors_from_validation
+
+ARCH_FORMAT = "convnas.arch/1"
+
+Activation = Literal["elu", "relu", "gelu", "tanh", "sigmoid", "identity"]
+GateNonlinearity = Literal["sigmoid", "tanh"]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
+Kernel = Annotated[int, Field(ge=1, le=31)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Cells. Every cell sees ``x`` (the output of its layer's feedforward conv, after the layer's
+# activation) and ``r`` (the layer's input before that conv). Filter sizes are square and
+# same-padded at stride 1. ``bias`` switches the biases of the cell's own convs.
+# --------------------------------------------------------------------------------------------
+
+
+class NoneCell(Frozen):
+    """No recurrence: the layer is a plain feedforward conv layer."""
+
+    kind: Literal["none"] = "none"
+
+
+class TimeDecayCell(Frozen):
+    """``h_t = tau * h_{t-1} + x_t`` with one trainable scalar ``tau`` per layer."""
+
+    kind: Literal["timedecay"] = "timedecay"
+    tau_init: float = 0.0
+
+
+class SimpleRNNCell(Frozen):
+    """``h_t = f(LN?(W_x*x_t + W_h*h_{t-1} + b))``; ``depth`` = output channels (None: as input)."""
+
+    kind: Literal["simplernn"] = "simplernn"
+    depth: PositiveInt | None = None
+    filter_size: Kernel = 3
+    activation: Activation = "elu"
+    layer_norm: bool = False
+    bias: bool = True
+
+
+class GRUCell(Frozen):
+    """Convolutional GRU; the reset gate gets ``forget_bias`` added before its sigmoid."""
+
+    kind: Literal["gru"] = "gru"
+    depth: PositiveInt | None = None
+    filter_size: Kernel = 3
+    forget_bias: float = 1.0
+    layer_norm: bool = False
+    bias: bool = True
+
+
+class LSTMCell(Frozen):
+    """Convolutional LSTM; peepholes are spatially untied (one weight per channel and position)."""
+
+    kind: Literal["lstm"] = "lstm"
+    depth: PositiveInt | None = None
+    filter_size: Kernel = 3
+    forget_bias: float = 1.0
+    peepholes: bool = False
+    layer_norm: bool = False
+    bias: bool = True
+
+
+class UGRNNCell(Frozen):
+    """Update-gate RNN: ``h_t = g.h_{t-1} + (1-g).tanh(c)``."""
+
+    kind: Literal["ugrnn"] = "ugrnn"
+    depth: PositiveInt | None = None
+    filter_size: Kernel = 3
+    forget_bias: float = 1.0
+    layer_norm: bool = False
+    bias: bool = True
+
+
+class IntersectionRNNCell(Frozen):
+    """Intersection RNN: gated state plus a learned bypass of the input; state depth = input."""
+
+    kind: Literal["intersectionrnn"] = "intersectionrnn"
+    filter_size: Kernel = 3
+    forget_bias: float = 1.0
+    layer_norm: bool = False
+    bias: bool = True
+
+
+class RGCCell(Frozen):
+    """Reciprocal Gated Cell (convrnn.md section 2), every switch of the papers' search.
+
+    The memory ``c`` exists only when ``cell_depth > 0`` and ``gate_filter_size > 0``. The output
+    ``h`` has the channels of ``x``. Defaults give the ``(1 - s(.))`` gating form.
+    """
+
+    kind: Literal["rgc"] = "rgc"
+    cell_depth: int = Field(default=0, ge=0)
+    tau_filter_size: Kernel = 3
+    cell_tau_filter_size: Kernel | None = None
+    gate_filter_size: int = Field(default=3, ge=0, le=31)
+    ff_filter_size: Kernel = 3
+    in_out_filter_size: Kernel = 3
+    tau_depth_separable: bool = False
+    gate_depth_separable: bool = False
+    ff_depth_separable: bool = False
+    in_out_depth_separable: bool = False
+    input_to_cell: bool = True
+    cell_residual: bool = False
+    input_to_out: bool = False
+    cell_to_out: bool = False
+    out_residual: bool = False
+    input_to_tau: bool = False
+    input_to_gate: bool = False
+    residual_to_cell_tau: bool = False
+    residual_to_cell_gate: bool = False
+    residual_to_out_tau: bool = False
+    residual_to_out_gate: bool = False
+    tau_nonlinearity: GateNonlinearity = "sigmoid"
+    gate_nonlinearity: GateNonlinearity = "sigmoid"
+    tau_offset: float = 1.0
+    tau_multiplier: float = -1.0
+    gate_offset: float = 1.0
+    gate_multiplier: float = -1.0
+    tau_bias: float = 0.0
+    gate_bias: float = 0.0
+    input_activation: Activation = "identity"
+    cell_activation: Activation = "elu"
+    out_activation: Activation = "elu"
+    layer_norm: bool = False
+    bias: bool = True
+
+    @property
+    def has_memory(self) -> bool:
+        return self.cell_depth > 0 and self.gate_filter_size > 0
+
+    @property
+    def cell_tau_size(self) -> int:
+        return self.cell_tau_filter_size or self.tau_filter_size
+
+    @model_validator(mode="after")
+    def _memory_needs_a_drive(self) -> RGCCell:
+        if self.has_memory and not (self.input_to_cell or self.cell_residual):
+            raise ValueError(
+                "an rgc with memory needs input_to_cell or cell_residual (got both false)"
+            )
+        return self
+
+
+Cell = Annotated[
+    NoneCell
+    | TimeDecayCell
+    | SimpleRNNCell
+    | GRUCell
+    | LSTMCell
+    | UGRNNCell
+    | IntersectionRNNCell
+    | RGCCell,
+    Field(discriminator="kind"),
+]
+CELL_KINDS: tuple[str, ...] = (
+    "none",
+    "timedecay",
+    "simplernn",
+    "gru",
+    "lstm",
+    "ugrnn",
+    "intersectionrnn",
+    "rgc",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Layers, feedback, time, readout.
+# --------------------------------------------------------------------------------------------
+
+
+class LayerArch(Frozen):
+    """One node of the graph. Order of operations within a step::
+
+        r = input (previous layer's output, or the image for the first layer)
+        x = activation(conv_{kernel, stride}(r) [+ feedback at entry 'input'])
+        y = cell(x, r)                            # identity when cell.kind == 'none'
+        y = post_conv(y) if post_kernel else y    # residual-block second conv
+        y = y + proj(r) if residual else y        # bias-free 1x1 projection when channels differ
+        y = post_activation(y)
+        out = maxpool_{pool}(y)                    # kernel = stride = pool, ceil mode; 1 = none
+
+    For a layer without a cell, feedback at entry 'out' is added to ``y`` before post_conv;
+    entry 'cell' is legal only for an rgc with memory.
+    """
+
+    name: Name
+    channels: PositiveInt
+    kernel: Kernel = 3
+    stride: int = Field(default=1, ge=1, le=8)
+    pool: int = Field(default=1, ge=1, le=8)
+    activation: Activation = "elu"
+    bias: bool = True
+    cell: Cell = Field(default_factory=NoneCell)
+    post_kernel: int = Field(default=0, ge=0, le=31)
+    residual: bool = False
+    post_activation: Activation = "identity"
+
+
+class FeedbackEdge(Frozen):
+    """A long-range edge ``source -> target`` (one time step, like every edge).
+
+    Edges into one target with equal (entry, kernel, depth_separable, activation) share one
+    projection conv over the channel concatenation of their resized sources, as released.
+    """
+
+    source: Name
+    target: Name
+    entry: Literal["input", "cell", "out"] = "out"
+    kernel: Kernel = 1
+    depth_separable: bool = False
+    activation: Activation = "identity"
+
+
+class LastReadout(Frozen):
+    kind: Literal["last"] = "last"
+
+
+class MeanReadout(Frozen):
+    """Mean of the logits over steps ``start <= t < end`` (``end`` None: through the last)."""
+
+    kind: Literal["mean"] = "mean"
+    start: int = Field(default=0, ge=0)
+    end: int | None = Field(default=None, ge=1)
+
+
+class MaxConfReadout(Frozen):
+    kind: Literal["max_conf"] = "max_conf"
+
+
+class ThreshReadout(Frozen):
+    """First step whose max softmax probability passes ``threshold``, else the most confident."""
+
+    kind: Literal["thresh"] = "thresh"
+    threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+
+
+Readout = Annotated[
+    LastReadout | MeanReadout | MaxConfReadout | ThreshReadout, Field(discriminator="kind")
+]
+
+
+def _readout_shorthand(value: Any) -> Any:
+    return {"kind": value} if isinstance(value, str) else value
+
+
+class TimeArch(Frozen):
+    """Unroll: ``steps`` steps, the image shown for steps ``0 .. image_off-1`` then a blank frame."""
+
+    steps: int = Field(default=1, ge=1, le=256)
+    image_off: int | None = Field(default=None, ge=1)
+    readout: Readout = Field(default_factory=LastReadout)
+    unroll: Literal["biological", "feedforward"] = "biological"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "readout" in data:
+            data = {**data, "readout": _readout_shorthand(data["readout"])}
+        return data
+
+    @property
+    def image_steps(self) -> int:
+        return min(self.image_off or self.steps, self.steps)
+
+
+class Head(Frozen):
+    """Readout head: ``fc`` = global average pool then a linear layer; ``conv`` = a
+    ``kernel`` x ``kernel`` same-padded conv to the classes then global average pool."""
+
+    kind: Literal["fc", "conv"] = "fc"
+    kernel: Kernel = 1
+
+
+class Training(Frozen):
+    """Training hyperparameters of one candidate (sampled with it; not part of ``arch_hash``)."""
+
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(default=0.05, gt=0.0, le=10.0)
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    nesterov: bool = True
+    weight_decay: float = Field(default=1e-4, ge=0.0, le=1.0)
+    batch_size: int = Field(default=64, ge=1, le=65536)
+    epochs: int = Field(default=2, ge=1, le=10000)
+    grad_clip: float | None = Field(default=None, gt=0.0)
+    lr_schedule: Literal["constant", "cosine", "step"] = "cosine"
+    warmup_epochs: float = Field(default=0.0, ge=0.0)
+    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class InputShape(Frozen):
+    size: int = Field(ge=4, le=4096)
+    channels: int = Field(ge=1, le=64)
+
+
+class Arch(Frozen):
+    """A concrete ConvRNN: the unit that is hashed, trained, recorded and exported."""
+
+    format: Literal["convnas.arch/1"] = ARCH_FORMAT
+    input: InputShape
+    classes: int = Field(ge=2, le=100000)
+    layers: tuple[LayerArch, ...] = Field(min_length=1)
+    feedback: tuple[FeedbackEdge, ...] = ()
+    head: Head = Field(default_factory=Head)
+    time: TimeArch = Field(default_factory=TimeArch)
+    training: Training | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_graph(self) -> Arch:
+        from space.graph import check_arch_graph
+
+        problems = check_arch_graph(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def layer(self, name: str) -> LayerArch:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    # Canonical forms --------------------------------------------------------------------------
+
+    def structure(self) -> dict[str, Any]:
+        """The architecture alone: what ``arch_hash`` covers (no training, no meta)."""
+        data = self.model_dump(mode="json", exclude={"training", "meta"})
+        data["feedback"] = sorted(data["feedback"], key=lambda e: (e["target"], e["source"]))
+        return data
+
+    def canonical_json(self) -> str:
+        data = self.structure()
+        if self.training is not None:
+            data["training"] = self.training.model_dump(mode="json")
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @property
+    def arch_hash(self) -> str:
+        """sha256 over the canonical architecture (16 hex digits); training and meta excluded."""
+        text = json.dumps(self.structure(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of architecture plus training hyperparameters: the key for duplicate trials."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude_none=False)
+        if not self.meta:
+            data.pop("meta")
+        if self.training is None:
+            data.pop("training")
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
+
+
+def arch_from_data(data: Any, source: str = "<arch>") -> Arch:
+    """Validate plain data into an :class:`Arch`, raising :class:`SpecError` with every problem."""
+    from pydantic import ValidationError
+
+    try:
+        return Arch.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(errors_from_validation(exc, source)) from None
+
+
+def load_arch(path: str | Path) -> Arch:
+    """Load an arch file (YAML or JSON; exported files with provenance are accepted too)."""
+    from space.errors import read_document
+
+    data, _ = read_document(Path(path))
+    if isinstance(data, dict) and "arch" in data and "format" not in data:
+        data = data["arch"]
+    return arch_from_data(data, str(path))
+
+
+def save_arch(arch: Arch, path: str | Path) -> None:
+    path = Path(path)
+    text = arch.to_json() + "\n" if path.suffix == ".json" else arch.to_yaml()
+    path.write_text(text)

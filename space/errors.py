@@ -1,0 +1,194 @@
+"""Errors that name the field path, the bad value and, for files, the line.
+
+Spec and arch files are read with ``yaml.safe_load`` only (JSON is read by the same loader, being
+a YAML subset); a composed node tree gives the line of every key so that a validation error at
+``layers.2.cell.kind`` can point at line 17.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LinePath = tuple[str | int, ...]
+
+# Fields holding discriminated unions and their tags: pydantic puts the tag in error locations
+# (``cell.rgc.cell_depth``); users wrote ``cell.cell_depth``.
+UNION_TAGS: dict[str, frozenset[str]] = {
+    "cell": frozenset(
+        {"none", "timedecay", "simplernn", "gru", "lstm", "ugrnn", "intersectionrnn", "rgc"}
+    ),
+    "readout": frozenset({"last", "mean", "max_conf", "thresh"}),
+}
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a document: where (dotted path, line) and what (message, bad value)."""
+
+    path: str
+    message: str
+    value: Any = field(default=_MISSING, compare=False)
+    line: int | None = None
+    source: str | None = None
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not _MISSING
+
+    def __str__(self) -> str:
+        where = self.source or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        loc = f"{where}: " if where else ""
+        path = self.path or "<root>"
+        shown = f" (got {_short(self.value)})" if self.has_value else ""
+        return f"{loc}{path}: {self.message}{shown}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "message": self.message, "line": self.line}
+        if self.has_value:
+            out["value"] = self.value if _jsonable(self.value) else repr(self.value)
+        return out
+
+
+class ConvnasError(Exception):
+    """Base class of every error the product reports to users (never a traceback)."""
+
+
+class SpecError(ConvnasError, ValueError):
+    """A document (search spec or arch) with one or more problems, all reported at once."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''}:"
+        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list, dict))
+
+
+def dotted(loc: Iterable[str | int]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading documents with line numbers
+# ------------------------------------------------------------------------------------------------
+
+
+class LineMap:
+    """Line (1-based) of every key/item in a YAML/JSON document, by its path."""
+
+    def __init__(self, lines: dict[LinePath, int] | None = None):
+        self.lines = lines or {}
+
+    def line_of(self, path: Sequence[str | int]) -> int | None:
+        """The line of the deepest existing prefix of ``path`` (so a missing key points at its
+        parent mapping)."""
+        parts = tuple(path)
+        while parts:
+            if parts in self.lines:
+                return self.lines[parts]
+            parts = parts[:-1]
+        return self.lines.get((), None)
+
+
+def _walk(node: yaml.Node, path: LinePath, lines: dict[LinePath, int], dups: list[Problem]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            if key in seen:
+                dups.append(
+                    Problem(dotted((*path, key)), "duplicate key", line=key_node.start_mark.line + 1)
+                )
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*path, key), lines, dups)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), lines, dups)
+
+
+def parse_text(text: str, source: str = "<text>") -> tuple[Any, LineMap]:
+    """Parse YAML or JSON text safely; syntax errors and duplicate keys become a SpecError."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise SpecError([Problem("", f"not valid YAML/JSON: {reason}", line=line, source=source)]) from None
+    lines: dict[LinePath, int] = {}
+    dups: list[Problem] = []
+    if node is not None:
+        _walk(node, (), lines, dups)
+    if dups:
+        raise SpecError([Problem(p.path, p.message, line=p.line, source=source) for p in dups])
+    return data, LineMap(lines)
+
+
+def read_document(path: Path) -> tuple[Any, LineMap]:
+    """Read a YAML/JSON file; a missing or unreadable file is a SpecError naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem("", "file not found", value=str(path))]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem("", f"cannot read file: {exc}", value=str(path))]) from None
+    return parse_text(text, str(path))
+
+
+# ------------------------------------------------------------------------------------------------
+# pydantic ValidationError -> problems
+# ------------------------------------------------------------------------------------------------
+
+
+def _clean_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
+    """Drop pydantic's union-member tags (e.g. ``rgc`` inside ``cell.rgc.depth``) and
+    function-validator labels so paths match the document."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        if out and out[-1] in UNION_TAGS and part in UNION_TAGS[str(out[-1])]:
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def errors_from_validation(
+    exc: Any,
+    source: str | None = None,
+    lines: LineMap | None = None,
+    prefix: Sequence[str | int] = (),
+) -> list[Problem]:
+    """Turn a pydantic ``ValidationError`` into problems with document paths and lines."""
+    problems: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc = (*prefix, *_clean_loc(err["loc"]))
+        message = str(err["msg"]).removeprefix("Value error, ")
+        value = err.get("input", _MISSING) if err["type"] != "missing" else _MISSING
+        if isinstance(value, dict) and err["type"] not in ("union_tag_invalid", "model_type"):
+            value = _MISSING
+        line = lines.line_of(loc) if lines else None
+        problems.append(Problem(dotted(loc), message, value, line, source))
+    return problems

@@ -1,0 +1,195 @@
+"""Shapes and timing of an :class:`~space.arch.Arch` graph, shared by the cost model and torch.
+
+Spatial arithmetic is TensorFlow's SAME padding, as in the papers' code: a stride-``s`` conv or a
+``p`` x ``p`` max pool of stride ``p`` maps size ``n`` to ``ceil(n / s)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from space.arch import Arch, Cell, FeedbackEdge, LayerArch
+
+
+@dataclass(frozen=True)
+class FeedbackGroup:
+    """Feedback edges into one target sharing one projection conv (see ``FeedbackEdge``)."""
+
+    target: str
+    entry: str
+    kernel: int
+    depth_separable: bool
+    activation: str
+    sources: tuple[str, ...]
+    in_channels: int
+    out_channels: int
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """Channels and spatial sizes of one layer; ``x`` is the conv output, ``y`` the cell output."""
+
+    name: str
+    index: int
+    in_channels: int
+    in_size: int
+    x_channels: int
+    size: int
+    y_channels: int
+    out_channels: int
+    out_size: int
+    first_signal: int
+    feedback: tuple[FeedbackGroup, ...]
+
+
+def cell_out_channels(cell: Cell, x_channels: int) -> int:
+    depth = getattr(cell, "depth", None)
+    return int(depth) if depth else x_channels
+
+
+def conv_out(size: int, stride: int) -> int:
+    return math.ceil(size / stride)
+
+
+def layer_out_channels(layer: LayerArch) -> int:
+    return layer.channels if layer.post_kernel else cell_out_channels(layer.cell, layer.channels)
+
+
+def entry_channels(layer: LayerArch, entry: str) -> int:
+    """Channels of the tensor that feedback is added to at ``entry``."""
+    if entry == "input":
+        return layer.channels
+    if entry == "cell":
+        return int(getattr(layer.cell, "cell_depth", 0))
+    if layer.cell.kind == "rgc":
+        return layer.channels
+    return cell_out_channels(layer.cell, layer.channels)
+
+
+def first_signal_steps(arch: Arch) -> dict[str, int]:
+    """Step at which each layer (and ``readout``) first depends on the image.
+
+    Biological unroll: every edge (feedforward or feedback) costs one step, so this is the
+    shortest path from the image. Feedforward unroll: every layer sees the image at step 0.
+    """
+    names = [layer.name for layer in arch.layers]
+    if arch.time.unroll == "feedforward":
+        return {**dict.fromkeys(names, 0), "readout": 0}
+    first: dict[str, float] = dict.fromkeys(names, math.inf)
+    first[names[0]] = 0
+    edges = [(a, b) for a, b in zip(names, names[1:], strict=False)]
+    edges += [(e.source, e.target) for e in arch.feedback]
+    for _ in range(len(names)):  # Bellman-Ford: unit weights, at most len(names) relaxations
+        for src, dst in edges:
+            first[dst] = min(first[dst], first[src] + 1)
+    out = {name: int(step) for name, step in first.items()}
+    out["readout"] = out[names[-1]] + 1
+    return out
+
+
+def feedback_groups(arch: Arch, target: LayerArch, out_channels: dict[str, int]) -> list[FeedbackGroup]:
+    """Group the edges into ``target`` by projection settings, sources in layer order."""
+    order = {layer.name: i for i, layer in enumerate(arch.layers)}
+    groups: dict[tuple[str, int, bool, str], list[FeedbackEdge]] = {}
+    for edge in arch.feedback:
+        if edge.target == target.name:
+            key = (edge.entry, edge.kernel, edge.depth_separable, edge.activation)
+            groups.setdefault(key, []).append(edge)
+    result = []
+    for (entry, kernel, ds, act), edges in sorted(groups.items()):
+        sources = tuple(sorted((e.source for e in edges), key=order.__getitem__))
+        result.append(
+            FeedbackGroup(
+                target.name,
+                entry,
+                kernel,
+                ds,
+                act,
+                sources,
+                sum(out_channels[s] for s in sources),
+                entry_channels(target, entry),
+            )
+        )
+    return result
+
+
+def layer_shapes(arch: Arch) -> list[LayerShape]:
+    """Per-layer channels, sizes, first-signal step and feedback groups, in layer order."""
+    first = first_signal_steps(arch)
+    out_ch = {layer.name: layer_out_channels(layer) for layer in arch.layers}
+    shapes: list[LayerShape] = []
+    channels, size = arch.input.channels, arch.input.size
+    for i, layer in enumerate(arch.layers):
+        conv_size = conv_out(size, layer.stride)
+        shape = LayerShape(
+            name=layer.name,
+            index=i,
+            in_channels=channels,
+            in_size=size,
+            x_channels=layer.channels,
+            size=conv_size,
+            y_channels=cell_out_channels(layer.cell, layer.channels),
+            out_channels=out_ch[layer.name],
+            out_size=conv_out(conv_size, layer.pool),
+            first_signal=first[layer.name],
+            feedback=tuple(feedback_groups(arch, layer, out_ch)),
+        )
+        shapes.append(shape)
+        channels, size = shape.out_channels, shape.out_size
+    return shapes
+
+
+def _check_layer(layer: LayerArch, index: int) -> list[str]:
+    problems = []
+    where = f"layers.{index} ({layer.name})"
+    if layer.post_kernel == 0 and layer.residual and layer.stride != 1:
+        problems.append(f"{where}: residual needs stride 1 or a post conv (got stride {layer.stride})")
+    return problems
+
+
+def check_arch_graph(arch: Arch) -> list[str]:
+    """Every graph-level problem of an arch (names, edges, entries), as messages."""
+    from space.arch import RGCCell
+
+    problems: list[str] = []
+    names = [layer.name for layer in arch.layers]
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen or name == "readout":
+            problems.append(f"layers.{i}.name: duplicate or reserved layer name {name!r}")
+        seen.add(name)
+    for i, layer in enumerate(arch.layers):
+        problems += _check_layer(layer, i)
+    pairs: set[tuple[str, str, str]] = set()
+    for i, edge in enumerate(arch.feedback):
+        label = f"feedback.{i} ({edge.source} -> {edge.target})"
+        unknown = [n for n in (edge.source, edge.target) if n not in seen]
+        if unknown:
+            problems.append(f"{label}: unknown layer {', '.join(map(repr, unknown))}")
+            continue
+        if edge.source == edge.target:
+            problems.append(f"{label}: an edge from a layer to itself (cells are recurrent already)")
+        if (edge.source, edge.target, edge.entry) in pairs:
+            problems.append(f"{label}: duplicate edge")
+        pairs.add((edge.source, edge.target, edge.entry))
+        target = arch.layer(edge.target)
+        if edge.entry == "cell" and not (isinstance(target.cell, RGCCell) and target.cell.has_memory):
+            problems.append(f"{label}: entry 'cell' needs an rgc target with memory")
+    problems += _check_time(arch)
+    return problems
+
+
+def _check_time(arch: Arch) -> list[str]:
+    readout = arch.time.readout
+    if readout.kind == "mean" and readout.end is not None:
+        if readout.end > arch.time.steps or readout.start >= readout.end:
+            return [
+                f"time.readout: window [{readout.start}, {readout.end}) must lie within "
+                f"0..{arch.time.steps} and be non-empty"
+            ]
+    if readout.kind == "mean" and readout.start >= arch.time.steps:
+        return [f"time.readout.start: {readout.start} is not below time.steps {arch.time.steps}"]
+    return []
