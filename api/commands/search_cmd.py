@@ -2,4 +2,6 @@
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the top-level app."""
