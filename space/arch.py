@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from space.errors import SpecError, errors_from_validation
 
-ARCH_FORMAT = "convnas.arch/1"
+ARCH_FORMAT: Literal["convnas.arch/1"] = "convnas.arch/1"
 
 Activation = Literal["elu", "relu", "gelu", "tanh", "sigmoid", "identity"]
 GateNonlinearity = Literal["sigmoid", "tanh"]
@@ -271,7 +271,7 @@ def _readout_shorthand(value: Any) -> Any:
 
 
 class TimeArch(Frozen):
-    """Unroll: ``steps`` steps, the image shown for steps ``0 .. image_off-1`` then a blank frame."""
+    """Unroll of ``steps`` steps; image shown for steps ``0 .. image_off-1``, then a blank frame."""
 
     steps: int = Field(default=1, ge=1, le=256)
     image_off: int | None = Field(default=None, ge=1)

@@ -117,7 +117,9 @@ def _walk(node: yaml.Node, path: LinePath, lines: dict[LinePath, int], dups: lis
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
             if key in seen:
                 dups.append(
-                    Problem(dotted((*path, key)), "duplicate key", line=key_node.start_mark.line + 1)
+                    Problem(
+                        dotted((*path, key)), "duplicate key", line=key_node.start_mark.line + 1
+                    )
                 )
             seen.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
@@ -136,7 +138,9 @@ def parse_text(text: str, source: str = "<text>") -> tuple[Any, LineMap]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([Problem("", f"not valid YAML/JSON: {reason}", line=line, source=source)]) from None
+        raise SpecError(
+            [Problem("", f"not valid YAML/JSON: {reason}", line=line, source=source)]
+        ) from None
     lines: dict[LinePath, int] = {}
     dups: list[Problem] = []
     if node is not None:

@@ -6,6 +6,7 @@ Spatial arithmetic is TensorFlow's SAME padding, as in the papers' code: a strid
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -80,7 +81,7 @@ def first_signal_steps(arch: Arch) -> dict[str, int]:
         return {**dict.fromkeys(names, 0), "readout": 0}
     first: dict[str, float] = dict.fromkeys(names, math.inf)
     first[names[0]] = 0
-    edges = [(a, b) for a, b in zip(names, names[1:], strict=False)]
+    edges = list(itertools.pairwise(names))
     edges += [(e.source, e.target) for e in arch.feedback]
     for _ in range(len(names)):  # Bellman-Ford: unit weights, at most len(names) relaxations
         for src, dst in edges:
@@ -90,7 +91,9 @@ def first_signal_steps(arch: Arch) -> dict[str, int]:
     return out
 
 
-def feedback_groups(arch: Arch, target: LayerArch, out_channels: dict[str, int]) -> list[FeedbackGroup]:
+def feedback_groups(
+    arch: Arch, target: LayerArch, out_channels: dict[str, int]
+) -> list[FeedbackGroup]:
     """Group the edges into ``target`` by projection settings, sources in layer order."""
     order = {layer.name: i for i, layer in enumerate(arch.layers)}
     groups: dict[tuple[str, int, bool, str], list[FeedbackEdge]] = {}
@@ -146,7 +149,9 @@ def _check_layer(layer: LayerArch, index: int) -> list[str]:
     problems = []
     where = f"layers.{index} ({layer.name})"
     if layer.post_kernel == 0 and layer.residual and layer.stride != 1:
-        problems.append(f"{where}: residual needs stride 1 or a post conv (got stride {layer.stride})")
+        problems.append(
+            f"{where}: residual needs stride 1 or a post conv (got stride {layer.stride})"
+        )
     return problems
 
 
@@ -171,12 +176,16 @@ def check_arch_graph(arch: Arch) -> list[str]:
             problems.append(f"{label}: unknown layer {', '.join(map(repr, unknown))}")
             continue
         if edge.source == edge.target:
-            problems.append(f"{label}: an edge from a layer to itself (cells are recurrent already)")
+            problems.append(
+                f"{label}: an edge from a layer to itself (cells are recurrent already)"
+            )
         if (edge.source, edge.target, edge.entry) in pairs:
             problems.append(f"{label}: duplicate edge")
         pairs.add((edge.source, edge.target, edge.entry))
         target = arch.layer(edge.target)
-        if edge.entry == "cell" and not (isinstance(target.cell, RGCCell) and target.cell.has_memory):
+        if edge.entry == "cell" and not (
+            isinstance(target.cell, RGCCell) and target.cell.has_memory
+        ):
             problems.append(f"{label}: entry 'cell' needs an rgc target with memory")
     problems += _check_time(arch)
     return problems
@@ -184,7 +193,7 @@ def check_arch_graph(arch: Arch) -> list[str]:
 
 def _check_time(arch: Arch) -> list[str]:
     readout = arch.time.readout
-    if readout.kind == "mean" and readout.end is not None:
+    if readout.kind == "mean" and readout.end is not None:  # noqa: SIM102
         if readout.end > arch.time.steps or readout.start >= readout.end:
             return [
                 f"time.readout: window [{readout.start}, {readout.end}) must lie within "

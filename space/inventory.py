@@ -1,0 +1,303 @@
+"""Every parameter tensor of an :class:`~space.arch.Arch`, without torch.
+
+This is the single source of truth for what a model contains: ``space.cost`` sums it (parameter
+count, FLOPs) and ``space.nn`` builds its convs, norms and free tensors from it by name, so the
+analytic count equals ``sum(p.numel())`` of the torch model by construction (and a test checks it).
+
+Conventions (as in the papers' released code, convrnn.md section 6):
+- a conv is square, stride 1 and same-padded unless ``stride`` says otherwise;
+- depth-separable = depthwise ``k x k`` (channel multiplier 1, no bias) then pointwise ``1 x 1``
+  with one bias (when ``bias``);
+- a norm is a layer norm over (C, H, W) per sample with a per-channel gain and shift (TF's
+  ``layer_norm`` with ``begin_params_axis=-1``; ``GroupNorm(1, C)`` in torch).
+
+Conv names and what they read/write (``x``: cell input, C channels; ``r``: layer input, R channels;
+``c``: memory, D channels; ``h``: cell output/state):
+
+- layer: ``conv`` (r -> x, stride), ``post`` (y -> channels, residual blocks), ``residual_proj``
+  (r -> out, bias-free 1x1, when channels or stride change), ``feedback.{i}`` (one per feedback
+  group of ``space.graph.layer_shapes``, concat of sources -> entry channels).
+- simplernn: ``cell.input`` (x -> h), ``cell.state`` (h -> h); norm ``cell.ln``.
+- gru: ``cell.gates`` ([x, h] -> 2D: reset, update), ``cell.candidate`` ([x, r.h] -> D);
+  norms ``cell.ln_r``, ``cell.ln_u``, ``cell.ln_c``.
+- lstm: ``cell.gates`` ([x, h] -> 4D: i, j, f, o); tensors ``cell.peep_{i,f,o}`` of shape (D, H, W);
+  norms ``cell.ln_{i,j,f,o,c}``.
+- ugrnn: ``cell.gates`` ([x, h] -> 2D: g, c); norms ``cell.ln_g``, ``cell.ln_c``.
+- intersectionrnn: ``cell.gates`` ([x, h] -> 4C: g_h, h~, g_y, y~); norms ``cell.ln_{gh,h,gy,y}``.
+- timedecay: tensor ``cell.tau`` of shape ().
+- rgc (memory only when ``has_memory``): ``cell.in_to_cell`` (x -> D), ``cell.res_to_cell``
+  (r -> D), ``cell.cell_tau`` (c -> D), ``cell.out_to_cell`` (h -> D, the gate of c),
+  ``cell.in_to_cell_tau``, ``cell.res_to_cell_tau``, ``cell.in_to_cell_gate``,
+  ``cell.res_to_cell_gate`` (bias-free extra gate inputs); ``cell.out_tau`` (h -> C),
+  ``cell.cell_to_out`` (c -> C: the gate of h, or a drive when ``cell_to_out``), ``cell.in_to_out``
+  (x -> C), ``cell.res_to_out`` (r -> C bias-free 1x1, when R != C), ``cell.in_to_out_tau``,
+  ``cell.res_to_out_tau``, ``cell.in_to_out_gate``, ``cell.res_to_out_gate`` (bias-free; the last
+  is depth-separable when ``gate_depth_separable``, as released); norms ``cell.ln_cell``,
+  ``cell.ln_out``.
+- readout: ``fc`` (a linear layer, written as a 1x1 conv at size 1) or ``conv`` (k x k to classes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from space.arch import (
+    Arch,
+    GRUCell,
+    IntersectionRNNCell,
+    LayerArch,
+    LSTMCell,
+    RGCCell,
+    SimpleRNNCell,
+    TimeDecayCell,
+    UGRNNCell,
+)
+from space.graph import LayerShape, layer_shapes
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """One conv; ``size`` is its output's spatial size (for FLOPs)."""
+
+    name: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    size: int
+    bias: bool = True
+    depth_separable: bool = False
+    stride: int = 1
+
+    @property
+    def params(self) -> int:
+        b = self.out_channels if self.bias else 0
+        if self.depth_separable:
+            return self.kernel**2 * self.in_channels + self.in_channels * self.out_channels + b
+        return self.kernel**2 * self.in_channels * self.out_channels + b
+
+    @property
+    def macs(self) -> int:
+        """Multiply-adds for one image at one step."""
+        k2 = self.kernel**2
+        per_pos = (
+            k2 * self.in_channels + self.in_channels * self.out_channels
+            if self.depth_separable
+            else k2 * self.in_channels * self.out_channels
+        )
+        return per_pos * self.size**2
+
+
+@dataclass(frozen=True)
+class NormSpec:
+    """A layer norm with per-channel gain and shift over ``channels`` at ``size`` x ``size``."""
+
+    name: str
+    channels: int
+    size: int
+
+    @property
+    def params(self) -> int:
+        return 2 * self.channels
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A free parameter tensor (peephole weights, the time-decay scalar)."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def params(self) -> int:
+        return prod(self.shape)
+
+
+@dataclass(frozen=True)
+class LayerInventory:
+    """The parameters of one layer (or of the readout, named ``readout``)."""
+
+    name: str
+    convs: tuple[ConvSpec, ...]
+    norms: tuple[NormSpec, ...] = ()
+    tensors: tuple[TensorSpec, ...] = ()
+
+    @property
+    def params(self) -> int:
+        parts: list[ConvSpec | NormSpec | TensorSpec] = [*self.convs, *self.norms, *self.tensors]
+        return sum(p.params for p in parts)
+
+    def conv(self, name: str) -> ConvSpec:
+        for spec in self.convs:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"{self.name} has no conv {name!r}")
+
+    def has(self, name: str) -> bool:
+        parts: list[ConvSpec | NormSpec | TensorSpec] = [*self.convs, *self.norms, *self.tensors]
+        return any(spec.name == name for spec in parts)
+
+
+def _norms(names: list[str], channels: int, size: int) -> list[NormSpec]:
+    return [NormSpec(f"cell.{n}", channels, size) for n in names]
+
+
+def _standard_cell(
+    layer: LayerArch, shape: LayerShape
+) -> tuple[list[ConvSpec], list[NormSpec], list[TensorSpec]]:
+    cell, c, d, s = layer.cell, shape.x_channels, shape.y_channels, shape.size
+    convs: list[ConvSpec] = []
+    norms: list[NormSpec] = []
+    tensors: list[TensorSpec] = []
+    if isinstance(cell, TimeDecayCell):
+        tensors.append(TensorSpec("cell.tau", ()))
+    elif isinstance(cell, SimpleRNNCell):
+        k, b = cell.filter_size, cell.bias
+        convs += [ConvSpec("cell.input", c, d, k, s, b), ConvSpec("cell.state", d, d, k, s, b)]
+        norms += _norms(["ln"], d, s) if cell.layer_norm else []
+    elif isinstance(cell, GRUCell):
+        k, b = cell.filter_size, cell.bias
+        convs += [
+            ConvSpec("cell.gates", c + d, 2 * d, k, s, b),
+            ConvSpec("cell.candidate", c + d, d, k, s, b),
+        ]
+        norms += _norms(["ln_r", "ln_u", "ln_c"], d, s) if cell.layer_norm else []
+    elif isinstance(cell, LSTMCell):
+        convs.append(ConvSpec("cell.gates", c + d, 4 * d, cell.filter_size, s, cell.bias))
+        if cell.peepholes:
+            tensors += [TensorSpec(f"cell.peep_{g}", (d, s, s)) for g in "ifo"]
+        names = ["ln_i", "ln_j", "ln_f", "ln_o", "ln_c"]
+        norms += _norms(names, d, s) if cell.layer_norm else []
+    elif isinstance(cell, UGRNNCell):
+        convs.append(ConvSpec("cell.gates", c + d, 2 * d, cell.filter_size, s, cell.bias))
+        norms += _norms(["ln_g", "ln_c"], d, s) if cell.layer_norm else []
+    elif isinstance(cell, IntersectionRNNCell):
+        convs.append(ConvSpec("cell.gates", 2 * c, 4 * c, cell.filter_size, s, cell.bias))
+        norms += _norms(["ln_gh", "ln_h", "ln_gy", "ln_y"], c, s) if cell.layer_norm else []
+    return convs, norms, tensors
+
+
+def _rgc_memory(cell: RGCCell, shape: LayerShape) -> tuple[list[ConvSpec], list[NormSpec]]:
+    c, r, d, s, b = shape.x_channels, shape.in_channels, cell.cell_depth, shape.size, cell.bias
+    ff, tau, gate = cell.ff_filter_size, cell.cell_tau_size, cell.gate_filter_size
+    switches = [
+        (cell.input_to_cell, ConvSpec("cell.in_to_cell", c, d, ff, s, b, cell.ff_depth_separable)),
+        (cell.cell_residual, ConvSpec("cell.res_to_cell", r, d, ff, s, b, cell.ff_depth_separable)),
+        (True, ConvSpec("cell.cell_tau", d, d, tau, s, b, cell.tau_depth_separable)),
+        (True, ConvSpec("cell.out_to_cell", c, d, gate, s, b, cell.gate_depth_separable)),
+        (cell.input_to_tau, ConvSpec("cell.in_to_cell_tau", c, d, tau, s, False)),
+        (cell.residual_to_cell_tau, ConvSpec("cell.res_to_cell_tau", r, d, tau, s, False)),
+        (cell.input_to_gate, ConvSpec("cell.in_to_cell_gate", c, d, gate, s, False)),
+        (cell.residual_to_cell_gate, ConvSpec("cell.res_to_cell_gate", r, d, gate, s, False)),
+    ]
+    norms = _norms(["ln_cell"], d, s) if cell.layer_norm else []
+    return [spec for on, spec in switches if on], norms
+
+
+def _rgc_out(cell: RGCCell, shape: LayerShape) -> tuple[list[ConvSpec], list[NormSpec]]:
+    c, r, d, s, b = shape.x_channels, shape.in_channels, cell.cell_depth, shape.size, cell.bias
+    tau, gate, gds = cell.tau_filter_size, cell.gate_filter_size, cell.gate_depth_separable
+    switches = [
+        (True, ConvSpec("cell.out_tau", c, c, tau, s, b, cell.tau_depth_separable)),
+        (cell.has_memory, ConvSpec("cell.cell_to_out", d, c, gate, s, b, gds)),
+        (
+            cell.input_to_out,
+            ConvSpec(
+                "cell.in_to_out", c, c, cell.in_out_filter_size, s, b, cell.in_out_depth_separable
+            ),
+        ),
+        (cell.out_residual and r != c, ConvSpec("cell.res_to_out", r, c, 1, s, False)),
+        (cell.input_to_tau, ConvSpec("cell.in_to_out_tau", c, c, tau, s, False)),
+        (cell.residual_to_out_tau, ConvSpec("cell.res_to_out_tau", r, c, tau, s, False)),
+        (cell.input_to_gate, ConvSpec("cell.in_to_out_gate", c, c, max(gate, 1), s, False)),
+        (
+            cell.residual_to_out_gate,
+            ConvSpec("cell.res_to_out_gate", r, c, max(gate, 1), s, False, gds),
+        ),
+    ]
+    norms = _norms(["ln_out"], c, s) if cell.layer_norm else []
+    return [spec for on, spec in switches if on], norms
+
+
+def _layer_convs(layer: LayerArch, shape: LayerShape) -> list[ConvSpec]:
+    convs = [
+        ConvSpec(
+            "conv",
+            shape.in_channels,
+            layer.channels,
+            layer.kernel,
+            shape.size,
+            layer.bias,
+            stride=layer.stride,
+        )
+    ]
+    if layer.post_kernel:
+        convs.append(
+            ConvSpec(
+                "post", shape.y_channels, layer.channels, layer.post_kernel, shape.size, layer.bias
+            )
+        )
+    if layer.residual and (shape.in_channels != shape.out_channels or layer.stride > 1):
+        convs.append(
+            ConvSpec(
+                "residual_proj",
+                shape.in_channels,
+                shape.out_channels,
+                1,
+                shape.size,
+                False,
+                stride=layer.stride,
+            )
+        )
+    for i, group in enumerate(shape.feedback):
+        convs.append(
+            ConvSpec(
+                f"feedback.{i}",
+                group.in_channels,
+                group.out_channels,
+                group.kernel,
+                shape.size,
+                True,
+                group.depth_separable,
+            )
+        )
+    return convs
+
+
+def layer_inventory(layer: LayerArch, shape: LayerShape) -> LayerInventory:
+    convs = _layer_convs(layer, shape)
+    norms: list[NormSpec] = []
+    tensors: list[TensorSpec] = []
+    if isinstance(layer.cell, RGCCell):
+        if layer.cell.has_memory:
+            mem_convs, mem_norms = _rgc_memory(layer.cell, shape)
+            convs += mem_convs
+            norms += mem_norms
+        out_convs, out_norms = _rgc_out(layer.cell, shape)
+        convs += out_convs
+        norms += out_norms
+    else:
+        cell_convs, norms, tensors = _standard_cell(layer, shape)
+        convs += cell_convs
+    return LayerInventory(layer.name, tuple(convs), tuple(norms), tuple(tensors))
+
+
+def readout_inventory(arch: Arch, last: LayerShape) -> LayerInventory:
+    if arch.head.kind == "fc":
+        spec = ConvSpec("fc", last.out_channels, arch.classes, 1, 1)
+    else:
+        spec = ConvSpec("conv", last.out_channels, arch.classes, arch.head.kernel, last.out_size)
+    return LayerInventory("readout", (spec,))
+
+
+def inventory(arch: Arch) -> list[LayerInventory]:
+    """Every layer's parameters in layer order, then the readout."""
+    shapes = layer_shapes(arch)
+    layers = [
+        layer_inventory(layer, shape) for layer, shape in zip(arch.layers, shapes, strict=True)
+    ]
+    return [*layers, readout_inventory(arch, shapes[-1])]
+
+
+def param_count(arch: Arch) -> int:
+    return sum(item.params for item in inventory(arch))
