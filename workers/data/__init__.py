@@ -1,0 +1,70 @@
+"""Datasets, all offline and deterministic.
+
+``load_dataset(ref, input_size, channels, classes, seed)`` returns a :class:`Dataset` split by
+``seed``, resized to the arch's input and checked against its class count, or raises a
+:class:`~workers.errors.DatasetError` naming the field and value before any training starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workers.data import digits, files, pathfinder, shapes
+from workers.data.options import take_options
+from workers.data.prepare import Dataset, prepare
+from workers.data.raw import RawData
+from workers.data.ref import DATASET_KINDS, DatasetRef, parse_dataset_ref
+from workers.errors import DatasetError
+
+__all__ = [
+    "DATASET_KINDS",
+    "Dataset",
+    "DatasetRef",
+    "load_dataset",
+    "load_raw",
+    "parse_dataset_ref",
+]
+
+_OPTIONS = {
+    "digits": digits.OPTIONS,
+    "shapes": shapes.OPTIONS,
+    "pathfinder": pathfinder.OPTIONS,
+    "imagefolder": files.FOLDER_OPTIONS,
+    "npz": files.NPZ_OPTIONS,
+}
+
+
+def load_raw(ref: DatasetRef, input_size: int, channels: int, classes: int) -> RawData:
+    """The examples of ``ref`` before split and resize (procedural kinds come from the cache)."""
+    options = take_options(ref.options, _OPTIONS[ref.kind], ref.kind)
+    if ref.kind == "digits":
+        return digits.load(options, input_size, classes)
+    if ref.kind == "shapes":
+        return shapes.load(options, input_size, classes)
+    if ref.kind == "pathfinder":
+        return pathfinder.load(options, input_size, classes)
+    assert ref.path is not None  # the parser requires a path for the file kinds
+    if ref.kind == "imagefolder":
+        return files.load_imagefolder(ref.path, options, input_size, channels)
+    return files.load_npz(ref.path, options)
+
+
+def load_dataset(
+    ref: str | Mapping[str, Any] | DatasetRef,
+    input_size: int,
+    channels: int,
+    classes: int,
+    seed: int = 0,
+) -> Dataset:
+    """Load, check against the arch (``classes``), split by ``seed``, resize to ``input_size``."""
+    parsed = parse_dataset_ref(ref)
+    raw = load_raw(parsed, input_size, channels, classes)
+    if raw.classes != classes:
+        raise DatasetError(
+            "classes",
+            f"dataset {parsed} has {raw.classes} classes but the arch has {classes}; "
+            "retarget the arch's classes (convnas train --classes) or pick another dataset",
+            classes,
+        )
+    return prepare(raw, str(parsed), input_size, channels, parsed.val_fraction, seed)

@@ -1,0 +1,177 @@
+"""``pathfinder``: are the two marked dots the two ends of one curve, among distractor curves?
+
+A task of long-range spatial integration (Linsley et al. 2018), where recurrence is known to help:
+a local feature cannot tell, the curve has to be traced. Every image holds the same number of
+curves: a positive has one curve with a dot at each end plus ``distractors`` unmarked curves; a
+negative has two curves with one dot each plus ``distractors - 1`` unmarked ones. Curves never
+touch each other (rejection sampling), so connectedness and the label agree.
+
+Generation is vectorised over a chunk of images: each curve slot is drawn for every pending image
+at once and redrawn only where it left the canvas or touched an earlier curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from workers.data.cache import cached
+from workers.data.options import Option
+from workers.data.raw import RawData
+
+GENERATOR_VERSION = 1
+# (curve length as a fraction of the image side, distractors)
+DIFFICULTY = {"easy": (0.4, 1), "medium": (0.6, 2), "hard": (0.9, 3)}
+OPTIONS = {
+    "n": Option(int, 4000, low=4, high=1_000_000),
+    "size": Option(int, None, low=16, high=512),
+    "difficulty": Option(str, "medium", choices=tuple(DIFFICULTY)),
+    "length": Option(float, None, low=0.1, high=3.0),
+    "distractors": Option(int, None, low=1, high=32),
+    "max_turn": Option(float, 0.6, low=0.0, high=3.14),
+    "seed": Option(int, 0, low=0),
+}
+_TRIES = 40
+_CHUNK = 256
+
+
+def _disc_offsets(radius: float) -> np.ndarray:
+    r = int(np.ceil(radius))
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    keep = dx**2 + dy**2 <= radius**2 + 1e-6
+    return np.stack([dy[keep], dx[keep]], axis=1)
+
+
+class _Geometry:
+    """Sizes derived from the image size so that the task looks alike at every resolution."""
+
+    def __init__(self, size: int, length: float, max_turn: float) -> None:
+        self.size = size
+        self.max_turn = max_turn
+        self.seg_len = max(1.5, size / 16)
+        self.segments = max(2, round(length * size / self.seg_len))
+        self.thick = _disc_offsets(max(0.0, size / 64 - 0.5))
+        self.gap = _disc_offsets(max(1.0, size / 64 - 0.5) + 1.0)  # clearance between curves
+        self.dot = _disc_offsets(max(1.0, size / 24))
+        self.margin = int(np.ceil(max(1.0, size / 24))) + 1
+
+    def curves(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        """``m`` smooth random curves as dense centre-line points [m, P, 2] (y, x), floats.
+
+        The shape is drawn first, then placed uniformly where its bounding box fits, so few
+        curves are lost off the canvas (a curve too big for the canvas is left outside and
+        rejected by the caller).
+        """
+        heading = rng.uniform(0, 2 * np.pi, (m, 1)) + np.cumsum(
+            rng.uniform(-self.max_turn, self.max_turn, (m, self.segments)), axis=1
+        )
+        steps = self.seg_len * np.stack([np.sin(heading), np.cos(heading)], axis=2)
+        corners = np.concatenate([np.zeros((m, 1, 2)), np.cumsum(steps, axis=1)], axis=1)
+        low, high = corners.min(axis=1), corners.max(axis=1)  # [m, 2]
+        room = (self.size - 1 - self.margin) - self.margin - (high - low)
+        offset = self.margin - low + rng.uniform(0, 1, (m, 2)) * np.maximum(room, 0)
+        offset[(room < 0).any(axis=1)] = -2.0 * self.size  # does not fit: push it off canvas
+        corners = corners + offset[:, None, :]
+        per_seg = int(np.ceil(self.seg_len / 0.4))
+        t = (np.arange(per_seg) / per_seg)[None, None, :, None]
+        dense = corners[:, :-1, None, :] + t * (corners[:, 1:, None, :] - corners[:, :-1, None, :])
+        dense = dense.reshape(m, -1, 2)
+        return np.concatenate([dense, corners[:, -1:, :]], axis=1)
+
+    def flat(self, points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Flat pixel indices [m, P*O] of ``points`` [m, P, 2] stamped with ``offsets``."""
+        m, p = points.shape[:2]
+        pix = np.rint(points).astype(np.int64)[:, :, None, :] + offsets[None, None, :, :]
+        pix = np.clip(pix, 0, self.size - 1).reshape(m, p * len(offsets), 2)
+        return pix[..., 0] * self.size + pix[..., 1]
+
+
+def _mask(idx: np.ndarray, pixels: int) -> np.ndarray:
+    mask = np.zeros((len(idx), pixels), dtype=bool)
+    mask[np.arange(len(idx))[:, None], idx] = True
+    return mask
+
+
+def _place(
+    rng: np.random.Generator,
+    geo: _Geometry,
+    img: np.ndarray,
+    occupied: np.ndarray,
+    dots: np.ndarray,
+) -> np.ndarray:
+    """Draw one curve into every image (``dots`` [n, 2]: dot at start/end); return which failed."""
+    pending = np.arange(len(img))
+    lo, hi = geo.margin, geo.size - 1 - geo.margin
+    for _ in range(_TRIES):
+        if len(pending) == 0:
+            break
+        pts = geo.curves(rng, len(pending))
+        ends = pts[:, [0, -1], :]
+        inside = ((pts >= lo) & (pts <= hi)).all(axis=(1, 2))
+        stroke = geo.flat(pts, geo.thick)
+        dot_idx = geo.flat(ends, geo.dot)
+        clear = _mask(np.concatenate([geo.flat(pts, geo.gap), dot_idx], axis=1), img.shape[1])
+        free = ~(clear & occupied[pending]).any(axis=1)
+        ok = inside & free
+        rows = pending[ok]
+        img[rows[:, None], stroke[ok]] = 255
+        for end in (0, 1):
+            marked = dots[rows, end]
+            per_dot = geo.flat(ends[ok][marked][:, end : end + 1], geo.dot)
+            img[rows[marked][:, None], per_dot] = 255
+        occupied[rows] |= clear[ok]
+        pending = pending[~ok]
+    failed = np.zeros(len(img), dtype=bool)
+    failed[pending] = True
+    return failed
+
+
+def _chunk(
+    rng: np.random.Generator, geo: _Geometry, labels: np.ndarray, distractors: int
+) -> np.ndarray:
+    n, pixels = len(labels), geo.size**2
+    img = np.zeros((n, pixels), dtype=np.uint8)
+    occupied = np.zeros((n, pixels), dtype=bool)
+    pos = labels == 1
+    # Slot 0: positives get both dots, negatives one. Slot 1: negatives' second marked curve,
+    # positives' first distractor. Both slots are required in both classes (else a lone curve
+    # would give a positive away); further distractors are optional in both alike.
+    first = np.stack([np.ones(n, dtype=bool), pos], axis=1)
+    second = np.stack([~pos, np.zeros(n, dtype=bool)], axis=1)
+    failed = _place(rng, geo, img, occupied, first)
+    failed |= _place(rng, geo, img, occupied, second)
+    no_dots = np.zeros((n, 2), dtype=bool)
+    for _ in range(distractors - 1):
+        _place(rng, geo, img, occupied, no_dots)  # a distractor that found no room is left out
+    if failed.any():  # rare: start those images again from scratch
+        img[failed] = _chunk(rng, geo, labels[failed], distractors).reshape(-1, pixels)
+    return img.reshape(n, geo.size, geo.size)
+
+
+def generate(
+    n: int, size: int, length: float, distractors: int, max_turn: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` images [n, size, size] uint8 and labels (1 = connected), balanced, from ``seed``."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % 2).astype(np.int64)
+    geo = _Geometry(size, length, max_turn)
+    chunks = [_chunk(rng, geo, labels[i : i + _CHUNK], distractors) for i in range(0, n, _CHUNK)]
+    return np.concatenate(chunks), labels
+
+
+def load(options: Mapping[str, Any], size: int, classes: int) -> RawData:
+    length, distractors = DIFFICULTY[options["difficulty"]]
+    params = {
+        "v": GENERATOR_VERSION,
+        "n": options["n"],
+        "size": options["size"] or size,
+        "length": options["length"] or length,
+        "distractors": options["distractors"] or distractors,
+        "max_turn": options["max_turn"],
+        "seed": options["seed"],
+    }
+    args = (params["n"], params["size"], params["length"], params["distractors"])
+    x, y = cached("pathfinder", params, lambda: generate(*args, params["max_turn"], params["seed"]))
+    return RawData(x, y, ("disconnected", "connected"))
