@@ -74,7 +74,7 @@ def resolve_arch(name_or_path: str) -> Arch:
         raise SpecError(
             [
                 Problem(
-                    "",
+                    "arch",
                     "no such arch file (and not a preset name; valid presets: "
                     f"{', '.join(preset_names())})",
                     name_or_path,
