@@ -1,0 +1,374 @@
+"""Leaves of a search spec: the value domains a sampler draws from, and their YAML forms.
+
+Two layers live here:
+
+* **Domains** (:class:`Fixed`, :class:`Categorical`, :class:`IntRange`, :class:`FloatRange`,
+  :class:`Boolean`): plain frozen dataclasses that a sampler receives as ``sampler(label, domain)``.
+  They know nothing about pydantic, so an Optuna adapter maps them one to one onto
+  ``suggest_categorical`` / ``suggest_int(step=)`` / ``suggest_float(log=)``.
+* **Leaf syntax**: every scalar field of the frozen :mod:`space.arch` models may be written in a
+  spec either as a plain value (fixed) or as one of::
+
+      {choice: [a, b, c]}                  # any field
+      {int: [low, high], step: 2}          # integer fields; both ends inclusive
+      {float: [low, high], log: true}      # float fields; log needs low > 0
+      {bool: any}                          # boolean fields (true or false)
+
+  :func:`leaf_type` builds, for a field's type ``T``, the tagged union ``T | Choice[T] | ...`` whose
+  members are validated against ``T``'s own constraints (so ``kernel: {choice: [3, 40]}`` fails at
+  ``kernel.choice.1``). The union is discriminated by a function on the mapping's key, never by
+  trial and error.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union, cast
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveInt,
+    Tag,
+    create_model,
+    model_validator,
+)
+
+Scalar = str | int | float | bool | None
+
+# Tags of the leaf union members carry a leading '=' so that error locations can drop them
+# (pydantic inserts the tag into the location: ``kernel.=choice.choice.1``).
+TAG_PREFIX = "="
+LEAF_KEYS = ("choice", "int", "float", "bool")
+
+
+# --------------------------------------------------------------------------------------------
+# Domains: what a sampler sees
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A value that is not searched (never passed to a sampler)."""
+
+    value: Any
+
+    def size(self) -> int | None:
+        return 1
+
+    def describe(self) -> str:
+        return f"fixed {self.value!r}"
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """One of ``choices`` (JSON scalars: str, int, float, bool or None)."""
+
+    choices: tuple[Scalar, ...]
+
+    def size(self) -> int | None:
+        return len(self.choices)
+
+    def values(self) -> tuple[Scalar, ...]:
+        return self.choices
+
+    def describe(self) -> str:
+        return "choice " + ", ".join(_show(c) for c in self.choices)
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """``low, low + step, ..., high`` (both ends inclusive; ``high - low`` divisible by step)."""
+
+    low: int
+    high: int
+    step: int = 1
+
+    def size(self) -> int | None:
+        return (self.high - self.low) // self.step + 1
+
+    def values(self) -> tuple[int, ...]:
+        return tuple(range(self.low, self.high + 1, self.step))
+
+    def describe(self) -> str:
+        step = f" step {self.step}" if self.step != 1 else ""
+        return f"int {self.low}..{self.high}{step}"
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """A real number in ``[low, high]``, uniform or log-uniform."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def size(self) -> int | None:
+        return None  # continuous
+
+    def describe(self) -> str:
+        return f"float {self.low:g}..{self.high:g}{' log' if self.log else ''}"
+
+
+@dataclass(frozen=True)
+class Boolean:
+    """``True`` or ``False``."""
+
+    def size(self) -> int | None:
+        return 2
+
+    def values(self) -> tuple[bool, ...]:
+        return (False, True)
+
+    def describe(self) -> str:
+        return "bool"
+
+
+Domain = Fixed | Categorical | IntRange | FloatRange | Boolean
+SearchDomain = Categorical | IntRange | FloatRange | Boolean
+
+
+def finite_values(domain: Domain) -> tuple[Any, ...] | None:
+    """Every value of a finite domain in order, or None for a continuous one."""
+    if isinstance(domain, Fixed):
+        return (domain.value,)
+    if isinstance(domain, FloatRange):
+        return None
+    return tuple(domain.values())
+
+
+def domain_bounds(domain: Domain) -> tuple[Any, Any] | None:
+    """(min, max) of a numeric domain (None when it holds non-numbers, e.g. None or strings)."""
+    if isinstance(domain, (IntRange, FloatRange)):
+        return domain.low, domain.high
+    values = finite_values(domain)
+    if not values or not all(_is_number(v) for v in values):
+        return None
+    return min(values), max(values)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Leaf syntax: pydantic models of the searched forms
+# --------------------------------------------------------------------------------------------
+
+
+class Leaf(BaseModel):
+    """Base of the searched leaf forms; ``domain()`` gives what a sampler receives."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+    def domain(self) -> SearchDomain:
+        raise NotImplementedError
+
+
+class ChoiceLeaf(Leaf):
+    values: list[Any] = Field(alias="choice", min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ChoiceLeaf:
+        seen: list[Any] = []
+        for value in self.values:
+            # 1 == True in Python: compare type and value so [1, true] stays two choices.
+            if any(type(v) is type(value) and v == value for v in seen):
+                raise ValueError(f"duplicate choice {value!r}")
+            seen.append(value)
+        return self
+
+    def domain(self) -> SearchDomain:
+        return Categorical(tuple(self.values))
+
+
+class IntLeaf(Leaf):
+    bounds: tuple[int, int] = Field(alias="int")
+    step: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _check(self) -> IntLeaf:
+        low, high = self.bounds
+        if low > high:
+            raise ValueError(f"int range [{low}, {high}] has low above high")
+        if (high - low) % self.step:
+            raise ValueError(
+                f"int range [{low}, {high}]: high - low must be a multiple of step {self.step}"
+            )
+        return self
+
+    def domain(self) -> SearchDomain:
+        return IntRange(self.bounds[0], self.bounds[1], self.step)
+
+
+class FloatLeaf(Leaf):
+    bounds: tuple[float, float] = Field(alias="float")
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> FloatLeaf:
+        low, high = self.bounds
+        if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+            raise ValueError(f"float range [{low}, {high}] needs finite low < high")
+        if self.log and low <= 0:
+            raise ValueError(f"a log float range needs low > 0 (got {low})")
+        return self
+
+    def domain(self) -> SearchDomain:
+        return FloatRange(float(self.bounds[0]), float(self.bounds[1]), self.log)
+
+
+class BoolLeaf(Leaf):
+    any_: Literal["any"] = Field(alias="bool")
+
+    def domain(self) -> SearchDomain:
+        return Boolean()
+
+
+def domain_of(value: Any) -> Domain:
+    """The domain of a validated spec field: a leaf model's domain, else the value fixed."""
+    if isinstance(value, Leaf):
+        return value.domain()
+    return Fixed(value)
+
+
+def is_searched(value: Any) -> bool:
+    return isinstance(value, Leaf) and len(finite_values(value.domain()) or (0, 1)) > 1
+
+
+# --------------------------------------------------------------------------------------------
+# Building the ``T | leaf`` union for a field type
+# --------------------------------------------------------------------------------------------
+
+
+def _leaf_tag(value: Any) -> str | None:
+    if isinstance(value, Leaf):
+        for cls, tag in _LEAF_TAGS.items():
+            if isinstance(value, cls):
+                return TAG_PREFIX + tag
+        return None
+    if isinstance(value, dict):
+        keys = [k for k in LEAF_KEYS if k in value]
+        return TAG_PREFIX + keys[0] if len(keys) == 1 else None
+    return TAG_PREFIX + "fixed"
+
+
+_LEAF_TAGS: dict[type, str] = {
+    ChoiceLeaf: "choice",
+    IntLeaf: "int",
+    FloatLeaf: "float",
+    BoolLeaf: "bool",
+}
+
+
+def _base_types(tp: Any) -> set[type]:
+    """The plain Python types a (possibly Annotated / Optional / Literal) type admits."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _base_types(typing.get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        out: set[type] = set()
+        for arg in typing.get_args(tp):
+            out |= _base_types(arg)
+        return out
+    if origin is Literal:
+        return {type(a) for a in typing.get_args(tp)}
+    if tp is None or tp is type(None):
+        return {type(None)}
+    return {tp} if isinstance(tp, type) else {object}
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _annotated(tp: Any, metadata: Sequence[Any]) -> Any:
+    # Subscripting with a tuple (not ``Annotated[tp, *metadata]``) keeps Python 3.10 support.
+    return Annotated[(tp, *metadata)] if metadata else tp
+
+
+def _leaf_model(name: str, base: type[Leaf], alias: str, field_type: Any, tag: str) -> Any:
+    fields: dict[str, Any] = {_FIELD_OF[alias]: (field_type, Field(alias=alias))}
+    model = create_model(name, __base__=base, **fields)
+    return _annotated(model, (Tag(TAG_PREFIX + tag),))
+
+
+_FIELD_OF = {"choice": "values", "int": "bounds", "float": "bounds"}
+
+
+def tagged_union(members: Sequence[Any], discriminator: Discriminator) -> Any:
+    """``Annotated[Union[members], discriminator]`` built at run time."""
+    union = cast(Any, Union)[tuple(members)]
+    return _annotated(union, (discriminator,))
+
+
+def _type_name(tp: Any, metadata: Sequence[Any]) -> str:
+    """A readable, deterministic name for a field type: ``Bool``, ``IntGe1Le31``,
+    ``OptionalInt``, ``SigmoidTanh`` (a Literal), used to name leaf models in the JSON Schema."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Annotated:
+        return _type_name(args[0], (*args[1:], *metadata))
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        inner = _type_name(rest[0], metadata) if len(rest) == 1 else "Value"
+        return "Optional" + inner if len(rest) < len(args) else inner
+    if origin is Literal:
+        return "".join(str(a).replace("_", " ").title().replace(" ", "") for a in args)
+    base = tp.__name__.capitalize() if isinstance(tp, type) else "Value"
+    for item in metadata:
+        for attr in ("gt", "ge", "lt", "le"):
+            bound = getattr(item, attr, None)
+            if bound is not None:
+                base += f"{attr.capitalize()}{bound:g}".replace(".", "p").replace("-", "m")
+    return base
+
+
+def leaf_type(tp: Any, metadata: Sequence[Any] = (), name: str | None = None) -> Any:
+    """The spec type of a field of type ``tp`` (with pydantic ``metadata`` constraints).
+
+    Types are cached by their representation, so equal field types share one set of leaf
+    models, named after the type (or ``name``) in the JSON Schema.
+    """
+    full = _annotated(tp, metadata)
+    key = repr(full)
+    if key in _CACHE:
+        return _CACHE[key]
+    name = name or _type_name(tp, metadata)
+    kinds = _base_types(tp)
+    members: list[Any] = [_annotated(full, (Tag(TAG_PREFIX + "fixed"),))]
+    choices = _annotated(list[full], (Field(min_length=1),))  # type: ignore[valid-type]
+    members.append(_leaf_model(f"{name}Choice", ChoiceLeaf, "choice", choices, "choice"))
+    expected = ["a value", "{choice: [...]}"]
+    if int in kinds:
+        bound = _annotated(int, metadata)
+        ints: Any = tuple[bound, bound]  # type: ignore[valid-type]
+        members.append(_leaf_model(f"{name}IntRange", IntLeaf, "int", ints, "int"))
+        expected.append("{int: [low, high], step: N}")
+    if float in kinds:
+        bound = _annotated(float, metadata)
+        floats: Any = tuple[bound, bound]  # type: ignore[valid-type]
+        members.append(_leaf_model(f"{name}FloatRange", FloatLeaf, "float", floats, "float"))
+        expected.append("{float: [low, high], log: BOOL}")
+    if bool in kinds:
+        members.append(_annotated(BoolLeaf, (Tag(TAG_PREFIX + "bool"),)))
+        expected.append("{bool: any}")
+    message = "expected " + ", ".join(expected[:-1]) + " or " + expected[-1]
+    result = tagged_union(
+        members, Discriminator(_leaf_tag, custom_error_type="leaf", custom_error_message=message)
+    )
+    _CACHE[key] = result
+    return result

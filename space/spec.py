@@ -1,0 +1,875 @@
+"""The search spec: a searchable ConvRNN space plus dataset, objectives, constraints and settings.
+
+A spec is a YAML or JSON document (see ``examples/*.yaml`` for annotated ones). Its searchable
+models are *generated* from the frozen models in :mod:`space.arch`: every scalar field ``f: T`` of
+``LayerArch``, each cell model, ``TimeArch``, ``Head``, ``Training`` and ``InputShape`` becomes
+``f: T | {choice: ...} | {int: ...} | {float: ...} | {bool: any}`` (see :mod:`space.params`) with
+the frozen model's default, so a new arch field is searchable without touching this module.
+
+Structure (every mapping rejects unknown keys)::
+
+    name, description
+    dataset        {name: digits|shapes|pathfinder|imagefolder|npz, path?, val_fraction, ...}
+                   or the shorthand "digits", "imagefolder:PATH", "npz:PATH"
+    input          {size, channels}                  (leaves)
+    classes        int
+    layers         ordered list: every LayerArch field (leaves), plus
+                     optional: true   the layer's presence is searched (label layers.NAME.present)
+                     cell:            omitted = no cell; "NAME" = a named cell from ``cells``;
+                                      an inline cell space (sampled for this layer alone)
+    cells          NAME -> cell space; ``share: shared`` (default: one sample used by every layer
+                   naming it) or ``share: per_layer`` (an independent sample per layer)
+    cell space     {kind: KIND, <fields of that cell model as leaves>}
+                   or {one_of: [cell space, ...]}: the kind is searched, only the chosen branch's
+                   fields are sampled; two branches of one kind need distinct ``branch:`` names
+    feedback       candidates (a rule or an explicit list), max_edges, share, and the edge
+                   settings entry/kernel/depth_separable/activation (leaves)
+    head, time     leaves; time.readout is a kind (last|mean|max_conf|thresh), a mapping, or
+                   {one_of: [...]}
+    training       every Training field (leaves)
+    objectives     [{metric: val_acc|params|flops, goal: max|min}]
+    constraints    {max_params, max_flops, max_activation_memory}  (e.g. 200k, 1.5M, 2GiB)
+    search         {trials, time_budget, concurrency, sampler, scheduler, seed, resources}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveInt,
+    Tag,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from space import arch as A
+from space.errors import LineMap, Problem, SpecError, dotted, parse_text, read_document
+from space.params import TAG_PREFIX, domain_bounds, domain_of, finite_values, leaf_type
+
+SPEC_FORMAT = "convnas.spec/1"
+FEEDBACK_RULES = ("later_to_earlier_cells", "later_to_earlier")
+
+
+class SpaceNode(BaseModel):
+    """Base of every spec model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Generating searchable models from the frozen arch models
+# --------------------------------------------------------------------------------------------
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def space_model(
+    frozen: type[BaseModel],
+    name: str,
+    *,
+    base: type[SpaceNode] = SpaceNode,
+    keep: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    overrides: Mapping[str, tuple[Any, Any]] | None = None,
+) -> type[SpaceNode]:
+    """A spec model with every field of ``frozen`` as a leaf (``T | searched form``).
+
+    ``keep`` fields keep their frozen type (e.g. a ``kind`` tag); ``overrides`` give a field a
+    spec type of its own; ``exclude`` drops fields. Defaults are the frozen model's defaults.
+    """
+    overrides = overrides or {}
+    fields: dict[str, Any] = {}
+    for field_name, info in frozen.model_fields.items():
+        if field_name in exclude:
+            continue
+        if field_name in overrides:
+            fields[field_name] = overrides[field_name]
+            continue
+        ftype: Any = info.annotation
+        if field_name in keep:
+            ftype = Annotated[(ftype, *info.metadata)] if info.metadata else ftype
+        else:
+            ftype = leaf_type(info.annotation, info.metadata)
+        default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
+        fields[field_name] = (ftype, Field(default=default, description=info.description))
+    for field_name, definition in overrides.items():
+        fields.setdefault(field_name, definition)  # extra fields, e.g. a layer's `optional`
+    model = create_model(name, __base__=base, __doc__=frozen.__doc__, **fields)
+    return model
+
+
+def _keyed_tag(key: str, extra: Callable[[Any], str | None] | None = None) -> Callable[[Any], Any]:
+    """A discriminator reading ``key`` from a mapping or model (tags get the '=' prefix)."""
+
+    def tag(value: Any) -> str | None:
+        if extra is not None and (special := extra(value)) is not None:
+            return special
+        raw = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
+        return TAG_PREFIX + raw if isinstance(raw, str) else None
+
+    return tag
+
+
+def _union(members: Mapping[str, Any], tag: Callable[[Any], Any], message: str) -> Any:
+    tagged = [Annotated[(tp, Tag(TAG_PREFIX + name))] for name, tp in members.items()]
+    discriminator = Discriminator(tag, custom_error_type="kind", custom_error_message=message)
+    from space.params import tagged_union
+
+    return tagged_union(tagged, discriminator)
+
+
+# --------------------------------------------------------------------------------------------
+# Cells
+# --------------------------------------------------------------------------------------------
+
+Share = Literal["shared", "per_layer"]
+
+
+class CellSpaceBase(SpaceNode):
+    share: Share | None = Field(
+        default=None,
+        description="Only on a named cell: 'shared' (default; one sample for every layer "
+        "naming it) or 'per_layer' (an independent sample for each layer).",
+    )
+
+
+class CellKindBase(CellSpaceBase):
+    branch: A.Name | None = Field(
+        default=None,
+        description="Name of this alternative inside one_of (default: its kind); the label "
+        "of its parameters.",
+    )
+
+
+_FROZEN_CELLS: dict[str, type[BaseModel]] = {
+    "none": A.NoneCell,
+    "timedecay": A.TimeDecayCell,
+    "simplernn": A.SimpleRNNCell,
+    "gru": A.GRUCell,
+    "lstm": A.LSTMCell,
+    "ugrnn": A.UGRNNCell,
+    "intersectionrnn": A.IntersectionRNNCell,
+    "rgc": A.RGCCell,
+}
+assert tuple(_FROZEN_CELLS) == A.CELL_KINDS, "space.arch added a cell kind: list it here"
+
+CELL_SPACES: dict[str, type[SpaceNode]] = {
+    kind: space_model(frozen, f"{frozen.__name__}Space", base=CellKindBase, keep=("kind",))
+    for kind, frozen in _FROZEN_CELLS.items()
+}
+_KINDS_TEXT = "|".join(A.CELL_KINDS)
+if TYPE_CHECKING:
+    CellBranch = Any
+else:
+    CellBranch = _union(
+        CELL_SPACES, _keyed_tag("kind"), f"expected a mapping with kind: {_KINDS_TEXT}"
+    )
+
+
+class CellOneOf(CellSpaceBase):
+    """A searched choice among cell spaces (label ``<prefix>.kind``; choices = branch names)."""
+
+    one_of: list[CellBranch] = Field(min_length=1)
+
+
+def _one_of_tag(value: Any) -> str | None:
+    has = "one_of" in value if isinstance(value, dict) else hasattr(value, "one_of")
+    return TAG_PREFIX + "one_of" if has else None
+
+
+if TYPE_CHECKING:
+    CellSpace = Any
+else:
+    CellSpace = _union(
+        {**CELL_SPACES, "one_of": CellOneOf},
+        _keyed_tag("kind", _one_of_tag),
+        f"expected a mapping with kind: {_KINDS_TEXT}, or one_of: [...]",
+    )
+
+
+def _layer_cell_tag(value: Any) -> str | None:
+    if value is None:
+        return TAG_PREFIX + "null"
+    if isinstance(value, str):
+        return TAG_PREFIX + "ref"
+    return None
+
+
+if TYPE_CHECKING:
+    LayerCell = Any
+else:
+    LayerCell = _union(
+        {"null": None, "ref": A.Name, **CELL_SPACES, "one_of": CellOneOf},
+        _keyed_tag("kind", lambda v: _layer_cell_tag(v) or _one_of_tag(v)),
+        f"expected the name of a cell in 'cells', a mapping with kind: {_KINDS_TEXT}, "
+        "or one_of: [...]",
+    )
+
+
+def branch_name(branch: Any) -> str:
+    return str(branch.branch or branch.kind)
+
+
+# --------------------------------------------------------------------------------------------
+# Backbone: input, layers, head, time
+# --------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    InputSpace = Any
+else:
+    InputSpace = space_model(A.InputShape, "InputSpace")
+if TYPE_CHECKING:
+    LayerSpace = Any
+else:
+    LayerSpace = space_model(
+        A.LayerArch,
+        "LayerSpace",
+        keep=("name",),
+        overrides={
+            "cell": (
+                LayerCell,
+                Field(default=None, description="A cell name, a cell space, or none"),
+            ),
+            "optional": (
+                bool,
+                Field(
+                    default=False, description="Search the layer's presence (layers.NAME.present)"
+                ),
+            ),
+        },
+    )
+if TYPE_CHECKING:
+    HeadSpace = Any
+else:
+    HeadSpace = space_model(A.Head, "HeadSpace")
+
+_FROZEN_READOUTS: dict[str, type[BaseModel]] = {
+    "last": A.LastReadout,
+    "mean": A.MeanReadout,
+    "max_conf": A.MaxConfReadout,
+    "thresh": A.ThreshReadout,
+}
+
+
+class ReadoutKindBase(SpaceNode):
+    branch: A.Name | None = None
+
+
+READOUT_SPACES: dict[str, type[SpaceNode]] = {
+    kind: space_model(frozen, f"{frozen.__name__}Space", base=ReadoutKindBase, keep=("kind",))
+    for kind, frozen in _FROZEN_READOUTS.items()
+}
+_READOUTS_TEXT = "|".join(_FROZEN_READOUTS)
+
+
+def _readout_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"kind": value}
+    if isinstance(value, dict) and isinstance(value.get("one_of"), list):
+        return {**value, "one_of": [_readout_shorthand(v) for v in value["one_of"]]}
+    return value
+
+
+if TYPE_CHECKING:
+    ReadoutBranch = Any
+else:
+    ReadoutBranch = _union(
+        READOUT_SPACES, _keyed_tag("kind"), f"expected a readout kind: {_READOUTS_TEXT}"
+    )
+
+
+class ReadoutOneOf(SpaceNode):
+    one_of: list[ReadoutBranch] = Field(min_length=1)
+
+
+if TYPE_CHECKING:
+    ReadoutSpace = Any
+else:
+    ReadoutSpace = Annotated[
+        (
+            _union(
+                {**READOUT_SPACES, "one_of": ReadoutOneOf},
+                _keyed_tag("kind", _one_of_tag),
+                f"expected a readout kind ({_READOUTS_TEXT}), a mapping with kind, "
+                "or one_of: [...]",
+            ),
+            BeforeValidator(_readout_shorthand),
+        )
+    ]
+if TYPE_CHECKING:
+    TimeSpace = Any
+else:
+    TimeSpace = space_model(
+        A.TimeArch,
+        "TimeSpace",
+        overrides={
+            "readout": (ReadoutSpace, Field(default_factory=lambda: READOUT_SPACES["last"]())),
+        },
+    )
+if TYPE_CHECKING:
+    TrainingSpace = Any
+else:
+    TrainingSpace = space_model(A.Training, "TrainingSpace")
+
+
+# --------------------------------------------------------------------------------------------
+# Feedback
+# --------------------------------------------------------------------------------------------
+
+_EDGE_SETTINGS = ("entry", "kernel", "depth_separable", "activation")
+if TYPE_CHECKING:
+    FeedbackSettings = Any
+else:
+    FeedbackSettings = space_model(A.FeedbackEdge, "FeedbackSettings", exclude=("source", "target"))
+if TYPE_CHECKING:
+    _BoolLeaf = Any
+else:
+    _BoolLeaf = leaf_type(bool)
+
+
+def _optional_setting(field: str) -> tuple[Any, Any]:
+    info = A.FeedbackEdge.model_fields[field]
+    ftype = leaf_type(info.annotation, info.metadata)
+    return (ftype | None, Field(default=None, description="Override of feedback." + field))
+
+
+class EdgeSpaceBase(SpaceNode):
+    source: A.Name
+    target: A.Name
+    enabled: _BoolLeaf = Field(
+        default_factory=lambda: {"bool": "any"},
+        validate_default=True,
+        description="Searched on/off by default (label feedback.SOURCE->TARGET); true = always.",
+    )
+
+
+if TYPE_CHECKING:
+    EdgeSpace = Any
+else:
+    EdgeSpace = create_model(
+        "EdgeSpace",
+        __base__=EdgeSpaceBase,
+        **{name: _optional_setting(name) for name in _EDGE_SETTINGS},
+    )
+
+
+def _candidates_tag(value: Any) -> str | None:
+    if isinstance(value, str):
+        return TAG_PREFIX + "rule"
+    if isinstance(value, (list, tuple)):
+        return TAG_PREFIX + "list"
+    return None
+
+
+if TYPE_CHECKING:
+    Candidates = Any
+else:
+    Candidates = _union(
+        {"rule": Literal[FEEDBACK_RULES], "list": list[EdgeSpace]},
+        _candidates_tag,
+        f"expected a rule ({', '.join(FEEDBACK_RULES)}) or a list of {{source, target}} edges",
+    )
+
+
+class FeedbackSpaceBase(SpaceNode):
+    """Long-range feedback: which candidate edges exist is searched, each edge on/off.
+
+    Candidates are visited in order (rules: by source layer, then target); once ``max_edges``
+    edges are on, the rest are off and not sampled. Edges touching an absent optional layer
+    drop out. An edge whose sampled ``entry`` is ``cell`` while its target has no rgc memory is
+    re-routed to ``out`` (the entry the released models use).
+    """
+
+    candidates: Candidates = Field(default_factory=list)
+    among: list[A.Name] | None = Field(
+        default=None, description="Restrict a rule's candidates to these layers"
+    )
+    max_edges: int | None = Field(default=None, ge=0)
+    share: Literal["shared", "per_edge"] = Field(
+        default="shared",
+        description="Edge settings: one sample for all edges (labels feedback.entry, ...) or "
+        "one per edge (feedback.SOURCE->TARGET.entry, ...)",
+    )
+
+
+if TYPE_CHECKING:
+    FeedbackSpace = Any
+else:
+    FeedbackSpace = create_model(
+        "FeedbackSpace",
+        __base__=FeedbackSpaceBase,
+        **{
+            name: (info.annotation, Field(default=info.default, description=info.description))
+            for name, info in FeedbackSettings.model_fields.items()
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset, objectives, constraints, search settings
+# --------------------------------------------------------------------------------------------
+
+Option = str | int | float | bool
+
+
+class DatasetBase(SpaceNode):
+    val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    seed: int = 0
+    limit: PositiveInt | None = Field(default=None, description="Use at most N training images")
+    options: dict[str, Option] = Field(
+        default_factory=dict, description="Dataset-specific options, checked by the loader"
+    )
+
+
+class DigitsDataset(DatasetBase):
+    name: Literal["digits"]
+
+
+class ShapesDataset(DatasetBase):
+    name: Literal["shapes"]
+    samples: PositiveInt = 2000
+
+
+class PathfinderDataset(DatasetBase):
+    name: Literal["pathfinder"]
+    samples: PositiveInt = 4000
+
+
+class ImageFolderDataset(DatasetBase):
+    name: Literal["imagefolder"]
+    path: str = Field(min_length=1)
+
+
+class NpzDataset(DatasetBase):
+    name: Literal["npz"]
+    path: str = Field(min_length=1)
+
+
+DATASETS: dict[str, type[DatasetBase]] = {
+    "digits": DigitsDataset,
+    "shapes": ShapesDataset,
+    "pathfinder": PathfinderDataset,
+    "imagefolder": ImageFolderDataset,
+    "npz": NpzDataset,
+}
+
+
+def _dataset_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        name, sep, path = value.partition(":")
+        return {"name": name, "path": path} if sep else {"name": name}
+    return value
+
+
+if TYPE_CHECKING:
+    DatasetRef = Any
+else:
+    DatasetRef = Annotated[
+        (
+            _union(
+                DATASETS,
+                _keyed_tag("name"),
+                f"expected a dataset name ({'|'.join(DATASETS)}); "
+                "write imagefolder:PATH or npz:PATH",
+            ),
+            BeforeValidator(_dataset_shorthand),
+        )
+    ]
+
+Metric = Literal["val_acc", "params", "flops"]
+DEFAULT_GOALS: dict[str, Literal["max", "min"]] = {
+    "val_acc": "max",
+    "params": "min",
+    "flops": "min",
+}
+
+
+class Objective(SpaceNode):
+    metric: Metric
+    goal: Literal["max", "min"] | None = Field(
+        default=None, description="Default: max for val_acc, min for params and flops"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"metric": data} if isinstance(data, str) else data
+
+    @property
+    def direction(self) -> Literal["max", "min"]:
+        return self.goal or DEFAULT_GOALS[self.metric]
+
+
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_amount(value: Any) -> Any:
+    """``200k``, ``1.5M``, ``3G``, ``512MiB`` -> int; numbers pass through; other text is left
+    for pydantic to reject."""
+    if not isinstance(value, str):
+        return value
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", value)
+    if not match:
+        return value
+    unit = match.group(2).lower().removesuffix("b") if match.group(2).lower() != "b" else ""
+    factor = _UNITS.get(unit) or _BINARY.get(unit + "b" if unit.endswith("i") else "")
+    if factor is None:
+        return value
+    return round(float(match.group(1)) * factor)
+
+
+Amount = Annotated[int, Field(gt=0), BeforeValidator(parse_amount)]
+
+
+class Constraints(SpaceNode):
+    """Candidates over a limit (by the analytic cost model) are rejected before training."""
+
+    max_params: Amount | None = None
+    max_flops: Amount | None = Field(
+        default=None, description="Multiply-adds for one image over the whole unroll"
+    )
+    max_activation_memory: Amount | None = Field(
+        default=None, description="Bytes, for backprop through time of one image"
+    )
+
+
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> Any:
+    """``90``, ``90s``, ``30m``, ``2h`` -> seconds."""
+    if not isinstance(value, str):
+        return value
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", value)
+    if not match:
+        return value
+    return float(match.group(1)) * _DURATION[match.group(2) or "s"]
+
+
+class Resources(SpaceNode):
+    cpu: float = Field(default=1.0, gt=0.0)
+    gpu: float = Field(default=0.0, ge=0.0, description="Fractions below 1 share a GPU")
+
+    @field_validator("gpu")
+    @classmethod
+    def _whole_above_one(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError("more than one GPU per trial must be a whole number")
+        return value
+
+
+class SearchSettings(SpaceNode):
+    trials: PositiveInt = 20
+    time_budget: Annotated[float, Field(gt=0), BeforeValidator(parse_duration)] | None = Field(
+        default=None, description="Wall-clock limit in seconds (or 30m, 2h)"
+    )
+    concurrency: PositiveInt = 1
+    sampler: Literal["tpe", "random", "nsga2", "motpe"] = "tpe"
+    scheduler: Literal["asha", "fifo"] | None = Field(
+        default=None, description="Default: asha for one objective, fifo for several"
+    )
+    seed: int | None = None
+    resources: Resources = Field(default_factory=Resources)
+
+
+# --------------------------------------------------------------------------------------------
+# The spec
+# --------------------------------------------------------------------------------------------
+
+
+class SearchSpec(SpaceNode):
+    """A complete search: the searchable ConvRNN space and how to search it."""
+
+    format: Literal["convnas.spec/1"] = "convnas.spec/1"
+    name: A.Name
+    description: str = ""
+    dataset: DatasetRef
+    input: InputSpace
+    classes: int = Field(ge=2, le=100000)
+    layers: list[LayerSpace] = Field(min_length=1)
+    cells: dict[A.Name, CellSpace] = Field(default_factory=dict)
+    feedback: FeedbackSpace = Field(default_factory=FeedbackSpace)
+    head: HeadSpace = Field(default_factory=HeadSpace)
+    time: TimeSpace = Field(default_factory=TimeSpace)
+    training: TrainingSpace = Field(default_factory=TrainingSpace)
+    objectives: list[Objective] = Field(
+        default_factory=lambda: [Objective(metric="val_acc")], min_length=1
+    )
+    constraints: Constraints = Field(default_factory=Constraints)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+
+    @property
+    def scheduler(self) -> Literal["asha", "fifo"]:
+        if self.search.scheduler:
+            return self.search.scheduler
+        return "asha" if len(self.objectives) == 1 else "fifo"
+
+    def layer(self, name: str) -> Any:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def edge_candidates(self) -> list[Any]:
+        """The candidate edges in visiting order (rules expanded into EdgeSpace objects)."""
+        fb = self.feedback
+        if not isinstance(fb.candidates, str):
+            return list(fb.candidates)
+        allowed = set(fb.among) if fb.among is not None else None
+        names = [layer.name for layer in self.layers]
+        if fb.candidates == "later_to_earlier_cells":
+            names = [layer.name for layer in self.layers if has_declared_cell(layer)]
+        if allowed is not None:
+            names = [n for n in names if n in allowed]
+        return [
+            EdgeSpace(source=src, target=tgt) for i, src in enumerate(names) for tgt in names[:i]
+        ]
+
+
+def has_declared_cell(layer: Any) -> bool:
+    """A layer that names or holds a cell space other than a fixed ``kind: none``."""
+    cell = layer.cell
+    return cell is not None and getattr(cell, "kind", None) != "none"
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and semantic checks
+# --------------------------------------------------------------------------------------------
+
+
+def _clean_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
+    """Drop union tags ('=choice') and validator labels from a pydantic location."""
+    return tuple(
+        part
+        for part in loc
+        if not (
+            isinstance(part, str)
+            and (part.startswith(TAG_PREFIX) or "[" in part or part.startswith("function-"))
+        )
+    )
+
+
+def problems_from_validation(
+    exc: ValidationError, source: str | None, lines: LineMap | None
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        kwargs: dict[str, Any] = {}
+        value = err.get("input")
+        if (err["type"] != "missing" and not isinstance(value, dict)) or err["type"] in (
+            "kind",
+            "leaf",
+        ):
+            kwargs["value"] = value
+        line = lines.line_of(loc) if lines else None
+        problems.append(Problem(dotted(loc), message, line=line, source=source, **kwargs))
+    return problems
+
+
+def spec_from_data(data: Any, source: str = "<spec>", lines: LineMap | None = None) -> SearchSpec:
+    """Validate plain data into a :class:`SearchSpec`; every problem at once as a SpecError."""
+    if not isinstance(data, dict):
+        raise SpecError([Problem("", "a spec must be a mapping", value=data, source=source)])
+    try:
+        spec = SearchSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(problems_from_validation(exc, source, lines)) from None
+    problems = [
+        Problem(dotted(path), message, value, lines.line_of(path) if lines else None, source)
+        for path, message, value in check_spec(spec)
+    ]
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def spec_from_text(text: str, source: str = "<spec>") -> SearchSpec:
+    data, lines = parse_text(text, source)
+    return spec_from_data(data, source, lines)
+
+
+def load_spec(path: str | Path) -> SearchSpec:
+    """Read and validate a spec file (YAML or JSON); errors carry the file's line numbers."""
+    data, lines = read_document(Path(path))
+    return spec_from_data(data, str(path), lines)
+
+
+# Semantic checks: (path, message, bad value) triples, all collected.
+Issue = tuple[tuple[str | int, ...], str, Any]
+
+
+def check_spec(spec: SearchSpec) -> list[Issue]:
+    issues: list[Issue] = []
+    issues += _check_layers(spec)
+    issues += _check_cells(spec)
+    issues += _check_feedback(spec)
+    issues += _check_time(spec)
+    issues += _check_objectives(spec)
+    return issues
+
+
+def _check_layers(spec: SearchSpec) -> Iterator[Issue]:
+    seen: set[str] = set()
+    for i, layer in enumerate(spec.layers):
+        if layer.name in seen or layer.name == "readout":
+            yield (("layers", i, "name"), "duplicate or reserved layer name", layer.name)
+        seen.add(layer.name)
+        if isinstance(layer.cell, str) and layer.cell not in spec.cells:
+            known = ", ".join(spec.cells) or "none defined"
+            yield (("layers", i, "cell"), f"unknown cell (cells: {known})", layer.cell)
+        yield from _check_residual(layer, ("layers", i))
+    if all(layer.optional for layer in spec.layers):
+        yield (("layers",), "at least one layer must not be optional", len(spec.layers))
+
+
+def _can_be(value: Any, predicate: Callable[[Any], bool]) -> bool:
+    values = finite_values(domain_of(value))
+    if values is None:
+        return True
+    return any(predicate(v) for v in values)
+
+
+def _check_residual(layer: Any, path: tuple[str | int, ...]) -> Iterator[Issue]:
+    # A residual add needs matching sizes: residual=true is only legal with stride 1 or a post
+    # conv. When residual is searched, sampling turns it off where illegal; when fixed true it
+    # must be legal in every sample.
+    strided = _can_be(layer.stride, lambda s: s != 1)
+    if layer.residual is True and strided and _can_be(layer.post_kernel, lambda k: k == 0):
+        yield ((*path, "residual"), "residual needs stride 1 or post_kernel > 0", True)
+
+
+def _cell_spaces(spec: SearchSpec) -> Iterator[tuple[tuple[str | int, ...], Any, bool]]:
+    """(path, cell space, is_named) for every cell space written in the spec."""
+    for name, cell in spec.cells.items():
+        yield ("cells", name), cell, True
+    for i, layer in enumerate(spec.layers):
+        if layer.cell is not None and not isinstance(layer.cell, str):
+            yield ("layers", i, "cell"), layer.cell, False
+
+
+def _check_cells(spec: SearchSpec) -> Iterator[Issue]:
+    for path, cell, named in _cell_spaces(spec):
+        if cell.share is not None and not named:
+            yield ((*path, "share"), "share is only allowed on a named cell in 'cells'", cell.share)
+        branches = cell.one_of if isinstance(cell, CellOneOf) else [cell]
+        names: set[str] = set()
+        for j, branch in enumerate(branches):
+            bpath = (*path, "one_of", j) if isinstance(cell, CellOneOf) else path
+            if branch.share is not None and isinstance(cell, CellOneOf):
+                yield ((*bpath, "share"), "share belongs on the named cell, not a branch", True)
+            if branch_name(branch) in names:
+                yield (
+                    bpath,
+                    "two alternatives with one name: give them distinct 'branch' names",
+                    branch_name(branch),
+                )
+            names.add(branch_name(branch))
+            if branch.kind == "rgc":
+                yield from _check_rgc(branch, bpath)
+
+
+def _check_rgc(cell: Any, path: tuple[str | int, ...]) -> Iterator[Issue]:
+    # An rgc with memory needs a memory drive. Sampling forces one drive on when the other is
+    # off (see space.sampling); only both fixed off while memory is possible is an error.
+    memory = _can_be(cell.cell_depth, lambda d: d > 0) and _can_be(
+        cell.gate_filter_size, lambda g: g > 0
+    )
+    if memory and cell.input_to_cell is False and cell.cell_residual is False:
+        yield (
+            (*path, "input_to_cell"),
+            "an rgc with memory (cell_depth and gate_filter_size > 0) needs input_to_cell or "
+            "cell_residual",
+            False,
+        )
+
+
+def _check_feedback(spec: SearchSpec) -> Iterator[Issue]:
+    fb = spec.feedback
+    names = {layer.name for layer in spec.layers}
+    for j, layer_name in enumerate(fb.among or []):
+        if layer_name not in names:
+            yield (("feedback", "among", j), "unknown layer", layer_name)
+    if isinstance(fb.candidates, str):
+        return
+    pairs: set[tuple[str, str]] = set()
+    for i, edge in enumerate(fb.candidates):
+        path: tuple[str | int, ...] = ("feedback", "candidates", i)
+        label = f"edge {edge.source}->{edge.target}"
+        for end in ("source", "target"):
+            if getattr(edge, end) not in names:
+                yield ((*path, end), f"unknown layer in {label}", getattr(edge, end))
+        if edge.source == edge.target:
+            yield (path, f"{label} goes from a layer to itself", edge.source)
+        if (edge.source, edge.target) in pairs:
+            yield (path, f"duplicate candidate {label}", f"{edge.source}->{edge.target}")
+        pairs.add((edge.source, edge.target))
+
+
+def _numbers(value: Any) -> tuple[float, float] | None:
+    """(min, max) over the numeric values a leaf can take (None values ignored)."""
+    domain = domain_of(value)
+    values = finite_values(domain)
+    if values is None:
+        return domain_bounds(domain)
+    numbers = [v for v in values if v is not None]
+    return (min(numbers), max(numbers)) if numbers else None
+
+
+def _check_time(spec: SearchSpec) -> Iterator[Issue]:
+    # The mean window must fit every sampled step count, so check against the smallest.
+    steps = _numbers(spec.time.steps)
+    if steps is None:
+        return
+    min_steps = steps[0]
+    readout = spec.time.readout
+    one_of = isinstance(readout, ReadoutOneOf)
+    for j, branch in enumerate(readout.one_of if one_of else [readout]):
+        if branch.kind != "mean":
+            continue
+        path: tuple[str | int, ...] = ("time", "readout", *(("one_of", j) if one_of else ()))
+        start = _numbers(branch.start) or (0, 0)
+        end = _numbers(branch.end)
+        if start[1] >= min_steps:
+            yield ((*path, "start"), f"may reach time.steps (min {min_steps})", start[1])
+        if end is not None and end[1] > min_steps:
+            yield ((*path, "end"), f"may exceed time.steps (min {min_steps})", end[1])
+        if end is not None and start[1] >= end[0]:
+            yield ((*path, "end"), f"must be above start (max start {start[1]})", end[0])
+
+
+def _check_objectives(spec: SearchSpec) -> Iterator[Issue]:
+    seen: set[str] = set()
+    for i, objective in enumerate(spec.objectives):
+        if objective.metric in seen:
+            yield (("objectives", i, "metric"), "duplicate objective", objective.metric)
+        seen.add(objective.metric)
+    if len(spec.objectives) > 1 and spec.search.scheduler == "asha":
+        yield (
+            ("search", "scheduler"),
+            "asha stops trials on one metric: use fifo with several objectives",
+            "asha",
+        )
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the spec format (``convnas space schema``)."""
+    schema = SearchSpec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "convnas search spec"
+    return schema
