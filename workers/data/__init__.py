@@ -35,15 +35,17 @@ _OPTIONS = {
 }
 
 
-def load_raw(ref: DatasetRef, input_size: int, channels: int, classes: int) -> RawData:
+def load_raw(
+    ref: DatasetRef, input_size: int, channels: int, classes: int, seed: int = 0
+) -> RawData:
     """The examples of ``ref`` before split and resize (procedural kinds come from the cache)."""
     options = take_options(ref.options, _OPTIONS[ref.kind], ref.kind)
     if ref.kind == "digits":
-        return digits.load(options, input_size, classes)
+        return digits.load(options, input_size, classes, seed)
     if ref.kind == "shapes":
-        return shapes.load(options, input_size, classes)
+        return shapes.load(options, input_size, classes, seed)
     if ref.kind == "pathfinder":
-        return pathfinder.load(options, input_size, classes)
+        return pathfinder.load(options, input_size, classes, seed)
     assert ref.path is not None  # the parser requires a path for the file kinds
     if ref.kind == "imagefolder":
         return files.load_imagefolder(ref.path, options, input_size, channels)
@@ -57,9 +59,14 @@ def load_dataset(
     classes: int,
     seed: int = 0,
 ) -> Dataset:
-    """Load, check against the arch (``classes``), split by ``seed``, resize to ``input_size``."""
+    """Load, check against the arch (``classes``), split, resize to ``input_size``.
+
+    The data seed (generation of procedural kinds, and the split) is the reference's own
+    ``seed`` when it sets one, so every trial of a search sees the same split; else ``seed``.
+    """
     parsed = parse_dataset_ref(ref)
-    raw = load_raw(parsed, input_size, channels, classes)
+    data_seed = parsed.seed if parsed.seed is not None else seed
+    raw = load_raw(parsed, input_size, channels, classes, data_seed)
     if raw.classes != classes:
         raise DatasetError(
             "classes",
@@ -67,4 +74,6 @@ def load_dataset(
             "retarget the arch's classes (convnas train --classes) or pick another dataset",
             classes,
         )
-    return prepare(raw, str(parsed), input_size, channels, parsed.val_fraction, seed)
+    return prepare(
+        raw, str(parsed), input_size, channels, parsed.val_fraction, data_seed, parsed.limit
+    )

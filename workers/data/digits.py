@@ -11,15 +11,13 @@ import numpy as np
 from workers.data.options import Option
 from workers.data.raw import RawData
 
-OPTIONS = {"limit": Option(int, None, low=4)}
+OPTIONS: dict[str, Option] = {}
 
 
-def load(options: Mapping[str, Any], size: int, classes: int) -> RawData:
+def load(options: Mapping[str, Any], size: int, classes: int, seed: int) -> RawData:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     x = np.rint(np.asarray(bunch.images) * (255.0 / 16.0)).astype(np.uint8)
     y = np.asarray(bunch.target, dtype=np.int64)
-    if options["limit"]:
-        x, y = x[: options["limit"]], y[: options["limit"]]
     return RawData(x, y, tuple(str(d) for d in range(10)))

@@ -16,7 +16,7 @@ from workers.errors import DatasetError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 FOLDER_OPTIONS = {"max_per_class": Option(int, None, low=1)}
-NPZ_OPTIONS = {"limit": Option(int, None, low=4)}
+NPZ_OPTIONS: dict[str, Option] = {}
 
 
 def _existing(path: str, want_dir: bool) -> Path:
@@ -36,14 +36,14 @@ def _read_image(path: Path, size: int, mode: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im = im.convert(mode)
-            side = min(im.size)  # centre crop to a square, then resize: no distortion
-            left, top = (im.width - side) // 2, (im.height - side) // 2
-            im = im.crop((left, top, left + side, top + side))
-            if side != size:
-                im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            return np.asarray(im, dtype=np.uint8)
+        with Image.open(path) as src:
+            im = src.convert(mode)
+        side = min(im.size)  # centre crop to a square, then resize: no distortion
+        left, top = (im.width - side) // 2, (im.height - side) // 2
+        im = im.crop((left, top, left + side, top + side))
+        if side != size:
+            im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        return np.asarray(im, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DatasetError("dataset.path", f"cannot read image {path}: {exc}", str(path)) from None
 
@@ -108,6 +108,4 @@ def load_npz(path: str, options: Mapping[str, Any]) -> RawData:
         class_names = tuple(str(n) for n in names)
     else:
         class_names = tuple(str(i) for i in range(classes))
-    if options["limit"]:
-        x, y = x[: options["limit"]], y[: options["limit"]]
     return RawData(x, y.astype(np.int64), class_names)

@@ -25,13 +25,12 @@ GENERATOR_VERSION = 1
 # (curve length as a fraction of the image side, distractors)
 DIFFICULTY = {"easy": (0.4, 1), "medium": (0.6, 2), "hard": (0.9, 3)}
 OPTIONS = {
-    "n": Option(int, 4000, low=4, high=1_000_000),
+    "samples": Option(int, 4000, low=4, high=1_000_000),
     "size": Option(int, None, low=16, high=512),
     "difficulty": Option(str, "medium", choices=tuple(DIFFICULTY)),
     "length": Option(float, None, low=0.1, high=3.0),
     "distractors": Option(int, None, low=1, high=32),
     "max_turn": Option(float, 0.6, low=0.0, high=3.14),
-    "seed": Option(int, 0, low=0),
 }
 _TRIES = 40
 _CHUNK = 256
@@ -85,7 +84,7 @@ class _Geometry:
         m, p = points.shape[:2]
         pix = np.rint(points).astype(np.int64)[:, :, None, :] + offsets[None, None, :, :]
         pix = np.clip(pix, 0, self.size - 1).reshape(m, p * len(offsets), 2)
-        return pix[..., 0] * self.size + pix[..., 1]
+        return np.asarray(pix[..., 0] * self.size + pix[..., 1])
 
 
 def _mask(idx: np.ndarray, pixels: int) -> np.ndarray:
@@ -161,16 +160,16 @@ def generate(
     return np.concatenate(chunks), labels
 
 
-def load(options: Mapping[str, Any], size: int, classes: int) -> RawData:
+def load(options: Mapping[str, Any], size: int, classes: int, seed: int) -> RawData:
     length, distractors = DIFFICULTY[options["difficulty"]]
     params = {
         "v": GENERATOR_VERSION,
-        "n": options["n"],
+        "n": options["samples"],
         "size": options["size"] or size,
         "length": options["length"] or length,
         "distractors": options["distractors"] or distractors,
         "max_turn": options["max_turn"],
-        "seed": options["seed"],
+        "seed": seed,
     }
     args = (params["n"], params["size"], params["length"], params["distractors"])
     x, y = cached("pathfinder", params, lambda: generate(*args, params["max_turn"], params["seed"]))

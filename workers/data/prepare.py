@@ -110,17 +110,25 @@ def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
         raise DatasetError(
             "dataset", f"{n} examples cannot be split with val_fraction {val_fraction}", n
         )
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    return order[n_val:], np.sort(order[:n_val])
 
 
 def prepare(
-    raw: RawData, name: str, size: int, channels: int, val_fraction: float, seed: int
+    raw: RawData,
+    name: str,
+    size: int,
+    channels: int,
+    val_fraction: float,
+    seed: int,
+    limit: int | None = None,
 ) -> Dataset:
     if len(raw.y) < 2:
         raise DatasetError("dataset", "needs at least two examples", len(raw.y))
     images = _resize(_to_channels(raw.x, channels), size)
     labels = torch.from_numpy(np.ascontiguousarray(raw.y, dtype=np.int64))
     train, val = _split(len(labels), val_fraction, seed)
+    if limit is not None:
+        train = train[:limit]  # the split is already shuffled: a random subset of train
     x_train = images[torch.from_numpy(train)]
     stats = x_train.float().div(255.0)
     mean = stats.mean(dim=(0, 2, 3))

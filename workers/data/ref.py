@@ -24,6 +24,8 @@ class DatasetRef:
     path: str | None = None
     options: Mapping[str, OptionValue] = field(default_factory=dict)
     val_fraction: float = 0.2
+    seed: int | None = None  # generation (procedural kinds) and split seed; None: the caller's
+    limit: int | None = None  # use at most this many training images
 
     def __str__(self) -> str:
         if self.path is not None:
@@ -34,10 +36,14 @@ class DatasetRef:
         return self.kind
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.kind, **self.options}
+        out: dict[str, Any] = {"name": self.kind, "options": dict(self.options)}
         if self.path is not None:
             out["path"] = self.path
         out["val_fraction"] = self.val_fraction
+        if self.seed is not None:
+            out["seed"] = self.seed
+        if self.limit is not None:
+            out["limit"] = self.limit
         return out
 
 
@@ -76,10 +82,9 @@ def _from_string(text: str, where: str) -> DatasetRef:
     if kind in FILE_KINDS:
         if not rest.strip():
             raise DatasetError(where, f"{kind} needs a path: {kind}:PATH", text)
-        return DatasetRef(kind, path=rest.strip())
+        return _finish(kind, rest.strip(), {}, where)
     options = _parse_options(rest, where) if sep else {}
-    val_fraction = options.pop("val_fraction", 0.2)
-    return _finish(DatasetRef(kind, options=options), val_fraction, where)
+    return _finish(kind, None, options, where)
 
 
 def _from_mapping(data: Mapping[str, Any], where: str) -> DatasetRef:
@@ -94,22 +99,38 @@ def _from_mapping(data: Mapping[str, Any], where: str) -> DatasetRef:
         raise DatasetError(f"{where}.path", f"{kind} needs a path", path)
     if kind not in FILE_KINDS and path is not None:
         raise DatasetError(f"{where}.path", f"{kind} is built in and takes no path", path)
-    val_fraction = rest.pop("val_fraction", 0.2)
-    for key, value in rest.items():
-        if not isinstance(value, (int, float, str, bool)):
+    nested = rest.pop("options", None) or {}
+    if not isinstance(nested, Mapping):
+        raise DatasetError(f"{where}.options", "must be a mapping", nested)
+    options = {**rest, **nested}
+    for key, value in options.items():
+        if value is not None and not isinstance(value, (int, float, str, bool)):
             raise DatasetError(f"{where}.{key}", "options must be scalars", value)
-    ref = DatasetRef(kind, path=None if path is None else str(path), options=rest)
-    return _finish(ref, val_fraction, where)
+    options = {k: v for k, v in options.items() if v is not None}
+    return _finish(kind, None if path is None else str(path), options, where)
 
 
-def _finish(ref: DatasetRef, val_fraction: Any, where: str) -> DatasetRef:
+def _int_or_none(options: dict[str, Any], key: str, where: str, low: int) -> int | None:
+    value = options.pop(key, None)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise DatasetError(f"{where}.{key}", f"must be an integer >= {low}", value)
+    return value
+
+
+def _finish(kind: str, path: str | None, options: dict[str, Any], where: str) -> DatasetRef:
+    """Pull the options every kind shares (val_fraction, seed, limit) out of ``options``."""
+    val_fraction = options.pop("val_fraction", 0.2)
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
         raise DatasetError(f"{where}.val_fraction", "must be a number", val_fraction)
     if not 0.0 < float(val_fraction) < 1.0:
         raise DatasetError(
             f"{where}.val_fraction", "must lie strictly between 0 and 1", val_fraction
         )
-    return DatasetRef(ref.kind, ref.path, dict(ref.options), float(val_fraction))
+    seed = _int_or_none(options, "seed", where, 0)
+    limit = _int_or_none(options, "limit", where, 1)
+    return DatasetRef(kind, path, options, float(val_fraction), seed, limit)
 
 
 def parse_dataset_ref(

@@ -19,24 +19,24 @@ GENERATOR_VERSION = 1
 
 
 def _disc(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return u**2 + v**2 <= 1.0
+    return np.asarray(u**2 + v**2 <= 1.0)
 
 
 def _square(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return np.maximum(abs(u), abs(v)) <= 0.8
+    return np.asarray(np.maximum(abs(u), abs(v)) <= 0.8)
 
 
 def _triangle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return (v <= 0.8) & (abs(u) <= (v + 0.9) * 0.55)
+    return np.asarray((v <= 0.8) & (abs(u) <= (v + 0.9) * 0.55))
 
 
 def _plus(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return ((abs(u) <= 0.3) & (abs(v) <= 1.0)) | ((abs(v) <= 0.3) & (abs(u) <= 1.0))
+    return np.asarray(((abs(u) <= 0.3) & (abs(v) <= 1.0)) | ((abs(v) <= 0.3) & (abs(u) <= 1.0)))
 
 
 def _ring(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     r2 = u**2 + v**2
-    return (r2 <= 1.0) & (r2 >= 0.4)
+    return np.asarray((r2 <= 1.0) & (r2 >= 0.4))
 
 
 def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -44,20 +44,20 @@ def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _diamond(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return abs(u) + abs(v) <= 1.0
+    return np.asarray(abs(u) + abs(v) <= 1.0)
 
 
 def _frame(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     m = np.maximum(abs(u), abs(v))
-    return (m <= 0.9) & (m >= 0.55)
+    return np.asarray((m <= 0.9) & (m >= 0.55))
 
 
 def _bar(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return (abs(v) <= 0.3) & (abs(u) <= 1.0)
+    return np.asarray((abs(v) <= 0.3) & (abs(u) <= 1.0))
 
 
 def _half_disc(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return (u**2 + v**2 <= 1.0) & (v >= 0.0)
+    return np.asarray((u**2 + v**2 <= 1.0) & (v >= 0.0))
 
 
 SHAPES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -73,10 +73,9 @@ SHAPES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "half_disc": _half_disc,
 }
 OPTIONS = {
-    "n": Option(int, 2000, low=4, high=1_000_000),
+    "samples": Option(int, 2000, low=4, high=1_000_000),
     "size": Option(int, None, low=8, high=1024),
     "classes": Option(int, None, low=2, high=len(SHAPES)),
-    "seed": Option(int, 0, low=0),
 }
 
 
@@ -105,14 +104,14 @@ def generate(n: int, size: int, classes: int, seed: int) -> tuple[np.ndarray, np
     return np.concatenate(chunks), labels
 
 
-def load(options: Mapping[str, Any], size: int, classes: int) -> RawData:
-    n = options["n"]
+def load(options: Mapping[str, Any], size: int, classes: int, seed: int) -> RawData:
+    n = options["samples"]
     size = options["size"] or size
     k = options["classes"] or classes
     if k > len(SHAPES):
         from workers.errors import DatasetError
 
         raise DatasetError("classes", f"shapes has at most {len(SHAPES)} classes", k)
-    params = {"v": GENERATOR_VERSION, "n": n, "size": size, "classes": k, "seed": options["seed"]}
-    x, y = cached("shapes", params, lambda: generate(n, size, k, options["seed"]))
+    params = {"v": GENERATOR_VERSION, "n": n, "size": size, "classes": k, "seed": seed}
+    x, y = cached("shapes", params, lambda: generate(n, size, k, seed))
     return RawData(x, y, tuple(list(SHAPES)[:k]))
