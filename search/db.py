@@ -1,0 +1,302 @@
+"""SQL records of searches, trials and per-epoch metrics; the engine and the session scope.
+
+Table names carry a ``convnas_`` prefix because the Optuna study lives in the same database and
+Optuna's own schema already owns ``trials`` (and ``alembic_version``): the prefix lets both share
+one SQLite file or one PostgreSQL database without a clash. Our Alembic history uses its own version
+table for the same reason.
+
+SQLite gets WAL (readers never block the driver's writes), a busy timeout and ``BEGIN IMMEDIATE``
+transactions (a deferred transaction that reads then writes fails at once with "database is locked"
+when another connection wrote in between; an immediate one waits for the lock instead).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
+from sqlalchemy.pool import StaticPool
+
+from search.settings import database_url
+
+SEARCH_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+TRIAL_STATUSES = (
+    "running",
+    "completed",
+    "pruned",
+    "failed",
+    "diverged",
+    "out_of_memory",
+    "duplicate",
+    "rejected",
+    "cancelled",
+    "interrupted",
+)
+# A trial in one of these states used up one of the search's requested trials. ``interrupted``
+# (the driver died under it) and ``cancelled`` (the user stopped the search) did not: their budget
+# is spent again on resume.
+FINISHED_TRIAL_STATUSES = (
+    "completed",
+    "pruned",
+    "failed",
+    "diverged",
+    "out_of_memory",
+    "duplicate",
+    "rejected",
+)
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite hands back naive datetimes)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def clean_json(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become None (PostgreSQL's JSON rejects NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def finite(value: Any) -> float | None:
+    """A float column value: None for missing, NaN or infinite."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType, datetime: UTCDateTime}
+
+
+class Search(Base):
+    __tablename__ = "convnas_searches"
+    __table_args__ = (UniqueConstraint("study_name", name="uq_convnas_searches_study_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    spec: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), index=True, default="queued")
+    requested_trials: Mapped[int] = mapped_column(Integer)
+    study_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The runner that drives the search refreshes this; a stale heartbeat on a "running" search
+    # means its driver died (kill -9, power loss) and the search can be resumed.
+    heartbeat_at: Mapped[datetime | None]
+    runner: Mapped[str | None] = mapped_column(String(200))
+    ray_address: Mapped[str | None] = mapped_column(String(500))
+    run_dir: Mapped[str | None] = mapped_column(String(1000))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    trials: Mapped[list[Trial]] = relationship(
+        back_populates="search", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Trial(Base):
+    __tablename__ = "convnas_trials"
+    __table_args__ = (
+        UniqueConstraint("search_id", "number", name="uq_convnas_trials_search_number"),
+        # Leaderboards: one search, optionally one status, ordered by a metric.
+        Index("ix_convnas_trials_search_status_acc", "search_id", "status", "best_val_acc"),
+        Index("ix_convnas_trials_search_acc", "search_id", "best_val_acc"),
+        Index("ix_convnas_trials_search_params", "search_id", "n_params"),
+        Index("ix_convnas_trials_search_flops", "search_id", "flops"),
+        Index("ix_convnas_trials_search_pareto", "search_id", "pareto"),
+        # Duplicate check before every proposal is trained.
+        Index("ix_convnas_trials_search_config", "search_id", "config_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("convnas_searches.id", ondelete="CASCADE"))
+    # The Optuna trial number in the search's study: unique per search, stable across resumes.
+    number: Mapped[int] = mapped_column(Integer)
+    optuna_trial_id: Mapped[int | None] = mapped_column(Integer)
+    tune_trial_id: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    arch: Mapped[dict[str, Any]]
+    arch_hash: Mapped[str] = mapped_column(String(32), index=True)
+    config_hash: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Objective values in the spec's objective order, as told to Optuna.
+    values: Mapped[list[Any] | None]
+    n_params: Mapped[int | None] = mapped_column(BigInteger)
+    flops: Mapped[int | None] = mapped_column(BigInteger)
+    activation_memory: Mapped[int | None] = mapped_column(BigInteger)
+    best_val_acc: Mapped[float | None] = mapped_column(Float)
+    last_val_acc: Mapped[float | None] = mapped_column(Float)
+    epochs: Mapped[int] = mapped_column(Integer, default=0)
+    train_seconds: Mapped[float | None] = mapped_column(Float)
+    node: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # Refreshed with every reported epoch: the lease a restarted runner checks.
+    heartbeat_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)
+    pareto: Mapped[bool] = mapped_column(Boolean, default=False)
+    checkpoint: Mapped[str | None] = mapped_column(String(1000))
+
+    search: Mapped[Search] = relationship(back_populates="trials")
+    metrics: Mapped[list[TrialMetric]] = relationship(
+        back_populates="trial",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="TrialMetric.epoch",
+    )
+
+
+class TrialMetric(Base):
+    __tablename__ = "convnas_trial_metrics"
+    __table_args__ = (
+        UniqueConstraint("trial_id", "epoch", name="uq_convnas_trial_metrics_trial_epoch"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("convnas_trials.id", ondelete="CASCADE"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    val_acc: Mapped[float | None] = mapped_column(Float)
+    val_acc_per_step: Mapped[list[Any] | None]
+    images_per_sec: Mapped[float | None] = mapped_column(Float)
+    elapsed: Mapped[float | None] = mapped_column(Float)
+    # Every other reported metric (learning rate, step counts, ...), so nothing reported is lost.
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    trial: Mapped[Trial] = relationship(back_populates="metrics")
+
+
+# --------------------------------------------------------------------------------------------
+# Engine and sessions
+# --------------------------------------------------------------------------------------------
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so that "begin" below decides the lock mode.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_db_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
+    """A new engine for ``url`` (resolved like ``--db``), with the schema upgraded to head."""
+    resolved = database_url(url)
+    if resolved.startswith("sqlite"):
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        if resolved in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool  # one shared in-memory database
+            kwargs["connect_args"]["check_same_thread"] = False
+        engine = create_engine(resolved, **kwargs)
+        _configure_sqlite(engine)
+    else:
+        engine = create_engine(resolved, pool_pre_ping=True)
+    if migrate:
+        from search.migrations import upgrade
+
+        upgrade(engine)
+    return engine
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The process-wide engine for ``url`` (created and migrated on first use)."""
+    resolved = database_url(url)
+    if resolved not in _ENGINES:
+        _ENGINES[resolved] = create_db_engine(resolved)
+    return _ENGINES[resolved]
+
+
+def dispose_engines() -> None:
+    for engine in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
