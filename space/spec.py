@@ -422,40 +422,61 @@ else:
 # Dataset, objectives, constraints, search settings
 # --------------------------------------------------------------------------------------------
 
-Option = str | int | float | bool
-
 
 class DatasetBase(SpaceNode):
+    """A dataset reference. Options mirror the loaders' (``workers.data``), which check them
+    again; :meth:`to_ref` gives the mapping they accept."""
+
     val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    seed: int = 0
-    limit: PositiveInt | None = Field(default=None, description="Use at most N training images")
-    options: dict[str, Option] = Field(
-        default_factory=dict, description="Dataset-specific options, checked by the loader"
-    )
+
+    def to_ref(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class DigitsDataset(DatasetBase):
+    """scikit-learn's bundled 8x8 handwritten digits (10 classes), upsampled to the input."""
+
     name: Literal["digits"]
+    limit: int | None = Field(default=None, ge=4, description="Use at most N images")
 
 
 class ShapesDataset(DatasetBase):
+    """Procedural shapes at random positions and scales (easy; for smoke tests)."""
+
     name: Literal["shapes"]
-    samples: PositiveInt = 2000
+    n: int = Field(default=2000, ge=4, le=1_000_000, description="Number of images")
+    size: int | None = Field(default=None, ge=8, le=1024, description="Default: input.size")
+    classes: int | None = Field(default=None, ge=2, description="Default: the spec's classes")
+    seed: int = Field(default=0, ge=0)
 
 
 class PathfinderDataset(DatasetBase):
+    """Are the two dots joined by one curve, among distractors (long-range integration)."""
+
     name: Literal["pathfinder"]
-    samples: PositiveInt = 4000
+    n: int = Field(default=4000, ge=4, le=1_000_000, description="Number of images")
+    size: int | None = Field(default=None, ge=16, le=512, description="Default: input.size")
+    difficulty: Literal["easy", "medium", "hard"] = "medium"
+    length: float | None = Field(default=None, ge=0.1, le=3.0)
+    distractors: int | None = Field(default=None, ge=1, le=32)
+    max_turn: float = Field(default=0.6, ge=0.0, le=3.14)
+    seed: int = Field(default=0, ge=0)
 
 
 class ImageFolderDataset(DatasetBase):
+    """PATH/<class>/*.png|jpg, one subfolder per class."""
+
     name: Literal["imagefolder"]
     path: str = Field(min_length=1)
+    max_per_class: int | None = Field(default=None, ge=1)
 
 
 class NpzDataset(DatasetBase):
+    """An .npz file with ``x`` [N,H,W(,C)] uint8 and ``y`` integer labels."""
+
     name: Literal["npz"]
     path: str = Field(min_length=1)
+    limit: int | None = Field(default=None, ge=4)
 
 
 DATASETS: dict[str, type[DatasetBase]] = {
@@ -468,10 +489,16 @@ DATASETS: dict[str, type[DatasetBase]] = {
 
 
 def _dataset_shorthand(value: Any) -> Any:
-    if isinstance(value, str):
-        name, sep, path = value.partition(":")
-        return {"name": name, "path": path} if sep else {"name": name}
-    return value
+    """``digits``, ``imagefolder:PATH``, ``npz:PATH``, ``pathfinder:difficulty=hard,n=500``."""
+    if not isinstance(value, str):
+        return value
+    name, sep, rest = value.partition(":")
+    if not sep:
+        return {"name": name}
+    if name in ("imagefolder", "npz"):
+        return {"name": name, "path": rest}
+    options = dict(part.partition("=")[::2] for part in rest.split(",") if part.strip())
+    return {"name": name, **{k.strip(): v.strip() for k, v in options.items()}}
 
 
 if TYPE_CHECKING:

@@ -1,7 +1,150 @@
-"""Placeholder: filled in by its owner."""
+"""``convnas space validate|describe|sample|schema``: work with search-spec files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from api.commands.common import print_json, user_errors
+from space.describe import describe
+from space.sampling import RandomSampler, freeze
+from space.spec import SearchSpec, load_spec, spec_json_schema
+
+space_app = typer.Typer(
+    name="space",
+    help="Validate, describe and sample search specs (YAML/JSON).",
+    no_args_is_help=True,
+)
+
+SpecArg = Annotated[Path, typer.Argument(help="A search spec file (YAML or JSON).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _console() -> Console:
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(width=160, highlight=False)
+
+
+def _search_text(spec: SearchSpec) -> str:
+    s = spec.search
+    goals = ", ".join(f"{o.metric} {o.direction}" for o in spec.objectives)
+    return (
+        f"{s.trials} trials, {s.concurrency} at a time, {s.sampler}/{spec.scheduler}, "
+        f"objective {goals}"
+    )
+
+
+@space_app.command("validate")
+def validate(file: SpecArg, as_json: JsonOpt = False) -> None:
+    """Check a spec: exit 0 with a one-line summary, or exit 1 with every problem."""
+    with user_errors(as_json):
+        spec = load_spec(file)
+        info = describe(spec)
+    if as_json:
+        print_json(
+            {
+                "ok": True,
+                "file": str(file),
+                "name": spec.name,
+                "layers": len(spec.layers),
+                "searched_parameters": len(info.params),
+                "architectures": info.arch_count,
+                "exact": info.exact,
+                "dataset": spec.dataset.to_ref(),
+            }
+        )
+        return
+    typer.echo(f"ok: {file}: {info.summary()}; {_search_text(spec)}")
+
+
+@space_app.command("describe")
+def describe_cmd(file: SpecArg, as_json: JsonOpt = False) -> None:
+    """Every searched parameter (label, domain, condition) and the number of architectures."""
+    with user_errors(as_json):
+        spec = load_spec(file)
+        info = describe(spec)
+    if as_json:
+        print_json(info.to_dict())
+        return
+    console = _console()
+    table = Table(title=f"searched parameters of {spec.name!r}", title_justify="left")
+    for column in ("label", "domain", "active when"):
+        table.add_column(column)
+    for param in info.params:
+        table.add_row(param.label, param.domain, param.condition or "always")
+    console.print(table)
+    training = info.training
+    training_text = "infinite (continuous)" if training.continuous else str(training.discrete)
+    console.print(f"architectures: {info.count_text()}")
+    console.print(f"training configurations: {training_text}")
+    for note in info.notes:
+        console.print(f"note: {note}")
+    console.print(f"search: {_search_text(spec)}; dataset {_dataset_text(spec)}")
+
+
+def _dataset_text(spec: SearchSpec) -> str:
+    ref = spec.dataset.to_ref()
+    name = ref.pop("name")
+    return name + (f" ({', '.join(f'{k} {v}' for k, v in ref.items())})" if ref else "")
+
+
+def _sample_record(spec: SearchSpec, seed: int) -> dict[str, Any]:
+    sampler = RandomSampler(seed)
+    arch = freeze(spec, sampler)
+    return {
+        "seed": seed,
+        "arch_hash": arch.arch_hash,
+        "config_hash": arch.config_hash,
+        "params": sampler.params,
+        "arch": arch.to_dict(),
+    }
+
+
+@space_app.command("sample")
+def sample_cmd(
+    file: SpecArg,
+    seed: Annotated[int, typer.Option(help="Seed of the first sample; sample k uses seed+k.")] = 0,
+    count: Annotated[int, typer.Option(min=1, max=10000, help="How many samples.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Frozen architecture(s) drawn at random: YAML arch files by default (same seed, same
+    output). With --json: one object (seed, hashes, sampled params, arch), a list for --count > 1.
+    """
+    with user_errors(as_json):
+        spec = load_spec(file)
+        records = [_sample_record(spec, seed + k) for k in range(count)]
+    if as_json:
+        print_json(records[0] if count == 1 else records)
+        return
+    for k, record in enumerate(records):
+        if k:
+            typer.echo("---")
+        typer.echo(
+            f"# sample of {spec.name!r}, seed {record['seed']}, arch_hash {record['arch_hash']}, "
+            f"config_hash {record['config_hash']}"
+        )
+        typer.echo(f"# sampled: {_flow(record['params'])}")
+        typer.echo(
+            yaml.safe_dump(record["arch"], sort_keys=False, default_flow_style=None, width=100),
+            nl=False,
+        )
+
+
+def _flow(params: dict[str, Any]) -> str:
+    return ", ".join(f"{label}={value!r}" for label, value in params.items()) or "(nothing)"
+
+
+@space_app.command("schema")
+def schema_cmd() -> None:
+    """The JSON Schema of the spec format (e.g. for editor completion)."""
+    print_json(spec_json_schema())
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the top-level app."""
+    """Add the ``space`` group to the top-level app."""
+    app.add_typer(space_app)

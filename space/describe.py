@@ -1,0 +1,397 @@
+"""What a search spec searches: every searched parameter with its label, domain and the condition
+under which it is sampled, and how many distinct architectures the space holds.
+
+The walk mirrors :func:`space.sampling.freeze` (same labels, same order). The count is the number
+of distinct outcomes of that walk over the architecture (training excluded, reported apart):
+sums over ``one_of`` branches and optional layers, products elsewhere, the sampling repairs
+taken into account. Continuous parameters make it infinite; the discrete part is then still
+given. It is exact except where noted (entry re-routing, many optional layers).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from space import arch as A
+from space.params import Boolean, Categorical, Domain, Fixed, domain_of, finite_values
+from space.sampling import (
+    EDGE_SETTINGS,
+    FROZEN_CELLS,
+    FROZEN_READOUTS,
+    edge_label,
+    forced_value,
+    is_forced,
+)
+from space.spec import CellOneOf, ReadoutOneOf, SearchSpec, branch_name
+
+MAX_OPTIONAL_EXACT = 14  # 2**14 presence patterns are still cheap to enumerate
+MAX_JOINT = 200_000  # largest joint domain enumerated to count repaired field groups
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    label: str
+    domain: str
+    condition: str | None
+    size: int | None  # None: continuous
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "domain": self.domain,
+            "condition": self.condition,
+            "size": self.size,
+        }
+
+
+@dataclass
+class Count:
+    """A count of outcomes: the discrete combinations, and whether a continuous leaf is in play."""
+
+    discrete: int = 1
+    continuous: bool = False
+
+    def __mul__(self, other: Count) -> Count:
+        return Count(self.discrete * other.discrete, self.continuous or other.continuous)
+
+    def __add__(self, other: Count) -> Count:
+        return Count(self.discrete + other.discrete, self.continuous or other.continuous)
+
+
+def _count(domain: Domain) -> Count:
+    size = domain.size()
+    return Count(1, True) if size is None else Count(size)
+
+
+@dataclass
+class SpaceDescription:
+    name: str
+    params: list[ParamInfo]
+    architectures: Count
+    training: Count
+    exact: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def arch_count(self) -> int | None:
+        """Distinct architectures, or None when a continuous parameter makes them infinite."""
+        return None if self.architectures.continuous else self.architectures.discrete
+
+    def count_text(self) -> str:
+        count = self.architectures
+        if count.continuous:
+            return f"infinite (continuous parameters; {_big(count.discrete)} discrete combinations)"
+        approx = "" if self.exact else "about "
+        return f"{approx}{_big(count.discrete)}"
+
+    def summary(self) -> str:
+        searched = len(self.params)
+        return (
+            f"space {self.name!r}: {searched} searched parameter{'s' if searched != 1 else ''}, "
+            f"architectures: {self.count_text()}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "params": [p.to_dict() for p in self.params],
+            "architectures": self.arch_count,
+            "architectures_discrete": self.architectures.discrete,
+            "architectures_continuous": self.architectures.continuous,
+            "training_configs": None if self.training.continuous else self.training.discrete,
+            "exact": self.exact,
+            "estimate": not self.exact,
+            "notes": self.notes,
+        }
+
+
+def _big(n: int) -> str:
+    return str(n) if n < 10**9 else f"{n:.3e}".replace("e+", "e")
+
+
+# --------------------------------------------------------------------------------------------
+# Listing the parameters
+# --------------------------------------------------------------------------------------------
+
+
+def _and(*parts: str | None) -> str | None:
+    kept = [p for p in parts if p]
+    return " and ".join(kept) if kept else None
+
+
+class _Lister:
+    def __init__(self, spec: SearchSpec):
+        self.spec = spec
+        self.params: list[ParamInfo] = []
+
+    def add(self, label: str, domain: Domain, condition: str | None) -> None:
+        values = finite_values(domain)
+        if isinstance(domain, Fixed) or (values is not None and len(values) == 1):
+            return
+        self.params.append(ParamInfo(label, domain.describe(), condition, domain.size()))
+
+    def fields(self, node: Any, frozen: type[BaseModel], prefix: str, cond: str | None) -> None:
+        for name in frozen.model_fields:
+            if not hasattr(node, name) or (name == "cell" and frozen is A.LayerArch):
+                continue
+            if frozen is A.TimeArch and name == "readout":
+                continue
+            self.add(
+                f"{prefix}.{name}",
+                domain_of(getattr(node, name)),
+                _and(cond, _repair(frozen, name, prefix)),
+            )
+
+    def cell(self, space: Any, prefix: str, cond: str | None) -> None:
+        if isinstance(space, CellOneOf):
+            names = [branch_name(b) for b in space.one_of]
+            self.add(f"{prefix}.kind", Categorical(tuple(names)), cond)
+            for name, branch in zip(names, space.one_of, strict=True):
+                inner = _and(cond, f"{prefix}.kind == {name}") if len(names) > 1 else cond
+                self.fields(branch, FROZEN_CELLS[branch.kind], f"{prefix}.{name}", inner)
+        else:
+            self.fields(space, FROZEN_CELLS[space.kind], prefix, cond)
+
+    def run(self) -> list[ParamInfo]:
+        spec = self.spec
+        self.fields(spec.input, A.InputShape, "input", None)
+        for layer in spec.layers:
+            if layer.optional:
+                self.add(f"layers.{layer.name}.present", Boolean(), None)
+        for layer in spec.layers:
+            cond = f"layers.{layer.name}.present" if layer.optional else None
+            self.fields(layer, A.LayerArch, f"layers.{layer.name}", cond)
+            if layer.cell is None:
+                continue
+            if not isinstance(layer.cell, str):
+                self.cell(layer.cell, f"layers.{layer.name}.cell", cond)
+            elif spec.cells[layer.cell].share == "per_layer":
+                self.cell(spec.cells[layer.cell], f"layers.{layer.name}.cell", cond)
+        for name, cell in spec.cells.items():
+            if cell.share != "per_layer":
+                users = [layer for layer in spec.layers if layer.cell == name]
+                if users:
+                    self.cell(cell, f"cells.{name}", _shared_condition(users))
+        self.feedback()
+        self.fields(spec.head, A.Head, "head", None)
+        self.fields(spec.time, A.TimeArch, "time", None)
+        self.readout()
+        self.fields(spec.training, A.Training, "training", None)
+        return self.params
+
+    def feedback(self) -> None:
+        fb = self.spec.feedback
+        shared_used: list[str] = []
+        for index, cand in enumerate(self.spec.edge_candidates()):
+            limit = None
+            if fb.max_edges is not None and index >= fb.max_edges:
+                limit = f"fewer than {fb.max_edges} earlier edges on"
+            label = edge_label(cand.source, cand.target)
+            ends = [self.spec.layer(n) for n in (cand.source, cand.target)]
+            present = _and(*(f"layers.{n.name}.present" for n in ends if n.optional))
+            self.add(label, domain_of(cand.enabled), _and(present, limit))
+            for name in EDGE_SETTINGS:
+                own = getattr(cand, name)
+                if own is not None or fb.share == "per_edge":
+                    value = own if own is not None else getattr(fb, name)
+                    self.add(f"{label}.{name}", domain_of(value), f"{label} on")
+                elif name not in shared_used:
+                    shared_used.append(name)
+        for name in shared_used:
+            self.add(f"feedback.{name}", domain_of(getattr(fb, name)), "any feedback edge on")
+
+    def readout(self) -> None:
+        space = self.spec.time.readout
+        if isinstance(space, ReadoutOneOf):
+            names = [branch_name(b) for b in space.one_of]
+            self.add("time.readout.kind", Categorical(tuple(names)), None)
+            for name, branch in zip(names, space.one_of, strict=True):
+                cond = f"time.readout.kind == {name}" if len(names) > 1 else None
+                self.fields(branch, FROZEN_READOUTS[branch.kind], f"time.readout.{name}", cond)
+        else:
+            self.fields(space, FROZEN_READOUTS[space.kind], "time.readout", None)
+
+
+def _repair(frozen: type[BaseModel], name: str, prefix: str) -> str | None:
+    if frozen is A.RGCCell and name == "cell_residual":
+        return f"not (memory and {prefix}.input_to_cell false: then true)"
+    if frozen is A.LayerArch and name == "residual":
+        return f"not ({prefix}.stride != 1 and no post conv: then false)"
+    return None
+
+
+def _shared_condition(users: Sequence[Any]) -> str | None:
+    if any(not layer.optional for layer in users):
+        return None
+    return " or ".join(f"layers.{layer.name}.present" for layer in users)
+
+
+# --------------------------------------------------------------------------------------------
+# Counting
+# --------------------------------------------------------------------------------------------
+
+# Fields whose sampling depends on each other (see space.sampling.forced_value): counted jointly.
+_COUPLED: dict[type[BaseModel], tuple[str, ...]] = {
+    A.RGCCell: ("cell_depth", "gate_filter_size", "input_to_cell", "cell_residual"),
+    A.LayerArch: ("stride", "post_kernel", "residual"),
+}
+
+
+class _Counter:
+    def __init__(self, spec: SearchSpec):
+        self.spec = spec
+        self.exact = True
+        self.notes: list[str] = []
+
+    def fields(self, node: Any, frozen: type[BaseModel], skip: Sequence[str] = ()) -> Count:
+        coupled = _COUPLED.get(frozen, ())
+        total = Count()
+        for name in frozen.model_fields:
+            if name in skip or name in coupled or not hasattr(node, name):
+                continue
+            total = total * _count(domain_of(getattr(node, name)))
+        return total * self.joint(node, frozen, coupled) if coupled else total
+
+    def joint(self, node: Any, frozen: type[BaseModel], names: Sequence[str]) -> Count:
+        """Distinct outcomes of a group of coupled fields, by enumerating their domains."""
+        domains = {name: finite_values(domain_of(getattr(node, name))) for name in names}
+        sizes = [len(v) if v is not None else 0 for v in domains.values()]
+        if 0 in sizes or math.prod(sizes) > MAX_JOINT:
+            self.exact = False
+            return Count(math.prod(s or 1 for s in sizes), 0 in sizes)
+        outcomes: set[tuple[Any, ...]] = set()
+        for combo in itertools.product(*(v or () for v in domains.values())):
+            done: dict[str, Any] = {}
+            for name, value in zip(names, combo, strict=True):
+                forced = forced_value(frozen, name, done, node)
+                done[name] = forced if is_forced(forced) else value
+            outcomes.add(tuple(done.values()))
+        return Count(len(outcomes))
+
+    def cell(self, space: Any) -> Count:
+        branches = space.one_of if isinstance(space, CellOneOf) else [space]
+        total = Count(0)
+        for branch in branches:
+            total = total + self.fields(branch, FROZEN_CELLS[branch.kind], ("kind",))
+        return total
+
+    def readout(self) -> Count:
+        space = self.spec.time.readout
+        branches = space.one_of if isinstance(space, ReadoutOneOf) else [space]
+        total = Count(0)
+        for branch in branches:
+            total = total + self.fields(branch, FROZEN_READOUTS[branch.kind], ("kind",))
+        return total
+
+    def layers(self, present: Sequence[Any]) -> Count:
+        total = Count()
+        shared: set[str] = set()
+        for layer in present:
+            total = total * self.fields(layer, A.LayerArch, ("cell",))
+            cell = layer.cell
+            if cell is None:
+                continue
+            if not isinstance(cell, str):
+                total = total * self.cell(cell)
+            elif self.spec.cells[cell].share == "per_layer":
+                total = total * self.cell(self.spec.cells[cell])
+            elif cell not in shared:
+                shared.add(cell)
+                total = total * self.cell(self.spec.cells[cell])
+        return total * self.feedback({layer.name for layer in present})
+
+    def feedback(self, present: set[str]) -> Count:
+        """Edge subsets and settings, by a walk over candidates with state (edges on, whether a
+        shared setting has been sampled)."""
+        fb = self.spec.feedback
+        states: dict[tuple[int, bool], Count] = {(0, False): Count()}
+        shared = Count()
+        for name in EDGE_SETTINGS:
+            shared = shared * _count(domain_of(getattr(fb, name)))
+        for cand in self.spec.edge_candidates():
+            if cand.source not in present or cand.target not in present:
+                continue
+            own, uses_shared = self.edge_settings(cand)
+            enabled = finite_values(domain_of(cand.enabled)) or (False, True)
+            nxt: dict[tuple[int, bool], Count] = {}
+            for (on, used), count in states.items():
+                options: list[tuple[tuple[int, bool], Count]] = []
+                if fb.max_edges is not None and on >= fb.max_edges:
+                    options.append(((on, used), count))
+                else:
+                    if False in enabled:
+                        options.append(((on, used), count))
+                    if True in enabled:
+                        options.append(((on + 1, used or uses_shared), count * own))
+                for key, value in options:
+                    nxt[key] = nxt[key] + value if key in nxt else value
+            states = nxt
+        total = Count(0)
+        for (_, used), count in states.items():
+            total = total + (count * shared if used else count)
+        return total
+
+    def edge_settings(self, cand: Any) -> tuple[Count, bool]:
+        fb = self.spec.feedback
+        own = Count()
+        uses_shared = False
+        for name in EDGE_SETTINGS:
+            value = getattr(cand, name)
+            if value is None and fb.share == "shared":
+                uses_shared = True
+                continue
+            domain = domain_of(value if value is not None else getattr(fb, name))
+            own = own * _count(domain)
+            if name == "entry" and {"cell", "out"} <= set(finite_values(domain) or ()):
+                self._reroute_note()
+        if uses_shared and {"cell", "out"} <= set(finite_values(domain_of(fb.entry)) or ()):
+            self._reroute_note()
+        return own, uses_shared
+
+    def _reroute_note(self) -> None:
+        note = "entry 'cell' is re-routed to 'out' where the target has no rgc memory: upper bound"
+        if note not in self.notes:
+            self.notes.append(note)
+            self.exact = False
+
+    def architectures(self) -> Count:
+        spec = self.spec
+        optional = [layer for layer in spec.layers if layer.optional]
+        if len(optional) > MAX_OPTIONAL_EXACT:
+            self.exact = False
+            self.notes.append(f"{len(optional)} optional layers: counted as independent")
+            body = Count(2 ** len(optional)) * self.layers(spec.layers)
+        else:
+            body = Count(0)
+            for pattern in itertools.product((False, True), repeat=len(optional)):
+                absent = {layer.name for layer, on in zip(optional, pattern, strict=True) if not on}
+                present = [layer for layer in spec.layers if layer.name not in absent]
+                body = body + self.layers(present)
+        rest = self.fields(spec.input, A.InputShape) * self.fields(spec.head, A.Head)
+        rest = rest * self.fields(spec.time, A.TimeArch, ("readout",)) * self.readout()
+        return body * rest
+
+
+def _param_iter(spec: SearchSpec) -> Iterator[ParamInfo]:
+    yield from _Lister(spec).run()
+
+
+def describe(spec: SearchSpec) -> SpaceDescription:
+    """List the searched parameters of ``spec`` and count its distinct architectures."""
+    counter = _Counter(spec)
+    architectures = counter.architectures()
+    training = counter.fields(spec.training, A.Training)
+    return SpaceDescription(
+        name=spec.name,
+        params=list(_param_iter(spec)),
+        architectures=architectures,
+        training=training,
+        exact=counter.exact,
+        notes=counter.notes,
+    )
