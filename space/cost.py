@@ -27,8 +27,9 @@ Definitions (one image, batch 1):
         width: e.g. an LSTM keeps i, j, f, o activations, c, tanh(c) and h),
     (d) the residual sum / post activation of a residual block, the pooled layer output, and the
         channel concatenation of the feedback inputs,
-    and the readout logits. It ignores allocator overhead and the temporaries autograd frees, so
-    read it as the right order of magnitude for comparing architectures, not a byte-exact figure.
+    and the readout (its conv output and its pooled features or logits). It ignores allocator
+    overhead and the temporaries autograd frees, so read it as the right order of magnitude for
+    comparing architectures, not a byte-exact figure.
 """
 
 from __future__ import annotations
@@ -193,7 +194,9 @@ def cost(arch: Arch) -> ArchCost:
         macs_per_step=sum(conv.macs for conv in head.convs),
         first_signal=first["readout"],
     )
-    elements_per_step += sum(c.out_channels * c.size**2 for c in head.convs) + arch.classes
+    # The head keeps its conv output plus, for fc, the pooled features, for conv, the pooled logits.
+    pooled = head_conv.in_channels if arch.head.kind == "fc" else arch.classes
+    elements_per_step += sum(c.out_channels * c.size**2 for c in head.convs) + pooled
     macs_per_step = sum(layer.macs_per_step for layer in layers) + readout.macs_per_step
     steps = arch.time.steps
     input_elements = arch.input.channels * arch.input.size**2
