@@ -1,0 +1,185 @@
+"""Malformed specs: every problem at once, each with its field path, value and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from space.errors import SpecError
+from space.spec import load_spec, spec_from_text
+
+HEAD = """\
+name: bad
+dataset: digits
+input: {size: 16, channels: 1}
+classes: 10
+"""
+
+
+def problems(body: str) -> list[tuple[str, int | None]]:
+    with pytest.raises(SpecError) as info:
+        spec_from_text(HEAD + body, "spec.yaml")
+    return [(p.path, p.line) for p in info.value.problems]
+
+
+# (case id, spec body after HEAD, expected (path, line) among the problems)
+CASES = [
+    (
+        "choice value out of the field's range",
+        "layers:\n  - name: a\n    channels: 8\n    kernel: {choice: [3, 40]}\n",
+        ("layers.0.kernel.choice.1", 8),
+    ),
+    (
+        "unknown key in a layer",
+        "layers:\n  - {name: a, channels: 8, chanels: 4}\n",
+        ("layers.0.chanels", 6),
+    ),
+    (
+        "float range on an int field",
+        "layers:\n  - name: a\n    channels: {float: [1, 8]}\n",
+        ("layers.0.channels", 7),
+    ),
+    (
+        "int range with low above high",
+        "layers:\n  - name: a\n    channels: {int: [16, 8]}\n",
+        ("layers.0.channels", 7),
+    ),
+    (
+        "int range not divisible by its step",
+        "layers:\n  - name: a\n    channels: {int: [8, 20], step: 8}\n",
+        ("layers.0.channels", 7),
+    ),
+    (
+        "log float range from zero",
+        "layers:\n  - {name: a, channels: 8}\ntraining:\n"
+        "  weight_decay: {float: [0.0, 0.1], log: true}\n",
+        ("training.weight_decay", 8),
+    ),
+    (
+        "float range bound outside the field's range",
+        "layers:\n  - {name: a, channels: 8}\ntraining:\n  lr: {float: [0.0, 0.1]}\n",
+        ("training.lr.float.0", 8),
+    ),
+    (
+        "unknown cell kind",
+        "layers:\n  - name: a\n    channels: 8\n    cell: {kind: transformer}\n",
+        ("layers.0.cell", 8),
+    ),
+    (
+        "reference to an undefined cell",
+        "layers:\n  - {name: a, channels: 8, cell: mian}\ncells:\n  main: {kind: lstm}\n",
+        ("layers.0.cell", 6),
+    ),
+    (
+        "feedback edge to an unknown layer",
+        "layers:\n  - {name: a, channels: 8}\n  - {name: b, channels: 8}\n"
+        "feedback:\n  candidates:\n    - {source: b, target: c}\n",
+        ("feedback.candidates.0.target", 10),
+    ),
+    (
+        "duplicate layer names",
+        "layers:\n  - {name: a, channels: 8}\n  - {name: a, channels: 8}\n",
+        ("layers.1.name", 7),
+    ),
+    (
+        "rgc with memory and both drives fixed off",
+        "layers:\n  - {name: a, channels: 8, cell: c}\ncells:\n  c:\n    kind: rgc\n"
+        "    cell_depth: 8\n    input_to_cell: false\n    cell_residual: false\n",
+        ("cells.c.input_to_cell", 11),
+    ),
+    (
+        "two one_of branches with one name",
+        "layers:\n  - {name: a, channels: 8, cell: c}\ncells:\n  c:\n    one_of:\n"
+        "      - {kind: lstm}\n      - {kind: lstm, peepholes: true}\n",
+        ("cells.c.one_of.1", 11),
+    ),
+    (
+        "share on an inline cell",
+        "layers:\n  - name: a\n    channels: 8\n    cell: {kind: gru, share: per_layer}\n",
+        ("layers.0.cell.share", 8),
+    ),
+    (
+        "mean readout window beyond the smallest step count",
+        "layers:\n  - {name: a, channels: 8}\ntime:\n  steps: {choice: [4, 8]}\n"
+        "  readout: {kind: mean, start: 1, end: 6}\n",
+        ("time.readout.end", 9),
+    ),
+    (
+        "asha with two objectives",
+        "layers:\n  - {name: a, channels: 8}\nobjectives: [val_acc, params]\n"
+        "search: {scheduler: asha}\n",
+        ("search.scheduler", 8),
+    ),
+    (
+        "residual fixed on with a searched stride",
+        "layers:\n  - name: a\n    channels: 8\n    stride: {choice: [1, 2]}\n    residual: true\n",
+        ("layers.0.residual", 9),
+    ),
+    (
+        "a bool leaf written wrong",
+        "layers:\n  - name: a\n    channels: 8\n    bias: {bool: maybe}\n",
+        ("layers.0.bias.bool", 8),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"), [(b, e) for _, b, e in CASES], ids=[c for c, _, _ in CASES]
+)
+def test_malformed_spec_names_the_field_and_line(body: str, expected: tuple[str, int]) -> None:
+    assert expected in problems(body)
+
+
+def test_every_problem_at_once() -> None:
+    body = (
+        "layers:\n"
+        "  - {name: a, channels: 0}\n"
+        "  - {name: b, channels: 8, kernel: {choice: []}}\n"
+        "training: {optimizer: rmsprop, epochs: -1}\n"
+    )
+    found = problems(body)
+    paths = [p for p, _ in found]
+    assert "layers.0.channels" in paths
+    assert "layers.1.kernel.choice" in paths
+    assert "training.optimizer" in paths
+    assert "training.epochs" in paths
+    assert len(found) >= 4
+
+
+def test_problems_carry_the_bad_value_and_render_without_traceback() -> None:
+    with pytest.raises(SpecError) as info:
+        spec_from_text(HEAD + "layers:\n  - {name: a, channels: 8, activation: swish}\n", "s.yaml")
+    (problem,) = info.value.problems
+    assert problem.path == "layers.0.activation"
+    assert problem.value == "swish"
+    text = info.value.render()
+    assert "s.yaml:6: layers.0.activation" in text and "swish" in text
+    assert "Traceback" not in text
+
+
+def test_unknown_dataset() -> None:
+    with pytest.raises(SpecError) as info:
+        spec_from_text(HEAD.replace("digits", "cifar") + "layers:\n  - {name: a, channels: 8}\n")
+    assert [(p.path, p.line) for p in info.value.problems] == [("dataset", 2)]
+
+
+def test_missing_required_fields_point_at_the_parent() -> None:
+    with pytest.raises(SpecError) as info:
+        spec_from_text("name: x\nlayers:\n  - {channels: 8}\n")
+    paths = {p.path for p in info.value.problems}
+    assert {"dataset", "input", "classes", "layers.0.name"} <= paths
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="file not found"):
+        load_spec(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nlayers: [\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(bad)
+
+
+def test_not_a_mapping() -> None:
+    with pytest.raises(SpecError, match="must be a mapping"):
+        spec_from_text("- 1\n- 2\n")
