@@ -1,0 +1,412 @@
+"""The short-training loop: train one arch on one dataset for a small budget, honestly.
+
+Reads top to bottom like nanoGPT's ``train.py``: pick the device, build the model and optimizer,
+then for every epoch shuffle, step, evaluate (accuracy at the readout *and* at every time step),
+report. Failures end the run with a status and a reason instead of an exception or a hang:
+
+* ``completed``      the budget was spent;
+* ``diverged``       a training or validation loss was not finite;
+* ``out_of_memory``  the accelerator ran out of memory;
+* ``failed``         any other exception (its type and message are the reason);
+* ``stopped``        the consumer stopped iterating (e.g. Ray Tune's ASHA pruned the trial).
+
+Use :func:`train` with a callback, or iterate a :class:`TrainRun` (each item is one epoch's
+metrics) and read ``run.result`` afterwards; the Ray trainable does the latter so that Tune's
+own control flow never passes through the loop's error handling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from space.arch import Arch, load_arch
+from workers.config import TrainConfig
+from workers.data import Dataset
+from workers.errors import TrainConfigError
+
+Metrics = dict[str, Any]
+EpochCallback = Callable[[Metrics], None]
+StepCallback = Callable[[int, int, float], None]  # (epoch, batch index in epoch, loss)
+
+STATUSES = ("completed", "diverged", "out_of_memory", "failed", "stopped")
+
+
+class Diverged(Exception):
+    """A non-finite loss: the run ends with status ``diverged``."""
+
+
+@dataclass
+class TrainResult:
+    """The outcome of one run; ``history`` holds every epoch's metrics."""
+
+    status: str = "running"
+    reason: str | None = None
+    history: list[Metrics] = field(default_factory=list)
+    best_val_acc: float | None = None
+    best_epoch: int | None = None
+    train_seconds: float = 0.0
+    steps: int = 0
+    device: str = "cpu"
+    threads: int = 0
+    params: int = 0
+
+    @property
+    def final(self) -> Metrics | None:
+        return self.history[-1] if self.history else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------
+# Device, threads, precision
+# ------------------------------------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainConfigError("training.device", "CUDA is not available on this machine", name)
+    return torch.device(name)
+
+
+def default_threads() -> int:
+    """CPUs this process may use (Ray's assignment when inside a Ray worker), at most 16:
+    intra-op parallelism of small convs stops paying beyond that."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            context: Any = ray.get_runtime_context()
+            assigned = float(context.get_assigned_resources().get("CPU") or 0)
+            if assigned >= 1:
+                return min(16, math.floor(assigned))
+    except Exception:  # noqa: S110 - outside Ray, or an older Ray: fall back to affinity
+        pass
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(16, available or 1))
+
+
+def autocast_for(device: torch.device, amp: str) -> tuple[Any, torch.dtype | None]:
+    """A context factory for mixed precision on CUDA (bf16 where supported, else fp16)."""
+    if device.type != "cuda" or amp == "off":
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return (lambda: torch.autocast("cuda", dtype=dtype)), dtype
+
+
+# ------------------------------------------------------------------------------------------------
+# Optimizer and learning-rate schedule
+# ------------------------------------------------------------------------------------------------
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # Weight decay on conv/linear kernels only: decaying biases, norm gains and the cells'
+    # scalar time constants towards zero only hurts (nanoGPT does the same split).
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if cfg.optimizer == "sgd":
+        nesterov = cfg.nesterov and cfg.momentum > 0
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def lr_factor(cfg: TrainConfig, progress: float, step: int, warmup_steps: int) -> float:
+    """Multiplier of the base lr: linear warmup, then the schedule over ``progress`` in [0, 1]."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    if cfg.lr_schedule == "step":  # x0.1 at half and at three quarters of the budget
+        return 0.1 ** sum(progress >= m for m in (0.5, 0.75))
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluation
+# ------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: Dataset,
+    device: torch.device,
+    batch_size: int,
+    autocast: Any,
+    channels_last: bool,
+) -> tuple[float, float, list[float]]:
+    """Validation loss and accuracy at the readout, and accuracy at every time step."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    per_step: torch.Tensor | None = None
+    for i in range(0, len(data.y_val), batch_size):
+        x = data.batch(data.x_val[i : i + batch_size], device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = data.y_val[i : i + batch_size].to(device)
+        with autocast():
+            out = model(x)
+        loss_sum += float(F.cross_entropy(out.decoded.float(), y, reduction="sum"))
+        correct += int((out.decoded.argmax(-1) == y).sum())
+        hits = (out.logits.argmax(-1) == y.unsqueeze(0)).sum(dim=1)  # [T]
+        per_step = hits if per_step is None else per_step + hits
+    n = len(data.y_val)
+    assert per_step is not None  # the split guarantees at least one validation example
+    if not math.isfinite(loss_sum):
+        raise Diverged(f"non-finite validation loss ({loss_sum})")
+    return loss_sum / n, correct / n, [round(int(h) / n, 6) for h in per_step]
+
+
+# ------------------------------------------------------------------------------------------------
+# Checkpoints: weights as a plain state_dict (loaded with weights_only=True) next to the arch
+# ------------------------------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(folder: str | Path, model: nn.Module, arch: Arch, metrics: Metrics) -> Path:
+    """Write ``weights.pt``, ``arch.yaml`` and ``metrics.json`` into ``folder``."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    _atomic_write(out / "weights.pt", lambda p: torch.save(state, p))
+    _atomic_write(out / "arch.yaml", lambda p: p.write_text(arch.to_yaml()))
+    text = json.dumps(metrics, indent=2, default=str) + "\n"
+    _atomic_write(out / "metrics.json", lambda p: p.write_text(text))
+    return out
+
+
+def load_checkpoint(folder: str | Path) -> tuple[Arch, nn.Module]:
+    """Rebuild the model saved by :func:`save_checkpoint` (no pickles: ``weights_only=True``)."""
+    from space.nn import build_model
+
+    folder = Path(folder)
+    arch = load_arch(folder / "arch.yaml")
+    model = build_model(arch)
+    state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return arch, model
+
+
+# ------------------------------------------------------------------------------------------------
+# The run
+# ------------------------------------------------------------------------------------------------
+
+
+class TrainRun:
+    """One training run. Iterate it for per-epoch metrics; ``result`` holds the outcome.
+
+    The model is built in ``__init__`` so that an arch that cannot be built fails before any
+    training, as an exception to the caller rather than as a status.
+    """
+
+    def __init__(
+        self,
+        arch: Arch,
+        data: Dataset,
+        cfg: TrainConfig,
+        *,
+        model: nn.Module | None = None,
+        on_step: StepCallback | None = None,
+    ) -> None:
+        if data.classes != arch.classes:
+            raise TrainConfigError("classes", f"the dataset has {data.classes}", arch.classes)
+        expected = (arch.input.channels, arch.input.size, arch.input.size)
+        if data.input_shape != expected:
+            raise TrainConfigError(
+                "input", f"the dataset's images are {data.input_shape}", expected
+            )
+        self.arch, self.data, self.cfg, self.on_step = arch, data, cfg, on_step
+        self.device = resolve_device(cfg.device)
+        self.threads = cfg.threads or default_threads()
+        if self.device.type == "cpu":
+            torch.set_num_threads(self.threads)
+        if model is None:
+            from space.nn import build_model
+
+            model = build_model(arch, seed=cfg.seed)
+        self.model = model
+        self.result = TrainResult(
+            device=str(self.device),
+            threads=self.threads if self.device.type == "cpu" else 0,
+            params=sum(p.numel() for p in model.parameters()),
+        )
+
+    def __iter__(self) -> Iterator[Metrics]:
+        start = time.perf_counter()
+        res = self.result
+        try:
+            yield from self._epochs(start)
+            res.status = "completed"
+        except Diverged as exc:
+            res.status, res.reason = "diverged", str(exc)
+        except torch.cuda.OutOfMemoryError as exc:
+            res.status, res.reason = "out_of_memory", _first_line(exc)
+        except GeneratorExit:
+            res.status, res.reason = "stopped", "stopped by the caller"
+            raise
+        except Exception as exc:
+            if "out of memory" in str(exc).lower():
+                res.status, res.reason = "out_of_memory", _first_line(exc)
+            else:
+                res.status, res.reason = "failed", f"{type(exc).__name__}: {_first_line(exc)}"
+        finally:
+            res.train_seconds = round(time.perf_counter() - start, 3)
+            if self.device.type == "cuda" and res.status == "out_of_memory":
+                self.model.to("cpu")
+                torch.cuda.empty_cache()
+
+    def _epochs(self, start: float) -> Iterator[Metrics]:
+        cfg, data, model, device, res = self.cfg, self.data, self.model, self.device, self.result
+        channels_last = cfg.channels_last and device.type == "cuda"
+        model.to(device)
+        if channels_last:
+            channels_last_module: Any = model  # nn.Module.to's stubs lack memory_format
+            channels_last_module.to(memory_format=torch.channels_last)
+        if cfg.compile:
+            model.compile()
+        autocast, amp_dtype = autocast_for(device, cfg.amp)
+        # fp16 needs loss scaling; bf16 has fp32's range and does not.
+        scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+        opt = make_optimizer(model, cfg)
+
+        n = len(data.y_train)
+        steps_per_epoch = math.ceil(n / cfg.batch_size)
+        total_steps = cfg.epochs * steps_per_epoch
+        if cfg.max_steps is not None:
+            total_steps = min(total_steps, cfg.max_steps)
+        warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+        eval_bs = cfg.eval_batch_size or max(cfg.batch_size, 256)
+        shuffle = torch.Generator().manual_seed(cfg.seed)
+
+        step, out_of_budget = 0, False
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            t_epoch = time.perf_counter()
+            loss_sum, correct, seen = 0.0, 0, 0
+            lr = cfg.lr
+            order = torch.randperm(n, generator=shuffle)
+            for b, i in enumerate(range(0, n, cfg.batch_size)):
+                elapsed = time.perf_counter() - start
+                if step >= total_steps or (cfg.max_seconds and elapsed >= cfg.max_seconds):
+                    out_of_budget = True
+                    break
+                idx = order[i : i + cfg.batch_size]
+                x = data.batch(data.x_train[idx], device)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                y = data.y_train[idx].to(device, non_blocking=True)
+
+                # the schedule follows whichever budget (steps or seconds) runs out first
+                progress = step / total_steps
+                if cfg.max_seconds:
+                    progress = max(progress, elapsed / cfg.max_seconds)
+                lr = cfg.lr * lr_factor(cfg, progress, step, warmup_steps)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+
+                with autocast():
+                    out = model(x)
+                loss = F.cross_entropy(out.decoded.float(), y, label_smoothing=cfg.label_smoothing)
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    raise Diverged(
+                        f"non-finite training loss ({loss_value}) at epoch {epoch}, "
+                        f"step {step + 1} (lr {lr:.3g})"
+                    )
+                opt.zero_grad(set_to_none=True)
+                torch.autograd.backward(scaler.scale(loss))
+                if cfg.grad_clip is not None:
+                    scaler.unscale_(opt)
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+
+                step += 1
+                loss_sum += loss_value * len(idx)
+                correct += int((out.decoded.detach().argmax(-1) == y).sum())
+                seen += len(idx)
+                if self.on_step is not None:
+                    self.on_step(epoch, b, loss_value)
+            if seen == 0:
+                break  # the budget ended exactly at an epoch boundary: nothing new to report
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            train_time = time.perf_counter() - t_epoch
+            val_loss, val_acc, per_step = evaluate(
+                model, data, device, eval_bs, autocast, channels_last
+            )
+            res.steps = step
+            improved = res.best_val_acc is None or val_acc > res.best_val_acc
+            if improved:
+                res.best_val_acc, res.best_epoch = val_acc, epoch
+            last = out_of_budget or epoch == cfg.epochs or step >= total_steps
+            if cfg.max_seconds and time.perf_counter() - start >= cfg.max_seconds:
+                last = True
+            metrics: Metrics = {
+                "epoch": epoch,
+                "steps": step,
+                "train_loss": loss_sum / seen,
+                "train_acc": correct / seen,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "val_acc_per_step": per_step,
+                "best_val_acc": res.best_val_acc,
+                "improved": improved,
+                "lr": lr,
+                "images_per_sec": seen / train_time if train_time > 0 else 0.0,
+                "elapsed": time.perf_counter() - start,
+                "status": "completed" if last else "running",
+            }
+            res.history.append(metrics)
+            if improved and cfg.checkpoint_dir:
+                save_checkpoint(cfg.checkpoint_dir, model, self.arch, metrics)
+            yield metrics
+            if last:
+                break
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:500]
+
+
+def train(
+    arch: Arch,
+    data: Dataset,
+    cfg: TrainConfig,
+    callback: EpochCallback | None = None,
+    *,
+    model: nn.Module | None = None,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Train ``arch`` on ``data``; ``callback`` gets every epoch's metrics."""
+    run = TrainRun(arch, data, cfg, model=model, on_step=on_step)
+    for metrics in run:
+        if callback is not None:
+            callback(metrics)
+    return run.result
