@@ -123,3 +123,12 @@ def test_presets_json() -> None:
     assert rgc["feedback_edges"] == 5 and rgc["cells"] == 7 and rgc["layers"] == 10
     assert rgc["params"] == cost(load_preset("rgc_intermediate")).params
     assert rows["ff_shallow"]["cells"] == 0 and rows["ff_shallow"]["description"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", preset_names())
+def test_summary_check_of_every_preset(name: str) -> None:
+    pytest.importorskip("torch")
+    result = runner.invoke(app, ["arch", "summary", name, "--check", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["check"]["ok"]
