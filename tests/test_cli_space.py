@@ -1,0 +1,113 @@
+"""``convnas space validate|describe|sample|schema`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from api.cli import app
+from space.arch import arch_from_data, load_arch
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+QUICKSTART = str(EXAMPLES / "quickstart.yaml")
+runner = CliRunner()
+
+BAD = """\
+name: bad
+dataset: digits
+input: {size: 16, channels: 1}
+classes: 10
+layers:
+  - {name: a, channels: 0}
+  - {name: b, channels: 8, cell: missing}
+"""
+
+
+def test_validate_ok_prints_one_line() -> None:
+    result = runner.invoke(app, ["space", "validate", QUICKSTART])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "quickstart" in lines[0] and "architectures: 160" in lines[0]
+
+
+def test_validate_every_example() -> None:
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        result = runner.invoke(app, ["space", "validate", str(path), "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["ok"] is True
+
+
+def test_validate_bad_spec_lists_every_problem(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(BAD)
+    result = runner.invoke(app, ["space", "validate", str(spec)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert f"{spec}:6: layers.0.channels" in result.output
+    result = runner.invoke(app, ["space", "validate", str(spec), "--json"])
+    assert result.exit_code == 1
+    errors = json.loads(result.output)["errors"]
+    assert [e["path"] for e in errors] == ["layers.0.channels"]
+    assert errors[0]["line"] == 6 and errors[0]["value"] == 0
+
+
+def test_validate_semantic_problem(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(BAD.replace("channels: 0", "channels: 8"))
+    result = runner.invoke(app, ["space", "validate", str(spec), "--json"])
+    assert result.exit_code == 1
+    (error,) = json.loads(result.output)["errors"]
+    assert (error["path"], error["line"], error["value"]) == ("layers.1.cell", 7, "missing")
+
+
+def test_validate_missing_file() -> None:
+    result = runner.invoke(app, ["space", "validate", "no/such/file.yaml"])
+    assert result.exit_code == 1
+    assert "file not found" in result.output
+
+
+def test_describe_table_and_json() -> None:
+    result = runner.invoke(app, ["space", "describe", QUICKSTART])
+    assert result.exit_code == 0, result.output
+    assert "cells.main.rgc.cell_depth" in result.output
+    assert "architectures: 160" in result.output
+    result = runner.invoke(app, ["space", "describe", QUICKSTART, "--json"])
+    data = json.loads(result.output)
+    assert data["architectures"] == 160 and data["exact"] is True
+    assert {"label", "domain", "condition", "size"} <= set(data["params"][0])
+
+
+def test_sample_yaml_is_a_loadable_arch_and_deterministic(tmp_path: Path) -> None:
+    first = runner.invoke(app, ["space", "sample", QUICKSTART, "--seed", "4"])
+    again = runner.invoke(app, ["space", "sample", QUICKSTART, "--seed", "4"])
+    assert first.exit_code == 0, first.output
+    assert first.output == again.output
+    path = tmp_path / "arch.yaml"
+    path.write_text(first.output)
+    arch = load_arch(path)
+    assert arch.meta == {"space": "quickstart"}
+    assert f"arch_hash {arch.arch_hash}" in first.output
+
+
+def test_sample_count_and_json() -> None:
+    result = runner.invoke(app, ["space", "sample", QUICKSTART, "--count", "3"])
+    docs = [d for d in yaml.safe_load_all(result.output) if d]
+    assert len(docs) == 3
+    result = runner.invoke(app, ["space", "sample", QUICKSTART, "--count", "3", "--json"])
+    records = json.loads(result.output)
+    assert [r["seed"] for r in records] == [0, 1, 2]
+    for record in records:
+        assert arch_from_data(record["arch"]).arch_hash == record["arch_hash"]
+    single = json.loads(runner.invoke(app, ["space", "sample", QUICKSTART, "--json"]).output)
+    assert single["seed"] == 0 and "params" in single
+
+
+def test_schema_is_json_schema() -> None:
+    result = runner.invoke(app, ["space", "schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert schema["title"] == "convnas search spec" and "$defs" in schema
