@@ -89,7 +89,7 @@ def describe_cmd(file: SpecArg, as_json: JsonOpt = False) -> None:
 
 def _dataset_text(spec: SearchSpec) -> str:
     ref = spec.dataset.to_ref()
-    name = ref.pop("name")
+    name = str(ref.pop("name"))
     return name + (f" ({', '.join(f'{k} {v}' for k, v in ref.items())})" if ref else "")
 
 
