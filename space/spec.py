@@ -72,10 +72,6 @@ class SpaceNode(BaseModel):
 # --------------------------------------------------------------------------------------------
 
 
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
-
-
 def space_model(
     frozen: type[BaseModel],
     name: str,
