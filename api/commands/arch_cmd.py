@@ -39,7 +39,8 @@ def _console() -> Console:
 def _time_text(arch: Arch) -> str:
     t = arch.time
     readout = t.readout.kind
-    image = f"image on steps 0-{t.image_steps - 1}" if t.image_steps > 0 else "no image"
+    last = t.image_steps - 1
+    image = f"image on steps 0-{last}" if last > 0 else "image on step 0"
     return f"T={t.steps}, {image}, readout {readout}, unroll {t.unroll}"
 
 
@@ -116,7 +117,7 @@ def _print_summary(label: str, arch: Arch, result: ArchCost) -> None:
     console.print(f"params:      {human_count(result.params):>9}  ({result.params:,})")
     console.print(
         f"FLOPs:       {human_count(result.flops):>9}  ({result.flops:,} multiply-adds over "
-        f"{result.steps} steps; {result.macs_per_step:,} per step)"
+        f"{result.steps} step{'s' if result.steps != 1 else ''}; {result.macs_per_step:,} per step)"
     )
     console.print(
         f"activations: {human_bytes(result.activation_bytes):>9}  "
