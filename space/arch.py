@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
-from space.errors import SpecError, errors_from_validation
+from space.errors import LineMap, SpecError, errors_from_validation
 
 ARCH_FORMAT: Literal["convnas.arch/1"] = "convnas.arch/1"
 
@@ -107,6 +108,21 @@ class IntersectionRNNCell(Frozen):
     bias: bool = True
 
 
+RGC_MEMORY_ONLY = frozenset(
+    {
+        "ff_filter_size",
+        "ff_depth_separable",
+        "cell_tau_filter_size",
+        "input_to_cell",
+        "cell_residual",
+        "cell_to_out",
+        "residual_to_cell_tau",
+        "residual_to_cell_gate",
+        "cell_activation",
+    }
+)
+
+
 class RGCCell(Frozen):
     """Reciprocal Gated Cell (convrnn.md section 2), every switch of the papers' search.
 
@@ -157,6 +173,24 @@ class RGCCell(Frozen):
     @property
     def cell_tau_size(self) -> int:
         return self.cell_tau_filter_size or self.tau_filter_size
+
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical_without_memory(cls, data: Any) -> Any:
+        """Without memory, memory-only switches change nothing: reset them to their defaults so
+        that functionally identical cells get one canonical form (and one ``arch_hash``)."""
+        if not isinstance(data, dict):
+            return data
+        depth, gate = data.get("cell_depth", 0), data.get("gate_filter_size", 3)
+        if not (isinstance(depth, int) and isinstance(gate, int)) or (depth > 0 and gate > 0):
+            return data
+        data = {k: v for k, v in data.items() if k not in RGC_MEMORY_ONLY}
+        data["cell_depth"] = 0
+        if not data.get("residual_to_out_gate"):
+            data.pop("gate_depth_separable", None)
+            if not data.get("input_to_gate"):
+                data["gate_filter_size"] = 0
+        return data
 
     @model_validator(mode="after")
     def _memory_needs_a_drive(self) -> RGCCell:
@@ -292,10 +326,12 @@ class TimeArch(Frozen):
 
 class Head(Frozen):
     """Readout head: ``fc`` = global average pool then a linear layer; ``conv`` = a
-    ``kernel`` x ``kernel`` same-padded conv to the classes then global average pool."""
+    ``kernel`` x ``kernel`` conv to the classes then global average pool. ``padding`` applies to
+    the conv head: the released shallow models use a VALID 2x2 conv on the final 4x4 map."""
 
     kind: Literal["fc", "conv"] = "fc"
     kernel: Kernel = 1
+    padding: Literal["same", "valid"] = "same"
 
 
 class Training(Frozen):
@@ -309,6 +345,7 @@ class Training(Frozen):
     batch_size: int = Field(default=64, ge=1, le=65536)
     epochs: int = Field(default=2, ge=1, le=10000)
     grad_clip: float | None = Field(default=None, gt=0.0)
+    grad_clip_mode: Literal["norm", "value"] = "norm"
     lr_schedule: Literal["constant", "cosine", "step"] = "cosine"
     warmup_epochs: float = Field(default=0.0, ge=0.0)
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
@@ -387,24 +424,31 @@ class Arch(Frozen):
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
 
 
-def arch_from_data(data: Any, source: str = "<arch>") -> Arch:
-    """Validate plain data into an :class:`Arch`, raising :class:`SpecError` with every problem."""
+def arch_from_data(
+    data: Any,
+    source: str = "<arch>",
+    lines: LineMap | None = None,
+    prefix: Sequence[str | int] = (),
+) -> Arch:
+    """Validate plain data into an :class:`Arch`, raising :class:`SpecError` with every problem
+    (with file lines when ``lines`` is given; ``prefix`` locates the arch inside the document)."""
     from pydantic import ValidationError
 
     try:
         return Arch.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(errors_from_validation(exc, source)) from None
+        raise SpecError(errors_from_validation(exc, source, lines, prefix)) from None
 
 
 def load_arch(path: str | Path) -> Arch:
     """Load an arch file (YAML or JSON; exported files with provenance are accepted too)."""
     from space.errors import read_document
 
-    data, _ = read_document(Path(path))
+    data, lines = read_document(Path(path))
+    prefix: tuple[str, ...] = ()
     if isinstance(data, dict) and "arch" in data and "format" not in data:
-        data = data["arch"]
-    return arch_from_data(data, str(path))
+        data, prefix = data["arch"], ("arch",)
+    return arch_from_data(data, str(path), lines, prefix)
 
 
 def save_arch(arch: Arch, path: str | Path) -> None:

@@ -243,6 +243,26 @@ _COUPLED: dict[type[BaseModel], tuple[str, ...]] = {
 }
 
 
+def _memoryless_merges(node: Any) -> bool:
+    """True when distinct sampled rgc settings can freeze to one canonical memoryless cell
+    (``RGCCell`` resets memory-only switches when there is no memory)."""
+    values = {name: finite_values(domain_of(getattr(node, name))) for name in A.RGC_MEMORY_ONLY}
+    depth = finite_values(domain_of(node.cell_depth))
+    gate = finite_values(domain_of(node.gate_filter_size))
+    can_lack = depth is None or gate is None or 0 in depth or 0 in gate
+    if not can_lack:
+        return False
+    values["gate_depth_separable"] = finite_values(domain_of(node.gate_depth_separable))
+    searched = [v is None or len(v) > 1 for v in values.values()]
+    depth_varies = depth is None or len(depth) > 1
+    gate_varies = gate is None or len(gate) > 1
+    return (
+        any(searched)
+        or (gate_varies and 0 in (depth or [0]))
+        or (depth_varies and 0 in (gate or [0]))
+    )
+
+
 class _Counter:
     def __init__(self, spec: SearchSpec):
         self.spec = spec
@@ -250,6 +270,8 @@ class _Counter:
         self.notes: list[str] = []
 
     def fields(self, node: Any, frozen: type[BaseModel], skip: Sequence[str] = ()) -> Count:
+        if frozen is A.RGCCell and _memoryless_merges(node):
+            self._note("an rgc without memory ignores its memory-only switches: upper bound")
         coupled = _COUPLED.get(frozen, ())
         total = Count()
         for name in frozen.model_fields:
@@ -355,7 +377,11 @@ class _Counter:
         return own, uses_shared
 
     def _reroute_note(self) -> None:
-        note = "entry 'cell' is re-routed to 'out' where the target has no rgc memory: upper bound"
+        self._note(
+            "entry 'cell' is re-routed to 'out' where the target has no rgc memory: upper bound"
+        )
+
+    def _note(self, note: str) -> None:
         if note not in self.notes:
             self.notes.append(note)
             self.exact = False

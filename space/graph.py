@@ -188,7 +188,21 @@ def check_arch_graph(arch: Arch) -> list[str]:
         ):
             problems.append(f"{label}: entry 'cell' needs an rgc target with memory")
     problems += _check_time(arch)
+    last = final_size(arch)
+    if arch.head.kind == "conv" and arch.head.padding == "valid" and arch.head.kernel > last:
+        problems.append(
+            f"head.kernel: a valid {arch.head.kernel}x{arch.head.kernel} conv does not fit the "
+            f"final {last}x{last} map"
+        )
     return problems
+
+
+def final_size(arch: Arch) -> int:
+    """Spatial size of the last layer's output (no feedback or name checks needed)."""
+    size = arch.input.size
+    for layer in arch.layers:
+        size = conv_out(conv_out(size, layer.stride), layer.pool)
+    return size
 
 
 def _check_time(arch: Arch) -> list[str]:

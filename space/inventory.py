@@ -286,7 +286,9 @@ def readout_inventory(arch: Arch, last: LayerShape) -> LayerInventory:
     if arch.head.kind == "fc":
         spec = ConvSpec("fc", last.out_channels, arch.classes, 1, 1)
     else:
-        spec = ConvSpec("conv", last.out_channels, arch.classes, arch.head.kernel, last.out_size)
+        k = arch.head.kernel
+        size = last.out_size - k + 1 if arch.head.padding == "valid" else last.out_size
+        spec = ConvSpec("conv", last.out_channels, arch.classes, k, size)
     return LayerInventory("readout", (spec,))
 
 

@@ -154,10 +154,19 @@ SMALL_SPACES = {
 }
 
 
+# Spaces where sampled rgc settings can freeze to one canonical memoryless cell: the count is
+# an upper bound, flagged as an estimate.
+UPPER_BOUND = {"rgc drive repair"}
+
+
 @pytest.mark.parametrize("name", list(SMALL_SPACES))
 def test_count_matches_brute_force(name: str) -> None:
     spec = spec_from_data(SMALL_SPACES[name])
     info = describe(spec)
+    if name in UPPER_BOUND:
+        assert not info.exact
+        assert info.arch_count is not None and info.arch_count >= distinct_archs(spec)
+        return
     assert info.exact
     assert info.arch_count == distinct_archs(spec)
 
