@@ -1,0 +1,171 @@
+"""Export a trial's architecture with its provenance, optionally with its trained weights.
+
+The document is ``{export: convnas.export/1, arch: {...}, provenance: {...}}`` with no top-level
+``format`` key, which is exactly what ``space.arch.load_arch`` unwraps: the file feeds
+``convnas arch summary``, ``convnas train`` and ``space.nn.build_model(load_arch(path))``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from sqlalchemy.orm import Session
+
+from search import repository as repo
+from search.db import Search, Trial
+from space.errors import ConvnasError
+
+EXPORT_FORMAT = "convnas.export/1"
+WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin")
+Format = Literal["yaml", "json"]
+
+
+class ExportError(ConvnasError):
+    """An export that cannot be produced as asked (no weights kept, bad format...)."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    document: dict[str, Any]
+    text: str
+    path: Path | None
+    weights: Path | None
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("convnas")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def objectives_of(search: Search) -> list[repo.Objective]:
+    raw = search.spec.get("objectives") or [{"metric": "val_acc"}]
+    out = []
+    for item in raw:
+        metric = item["metric"] if isinstance(item, dict) else str(item)
+        goal = item.get("goal") if isinstance(item, dict) else None
+        out.append(repo.Objective(metric, goal or ("max" if metric == "val_acc" else "min")))
+    return out
+
+
+def pick_trial(session: Session, search: Search, number: int | None) -> Trial:
+    """The asked-for trial, or the best completed one (first objective; Pareto set if several)."""
+    if number is None:
+        return repo.best_trial(session, search, objectives_of(search))
+    return repo.get_trial(session, search.id, number)
+
+
+def provenance(search: Search, trial: Trial) -> dict[str, Any]:
+    metrics = {
+        "best_val_acc": trial.best_val_acc,
+        "last_val_acc": trial.last_val_acc,
+        "epochs": trial.epochs,
+        "train_seconds": trial.train_seconds,
+        "params": trial.n_params,
+        "flops": trial.flops,
+        "activation_memory": trial.activation_memory,
+    }
+    objectives = objectives_of(search)
+    values = trial.values or []
+    return {
+        "search": {"id": search.id, "name": search.name, "study": search.study_name},
+        "trial": {
+            "number": trial.number,
+            "status": trial.status,
+            "duplicate_of": trial.duplicate_of,
+            "pareto": trial.pareto,
+            "node": trial.node,
+            "finished_at": trial.finished_at.isoformat() if trial.finished_at else None,
+        },
+        "metrics": metrics,
+        "objectives": [
+            {"metric": o.metric, "goal": o.goal, "value": values[i] if i < len(values) else None}
+            for i, o in enumerate(objectives)
+        ],
+        "params": trial.params,
+        "arch_hash": trial.arch_hash,
+        "config_hash": trial.config_hash,
+        "dataset": search.spec.get("dataset"),
+        "training": trial.arch.get("training"),
+        "package": {"name": "convnas", "version": package_version()},
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def render(document: dict[str, Any], fmt: Format) -> str:
+    if fmt == "json":
+        return json.dumps(document, indent=2) + "\n"
+    if fmt == "yaml":
+        return str(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=100))
+    raise ExportError(f"--format: expected yaml or json (got {fmt!r})")
+
+
+def find_weights(checkpoint: str | None) -> Path | None:
+    """The weights file inside a trial's checkpoint (a file, or a folder holding one)."""
+    if not checkpoint:
+        return None
+    path = Path(checkpoint)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+        return files[0] if files else None
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_trial(
+    session: Session,
+    search_ref: str | int,
+    *,
+    trial_number: int | None = None,
+    fmt: Format = "yaml",
+    output: Path | None = None,
+    weights: bool = False,
+) -> Exported:
+    """Build the export of one trial; write it (and its weights) when ``output`` is given."""
+    if fmt not in ("yaml", "json"):
+        raise ExportError(f"--format: expected yaml or json (got {fmt!r})")
+    search = repo.resolve_search(session, search_ref)
+    trial = pick_trial(session, search, trial_number)
+    document: dict[str, Any] = {
+        "export": EXPORT_FORMAT,
+        "arch": trial.arch,
+        "provenance": provenance(search, trial),
+    }
+    weights_path: Path | None = None
+    if weights:
+        if output is None:
+            raise ExportError("--weights needs -o FILE (the weights are written next to it)")
+        source = find_weights(trial.checkpoint)
+        if source is None:
+            where = trial.checkpoint or "no checkpoint was recorded"
+            raise ExportError(
+                f"trial {trial.number} of search {search.id} kept no weights ({where}); "
+                "export without --weights, or retrain it with `convnas train --save DIR`"
+            )
+        weights_path = output.with_name(output.stem + ".weights" + source.suffix)
+        document["provenance"]["weights"] = {"file": weights_path.name, "sha256": _sha256(source)}
+    text = render(document, fmt)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        if weights_path is not None and source is not None:
+            shutil.copyfile(source, weights_path)
+    return Exported(document, text, output, weights_path)

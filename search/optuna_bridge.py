@@ -1,0 +1,95 @@
+"""The one adapter between the DSL and Optuna, plus the sampler factory.
+
+:class:`OptunaSampler` turns an Optuna trial into a ``space.sampling.Sampler``: each searched leaf
+``(label, domain)`` becomes one ``suggest_*`` call named by the leaf's stable label, so
+``space.sampling.freeze(spec, OptunaSampler(trial))`` samples define-by-run (conditional branches
+are asked only when taken).
+
+Constraints: a candidate over a limit is never trained. The driver tells Optuna about it itself
+(``study.tell``) because it is decided before Ray Tune sees the trial. It is told as COMPLETE
+with the worst accuracy (0.0) and its true params/FLOPs, and its relative overshoot per limit is
+set with ``trial.set_constraint`` (Optuna 5's replacement of the deprecated ``constraints_func``;
+> 0 means infeasible). TPE and NSGA-II then rank it infeasible by how far over it is (they prefer
+any feasible trial, and among infeasible ones the least violating) instead of ignoring it as they
+would a FAILED trial; the random sampler ignores both. Trained trials set no constraint: they
+passed every limit before training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+
+from space.params import Boolean, Categorical, Domain, Fixed, FloatRange, IntRange
+
+CONSTRAINT_KINDS = ("params", "flops", "activation_memory")
+SAMPLERS = ("tpe", "random", "nsga2", "motpe")
+
+
+class OptunaSampler:
+    """``space.sampling.Sampler`` over an Optuna trial; remembers what it sampled, by label."""
+
+    def __init__(self, trial: optuna.trial.BaseTrial):
+        self.trial = trial
+        self.params: dict[str, Any] = {}
+
+    def __call__(self, label: str, domain: Domain) -> Any:
+        value = suggest(self.trial, label, domain)
+        self.params[label] = value
+        return value
+
+
+def suggest(trial: optuna.trial.BaseTrial, label: str, domain: Domain) -> Any:
+    """One DSL domain as one Optuna suggestion (one to one, nothing approximated)."""
+    if isinstance(domain, Categorical):
+        return trial.suggest_categorical(label, list(domain.choices))
+    if isinstance(domain, IntRange):
+        return trial.suggest_int(label, domain.low, domain.high, step=domain.step)
+    if isinstance(domain, FloatRange):
+        return trial.suggest_float(label, domain.low, domain.high, log=domain.log)
+    if isinstance(domain, Boolean):
+        return trial.suggest_categorical(label, [False, True])
+    if isinstance(domain, Fixed):
+        return domain.value
+    raise TypeError(f"{label}: unsupported domain {domain!r}")
+
+
+def mark_infeasible(trial: optuna.Trial, overshoot: Sequence[float]) -> None:
+    """Record the relative overshoot per constraint kind (<= 0 feasible) on an Optuna trial."""
+    for kind, value in zip(CONSTRAINT_KINDS, overshoot, strict=True):
+        trial.set_constraint(kind, float(value))
+
+
+def make_sampler(
+    name: str, *, seed: int | None, n_objectives: int, trials: int
+) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler a spec names; every one seedable, all but random constraint-aware."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "motpe":
+        # Multi-objective TPE: Optuna's TPE handles several objectives itself; multivariate
+        # grouping models the joint distribution of parameters sampled together (one branch).
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            multivariate=True,
+            group=True,
+            warn_independent_sampling=False,
+        )
+    if name == "nsga2":
+        # Optuna's default population (50) would keep a small search random throughout: use
+        # about a quarter of the trials (at least 4) so that some generations evolve.
+        population = max(4, min(50, trials // 4))
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ValueError(f"search.sampler: unknown sampler {name!r}; choose one of {SAMPLERS}")
+
+
+def rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's storage on the convnas database itself (its tables sit next to ours)."""
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs = {"connect_args": {"timeout": 30}}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
