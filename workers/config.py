@@ -32,6 +32,9 @@ class TrainConfig(Training):
     eval_batch_size: int | None = Field(default=None, ge=1)
     checkpoint_dir: str | None = None
     compile: bool = False
+    diverge_loss: float = Field(default=1000.0, gt=0.0)
+    """A training loss above this (cross-entropy: about ln(classes) at chance) or not finite
+    ends the run as ``diverged``: an exploded run can keep finite but absurd losses forever."""
 
     @classmethod
     def for_arch(cls, arch: Arch, overrides: Mapping[str, Any] | None = None) -> TrainConfig:

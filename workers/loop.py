@@ -5,7 +5,7 @@ then for every epoch shuffle, step, evaluate (accuracy at the readout *and* at e
 report. Failures end the run with a status and a reason instead of an exception or a hang:
 
 * ``completed``      the budget was spent;
-* ``diverged``       a training or validation loss was not finite;
+* ``diverged``       a loss was not finite, or the training loss exploded past a limit;
 * ``out_of_memory``  the accelerator ran out of memory;
 * ``failed``         any other exception (its type and message are the reason);
 * ``stopped``        the consumer stopped iterating (e.g. Ray Tune's ASHA pruned the trial).
@@ -84,8 +84,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def default_threads() -> int:
-    """CPUs this process may use (Ray's assignment when inside a Ray worker), at most 16:
-    intra-op parallelism of small convs stops paying beyond that."""
+    """``$CONVNAS_THREADS`` if set, else the CPUs this process may use (Ray's assignment inside
+    a Ray worker), at most 16: intra-op parallelism of small convs stops paying beyond that.
+    On a machine shared with other jobs, fewer threads are often faster (no oversubscription).
+    """
+    env = os.environ.get("CONVNAS_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     try:
         import ray
 
@@ -333,10 +338,11 @@ class TrainRun:
                     out = model(x)
                 loss = F.cross_entropy(out.decoded.float(), y, label_smoothing=cfg.label_smoothing)
                 loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
+                if not math.isfinite(loss_value) or loss_value > cfg.diverge_loss:
+                    what = "non-finite" if not math.isfinite(loss_value) else "exploding"
                     raise Diverged(
-                        f"non-finite training loss ({loss_value}) at epoch {epoch}, "
-                        f"step {step + 1} (lr {lr:.3g})"
+                        f"{what} training loss ({loss_value:.4g}; limit diverge_loss "
+                        f"{cfg.diverge_loss:g}) at epoch {epoch}, step {step + 1} (lr {lr:.3g})"
                     )
                 opt.zero_grad(set_to_none=True)
                 torch.autograd.backward(scaler.scale(loss))

@@ -1,0 +1,141 @@
+"""The Ray Tune function trainable: one trial = one frozen arch trained on one dataset.
+
+The trial's ``config`` is plain data, so it travels through Ray and Optuna unchanged::
+
+    {
+      "arch": {...},                # a frozen Arch as a dict (Arch.to_dict()) or its JSON text
+      "dataset": "digits",          # a dataset reference (string or mapping), see workers.data
+      "training": {"epochs": 2},    # optional TrainConfig overrides of arch.training
+      "checkpoint": false,          # optional: report a Tune checkpoint whenever val_acc improves
+    }
+
+Every epoch is reported with ``ray.tune.report`` (so ASHA can stop the trial): the loop's epoch
+metrics (``epoch``, ``train_loss``, ``val_loss``, ``val_acc``, ``val_acc_per_step``,
+``images_per_sec``, ``elapsed``, ...) plus ``status`` (``running`` until the last epoch, which
+says ``completed``), ``final``, ``arch_hash``, ``params`` and ``device``. A run that ends
+otherwise (``diverged``, ``out_of_memory``, ``failed``, or bad input) adds one last report with
+that ``status``, its ``reason``, ``final: true`` and ``val_acc`` = the best reached (0.0 if none),
+so a driver always learns why a trial ended. Nothing here imports ``search`` or ``api``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from space.arch import Arch, arch_from_data
+from space.errors import ConvnasError
+from workers.config import TrainConfig
+from workers.data import DatasetRef, load_dataset, parse_dataset_ref
+from workers.errors import WorkerInputError
+from workers.loop import Metrics, TrainResult, TrainRun
+
+Report = Callable[[Metrics, str | None], None]  # (metrics, checkpoint folder or None)
+
+
+def parse_trial_config(config: Mapping[str, Any]) -> tuple[Arch, TrainConfig, DatasetRef, bool]:
+    """Validate a trial's plain-data config; errors name the field and value."""
+    unknown = sorted(set(config) - {"arch", "dataset", "training", "checkpoint"})
+    if unknown:
+        raise WorkerInputError(
+            f"config.{unknown[0]}", "unknown trial config key", config[unknown[0]]
+        )
+    if "arch" not in config:
+        raise WorkerInputError("config.arch", "a frozen arch is required")
+    if "dataset" not in config:
+        raise WorkerInputError("config.dataset", "a dataset reference is required")
+    data = config["arch"]
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise WorkerInputError("config.arch", f"not valid JSON: {exc}") from None
+    arch = arch_from_data(data, "config.arch")
+    overrides = config.get("training") or {}
+    if not isinstance(overrides, Mapping):
+        raise WorkerInputError("config.training", "must be a mapping", overrides)
+    cfg = TrainConfig.for_arch(arch, overrides)
+    ref = parse_dataset_ref(config["dataset"], "config.dataset")
+    return arch, cfg, ref, bool(config.get("checkpoint", False))
+
+
+def _final_report(result: TrainResult | None, status: str, reason: str) -> Metrics:
+    best = result.best_val_acc if result is not None else None
+    last = result.final if result is not None else None
+    return {
+        "status": status,
+        "reason": reason,
+        "final": True,
+        "epoch": last["epoch"] if last else 0,
+        "val_acc": best if best is not None else 0.0,
+        "best_val_acc": best,
+        "train_seconds": result.train_seconds if result is not None else 0.0,
+    }
+
+
+def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
+    """Validate ``config``, train, and ``report`` every epoch and the final status.
+
+    Returns the result, or None when the input was invalid (reported as ``failed``).
+    """
+    try:
+        arch, cfg, ref, keep = parse_trial_config(config)
+        data = load_dataset(ref, arch.input.size, arch.input.channels, arch.classes, cfg.seed)
+    except ConvnasError as exc:
+        report(_final_report(None, "failed", f"invalid trial input: {exc}"), None)
+        return None
+    with tempfile.TemporaryDirectory(prefix="convnas-ckpt-") as folder:
+        if keep:
+            cfg = cfg.model_copy(update={"checkpoint_dir": folder})
+        try:
+            run = TrainRun(arch, data, cfg)
+        except Exception as exc:  # an arch that cannot be built is this trial's failure
+            report(_final_report(None, "failed", f"{type(exc).__name__}: {exc}"), None)
+            return None
+        extra = {
+            "arch_hash": arch.arch_hash,
+            "params": run.result.params,
+            "device": run.result.device,
+        }
+        for metrics in run:
+            final = metrics["status"] != "running"
+            row = {**metrics, **extra, "final": final}
+            if final:
+                row["train_seconds"] = round(metrics["elapsed"], 3)
+            report(row, folder if keep and metrics["improved"] else None)
+        result = run.result
+        if result.status != "completed":
+            report({**_final_report(result, result.status, result.reason or ""), **extra}, None)
+        return result
+
+
+def _tune_report(metrics: Metrics, checkpoint_dir: str | None) -> None:
+    from ray import tune
+
+    checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+    tune.report(metrics, checkpoint=checkpoint)
+
+
+def train_arch(config: dict[str, Any]) -> None:
+    """The function trainable handed to ``ray.tune.Tuner`` (wrap with :func:`with_trial_resources`)."""
+    run_trial(config, _tune_report)
+
+
+def trial_resources(cpus: float = 1.0, gpus: float | None = None) -> dict[str, float]:
+    """Resources of one trial: ``gpus`` (fractional allowed) when given, else half a GPU when the
+    Ray cluster has GPUs (two trials share one), else CPU only."""
+    if gpus is None:
+        import ray
+
+        has_gpu = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+        gpus = 0.5 if has_gpu else 0.0
+    return {"cpu": cpus, "gpu": gpus} if gpus > 0 else {"cpu": cpus}
+
+
+def with_trial_resources(cpus: float = 1.0, gpus: float | None = None) -> Any:
+    """:func:`train_arch` wrapped with its resource request, ready for ``tune.Tuner``."""
+    from ray import tune
+
+    return tune.with_resources(train_arch, trial_resources(cpus, gpus))
