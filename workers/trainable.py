@@ -119,7 +119,7 @@ def _tune_report(metrics: Metrics, checkpoint_dir: str | None) -> None:
 
 
 def train_arch(config: dict[str, Any]) -> None:
-    """The function trainable handed to ``ray.tune.Tuner`` (wrap with :func:`with_trial_resources`)."""
+    """The function trainable for ``ray.tune.Tuner``; :func:`with_trial_resources` wraps it."""
     run_trial(config, _tune_report)
 
 

@@ -113,7 +113,7 @@ def test_bad_references_are_clear(tmp_path: Path) -> None:
     (tmp_path / "folder" / "a").mkdir(parents=True)
     (tmp_path / "folder" / "b").mkdir()
     (tmp_path / "folder" / "a" / "x.png").write_bytes(b"garbage")
-    with pytest.raises(DatasetError, match="has no images|cannot read image"):
+    with pytest.raises(DatasetError, match=r"has no images|cannot read image"):
         load_dataset(f"imagefolder:{tmp_path / 'folder'}", 8, 1, 2)
 
 

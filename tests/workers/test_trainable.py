@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workers.trainable import parse_trial_config, run_trial, trial_resources
+
+
+def _collect(config: dict[str, Any]) -> list[tuple[dict[str, Any], str | None]]:
+    reports: list[tuple[dict[str, Any], str | None]] = []
+    run_trial(config, lambda metrics, ckpt: reports.append((metrics, ckpt)))
+    return reports
+
+
+def test_trial_reports_every_epoch_and_final(tiny_data: Any) -> None:
+    config = {
+        "arch": tiny_data(),
+        "dataset": {"name": "digits", "limit": 128},
+        "training": {"epochs": 2},
+    }
+    reports = _collect(config)
+    assert [m["epoch"] for m, _ in reports] == [1, 2]
+    assert [m["status"] for m, _ in reports] == ["running", "completed"]
+    assert reports[-1][0]["final"] is True and "train_seconds" in reports[-1][0]
+    assert len(reports[0][0]["val_acc_per_step"]) == 4 and reports[0][0]["arch_hash"]
+
+
+def test_trial_reports_divergence_and_bad_input(tiny_data: Any) -> None:
+    diverging = {"arch": tiny_data(optimizer="sgd", lr=10.0), "dataset": "digits:limit=256"}
+    last = _collect(diverging)[-1][0]
+    assert last["status"] == "diverged" and last["final"] and last["reason"]
+    bad = _collect({"arch": tiny_data(), "dataset": "mnist"})
+    assert len(bad) == 1 and bad[0][0]["status"] == "failed"
+    assert "config.dataset" in bad[0][0]["reason"] and "mnist" in bad[0][0]["reason"]
+
+
+def test_trial_checkpoints_when_asked(tiny_data: Any, tmp_path: Path) -> None:
+    config = {
+        "arch": tiny_data(),
+        "dataset": "digits:limit=64",
+        "training": {"epochs": 1},
+        "checkpoint": True,
+    }
+    reports = _collect(config)
+    assert reports[0][1] is not None  # the folder existed while the report was made
+
+
+def test_parse_trial_config_names_fields(tiny_data: Any) -> None:
+    from space.errors import ConvnasError
+
+    with pytest.raises(ConvnasError, match="config.arch"):
+        parse_trial_config({"dataset": "digits"})
+    with pytest.raises(ConvnasError, match="training.lr"):
+        parse_trial_config({"arch": tiny_data(), "dataset": "digits", "training": {"lr": -1}})
+    with pytest.raises(ConvnasError, match="config.colour"):
+        parse_trial_config({"arch": tiny_data(), "dataset": "digits", "colour": 1})
+    arch, cfg, ref, keep = parse_trial_config(
+        {"arch": tiny_data(), "dataset": "digits", "training": {"seed": 5}}
+    )
+    assert cfg.seed == 5 and cfg.optimizer == "adam" and ref.kind == "digits" and not keep
+    assert trial_resources(cpus=1, gpus=0.25) == {"cpu": 1, "gpu": 0.25}
+
+
+@pytest.mark.ray
+def test_two_trials_under_ray_tune(tiny_data: Any, tmp_path: Path, data_cache: Path) -> None:
+    import ray
+    from ray import tune
+
+    from workers.trainable import with_trial_resources
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"CONVNAS_DATA_DIR": str(data_cache), "CONVNAS_THREADS": "1"}},
+    )
+    try:
+        tuner = tune.Tuner(
+            with_trial_resources(cpus=1),
+            param_space={
+                "arch": tiny_data(),
+                "dataset": {"name": "digits", "limit": 128},
+                "training": {"epochs": 2, "lr": tune.grid_search([0.01, 0.02])},
+            },
+            tune_config=tune.TuneConfig(metric="val_acc", mode="max", num_samples=1),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), name="workers-test", verbose=0),
+        )
+        grid = tuner.fit()
+    finally:
+        ray.shutdown()
+    assert len(grid) == 2 and not grid.errors
+    for result in grid:
+        history = result.metrics_dataframe
+        assert list(history["epoch"]) == [1, 2]
+        assert list(history["status"]) == ["running", "completed"]
+        assert history["val_acc"].between(0, 1).all()
+        assert all(len(steps) == 4 for steps in history["val_acc_per_step"])
