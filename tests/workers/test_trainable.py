@@ -50,13 +50,13 @@ def test_trial_checkpoints_when_asked(tiny_data: Any, tmp_path: Path) -> None:
 def test_parse_trial_config_names_fields(tiny_data: Any) -> None:
     from space.errors import ConvnasError
 
-    with pytest.raises(ConvnasError, match="config.arch"):
+    with pytest.raises(ConvnasError, match=r"config\.arch"):
         parse_trial_config({"dataset": "digits"})
-    with pytest.raises(ConvnasError, match="training.lr"):
+    with pytest.raises(ConvnasError, match=r"training\.lr"):
         parse_trial_config({"arch": tiny_data(), "dataset": "digits", "training": {"lr": -1}})
-    with pytest.raises(ConvnasError, match="config.colour"):
+    with pytest.raises(ConvnasError, match=r"config\.colour"):
         parse_trial_config({"arch": tiny_data(), "dataset": "digits", "colour": 1})
-    arch, cfg, ref, keep = parse_trial_config(
+    _arch, cfg, ref, keep = parse_trial_config(
         {"arch": tiny_data(), "dataset": "digits", "training": {"seed": 5}}
     )
     assert cfg.seed == 5 and cfg.optimizer == "adam" and ref.kind == "digits" and not keep
