@@ -19,7 +19,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -152,7 +153,18 @@ def _tune_classes() -> tuple[type, type, type]:
     from ray.tune.search import Searcher
     from ray.tune.search.optuna import OptunaSearch
 
-    class ConvnasSearch(OptunaSearch):
+    class Unpicklable:
+        """Tune pickles its config (searcher, callbacks, stopper) for its own experiment restore,
+        which convnas never uses (the database is the state). The ledger holds an engine and a
+        study that do not pickle, so these objects pickle to an empty shell."""
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {}
+
+        def __setstate__(self, state: dict[str, Any]) -> None:
+            self.__dict__.update(state)
+
+    class ConvnasSearch(Unpicklable, OptunaSearch):
         """OptunaSearch whose define-by-run proposals go through the ledger."""
 
         def __init__(self, ledger: Ledger, metric: str | list[str], mode: str | list[str]):
@@ -177,7 +189,9 @@ def _tune_classes() -> tuple[type, type, type]:
             return proposal.config
 
         def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-            self._ledger.report(trial_id, result)
+            # Tune skips this for a result that stops the trial; the callback records every
+            # result instead (RecordCallback.on_trial_result).
+            return None
 
         def on_trial_complete(
             self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
@@ -195,7 +209,7 @@ def _tune_classes() -> tuple[type, type, type]:
         def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
             return None
 
-    class RecordCallback(Callback):
+    class RecordCallback(Unpicklable, Callback):
         """Trial start, errors with their message, checkpoints; progress lines."""
 
         def __init__(self, ledger: Ledger, reporter: Reporter | None, started: float):
@@ -212,6 +226,11 @@ def _tune_classes() -> tuple[type, type, type]:
         ) -> None:
             self._number(trial)
             self._ledger.started(trial.trial_id, None)
+
+        def on_trial_result(
+            self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+        ) -> None:
+            self._ledger.report(trial.trial_id, result)
 
         def on_trial_error(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
@@ -235,7 +254,7 @@ def _tune_classes() -> tuple[type, type, type]:
             self._last_report = now
             self._reporter(self._ledger.progress(now - self._started))
 
-    class CancelStopper(Stopper):
+    class CancelStopper(Unpicklable, Stopper):
         """Polled every loop step: the cancel flag, the time budget, the heartbeat."""
 
         def __init__(self, ledger: Ledger, budget: float | None, started: float):
@@ -277,7 +296,11 @@ def error_message(trial: Any) -> str:
     """The exception line of a failed trial's traceback (``ValueError: boom``)."""
     text = ""
     try:
-        text = str(trial.get_error() or "")
+        path = trial.error_file  # Tune writes the traceback there before on_trial_error
+        if path and Path(path).is_file():
+            text = Path(path).read_text(errors="replace")
+        else:
+            text = str(trial.get_error() or "")
     except Exception:  # the error file may be gone; the status alone is still recorded
         text = ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -285,6 +308,10 @@ def error_message(trial: Any) -> str:
         if not line.startswith(("File ", "^", "~", "Failure #", "Traceback")):
             return line[:2000]
     return "the trial raised an error (no message recorded)"
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
 
 
 def ensure_ray(address: str | None, num_cpus: int | None) -> bool:
@@ -420,8 +447,10 @@ def _tune(
     # Tune's per-trial CSV/JSON/TensorBoard loggers duplicate what the database records.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    import optuna
     from ray import tune
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     started_ray = ensure_ray(address, num_cpus)
     try:
         search_cls, callback_cls, stopper_cls = _tune_classes()
@@ -431,7 +460,7 @@ def _tune(
         if len(objectives) == 1:
             metric, mode = objectives[0].metric, objectives[0].goal
         searcher = search_cls(ledger, metric, mode)
-        runs = (runs_dir or get_settings().runs_dir).resolve()
+        runs = Path(runs_dir or get_settings().runs_dir).resolve()
         runs.mkdir(parents=True, exist_ok=True)
         fn = trainable or default_trainable()
         tuner = tune.Tuner(
@@ -442,6 +471,8 @@ def _tune(
                 num_samples=-1,  # the ledger decides when the search has its trials
                 max_concurrent_trials=spec.search.concurrency,
                 reuse_actors=False,
+                # Short folder names: Tune's default spells the whole arch config out.
+                trial_dirname_creator=_trial_dirname,
             ),
             run_config=tune.RunConfig(
                 name=f"search-{ledger.search_id}-{int(time.time())}",
@@ -452,12 +483,28 @@ def _tune(
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             ),
         )
-        tuner.fit()
+        with _quiet_tune():
+            tuner.fit()
     finally:
         if started_ray:
             import ray
 
             ray.shutdown()
+
+
+@contextmanager
+def _quiet_tune() -> Iterator[None]:
+    """Ray Tune logs every failed trial's traceback and warns about the result files it was told
+    not to write; the records hold each failure's message, and the progress lines show it."""
+    names = ("ray.tune", "ray.train", "ray.air")
+    saved = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _conclude(engine: Engine, ledger: Ledger, started: float) -> RunOutcome:

@@ -131,6 +131,7 @@ class _Live:
     number: int
     ot_trial: optuna.Trial
     epochs_planned: int | None = None
+    told_step: int = 0
     last_result: dict[str, Any] = field(default_factory=dict)
 
 
@@ -348,12 +349,15 @@ class Ledger:
             if result.get("node_ip") and not row.node:
                 row.node = str(result["node_ip"])
         acc = finite(result.get("val_acc"))
-        if len(self.objectives) == 1 and acc is not None:
+        if len(self.objectives) == 1 and acc is not None and epoch > live.told_step:
             # Intermediate values let TPE use pruned trials; multi-objective studies have none.
             live.ot_trial.report(acc, epoch)
+            live.told_step = epoch
 
     def finish(self, tune_id: str, result: Mapping[str, Any] | None, error: bool) -> None:
         """A trial left Ray Tune: settle its final status and tell Optuna."""
+        if result and epoch_of(result) is not None:
+            self.report(tune_id, result)  # the stopping result may not have been reported
         live = self.live.pop(tune_id, None)
         if live is None:
             return

@@ -315,14 +315,18 @@ def leaderboard_query(
     status: str | None = None,
     pareto: bool = False,
 ) -> Select[Trial]:
-    """Trials of one search ordered by ``sort``; trials without that metric are left out.
+    """Trials of one search ordered by ``sort``.
 
-    The filters match the (search_id, status, metric) indexes, so a page of the best trials is an
-    index range scan even with 100k trials in the search.
+    By default (completed trials) those without the metric are left out, so the filters match
+    the (search_id, status, metric) indexes and a page of the best trials is an index range scan
+    even with 100k trials in the search. An explicit ``status`` lists trials without the metric
+    (failed ones, say) last.
     """
     column, goal, _ = parse_sort(sort)
     statuses = parse_statuses(status)
-    query = select(Trial).where(Trial.search_id == search_id, column.is_not(None))
+    query = select(Trial).where(Trial.search_id == search_id)
+    if status is None:
+        query = query.where(column.is_not(None))
     if statuses is not None:
         query = query.where(
             Trial.status == statuses[0] if len(statuses) == 1 else Trial.status.in_(statuses)
@@ -330,6 +334,8 @@ def leaderboard_query(
     if pareto:
         query = query.where(Trial.pareto.is_(True))
     order = column.desc() if goal == "max" else column.asc()
+    if status is not None:
+        order = order.nulls_last()
     query = query.order_by(order, Trial.number.asc())
     if top is not None:
         if top < 1:
