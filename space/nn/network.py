@@ -102,8 +102,8 @@ class Layer(nn.Module):
 
 
 class Readout(nn.Module):
-    """``fc``: global average pool then linear; ``conv``: conv to the classes then global
-    average pool. Applied to every step at once."""
+    """``fc``: global average pool then linear; ``conv``: conv (SAME or VALID padding) to the
+    classes then global average pool. Applied to every step at once."""
 
     def __init__(self, arch: Arch, inv: LayerInventory, in_size: int) -> None:
         super().__init__()
@@ -111,6 +111,9 @@ class Readout(nn.Module):
         if self.kind == "fc":
             spec = inv.conv("fc")
             self.fc = nn.Linear(spec.in_channels, spec.out_channels, bias=spec.bias)
+        elif arch.head.padding == "valid":
+            spec = inv.conv("conv")
+            self.conv = nn.Conv2d(spec.in_channels, spec.out_channels, spec.kernel, bias=spec.bias)
         else:
             self.conv = make_conv(inv.conv("conv"), in_size=in_size)
 
