@@ -386,9 +386,9 @@ def export_cmd(
                 s,
                 search,
                 trial_number=trial,
-                fmt=fmt,
+                fmt=fmt,  # type: ignore[arg-type]  # checked by export_trial
                 output=output,
-                weights=weights,  # type: ignore[arg-type]
+                weights=weights,
             )
         if output is None:
             sys.stdout.write(exported.text)
