@@ -80,7 +80,8 @@ class SameConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.pad is not None:
             x = F.pad(x, self.pad)
-        return self.conv(x)
+        out: Tensor = self.conv(x)
+        return out
 
 
 class DepthSeparableConv(nn.Module):
@@ -96,11 +97,13 @@ class DepthSeparableConv(nn.Module):
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.pointwise(self.depthwise(x))
+        out: Tensor = self.pointwise(self.depthwise(x))
+        return out
 
 
 def make_conv(spec: ConvSpec, in_size: int | None = None) -> nn.Module:
-    """The torch module for one inventory conv; ``in_size`` defaults to the output size (stride 1)."""
+    """The torch module of one inventory conv (``in_size``: its input size, default output
+    size times stride)."""
     n = spec.size * spec.stride if in_size is None else in_size
     if spec.depth_separable:
         if spec.stride != 1:

@@ -1,16 +1,17 @@
 """The unrolled ConvRNN: layers as graph nodes, every edge one time step (convrnn.md §1).
 
 Biological unroll (default): at step ``t`` every layer reads its feedforward input and its
-feedback sources from step ``t-1`` and its own state from ``t-1``; the first layer reads the frame
-of step ``t`` (the image for ``t < image_steps``, then the blank frame, zeros); the readout reads the
-last layer's output from ``t-1``. Feedforward unroll: a full feedforward pass per step (layer ``k``
-reads layer ``k-1`` at ``t``, the readout the last layer at ``t``), state and feedback from ``t-1``.
-Zero initial states and outputs, kernels shared across time, full backprop through time.
+feedback sources from step ``t-1`` and its own state from ``t-1``; the first layer reads the
+frame of step ``t`` (the image for ``t < image_steps``, then the blank frame, zeros); the readout
+reads the last layer's output from ``t-1``. Feedforward unroll: a full feedforward pass per step
+(layer ``k`` reads layer ``k-1`` at ``t``, the readout the last layer at ``t``), state and
+feedback from ``t-1``. Zero initial states and outputs, kernels shared across time, full
+backprop through time.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -77,7 +78,8 @@ class Layer(nn.Module):
     def forward(
         self, r: Tensor, fb_from: list[Tensor], state: State, x_pre: Tensor | None = None
     ) -> tuple[Tensor, State]:
-        """One step. ``fb_from``: every layer's output at ``t-1``; ``x_pre``: ``conv(r)`` if known."""
+        """One step; ``fb_from``: every layer's output at ``t-1``; ``x_pre``: ``conv(r)``
+        when already computed."""
         x = self.conv(r) if x_pre is None else x_pre
         fb = self.project_feedback(fb_from) if self.fb_entries else {}
         if "input" in fb:
@@ -108,6 +110,7 @@ class Readout(nn.Module):
     def __init__(self, arch: Arch, inv: LayerInventory, in_size: int) -> None:
         super().__init__()
         self.kind = arch.head.kind
+        self.conv: nn.Module
         if self.kind == "fc":
             spec = inv.conv("fc")
             self.fc = nn.Linear(spec.in_channels, spec.out_channels, bias=spec.bias)
@@ -119,8 +122,10 @@ class Readout(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.kind == "fc":
-            return self.fc(x.mean(dim=(-2, -1)))
-        return self.conv(x).mean(dim=(-2, -1))
+            logits: Tensor = self.fc(x.mean(dim=(-2, -1)))
+            return logits
+        pooled: Tensor = self.conv(x).mean(dim=(-2, -1))
+        return pooled
 
 
 class ConvRNN(nn.Module):
@@ -133,8 +138,10 @@ class ConvRNN(nn.Module):
         self.inventory = inventory(arch)
         index = {layer.name: i for i, layer in enumerate(arch.layers)}
         self.layers = nn.ModuleDict(
-            (layer.name, Layer(layer, shape, inv, index))
-            for layer, shape, inv in zip(arch.layers, self.shapes, self.inventory, strict=False)
+            {
+                layer.name: Layer(layer, shape, inv, index)
+                for layer, shape, inv in zip(arch.layers, self.shapes, self.inventory, strict=False)
+            }
         )
         self.readout = Readout(arch, self.inventory[-1], self.shapes[-1].out_size)
         self.steps = arch.time.steps
@@ -153,7 +160,7 @@ class ConvRNN(nn.Module):
 
     def forward(self, images: Tensor, return_features: bool = False) -> ModelOutput:
         self._check(images)
-        layers = list(self.layers.values())
+        layers = [cast(Layer, m) for m in self.layers.values()]
         batch = images.shape[0]
         states = [layer.cell.init_state(batch, images) for layer in layers]
         zeros = [images.new_zeros(batch, m.out_channels, m.out_size, m.out_size) for m in layers]
@@ -170,10 +177,8 @@ class ConvRNN(nn.Module):
             frame, x0 = (images, x_image) if shown else (blank, x_blank)
             outs: list[Tensor] = []
             for k, layer in enumerate(layers):
-                if k == 0:
-                    r = frame
-                else:
-                    r = prev[k - 1] if self.biological else outs[k - 1]
+                source = prev if self.biological else outs
+                r = frame if k == 0 else source[k - 1]
                 out, states[k] = layer(r, prev, states[k], x0 if k == 0 else None)
                 outs.append(out)
                 if return_features:

@@ -7,11 +7,10 @@ import torch
 import torch.nn.functional as F
 from nn_archs import CELL_VARIANTS, images, randomize_biases, tiny, with_feedback
 
-from space.arch import Arch, arch_from_data
+from space.arch import Arch, LastReadout, MaxConfReadout, MeanReadout, ThreshReadout, arch_from_data
 from space.graph import first_signal_steps, layer_shapes
 from space.nn import ModelOutput, build_model
 from space.nn.decoders import decode
-from space.arch import LastReadout, MaxConfReadout, MeanReadout, ThreshReadout
 
 
 def _run(arch: Arch, seed: int, x: torch.Tensor) -> ModelOutput:
@@ -53,7 +52,9 @@ def test_feedforward_unroll_sees_the_image_at_once() -> None:
     a, b = _run(arch, 0, images(seed=1)), _run(arch, 0, images(seed=2))
     assert not torch.allclose(a.logits[0], b.logits[0])
     # the bias-free 'none' network: step 0 equals one plain feedforward pass
-    ff = arch_from_data({**data, "layers": [{**la, "cell": {"kind": "none"}} for la in data["layers"]]})
+    ff = arch_from_data(
+        {**data, "layers": [{**la, "cell": {"kind": "none"}} for la in data["layers"]]}
+    )
     model = build_model(ff, seed=0)
     out = model(images())
     assert torch.allclose(out.logits[0], out.logits[1])
@@ -91,7 +92,9 @@ def _copy_weights(full: torch.nn.Module, cut: torch.nn.Module, arch: Arch, cut_a
     cut.load_state_dict(shared, strict=False)
     key = lambda g: (g.entry, g.kernel, g.depth_separable, g.activation)  # noqa: E731
     out_ch = {s.name: s.out_channels for s in layer_shapes(arch)}
-    full_groups = {s.name: {key(g): (i, g) for i, g in enumerate(s.feedback)} for s in layer_shapes(arch)}
+    full_groups = {
+        s.name: {key(g): (i, g) for i, g in enumerate(s.feedback)} for s in layer_shapes(arch)
+    }
     for shape in layer_shapes(cut_arch):
         for i, group in enumerate(shape.feedback):
             j, old = full_groups[shape.name][key(group)]

@@ -68,7 +68,9 @@ class ReciprocalGatedCell(CellModule):
         self.in_to_out_gate = opt(inv, "in_to_out_gate")
         self.res_to_out_gate = opt(inv, "res_to_out_gate")
         ln = cell.layer_norm
-        self.ln_cell: nn.Module = self.norm(inv, "ln_cell") if ln and self.has_memory else nn.Identity()
+        self.ln_cell: nn.Module = (
+            self.norm(inv, "ln_cell") if ln and self.has_memory else nn.Identity()
+        )
         self.ln_out: nn.Module = self.norm(inv, "ln_out") if ln else nn.Identity()
 
         self.phi_tau = _GATE_FNS[cell.tau_nonlinearity]
@@ -79,16 +81,19 @@ class ReciprocalGatedCell(CellModule):
         self.input_act = activation(cell.input_activation)
         self.cell_act = activation(cell.cell_activation)
         self.out_act = activation(cell.out_activation)
-        self.uses_residual = any(
-            m is not None
-            for m in (
-                self.res_to_cell,
-                self.res_to_cell_tau,
-                self.res_to_cell_gate,
-                self.res_to_out_tau,
-                self.res_to_out_gate,
+        self.uses_residual = (
+            any(
+                m is not None
+                for m in (
+                    self.res_to_cell,
+                    self.res_to_cell_tau,
+                    self.res_to_cell_gate,
+                    self.res_to_out_tau,
+                    self.res_to_out_gate,
+                )
             )
-        ) or cell.out_residual
+            or cell.out_residual
+        )
         channels = (shape.x_channels,)
         self.state_channels = (cell.cell_depth, *channels) if self.has_memory else channels
 
@@ -148,12 +153,13 @@ class ReciprocalGatedCell(CellModule):
         fb_out: Tensor | None = None,
     ) -> tuple[Tensor, State]:
         x = self.input_act(x)
+        c: Tensor | None = None
+        new_c: Tensor | None = None
         if self.has_memory:
             c, h = state
             new_c = self._memory(x, r, c, h, fb_cell)
         else:
             (h,) = state
-            c = new_c = None
         drive = self._out_drive(x, r, c, fb_out)
         tau_pre = self._extra(self.out_tau(h), self.in_to_out_tau, x)
         tau_pre = self._extra(tau_pre, self.res_to_out_tau, r)
