@@ -50,6 +50,12 @@ def spec_data(trials: int, concurrency: int) -> dict[str, Any]:
     }
 
 
+def space(trial: Any) -> None:
+    """The plain run's define-by-run space (module level: Tune pickles the searcher)."""
+    trial.suggest_int("channels", 2, 64)
+    trial.suggest_float("lr", 0.001, 0.5, log=True)
+
+
 def run_convnas(trials: int, concurrency: int, db_url: str, runs: Path) -> float:
     from search.db import get_engine
     from search.driver import create_search, run_search
@@ -72,11 +78,6 @@ def run_plain(trials: int, concurrency: int, runs: Path) -> float:
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-    def space(trial: optuna.Trial) -> None:
-        trial.suggest_int("channels", 2, 64)
-        trial.suggest_float("lr", 0.001, 0.5, log=True)
-
     start = time.perf_counter()
     tuner = tune.Tuner(
         tune.with_resources(tiny_trainable, {"cpu": 1}),
