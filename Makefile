@@ -28,7 +28,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy space api
+	$(VENV)/bin/mypy space workers search api
 	$(VENV)/bin/lint-imports
 
 test-fast: install
