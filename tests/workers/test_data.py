@@ -123,3 +123,12 @@ def test_reference_forms_agree() -> None:
         {"name": "pathfinder", "seed": 2, "limit": 50, "options": {"samples": 100}}
     )
     assert a == b and a.seed == 2 and a.limit == 50 and dict(a.options) == {"samples": 100}
+
+
+def test_pathfinder_too_small_is_an_error_not_a_hang() -> None:
+    with pytest.raises(DatasetError, match=r"input\.size: pathfinder needs images of at least 16"):
+        load_dataset("pathfinder", 8, 1, 2)
+    with pytest.raises(DatasetError, match="cannot fit two separate curves"):
+        load_dataset("pathfinder:size=16,length=3.0,samples=8", 16, 1, 2)
+    small = load_dataset("pathfinder:size=16,samples=40", 8, 1, 2)
+    assert small.input_shape == (1, 8, 8)

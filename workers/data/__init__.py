@@ -35,6 +35,19 @@ _OPTIONS = {
 }
 
 
+_BUILTIN_CLASSES = {"digits": 10, "pathfinder": 2}
+
+
+def _check_classes(ref: DatasetRef, have: int | None, classes: int) -> None:
+    if have is not None and have != classes:
+        raise DatasetError(
+            "classes",
+            f"dataset {ref} has {have} classes but the arch has {classes}; "
+            "retarget the arch's classes (convnas train --classes) or pick another dataset",
+            classes,
+        )
+
+
 def load_raw(
     ref: DatasetRef, input_size: int, channels: int, classes: int, seed: int = 0
 ) -> RawData:
@@ -65,15 +78,10 @@ def load_dataset(
     ``seed`` when it sets one, so every trial of a search sees the same split; else ``seed``.
     """
     parsed = parse_dataset_ref(ref)
+    _check_classes(parsed, _BUILTIN_CLASSES.get(parsed.kind), classes)  # before generating
     data_seed = parsed.seed if parsed.seed is not None else seed
     raw = load_raw(parsed, input_size, channels, classes, data_seed)
-    if raw.classes != classes:
-        raise DatasetError(
-            "classes",
-            f"dataset {parsed} has {raw.classes} classes but the arch has {classes}; "
-            "retarget the arch's classes (convnas train --classes) or pick another dataset",
-            classes,
-        )
+    _check_classes(parsed, raw.classes, classes)
     return prepare(
         raw, str(parsed), input_size, channels, parsed.val_fraction, data_seed, parsed.limit
     )

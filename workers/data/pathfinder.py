@@ -20,13 +20,15 @@ import numpy as np
 from workers.data.cache import cached
 from workers.data.options import Option
 from workers.data.raw import RawData
+from workers.errors import DatasetError
 
 GENERATOR_VERSION = 1
+MIN_SIZE = 16
 # (curve length as a fraction of the image side, distractors)
 DIFFICULTY = {"easy": (0.4, 1), "medium": (0.6, 2), "hard": (0.9, 3)}
 OPTIONS = {
     "samples": Option(int, 4000, low=4, high=1_000_000),
-    "size": Option(int, None, low=16, high=512),
+    "size": Option(int, None, low=MIN_SIZE, high=512),
     "difficulty": Option(str, "medium", choices=tuple(DIFFICULTY)),
     "length": Option(float, None, low=0.1, high=3.0),
     "distractors": Option(int, None, low=1, high=32),
@@ -34,6 +36,7 @@ OPTIONS = {
 }
 _TRIES = 40
 _CHUNK = 256
+_RESTARTS = 8
 
 
 def _disc_offsets(radius: float) -> np.ndarray:
@@ -48,6 +51,7 @@ class _Geometry:
 
     def __init__(self, size: int, length: float, max_turn: float) -> None:
         self.size = size
+        self.length = length
         self.max_turn = max_turn
         self.seg_len = max(1.5, size / 16)
         self.segments = max(2, round(length * size / self.seg_len))
@@ -128,7 +132,11 @@ def _place(
 
 
 def _chunk(
-    rng: np.random.Generator, geo: _Geometry, labels: np.ndarray, distractors: int
+    rng: np.random.Generator,
+    geo: _Geometry,
+    labels: np.ndarray,
+    distractors: int,
+    depth: int = 0,
 ) -> np.ndarray:
     n, pixels = len(labels), geo.size**2
     img = np.zeros((n, pixels), dtype=np.uint8)
@@ -145,7 +153,15 @@ def _chunk(
     for _ in range(distractors - 1):
         _place(rng, geo, img, occupied, no_dots)  # a distractor that found no room is left out
     if failed.any():  # rare: start those images again from scratch
-        img[failed] = _chunk(rng, geo, labels[failed], distractors).reshape(-1, pixels)
+        if depth >= _RESTARTS:
+            raise DatasetError(
+                "dataset.length",
+                f"cannot fit two separate curves of length {geo.length:g} in {geo.size}x{geo.size} "
+                "images; use a larger size or a smaller length",
+                geo.length,
+            )
+        redo = _chunk(rng, geo, labels[failed], distractors, depth + 1)
+        img[failed] = redo.reshape(-1, pixels)
     return img.reshape(n, geo.size, geo.size)
 
 
@@ -161,6 +177,13 @@ def generate(
 
 
 def load(options: Mapping[str, Any], size: int, classes: int, seed: int) -> RawData:
+    if options["size"] is None and size < MIN_SIZE:
+        raise DatasetError(
+            "input.size",
+            f"pathfinder needs images of at least {MIN_SIZE} px; set pathfinder:size={MIN_SIZE} "
+            "(then resized to the input) or a larger input size",
+            size,
+        )
     length, distractors = DIFFICULTY[options["difficulty"]]
     params = {
         "v": GENERATOR_VERSION,

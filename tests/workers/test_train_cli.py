@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from typer.testing import CliRunner
+
+from api.cli import app
+
+runner = CliRunner()
+
+
+def _arch_file(tmp_path: Path, data: dict[str, Any]) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_train_prints_json_and_saves(tiny_data: Any, tmp_path: Path) -> None:
+    arch = _arch_file(tmp_path, tiny_data())
+    save = tmp_path / "best"
+    args = ["train", str(arch), "--dataset", "digits:limit=256", "--epochs", "2", "--json"]
+    result = runner.invoke(app, [*args, "--save", str(save)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["ok"] and payload["status"] == "completed"
+    assert [m["epoch"] for m in payload["history"]] == [1, 2]
+    assert len(payload["history"][-1]["val_acc_per_step"]) == 4
+    assert {p.name for p in save.iterdir()} >= {"weights.pt", "arch.yaml", "result.json"}
+
+
+def test_train_table_and_overrides(tiny_data: Any, tmp_path: Path) -> None:
+    arch = _arch_file(tmp_path, tiny_data())
+    args = ["train", str(arch), "-d", "shapes:samples=64", "--classes", "4", "--input-size", "12"]
+    result = runner.invoke(app, [*args, "--max-steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert "best val acc" in result.stdout and "completed" in result.stdout
+
+
+def test_train_errors_are_readable(tiny_data: Any, tmp_path: Path) -> None:
+    arch = _arch_file(tmp_path, tiny_data())
+    result = runner.invoke(app, ["train", str(arch), "--dataset", "pathfinder"])
+    assert result.exit_code == 1
+    assert "classes" in result.output and "--classes" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["train", "no_such_preset", "--dataset", "digits"])
+    assert result.exit_code == 1 and "valid presets" in result.output
+    result = runner.invoke(app, ["train", str(arch), "--dataset", "digits", "--lr", "-1", "--json"])
+    assert result.exit_code == 1 and "training.lr" in result.stdout
+
+
+def test_diverging_run_exits_nonzero(tiny_data: Any, tmp_path: Path) -> None:
+    arch = _arch_file(tmp_path, tiny_data(optimizer="sgd", lr=10.0))
+    result = runner.invoke(app, ["train", str(arch), "-d", "digits:limit=256", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["status"] == "diverged"
