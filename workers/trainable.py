@@ -129,7 +129,8 @@ def trial_resources(cpus: float = 1.0, gpus: float | None = None) -> dict[str, f
     if gpus is None:
         import ray
 
-        has_gpu = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+        ray_api: Any = ray  # ray's stubs leave cluster_resources untyped
+        has_gpu = ray_api.is_initialized() and ray_api.cluster_resources().get("GPU", 0) > 0
         gpus = 0.5 if has_gpu else 0.0
     return {"cpu": cpus, "gpu": gpus} if gpus > 0 else {"cpu": cpus}
 

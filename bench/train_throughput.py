@@ -1,0 +1,144 @@
+"""Training throughput and a fixed-budget pathfinder accuracy for three small ConvRNNs.
+
+    .venv/bin/python bench/train_throughput.py [--steps 200] [--size 32] [--threads N] [--json]
+
+For a small RGC, a small LSTM and the feedforward baseline (same 3-layer backbone): training
+images/s on ``digits`` and ``pathfinder`` (timed over ``--timing-steps`` steps after a warm-up
+step), and the validation accuracy each reaches on ``pathfinder`` after ``--steps`` optimizer
+steps (same data, seed and optimizer for all). It tells whether the built-in task rewards
+recurrence. Not a test: numbers depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from space.arch import Arch, arch_from_data
+from workers.config import TrainConfig
+from workers.data import load_dataset
+from workers.loop import train
+
+CELLS: dict[str, dict[str, Any]] = {
+    "rgc": {
+        "kind": "rgc",
+        "cell_depth": 16,
+        "gate_filter_size": 3,
+        "tau_filter_size": 3,
+        "out_residual": True,
+    },
+    "lstm": {"kind": "lstm"},
+    "ff": {"kind": "none"},
+}
+
+
+def make_arch(cell: str, size: int, classes: int, steps: int) -> Arch:
+    recurrent = cell != "ff"
+    act = "identity" if recurrent else "elu"  # the cells apply the nonlinearity (as in the papers)
+    layers = [
+        {"name": "conv1", "channels": 16, "kernel": 5, "pool": 2},
+        {
+            "name": "conv2",
+            "channels": 32,
+            "kernel": 3,
+            "pool": 2,
+            "activation": act,
+            "cell": CELLS[cell],
+        },
+        {"name": "conv3", "channels": 32, "kernel": 3, "activation": act, "cell": CELLS[cell]},
+    ]
+    return arch_from_data(
+        {
+            "input": {"size": size, "channels": 1},
+            "classes": classes,
+            "layers": layers,
+            # feedforward: just enough steps for the image to reach the readout
+            "time": {"steps": steps if recurrent else len(layers) + 1, "readout": "last"},
+            "training": {
+                "optimizer": "adam",
+                "lr": 0.002,
+                "batch_size": 64,
+                "lr_schedule": "cosine",
+            },
+        }
+    )
+
+
+def throughput(arch: Arch, dataset: str, steps: int, threads: int | None) -> float:
+    data = load_dataset(dataset, arch.input.size, 1, arch.classes, seed=0)
+    cfg = TrainConfig.for_arch(arch, {"max_steps": steps + 1, "threads": threads, "epochs": 100})
+    times: list[float] = []
+    train(arch, data, cfg, on_step=lambda e, b, loss: times.append(time.perf_counter()))
+    # steps 2..N+1 (the first includes one-off allocation), minus the evaluation in between
+    return 64 * (len(times) - 1) / (times[-1] - times[0])
+
+
+def accuracy(arch: Arch, steps: int, samples: int, threads: int | None) -> dict[str, Any]:
+    data = load_dataset(f"pathfinder:samples={samples}", arch.input.size, 1, 2, seed=0)
+    epochs = -(-steps * 64 // len(data.y_train))
+    cfg = TrainConfig.for_arch(arch, {"max_steps": steps, "epochs": epochs, "threads": threads})
+    result = train(arch, data, cfg)
+    last = result.final or {}
+    return {
+        "status": result.status,
+        "val_acc": last.get("val_acc"),
+        "best_val_acc": result.best_val_acc,
+        "val_acc_per_step": last.get("val_acc_per_step"),
+        "seconds": result.train_seconds,
+        "params": result.params,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=32, help="input size (pathfinder images too)")
+    parser.add_argument("--time-steps", type=int, default=8, help="T of the recurrent models")
+    parser.add_argument("--timing-steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=300, help="pathfinder training budget")
+    parser.add_argument("--samples", type=int, default=4000, help="pathfinder images")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    rows = []
+    for cell in CELLS:
+        digits_arch = make_arch(cell, args.size, 10, args.time_steps)
+        path_arch = make_arch(cell, args.size, 2, args.time_steps)
+        row = {
+            "model": cell,
+            "T": digits_arch.time.steps,
+            "digits_img_s": throughput(digits_arch, "digits", args.timing_steps, args.threads),
+            "pathfinder_img_s": throughput(
+                path_arch, f"pathfinder:samples={args.samples}", args.timing_steps, args.threads
+            ),
+            "pathfinder": accuracy(path_arch, args.steps, args.samples, args.threads),
+        }
+        rows.append(row)
+        if not args.json:
+            print(f"done {cell}", flush=True)
+    if args.json:
+        print(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
+        return
+    print(f"\ninput {args.size}px, batch 64, pathfinder: {args.steps} steps, {args.samples} images")
+    head = ("model", "T", "params", "digits img/s", "pathf img/s", "pathf val acc", "best", "secs")
+    widths = (6, 3, 8, 13, 12, 14, 6, 6)
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
+    for r in rows:
+        p = r["pathfinder"]
+        cells = (
+            r["model"],
+            r["T"],
+            p["params"],
+            f"{r['digits_img_s']:.0f}",
+            f"{r['pathfinder_img_s']:.0f}",
+            f"{p['val_acc']:.3f}",
+            f"{p['best_val_acc']:.3f}",
+            f"{p['seconds']:.1f}",
+        )
+        print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
