@@ -237,16 +237,51 @@ class TrialMetric(Base):
 _ENGINES: dict[str, Engine] = {}
 
 
+def sqlite_settings(dbapi_connection: Any) -> None:
+    """WAL, a busy timeout and ``synchronous=NORMAL`` on one SQLite connection.
+
+    In WAL mode NORMAL syncs at checkpoints instead of at every commit: a committed transaction
+    survives the driver being killed (``kill -9``: the data is in the WAL file, the OS writes it);
+    only a power loss or OS crash can drop the last commits, and never corrupts the database.
+    FULL would fsync on every commit, which dominated the driver's bookkeeping time.
+    """
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def postgres_settings(dbapi_connection: Any) -> None:
+    """``synchronous_commit=off`` for this session: PostgreSQL's counterpart of SQLite's NORMAL.
+
+    A commit returns once it is in the server's WAL buffers rather than flushed to disk. Killing
+    the driver (even ``kill -9``) loses nothing committed, since the server holds it; a crash of
+    the database server itself can drop the last fraction of a second of commits, as a prefix-
+    consistent cut (never a torn transaction), which ``resume`` reconciles like any other stop.
+    The flush per commit was about half of the driver's time per trial on PostgreSQL.
+    """
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    dbapi_connection.commit()
+
+
+def connection_settings(engine: Engine) -> None:
+    """Apply :func:`sqlite_settings` or :func:`postgres_settings` to every new connection of
+    ``engine`` (Optuna's storage engine too; see ``search.optuna_bridge.rdb_storage``)."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", lambda conn, _record: sqlite_settings(conn))
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", lambda conn, _record: postgres_settings(conn))
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from pysqlite so that "begin" below decides the lock mode.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -266,6 +301,7 @@ def create_db_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
         _configure_sqlite(engine)
     else:
         engine = create_engine(resolved, pool_pre_ping=True)
+    connection_settings(engine)
     if migrate:
         from search.migrations import upgrade
 

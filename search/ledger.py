@@ -131,8 +131,10 @@ class _Live:
     number: int
     ot_trial: optuna.Trial
     epochs_planned: int | None = None
-    told_step: int = 0
     last_result: dict[str, Any] = field(default_factory=dict)
+    # The last epoch's accuracy (told to Optuna only if the trial ends pruned, see finish()).
+    last_acc: float | None = None
+    last_epoch: int = 0
 
 
 class Ledger:
@@ -335,10 +337,10 @@ class Ledger:
             row.heartbeat_at = utcnow()
 
     def report(self, tune_id: str, result: Mapping[str, Any]) -> None:
-        """One reported result: an epoch's metrics are recorded (and told to Optuna)."""
+        """One reported result: an epoch's metrics are recorded (one transaction)."""
         live = self.live.get(tune_id)
-        if live is None:
-            return
+        if live is None or dict(result) == live.last_result:
+            return  # not ours, or the same result again (finish() passes Tune's last result)
         live.last_result = dict(result)
         epoch = epoch_of(result)
         if epoch is None or result.get("status") not in (None, "running", "completed"):
@@ -348,11 +350,8 @@ class Ledger:
             repo.record_epoch(s, row, epoch, dict(result))
             if result.get("node_ip") and not row.node:
                 row.node = str(result["node_ip"])
-        acc = finite(result.get("val_acc"))
-        if len(self.objectives) == 1 and acc is not None and epoch > live.told_step:
-            # Intermediate values let TPE use pruned trials; multi-objective studies have none.
-            live.ot_trial.report(acc, epoch)
-            live.told_step = epoch
+        if epoch >= live.last_epoch:
+            live.last_epoch, live.last_acc = epoch, finite(result.get("val_acc"))
 
     def finish(self, tune_id: str, result: Mapping[str, Any] | None, error: bool) -> None:
         """A trial left Ray Tune: settle its final status and tell Optuna."""
@@ -377,8 +376,20 @@ class Ledger:
             row.values = clean_json(values)
             if status == "completed":
                 repo.add_to_pareto(s, row, self.objectives)
+        if state == TrialState.PRUNED:
+            self._tell_intermediate(live)
         self._tell(live.ot_trial, state, values)
         self._settle_waiting(live.number)
+
+    def _tell_intermediate(self, live: _Live) -> None:
+        """A pruned trial's last epoch accuracy, which Optuna takes as its value (TPE ranks
+        pruned trials by it). Told once here rather than every epoch: only a pruned trial's
+        last intermediate value is ever read, and each report is a write to the study."""
+        if len(self.objectives) == 1 and live.last_acc is not None and live.last_epoch > 0:
+            try:
+                live.ot_trial.report(live.last_acc, live.last_epoch)
+            except Exception as exc:  # the record stays; Optuna then counts it as failed
+                log.warning("trial %s: could not report to Optuna: %s", live.number, exc)
 
     def set_error(self, tune_id: str | None, number: int | None, message: str) -> None:
         """The traceback's last line for a trial that raised (arrives after ``finish``)."""

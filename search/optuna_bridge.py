@@ -22,6 +22,7 @@ from typing import Any
 
 import optuna
 
+from search.db import SQLITE_BUSY_TIMEOUT_MS, connection_settings
 from space.params import Boolean, Categorical, Domain, Fixed, FloatRange, IntRange
 
 CONSTRAINT_KINDS = ("params", "flops", "activation_memory")
@@ -88,8 +89,18 @@ def make_sampler(
 
 
 def rdb_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's storage on the convnas database itself (its tables sit next to ours)."""
+    """Optuna's storage on the convnas database itself (its tables sit next to ours).
+
+    Its connections get the commit settings of ours (``search.db.connection_settings``: SQLite
+    WAL with ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit=off``), which keep every
+    commit through a ``kill -9`` of the driver. Optuna's defaults flush every commit to disk, and
+    define-by-run sampling commits once per suggested parameter.
+    """
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
-        kwargs = {"connect_args": {"timeout": 30}}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    connection_settings(storage.engine)
+    # RDBStorage connected while checking its schema: reopen with the settings above.
+    storage.engine.dispose()
+    return storage

@@ -118,6 +118,27 @@ def test_outcomes_failed_diverged_pruned(engine: Engine, db_url: str) -> None:
     assert states[by_id["d"].number] == TrialState.FAIL
 
 
+def test_optuna_gets_a_pruned_trials_last_accuracy_and_no_per_epoch_writes(
+    engine: Engine, db_url: str
+) -> None:
+    ledger = new_ledger(engine, db_url, tiny_spec(trials=2, concurrency=2))
+    assert ledger.propose("done") is not None and ledger.propose("cut") is not None
+    train(ledger, "done", [0.4, 0.6])
+    ledger.report("cut", epoch_result(1, 0.3))
+    ledger.finish("cut", epoch_result(1, 0.3), error=False)  # Tune's last result again
+    told = {t.number: t for t in ledger.study.get_trials(deepcopy=False)}
+    done, cut = told[ledger.numbers["done"]], told[ledger.numbers["cut"]]
+    # A completed trial's value is its best accuracy; per-epoch values are never written.
+    assert done.state == TrialState.COMPLETE and done.values == [0.6]
+    assert done.intermediate_values == {}
+    # A pruned trial is ranked by its last epoch's accuracy, told once when it ends.
+    assert cut.state == TrialState.PRUNED and cut.intermediate_values == {1: 0.3}
+    assert cut.value == 0.3
+    with session_scope(engine) as s:
+        row = repo.get_trial(s, ledger.search_id, ledger.numbers["cut"])
+        assert [(m.epoch, m.val_acc) for m in row.metrics] == [(1, 0.3)]
+
+
 def test_resume_after_crash_reaches_the_exact_count(engine: Engine, db_url: str) -> None:
     spec = tiny_spec(trials=3, concurrency=2)
     first = new_ledger(engine, db_url, spec)

@@ -83,6 +83,27 @@ def test_sqlite_uses_wal_and_busy_timeout(tmp_path: Any) -> None:
     eng.dispose()
 
 
+def test_commit_settings_on_our_engine_and_optunas(db_url: str) -> None:
+    """Every connection (ours and Optuna's storage) commits without a disk flush per commit:
+    SQLite WAL + synchronous=NORMAL (1), PostgreSQL synchronous_commit=off."""
+    from search.optuna_bridge import rdb_storage
+
+    storage = rdb_storage(db_url)
+    ours = create_db_engine(db_url)
+    try:
+        for eng in (ours, storage.engine):
+            with eng.connect() as conn:
+                if eng.dialect.name == "sqlite":
+                    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                    assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+                    assert int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0) > 0
+                else:
+                    assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    finally:
+        ours.dispose()
+        storage.engine.dispose()
+
+
 def test_database_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONVNAS_DATABASE_URL", raising=False)
     assert database_url() == "sqlite:///convnas.db"
