@@ -30,7 +30,7 @@ Conv names and what they read/write (``x``: cell input, C channels; ``r``: layer
   ``cell.in_to_cell_tau``, ``cell.res_to_cell_tau``, ``cell.in_to_cell_gate``,
   ``cell.res_to_cell_gate`` (bias-free extra gate inputs); ``cell.out_tau`` (h -> C),
   ``cell.cell_to_out`` (c -> C: the gate of h, or a drive when ``cell_to_out``), ``cell.in_to_out``
-  (x -> C), ``cell.res_to_out`` (r -> C bias-free 1x1, when R != C), ``cell.in_to_out_tau``,
+  (x -> C), ``cell.res_to_out`` (r -> C bias-free 1x1, when R != C or the size changes), ``cell.in_to_out_tau``,
   ``cell.res_to_out_tau``, ``cell.in_to_out_gate``, ``cell.res_to_out_gate`` (bias-free; the last
   is depth-separable when ``gate_depth_separable``, as released); norms ``cell.ln_cell``,
   ``cell.ln_out``.
@@ -206,7 +206,10 @@ def _rgc_out(cell: RGCCell, shape: LayerShape) -> tuple[list[ConvSpec], list[Nor
                 "cell.in_to_out", c, c, cell.in_out_filter_size, s, b, cell.in_out_depth_separable
             ),
         ),
-        (cell.out_residual and r != c, ConvSpec("cell.res_to_out", r, c, 1, s, False)),
+        (
+            cell.out_residual and (r != c or shape.in_size != s),
+            ConvSpec("cell.res_to_out", r, c, 1, s, False),
+        ),
         (cell.input_to_tau, ConvSpec("cell.in_to_out_tau", c, c, tau, s, False)),
         (cell.residual_to_out_tau, ConvSpec("cell.res_to_out_tau", r, c, tau, s, False)),
         (cell.input_to_gate, ConvSpec("cell.in_to_out_gate", c, c, max(gate, 1), s, False)),
