@@ -70,6 +70,8 @@ def test_two_trials_under_ray_tune(tiny_data: Any, tmp_path: Path, data_cache: P
 
     from workers.trainable import with_trial_resources
 
+    if ray.is_initialized():  # another module's runtime: this test needs its own env vars
+        ray.shutdown()
     ray.init(
         num_cpus=2,
         include_dashboard=False,
