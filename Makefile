@@ -20,10 +20,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The quickstart search: digits, SQLite (./convnas.db), local Ray; a few minutes on a laptop CPU.
 run: install
 	$(VENV)/bin/convnas space validate examples/quickstart.yaml
-	$(VENV)/bin/convnas space describe examples/quickstart.yaml
-	$(VENV)/bin/convnas space sample examples/quickstart.yaml --seed 0
+	$(VENV)/bin/convnas search run examples/quickstart.yaml
+	$(VENV)/bin/convnas export quickstart -o best.yaml
+	$(VENV)/bin/convnas arch summary best.yaml
 
 lint: install
 	$(VENV)/bin/ruff check .
