@@ -187,7 +187,8 @@ def check_arch_graph(arch: Arch) -> list[str]:
             isinstance(target.cell, RGCCell) and target.cell.has_memory
         ):
             problems.append(f"{label}: entry 'cell' needs an rgc target with memory")
-    problems += _check_time(arch)
+    if not problems:
+        problems += _check_time(arch)
     last = final_size(arch)
     if arch.head.kind == "conv" and arch.head.padding == "valid" and arch.head.kernel > last:
         problems.append(
@@ -206,7 +207,10 @@ def final_size(arch: Arch) -> int:
 
 
 def _check_time(arch: Arch) -> list[str]:
+    problems = _check_latency(arch)
     readout = arch.time.readout
+    if problems:
+        return problems
     if readout.kind == "mean" and readout.end is not None:  # noqa: SIM102
         if readout.end > arch.time.steps or readout.start >= readout.end:
             return [
@@ -216,3 +220,18 @@ def _check_time(arch: Arch) -> list[str]:
     if readout.kind == "mean" and readout.start >= arch.time.steps:
         return [f"time.readout.start: {readout.start} is not below time.steps {arch.time.steps}"]
     return []
+
+
+def _check_latency(arch: Arch) -> list[str]:
+    """The readout must see the image within the unroll, and the image fit within it."""
+    problems = []
+    steps, image_off = arch.time.steps, arch.time.image_off
+    if image_off is not None and image_off > steps:
+        problems.append(f"time.image_off: {image_off} is more than time.steps {steps}")
+    first = first_signal_steps(arch)["readout"]
+    if first >= steps:
+        problems.append(
+            f"time.steps: the readout first sees the image at step {first} (every edge costs one "
+            f"step), so {steps} steps never show it the image; use at least {first + 1}"
+        )
+    return problems
