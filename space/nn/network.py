@@ -161,6 +161,15 @@ class ConvRNN(nn.Module):
     def forward(self, images: Tensor, return_features: bool = False) -> ModelOutput:
         self._check(images)
         layers = [cast(Layer, m) for m in self.layers.values()]
+        for layer in layers:
+            layer.cell.prepare()
+        try:
+            return self._unroll(layers, images, return_features)
+        finally:
+            for layer in layers:
+                layer.cell.release()
+
+    def _unroll(self, layers: list[Layer], images: Tensor, return_features: bool) -> ModelOutput:
         batch = images.shape[0]
         states = [layer.cell.init_state(batch, images) for layer in layers]
         zeros = [images.new_zeros(batch, m.out_channels, m.out_size, m.out_size) for m in layers]

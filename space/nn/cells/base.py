@@ -42,6 +42,13 @@ class CellModule(nn.Module):
                 return make_norm(spec)
         raise KeyError(f"{inv.name} has no norm cell.{name}")
 
+    def prepare(self) -> None:
+        """Called once at the start of a forward pass over the unroll (e.g. to concatenate
+        the weights of fused convs once rather than at every step)."""
+
+    def release(self) -> None:
+        """Called at the end of the forward pass: drop what ``prepare`` made."""
+
     def init_state(self, batch: int, like: Tensor) -> State:
         """Zero state, one tensor per entry of ``state_channels``."""
         return tuple(

@@ -22,6 +22,8 @@ dropped them there), and only to gate pre-activations (it also added ``gate_bias
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -29,14 +31,42 @@ from space.arch import Cell, RGCCell
 from space.graph import LayerShape
 from space.inventory import LayerInventory
 from space.nn.cells.base import CellModule, State
-from space.nn.layers import activation
+from space.nn.layers import ConvGroup, activation, conv_groups
 from space.nn.registry import register_cell
 
 _GATE_FNS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}
 
 
-def _add(total: Tensor | None, term: Tensor) -> Tensor:
-    return term if total is None else total + term
+#: the tensor each conv reads: x (cell input), r (layer input), c / h (previous states)
+_SOURCES = {
+    "in_to_cell": "x",
+    "res_to_cell": "r",
+    "cell_tau": "c",
+    "out_to_cell": "h",
+    "in_to_cell_tau": "x",
+    "res_to_cell_tau": "r",
+    "in_to_cell_gate": "x",
+    "res_to_cell_gate": "r",
+    "out_tau": "h",
+    "cell_to_out": "c",
+    "in_to_out": "x",
+    "res_to_out": "r",
+    "in_to_out_tau": "x",
+    "res_to_out_tau": "r",
+    "in_to_out_gate": "x",
+    "res_to_out_gate": "r",
+}
+
+
+def _sum(
+    k: dict[str, Tensor], names: tuple[str, ...], start: Tensor | None = None
+) -> Tensor | None:
+    """``start`` plus the outputs of the convs ``names`` that exist, in order."""
+    total = start
+    for name in names:
+        if name in k:
+            total = k[name] if total is None else total + k[name]
+    return total
 
 
 class ReciprocalGatedCell(CellModule):
@@ -94,53 +124,58 @@ class ReciprocalGatedCell(CellModule):
             )
             or cell.out_residual
         )
+        self.groups = self._conv_groups()
         channels = (shape.x_channels,)
         self.state_channels = (cell.cell_depth, *channels) if self.has_memory else channels
 
     def _optional(self, inv: LayerInventory, name: str) -> nn.Module | None:
         return self.conv(inv, name) if inv.has(f"cell.{name}") else None
 
+    def _conv_groups(self) -> list[tuple[str, ConvGroup]]:
+        """Every conv by the tensor it reads (all read x, r or the previous c, h), fused where
+        they share input and geometry."""
+        convs: dict[str, tuple[str, nn.Module]] = {}
+        for name, source in _SOURCES.items():
+            module = getattr(self, name)
+            if module is not None:
+                convs[name] = (source, module)
+        return conv_groups(convs)
+
+    def prepare(self) -> None:
+        for _, group in self.groups:
+            group.prepare()
+
+    def release(self) -> None:
+        for _, group in self.groups:
+            group.release()
+
     def _mix(self, prev: Tensor, tau_pre: Tensor, gate_pre: Tensor, drive: Tensor) -> Tensor:
         tau = self.tau_offset + self.tau_multiplier * self.phi_tau(tau_pre + self.tau_bias)
         gate = self.gate_offset + self.gate_multiplier * self.phi_gate(gate_pre + self.gate_bias)
         return tau * prev + gate * drive
 
-    @staticmethod
-    def _extra(total: Tensor, conv: nn.Module | None, inp: Tensor) -> Tensor:
-        return total if conv is None else total + conv(inp)
-
-    def _memory(self, x: Tensor, r: Tensor, c: Tensor, h: Tensor, fb: Tensor | None) -> Tensor:
-        assert self.cell_tau is not None and self.out_to_cell is not None
-        drive: Tensor | None = fb
-        if self.in_to_cell is not None:
-            drive = _add(drive, self.in_to_cell(x))
-        if self.res_to_cell is not None:
-            drive = _add(drive, self.res_to_cell(r))
-        assert drive is not None  # the arch validator requires input_to_cell or cell_residual
-        tau_pre = self._extra(self.cell_tau(c), self.in_to_cell_tau, x)
-        tau_pre = self._extra(tau_pre, self.res_to_cell_tau, r)
-        gate_pre = self._extra(self.out_to_cell(h), self.in_to_cell_gate, x)
-        gate_pre = self._extra(gate_pre, self.res_to_cell_gate, r)
+    def _memory(self, k: dict[str, Tensor], c: Tensor, fb: Tensor | None) -> Tensor:
+        drive = _sum(k, ("in_to_cell", "res_to_cell"), fb)
+        # the arch validator requires input_to_cell or cell_residual; cell_tau, out_to_cell exist
+        assert drive is not None
+        tau_pre = _sum(k, ("cell_tau", "in_to_cell_tau", "res_to_cell_tau"))
+        gate_pre = _sum(k, ("out_to_cell", "in_to_cell_gate", "res_to_cell_gate"))
+        assert tau_pre is not None and gate_pre is not None
         return self.cell_act(self.ln_cell(self._mix(c, tau_pre, gate_pre, drive)))
 
-    def _out_drive(self, x: Tensor, r: Tensor, c: Tensor | None, fb: Tensor | None) -> Tensor:
-        drive = self.in_to_out(x) if self.in_to_out is not None else x
+    def _out_drive(self, x: Tensor, r: Tensor, k: dict[str, Tensor], fb: Tensor | None) -> Tensor:
+        drive = k.get("in_to_out", x)
         if self.cell_to_out_drive:
-            assert self.cell_to_out is not None and c is not None
-            drive = drive + self.cell_to_out(c)
+            drive = drive + k["cell_to_out"]
         if self.out_residual:
-            drive = drive + (self.res_to_out(r) if self.res_to_out is not None else r)
+            drive = drive + k.get("res_to_out", r)
         return drive if fb is None else drive + fb
 
-    def _out_gate(self, x: Tensor, r: Tensor, c: Tensor | None, like: Tensor) -> Tensor:
-        gate: Tensor | None = None
-        if c is not None and not self.cell_to_out_drive:
-            assert self.cell_to_out is not None
-            gate = self.cell_to_out(c)
-        if self.in_to_out_gate is not None:
-            gate = _add(gate, self.in_to_out_gate(x))
-        if self.res_to_out_gate is not None:
-            gate = _add(gate, self.res_to_out_gate(r))
+    def _out_gate(self, k: dict[str, Tensor], like: Tensor) -> Tensor:
+        names: tuple[str, ...] = ("in_to_out_gate", "res_to_out_gate")
+        if not self.cell_to_out_drive:
+            names = ("cell_to_out", *names)  # c gates h (absent without memory)
+        gate = _sum(k, names)
         # no gate input at all: phi_gate of the constant gate_bias (a zeros tensor keeps shapes)
         return gate if gate is not None else torch.zeros_like(like)
 
@@ -154,16 +189,19 @@ class ReciprocalGatedCell(CellModule):
     ) -> tuple[Tensor, State]:
         x = self.input_act(x)
         c: Tensor | None = None
-        new_c: Tensor | None = None
         if self.has_memory:
             c, h = state
-            new_c = self._memory(x, r, c, h, fb_cell)
         else:
             (h,) = state
-        drive = self._out_drive(x, r, c, fb_out)
-        tau_pre = self._extra(self.out_tau(h), self.in_to_out_tau, x)
-        tau_pre = self._extra(tau_pre, self.res_to_out_tau, r)
-        gate_pre = self._out_gate(x, r, c, h)
+        inputs = {"x": x, "r": r, "c": c, "h": h}
+        k: dict[str, Tensor] = {}
+        for source, group in self.groups:
+            k.update(group(cast(Tensor, inputs[source])))
+        new_c = None if c is None else self._memory(k, c, fb_cell)
+        drive = self._out_drive(x, r, k, fb_out)
+        tau_pre = _sum(k, ("out_tau", "in_to_out_tau", "res_to_out_tau"))
+        assert tau_pre is not None
+        gate_pre = self._out_gate(k, h)
         new_h = self.out_act(self.ln_out(self._mix(h, tau_pre, gate_pre, drive)))
         if new_c is None:
             return new_h, (new_h,)
