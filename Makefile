@@ -9,7 +9,7 @@ PIP_EXTRA ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.convnas-installed
 
-.PHONY: install run test lint test-fast test-all clean
+.PHONY: install run test lint test-fast clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,7 @@ lint: install
 	$(VENV)/bin/mypy space workers search api
 	$(VENV)/bin/lint-imports
 
+# Quick loop while developing: skips the tests marked slow (Ray searches, full-size models).
 test-fast: install
 	$(VENV)/bin/pytest -q -m "not slow"
 

@@ -30,10 +30,10 @@ Conv names and what they read/write (``x``: cell input, C channels; ``r``: layer
   ``cell.in_to_cell_tau``, ``cell.res_to_cell_tau``, ``cell.in_to_cell_gate``,
   ``cell.res_to_cell_gate`` (bias-free extra gate inputs); ``cell.out_tau`` (h -> C),
   ``cell.cell_to_out`` (c -> C: the gate of h, or a drive when ``cell_to_out``), ``cell.in_to_out``
-  (x -> C), ``cell.res_to_out`` (r -> C bias-free 1x1, when R != C or the size changes), ``cell.in_to_out_tau``,
-  ``cell.res_to_out_tau``, ``cell.in_to_out_gate``, ``cell.res_to_out_gate`` (bias-free; the last
-  is depth-separable when ``gate_depth_separable``, as released); norms ``cell.ln_cell``,
-  ``cell.ln_out``.
+  (x -> C), ``cell.res_to_out`` (r -> C bias-free 1x1, when R != C or the size changes),
+  ``cell.in_to_out_tau``, ``cell.res_to_out_tau``, ``cell.in_to_out_gate``,
+  ``cell.res_to_out_gate`` (bias-free; the last is depth-separable when ``gate_depth_separable``,
+  as released); norms ``cell.ln_cell``, ``cell.ln_out``.
 - readout: ``fc`` (a linear layer, written as a 1x1 conv at size 1) or ``conv`` (k x k to classes).
 """
 
