@@ -161,7 +161,12 @@ def test_feedback_projection_cost() -> None:
 
 def test_grouped_feedback_shares_one_projection() -> None:
     layers = [{"name": f"c{i}", "channels": 4 * i} for i in (1, 2, 3)]
-    base = {"input": {"size": 8, "channels": 1}, "classes": 2, "layers": layers}
+    base = {
+        "input": {"size": 8, "channels": 1},
+        "classes": 2,
+        "layers": layers,
+        "time": {"steps": 4},
+    }
     grouped = arch_from_data(
         {**base, "feedback": [{"source": "c3", "target": "c1"}, {"source": "c2", "target": "c1"}]}
     )

@@ -31,6 +31,8 @@ def base(**changes: Any) -> dict[str, Any]:
             {"name": "conv3", "channels": 8, "cell": "main"},
         ],
         "cells": {"main": {"kind": "rgc"}},
+        # enough steps for the deepest variant (4 layers) to show the readout the image
+        "time": {"steps": 6},
     }
     data.update(copy.deepcopy(changes))
     return data
