@@ -75,7 +75,7 @@ def test_tiny_digits_search_records_everything_and_exports(
             ).all()
             assert [m.epoch for m in epochs] == [1, 2]
             assert all(m.val_acc is not None and m.train_loss is not None for m in epochs)
-            assert all(len(m.val_acc_per_step or []) == 2 for m in epochs)
+            assert all(len(m.val_acc_per_step or []) == 3 for m in epochs)
             assert row.best_val_acc == max(m.val_acc or 0 for m in epochs)
             assert row.node and row.train_seconds and row.checkpoint
         board = repo.leaderboard(s, search_id)
