@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +37,8 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -47,6 +50,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.pool import StaticPool
 
 from search.settings import database_url
+from space.errors import ConvnasError
 
 SEARCH_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 TRIAL_STATUSES = (
@@ -77,7 +81,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -88,12 +92,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value
 
 
@@ -289,9 +293,81 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_db_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
-    """A new engine for ``url`` (resolved like ``--db``), with the schema upgraded to head."""
+class DatabaseError(ConvnasError):
+    """A database URL that is malformed, unsupported, missing or unreachable (the message says)."""
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+_URL_HELP = "e.g. sqlite:///convnas.db, ./runs/convnas.db or postgresql://user@host:5432/db"
+
+
+def shown_url(url: str) -> str:
+    """``url`` with any password masked, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def check_url(url: str, *, must_exist: bool = False) -> URL:
+    """Parse and vet a resolved database URL before any engine touches it.
+
+    ``must_exist``: the caller only reads (``searches``, ``leaderboard``, ``export``, ``resume``,
+    ``cancel``): a SQLite file that is not there is a mistake (a typo, the wrong folder), and
+    silently creating an empty database would hide it.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"{url!r} is not a database URL ({_URL_HELP})") from None
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise DatabaseError(
+            f"cannot connect to {shown_url(url)} (unsupported database "
+            f"{parsed.get_backend_name()!r}; convnas stores its records in SQLite or PostgreSQL: "
+            f"{_URL_HELP})"
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if must_exist and not path.is_file():
+            raise DatabaseError(
+                f"no convnas database at {path} (run `convnas search run` first, or pass the "
+                "right --db / CONVNAS_DATABASE_URL)"
+            )
+        if not path.parent.is_dir():
+            raise DatabaseError(
+                f"cannot connect to {shown_url(url)} (folder {path.parent} does not exist)"
+            )
+    return parsed
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own one-line message (psycopg, sqlite3), without SQLAlchemy's wrapping."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return "; ".join(lines[:2]) or type(orig).__name__
+
+
+def _probe(engine: Engine, url: str) -> None:
+    """Open one connection now, so an unreachable server is one clear line, not a traceback."""
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA schema_version")  # "file is not a database" here
+    except (DBAPIError, OSError) as exc:
+        engine.dispose()
+        raise DatabaseError(f"cannot connect to {shown_url(url)} ({_reason(exc)})") from None
+
+
+def create_db_engine(
+    url: str | None = None, *, migrate: bool = True, must_exist: bool = False
+) -> Engine:
+    """A new engine for ``url`` (resolved like ``--db``), with the schema upgraded to head.
+
+    Raises :class:`DatabaseError` for a malformed, unsupported or unreachable URL (and, with
+    ``must_exist``, for a SQLite file that does not exist yet).
+    """
     resolved = database_url(url)
+    check_url(resolved, must_exist=must_exist)
     if resolved.startswith("sqlite"):
         kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
         if resolved in ("sqlite://", "sqlite:///:memory:"):
@@ -302,18 +378,25 @@ def create_db_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
     else:
         engine = create_engine(resolved, pool_pre_ping=True)
     connection_settings(engine)
+    _probe(engine, resolved)
     if migrate:
         from search.migrations import upgrade
 
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except DBAPIError as exc:  # e.g. a read-only file or a role without CREATE rights
+            engine.dispose()
+            raise DatabaseError(
+                f"cannot prepare the convnas tables in {shown_url(resolved)} ({_reason(exc)})"
+            ) from None
     return engine
 
 
-def get_engine(url: str | None = None) -> Engine:
+def get_engine(url: str | None = None, *, must_exist: bool = False) -> Engine:
     """The process-wide engine for ``url`` (created and migrated on first use)."""
     resolved = database_url(url)
     if resolved not in _ENGINES:
-        _ENGINES[resolved] = create_db_engine(resolved)
+        _ENGINES[resolved] = create_db_engine(resolved, must_exist=must_exist)
     return _ENGINES[resolved]
 
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -97,7 +97,7 @@ def provenance(search: Search, trial: Trial) -> dict[str, Any]:
         "dataset": search.spec.get("dataset"),
         "training": trial.arch.get("training"),
         "package": {"name": "convnas", "version": package_version()},
-        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///convnas.db"
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
 class SearchSettings(BaseSettings):
@@ -27,14 +28,19 @@ def get_settings() -> SearchSettings:
 
 
 def normalize_url(url: str) -> str:
-    """Accept the spellings users type: a bare file path, ``postgres://``, ``postgresql://``.
+    """Accept the spellings users type: a bare file path (``x.db``, ``dir/x``), ``postgres://``,
+    ``postgresql://``.
 
     psycopg 3 is the PostgreSQL driver we ship; SQLAlchemy's default for a bare ``postgresql://``
     is psycopg2, which is not installed, so the driver is made explicit.
     """
     url = url.strip()
     if "://" not in url:
-        return f"sqlite:///{url}"
+        # A bare value is a SQLite file only when it looks like one: ``--db bogus`` (a typo, a
+        # missing scheme) is reported as not a URL rather than silently creating ./bogus.
+        if url.endswith(SQLITE_SUFFIXES) or "/" in url or "\\" in url:
+            return f"sqlite:///{url}"
+        return url
     scheme, rest = url.split("://", 1)
     if scheme in ("postgres", "postgresql"):
         return f"postgresql+psycopg://{rest}"

@@ -47,10 +47,28 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=160, highlight=False)
 
 
-def _engine(db: str | None) -> Any:
-    from search.db import get_engine
+def _engine(db: str | None, *, must_exist: bool = False) -> Any:
+    """The engine for ``--db`` (else the environment, else ./convnas.db).
 
-    return get_engine(db)
+    ``must_exist`` for the commands that only read or continue a search: they must not create an
+    empty SQLite file where the user mistyped a path. Errors name where the URL came from.
+    """
+    import os
+
+    from search.db import DatabaseError, get_engine
+    from space.errors import ConvnasError
+
+    try:
+        return get_engine(db, must_exist=must_exist)
+    except DatabaseError as exc:
+        origin = (
+            "--db"
+            if db
+            else "CONVNAS_DATABASE_URL"
+            if os.environ.get("CONVNAS_DATABASE_URL")
+            else "database"
+        )
+        raise ConvnasError(f"{origin}: {exc}") from None
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -152,6 +170,7 @@ def resume_cmd(
     with user_errors(as_json):
         from search.driver import resume_search
 
+        _engine(db, must_exist=True)  # a clear error before any Ray start
         outcome = resume_search(
             search,
             db_url=db,
@@ -170,7 +189,7 @@ def cancel_cmd(search: SearchArg, db: DbOpt = None, as_json: JsonOpt = False) ->
         from search import repository as repo
         from search.db import session_scope
 
-        with session_scope(_engine(db)) as s:
+        with session_scope(_engine(db, must_exist=True)) as s:
             found = repo.resolve_search(s, search)
             message = repo.request_cancel(s, found)
             state = {"id": found.id, "status": found.status, "cancel_requested": True}
@@ -216,7 +235,7 @@ def searches_cmd(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         from search import repository as repo
         from search.db import session_scope
 
-        with session_scope(_engine(db)) as s:
+        with session_scope(_engine(db, must_exist=True)) as s:
             rows = [_summary_dict(x) for x in repo.list_searches(s)]
         if as_json:
             print_json(rows)
@@ -328,7 +347,7 @@ def leaderboard_cmd(
         from search.db import session_scope
         from search.export import objectives_of
 
-        with session_scope(_engine(db)) as s:
+        with session_scope(_engine(db, must_exist=True)) as s:
             found = repo.resolve_search(s, search)
             if sort is None:
                 first = objectives_of(found)[0]
@@ -381,7 +400,7 @@ def export_cmd(
         from search.db import session_scope
         from search.export import export_trial
 
-        with session_scope(_engine(db)) as s:
+        with session_scope(_engine(db, must_exist=True)) as s:
             exported = export_trial(
                 s,
                 search,
