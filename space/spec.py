@@ -34,7 +34,9 @@ Structure (every mapping rejects unknown keys)::
 
 from __future__ import annotations
 
+import functools
 import re
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -47,6 +49,7 @@ from pydantic import (
     Field,
     PositiveInt,
     Tag,
+    TypeAdapter,
     ValidationError,
     create_model,
     field_validator,
@@ -287,22 +290,37 @@ else:
     )
 
 
+ReadoutKind = Literal["last", "mean", "max_conf", "thresh"]
+assert set(typing.get_args(ReadoutKind)) == set(_FROZEN_READOUTS)
+if TYPE_CHECKING:
+    ReadoutItem = Any
+else:
+    ReadoutItem = Annotated[
+        (
+            ReadoutBranch,
+            BeforeValidator(_readout_shorthand, json_schema_input_type=ReadoutBranch | ReadoutKind),
+        )
+    ]
+
+
 class ReadoutOneOf(SpaceNode):
-    one_of: list[ReadoutBranch] = Field(min_length=1)
+    one_of: list[ReadoutItem] = Field(min_length=1)
 
 
 if TYPE_CHECKING:
     ReadoutSpace = Any
 else:
+    _READOUT_UNION = _union(
+        {**READOUT_SPACES, "one_of": ReadoutOneOf},
+        _keyed_tag("kind", _one_of_tag),
+        f"expected a readout kind ({_READOUTS_TEXT}), a mapping with kind, or one_of: [...]",
+    )
     ReadoutSpace = Annotated[
         (
-            _union(
-                {**READOUT_SPACES, "one_of": ReadoutOneOf},
-                _keyed_tag("kind", _one_of_tag),
-                f"expected a readout kind ({_READOUTS_TEXT}), a mapping with kind, "
-                "or one_of: [...]",
+            _READOUT_UNION,
+            BeforeValidator(
+                _readout_shorthand, json_schema_input_type=_READOUT_UNION | ReadoutKind
             ),
-            BeforeValidator(_readout_shorthand),
         )
     ]
 if TYPE_CHECKING:
@@ -408,7 +426,11 @@ else:
         "FeedbackSpace",
         __base__=FeedbackSpaceBase,
         **{
-            name: (info.annotation, Field(default=info.default, description=info.description))
+            # keep the metadata: it holds the leaf union's discriminator
+            name: (
+                Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation,
+                Field(default=info.default, description=info.description),
+            )
             for name, info in FeedbackSettings.model_fields.items()
         },
     )
@@ -497,18 +519,25 @@ def _dataset_shorthand(value: Any) -> Any:
     return {"name": name, **{k.strip(): v.strip() for k, v in options.items()}}
 
 
+# The shorthand as the JSON Schema describes it: NAME, or NAME:PATH / NAME:key=value,...
+_DATASET_SHORTHAND = rf"^({'|'.join(DATASETS)})(:.*)?$"
+
 if TYPE_CHECKING:
     DatasetRef = Any
 else:
+    _DATASET_UNION = _union(
+        DATASETS,
+        _keyed_tag("name"),
+        f"expected a dataset name ({'|'.join(DATASETS)}); write imagefolder:PATH or npz:PATH",
+    )
     DatasetRef = Annotated[
         (
-            _union(
-                DATASETS,
-                _keyed_tag("name"),
-                f"expected a dataset name ({'|'.join(DATASETS)}); "
-                "write imagefolder:PATH or npz:PATH",
+            _DATASET_UNION,
+            BeforeValidator(
+                _dataset_shorthand,
+                json_schema_input_type=Annotated[str, Field(pattern=_DATASET_SHORTHAND)]
+                | _DATASET_UNION,
             ),
-            BeforeValidator(_dataset_shorthand),
         )
     ]
 
@@ -536,6 +565,16 @@ class Objective(SpaceNode):
         return self.goal or DEFAULT_GOALS[self.metric]
 
 
+def _objective_shorthand(value: Any) -> Any:
+    return {"metric": value} if isinstance(value, str) else value
+
+
+# ``objectives: [val_acc, {metric: params, goal: min}]``: a metric name alone is accepted.
+ObjectiveItem = Annotated[
+    Objective,
+    BeforeValidator(_objective_shorthand, json_schema_input_type=Metric | Objective),
+]
+
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _BINARY = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -555,7 +594,17 @@ def parse_amount(value: Any) -> Any:
     return round(float(match.group(1)) * factor)
 
 
-Amount = Annotated[int, Field(gt=0), BeforeValidator(parse_amount)]
+# What parse_amount accepts, for the JSON Schema: a number with an optional SI or binary unit.
+_AMOUNT_TEXT = r"^\s*[0-9]*\.?[0-9]+(e[0-9]+)?\s*([kKmMgGtT]|[kKmMgGtT]i)?[bB]?\s*$"
+Amount = Annotated[
+    int,
+    Field(gt=0),
+    BeforeValidator(
+        parse_amount,
+        json_schema_input_type=Annotated[int, Field(gt=0)]
+        | Annotated[str, Field(pattern=_AMOUNT_TEXT)],
+    ),
+]
 
 
 class Constraints(SpaceNode):
@@ -583,6 +632,17 @@ def parse_duration(value: Any) -> Any:
     return float(match.group(1)) * _DURATION[match.group(2) or "s"]
 
 
+Duration = Annotated[
+    float,
+    Field(gt=0),
+    BeforeValidator(
+        parse_duration,
+        json_schema_input_type=Annotated[float, Field(gt=0)]
+        | Annotated[str, Field(pattern=r"^\s*[0-9]*\.?[0-9]+\s*[smhd]?\s*$")],
+    ),
+]
+
+
 class Resources(SpaceNode):
     cpu: float = Field(default=1.0, gt=0.0)
     gpu: float = Field(default=0.0, ge=0.0, description="Fractions below 1 share a GPU")
@@ -597,7 +657,7 @@ class Resources(SpaceNode):
 
 class SearchSettings(SpaceNode):
     trials: PositiveInt = 20
-    time_budget: Annotated[float, Field(gt=0), BeforeValidator(parse_duration)] | None = Field(
+    time_budget: Duration | None = Field(
         default=None, description="Wall-clock limit in seconds (or 30m, 2h)"
     )
     concurrency: PositiveInt = 1
@@ -629,7 +689,7 @@ class SearchSpec(SpaceNode):
     head: HeadSpace = Field(default_factory=HeadSpace)
     time: TimeSpace = Field(default_factory=TimeSpace)
     training: TrainingSpace = Field(default_factory=TrainingSpace)
-    objectives: list[Objective] = Field(
+    objectives: list[ObjectiveItem] = Field(
         default_factory=lambda: [Objective(metric="val_acc")], min_length=1
     )
     constraints: Constraints = Field(default_factory=Constraints)
@@ -686,11 +746,31 @@ def _clean_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
     )
 
 
+def _is_union_member(loc: Sequence[str | int]) -> bool:
+    return any(isinstance(part, str) and part.startswith(TAG_PREFIX) for part in loc)
+
+
+def _union_echoes(errors: Sequence[Any]) -> set[int]:
+    """Errors that only repeat a deeper one: a union member's error at a path that another error
+    extends (e.g. ``feedback.entry`` "not a literal" beside ``feedback.entry.choice.1``)."""
+    paths = [dotted(_clean_loc(err["loc"])) for err in errors]
+    return {
+        i
+        for i, err in enumerate(errors)
+        if _is_union_member(err["loc"])
+        and any(j != i and other.startswith(paths[i] + ".") for j, other in enumerate(paths))
+    }
+
+
 def problems_from_validation(
     exc: ValidationError, source: str | None, lines: LineMap | None
 ) -> list[Problem]:
     problems: list[Problem] = []
-    for err in exc.errors(include_url=False):
+    errors = list(exc.errors(include_url=False))
+    echoes = _union_echoes(errors)
+    for i, err in enumerate(errors):
+        if i in echoes:
+            continue
         loc = _clean_loc(err["loc"])
         message = str(err["msg"]).removeprefix("Value error, ")
         kwargs: dict[str, Any] = {}
@@ -712,14 +792,89 @@ def spec_from_data(data: Any, source: str = "<spec>", lines: LineMap | None = No
     try:
         spec = SearchSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(problems_from_validation(exc, source, lines)) from None
-    problems = [
-        Problem(dotted(path), message, value, lines.line_of(path) if lines else None, source)
-        for path, message, value in check_spec(spec)
-    ]
+        # Report the cross-field problems too, checked on whatever part of the spec is valid.
+        problems = problems_from_validation(exc, source, lines)
+        failed: list[tuple[str | int, ...]] = []
+        partial = _salvage(SearchSpec, data, (), failed)
+        issues = check_spec(partial, failed=failed)
+        raise SpecError(problems + _issue_problems(issues, source, lines)) from None
+    problems = _issue_problems(check_spec(spec), source, lines)
     if problems:
         raise SpecError(problems)
     return spec
+
+
+def _issue_problems(issues: list[Issue], source: str, lines: LineMap | None) -> list[Problem]:
+    return [
+        Problem(dotted(path), message, value, lines.line_of(path) if lines else None, source)
+        for path, message, value in issues
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Best-effort partial specs (so that cross-field checks run beside the format errors)
+# --------------------------------------------------------------------------------------------
+
+_BAD: Any = object()
+
+
+@functools.cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    info = model.model_fields[name]
+    annotation: Any = info.annotation
+    return TypeAdapter(Annotated[(annotation, *info.metadata)] if info.metadata else annotation)
+
+
+def _salvage(
+    model: type[BaseModel], data: Any, path: tuple[str | int, ...], failed: list[Any]
+) -> Any:
+    """A model instance built, without whole-model validation, from the fields of ``data`` that
+    validate on their own. A failing field is salvaged recursively when it is a model, a list
+    of models or a mapping (cells); otherwise it is left out (its default, or unset) and its
+    path recorded in ``failed`` so that checks do not report on a value the user never wrote.
+    Returns None when ``data`` is not a mapping."""
+    if not isinstance(data, dict):
+        failed.append(path)
+        return None
+    values: dict[str, Any] = {}
+    for name in model.model_fields:
+        if name in data:
+            value = _salvage_field(model, name, data[name], (*path, name), failed)
+            if value is not _BAD:
+                values[name] = value
+    return model.model_construct(**values)
+
+
+def _salvage_field(
+    model: type[BaseModel], name: str, raw: Any, path: tuple[str | int, ...], failed: list[Any]
+) -> Any:
+    try:
+        return _field_adapter(model, name).validate_python(raw)
+    except ValidationError:
+        pass
+    annotation = model.model_fields[name].annotation
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, SpaceNode):
+        return _salvage(annotation, raw, path, failed)
+    if origin is list and isinstance(raw, list) and args and _is_model(args[0]):
+        return [_salvage(args[0], item, (*path, i), failed) for i, item in enumerate(raw)]
+    if origin is dict and isinstance(raw, dict):
+        # cells: keep every key (so references to it are known), None where the space is bad
+        adapter: TypeAdapter[Any] = TypeAdapter(args[1])
+        out: dict[str, Any] = {}
+        for key, item in raw.items():
+            try:
+                out[str(key)] = adapter.validate_python(item)
+            except ValidationError:
+                out[str(key)] = None
+                failed.append((*path, key))
+        return out
+    failed.append(path)
+    return _BAD
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
 def spec_from_text(text: str, source: str = "<spec>") -> SearchSpec:
@@ -737,19 +892,43 @@ def load_spec(path: str | Path) -> SearchSpec:
 Issue = tuple[tuple[str | int, ...], str, Any]
 
 
-def check_spec(spec: SearchSpec) -> list[Issue]:
+def check_spec(
+    spec: SearchSpec, failed: Sequence[tuple[str | int, ...]] | None = None
+) -> list[Issue]:
+    """Every cross-field problem of ``spec``.
+
+    With ``failed`` (paths of fields that did not validate), ``spec`` is a partial one from
+    :func:`_salvage`: issues at or around a failed field are dropped (they would judge a default
+    the user never wrote), and a check that trips over a missing value is skipped rather than
+    crash (best effort: the format errors are reported anyway).
+    """
     issues: list[Issue] = []
-    issues += _check_layers(spec)
-    issues += _check_cells(spec)
-    issues += _check_feedback(spec)
-    issues += _check_time(spec)
-    issues += _check_objectives(spec)
+    for check in _CHECKS:
+        try:
+            issues += check(spec)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            if failed is None:
+                raise
+    if failed:
+        issues = [issue for issue in issues if not any(_related(issue[0], p) for p in failed)]
     return issues
+
+
+def _related(a: tuple[str | int, ...], b: tuple[str | int, ...]) -> bool:
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+def _named_layers(spec: SearchSpec) -> Iterator[tuple[int, Any]]:
+    """(index, layer) for every layer with a valid name (all of them in a valid spec)."""
+    for i, layer in enumerate(getattr(spec, "layers", None) or []):
+        if layer is not None and isinstance(getattr(layer, "name", None), str):
+            yield i, layer
 
 
 def _check_layers(spec: SearchSpec) -> Iterator[Issue]:
     seen: set[str] = set()
-    for i, layer in enumerate(spec.layers):
+    for i, layer in _named_layers(spec):
         if layer.name in seen or layer.name == "readout":
             yield (("layers", i, "name"), "duplicate or reserved layer name", layer.name)
         seen.add(layer.name)
@@ -757,7 +936,7 @@ def _check_layers(spec: SearchSpec) -> Iterator[Issue]:
             known = ", ".join(spec.cells) or "none defined"
             yield (("layers", i, "cell"), f"unknown cell (cells: {known})", layer.cell)
         yield from _check_residual(layer, ("layers", i))
-    if all(layer.optional for layer in spec.layers):
+    if all(getattr(layer, "optional", False) for _, layer in _named_layers(spec)):
         yield (("layers",), "at least one layer must not be optional", len(spec.layers))
 
 
@@ -780,9 +959,10 @@ def _check_residual(layer: Any, path: tuple[str | int, ...]) -> Iterator[Issue]:
 def _cell_spaces(spec: SearchSpec) -> Iterator[tuple[tuple[str | int, ...], Any, bool]]:
     """(path, cell space, is_named) for every cell space written in the spec."""
     for name, cell in spec.cells.items():
-        yield ("cells", name), cell, True
-    for i, layer in enumerate(spec.layers):
-        if layer.cell is not None and not isinstance(layer.cell, str):
+        if cell is not None:
+            yield ("cells", name), cell, True
+    for i, layer in _named_layers(spec):
+        if getattr(layer, "cell", None) is not None and not isinstance(layer.cell, str):
             yield ("layers", i, "cell"), layer.cell, False
 
 
@@ -824,7 +1004,7 @@ def _check_rgc(cell: Any, path: tuple[str | int, ...]) -> Iterator[Issue]:
 
 def _check_feedback(spec: SearchSpec) -> Iterator[Issue]:
     fb = spec.feedback
-    names = {layer.name for layer in spec.layers}
+    names = {layer.name for _, layer in _named_layers(spec)}
     for j, layer_name in enumerate(fb.among or []):
         if layer_name not in names:
             yield (("feedback", "among", j), "unknown layer", layer_name)
@@ -852,6 +1032,45 @@ def _numbers(value: Any) -> tuple[float, float] | None:
         return domain_bounds(domain)
     numbers = [v for v in values if v is not None]
     return (min(numbers), max(numbers)) if numbers else None
+
+
+def deepest_readout_latency(spec: SearchSpec) -> int:
+    """An upper bound on the step at which any sampled arch's readout first sees the image.
+
+    Biological unroll: every edge costs one step, so along the feedforward chain the readout of
+    an arch with ``L`` layers first sees the image at step ``L``; the deepest configuration has
+    every optional layer present. Feedback edges and forward skips can only add paths, so they
+    never make it later: ignoring them makes the bound conservative (a spec whose steps pass
+    this check never yields an arch that fails ``space.graph``'s latency check). With a
+    feedforward unroll every layer sees the image at step 0.
+    """
+    unrolls = finite_values(domain_of(spec.time.unroll)) or ("biological",)
+    if "biological" not in unrolls:
+        return 0
+    return sum(1 for _ in _named_layers(spec))
+
+
+def _check_latency(spec: SearchSpec) -> Iterator[Issue]:
+    steps = _numbers(spec.time.steps)
+    if steps is None:
+        return
+    min_steps = int(steps[0])
+    latency = deepest_readout_latency(spec)
+    if min_steps <= latency:
+        yield (
+            ("time", "steps"),
+            f"the deepest architecture's readout first sees the image at step {latency} (every "
+            f"edge costs one step; {latency} layers with every optional one present), so "
+            f"{min_steps} steps never show it the image: use at least {latency + 1}",
+            spec.time.steps if isinstance(spec.time.steps, int) else min_steps,
+        )
+    image_off = _numbers(spec.time.image_off)
+    if image_off is not None and image_off[1] > min_steps:
+        yield (
+            ("time", "image_off"),
+            f"may exceed time.steps (min {min_steps}): the image must fit within the unroll",
+            image_off[1],
+        )
 
 
 def _check_time(spec: SearchSpec) -> Iterator[Issue]:
@@ -888,6 +1107,16 @@ def _check_objectives(spec: SearchSpec) -> Iterator[Issue]:
             "asha stops trials on one metric: use fifo with several objectives",
             "asha",
         )
+
+
+_CHECKS: tuple[Callable[[SearchSpec], Iterator[Issue]], ...] = (
+    _check_layers,
+    _check_cells,
+    _check_feedback,
+    _check_latency,
+    _check_time,
+    _check_objectives,
+)
 
 
 def spec_json_schema() -> dict[str, Any]:

@@ -23,6 +23,7 @@ classes: 10
 layers:
   - {name: a, channels: 0}
   - {name: b, channels: 8, cell: missing}
+time: {steps: 3}
 """
 
 
@@ -51,8 +52,10 @@ def test_validate_bad_spec_lists_every_problem(tmp_path: Path) -> None:
     result = runner.invoke(app, ["space", "validate", str(spec), "--json"])
     assert result.exit_code == 1
     errors = json.loads(result.output)["errors"]
-    assert [e["path"] for e in errors] == ["layers.0.channels"]
+    # the format error and, checked on what parsed, the cross-field one: all at once
+    assert [e["path"] for e in errors] == ["layers.0.channels", "layers.1.cell"]
     assert errors[0]["line"] == 6 and errors[0]["value"] == 0
+    assert errors[1]["line"] == 7 and errors[1]["value"] == "missing"
 
 
 def test_validate_semantic_problem(tmp_path: Path) -> None:
@@ -111,3 +114,5 @@ def test_schema_is_json_schema() -> None:
     assert result.exit_code == 0
     schema = json.loads(result.output)
     assert schema["title"] == "convnas search spec" and "$defs" in schema
+    as_json = runner.invoke(app, ["space", "schema", "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.output) == schema

@@ -140,7 +140,11 @@ def _flow(params: dict[str, Any]) -> str:
 
 
 @space_app.command("schema")
-def schema_cmd() -> None:
+def schema_cmd(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (the default; the schema is JSON).")
+    ] = True,
+) -> None:
     """The JSON Schema of the spec format (e.g. for editor completion)."""
     print_json(spec_json_schema())
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from space.params import (
     Boolean,
@@ -46,6 +47,7 @@ def base(**changes: Any) -> dict[str, Any]:
             {"name": "conv3", "channels": 8, "cell": "main"},
         ],
         "cells": {"main": {"kind": "rgc"}},
+        "time": {"steps": 4},  # the readout of 3 layers first sees the image at step 3
     }
     data.update(copy.deepcopy(changes))
     return data
@@ -86,7 +88,8 @@ def test_defaults_come_from_the_frozen_models() -> None:
     layer = spec.layers[0]
     assert (layer.kernel, layer.stride, layer.activation, layer.cell) == (3, 1, "elu", None)
     assert spec.training.optimizer == "sgd" and spec.training.epochs == 2
-    assert spec.time.steps == 1 and spec.time.readout.kind == "last"
+    assert spec.time.readout.kind == "last" and spec.time.unroll == "biological"
+    assert spec.time.image_off is None
     assert spec.cells["main"].cell_depth == 0
     assert spec.objectives[0].metric == "val_acc" and spec.objectives[0].direction == "max"
     assert spec.scheduler == "asha"
@@ -180,6 +183,7 @@ input: {size: 16, channels: 1}
 classes: 10
 layers:
   - {name: a, channels: {choice: [4, 8]}}
+time: {steps: 2}
 """
     spec = spec_from_text(text)
     assert isinstance(spec, SearchSpec)
@@ -216,3 +220,41 @@ def test_schema_is_useful_for_editors() -> None:
     json.dumps(schema)  # serialisable
     leaf = json.dumps(defs["LayerSpace"]["properties"]["kernel"])
     assert "choice" in leaf or "IntGe1Le31Choice" in leaf
+
+
+SHORTHAND_SPECS = [
+    {"time": {"steps": 4, "readout": "last"}, "constraints": {"max_params": "200k"}},
+    {
+        "dataset": "npz:/data/x.npz",
+        "time": {"steps": 4, "readout": {"one_of": ["last", {"kind": "mean", "start": 1}]}},
+        "constraints": {"max_flops": "50M", "max_activation_memory": "2GiB"},
+        "search": {"time_budget": "14d"},
+        "objectives": ["val_acc", {"metric": "params"}],
+    },
+    {"dataset": "digits:val_fraction=0.3", "search": {"time_budget": 90}},
+    {"dataset": "imagefolder:/data/imgs", "constraints": {"max_params": 1000}},
+]
+
+
+def test_the_schema_accepts_every_example_and_the_shorthands() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(spec_json_schema())
+    documents = [yaml.safe_load(p.read_text()) for p in sorted(EXAMPLES.glob("*.yaml"))]
+    documents += [base(**changes) for changes in SHORTHAND_SPECS]
+    for document in documents:
+        spec_from_data(document)  # the validator accepts it...
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+        assert errors == []  # ...and so does the schema
+
+
+def test_the_schema_still_rejects_what_the_validator_rejects() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(spec_json_schema())
+    for changes in (
+        {"constraints": {"max_params": "lots"}},
+        {"dataset": "cifar"},
+        {"time": {"steps": 4, "readout": "median"}},
+        {"search": {"time_budget": "2 weeks"}},
+        {"objectives": ["accuracy"]},
+    ):
+        assert list(validator.iter_errors(base(**changes))), changes

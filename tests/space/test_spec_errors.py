@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from space.errors import SpecError
+from space.sampling import sample
 from space.spec import load_spec, spec_from_text
 
 HEAD = """\
@@ -149,7 +150,10 @@ def test_every_problem_at_once() -> None:
 
 def test_problems_carry_the_bad_value_and_render_without_traceback() -> None:
     with pytest.raises(SpecError) as info:
-        spec_from_text(HEAD + "layers:\n  - {name: a, channels: 8, activation: swish}\n", "s.yaml")
+        spec_from_text(
+            HEAD + "layers:\n  - {name: a, channels: 8, activation: swish}\ntime: {steps: 2}\n",
+            "s.yaml",
+        )
     (problem,) = info.value.problems
     assert problem.path == "layers.0.activation"
     assert problem.value == "swish"
@@ -160,7 +164,10 @@ def test_problems_carry_the_bad_value_and_render_without_traceback() -> None:
 
 def test_unknown_dataset() -> None:
     with pytest.raises(SpecError) as info:
-        spec_from_text(HEAD.replace("digits", "cifar") + "layers:\n  - {name: a, channels: 8}\n")
+        spec_from_text(
+            HEAD.replace("digits", "cifar")
+            + "layers:\n  - {name: a, channels: 8}\ntime: {steps: 2}\n"
+        )
     assert [(p.path, p.line) for p in info.value.problems] == [("dataset", 2)]
 
 
@@ -183,3 +190,73 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 def test_not_a_mapping() -> None:
     with pytest.raises(SpecError, match="must be a mapping"):
         spec_from_text("- 1\n- 2\n")
+
+
+def test_too_few_steps_for_the_deepest_arch_names_steps_value_line_and_minimum() -> None:
+    body = (
+        "layers:\n  - {name: a, channels: 8}\n  - {name: b, channels: 8, optional: true}\n"
+        "  - {name: c, channels: 8}\ntime:\n  steps: {choice: [3, 8]}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        spec_from_text(HEAD + body, "spec.yaml")
+    (problem,) = info.value.problems
+    assert (problem.path, problem.line, problem.value) == ("time.steps", 10, 3)
+    assert "use at least 4" in problem.message  # b present: the readout sees the image at 3
+
+
+def test_image_off_beyond_the_smallest_step_count() -> None:
+    body = "layers:\n  - {name: a, channels: 8}\ntime: {steps: {int: [2, 6]}, image_off: 4}\n"
+    assert ("time.image_off", 7) in problems(body)
+
+
+def test_steps_enough_for_the_deepest_arch_sample_valid_archs() -> None:
+    body = (
+        "layers:\n  - {name: a, channels: 8}\n  - {name: b, channels: 8, optional: true}\n"
+        "  - {name: c, channels: 8, cell: {kind: gru}}\n"
+        "feedback: {candidates: later_to_earlier}\ntime: {steps: 4}\n"
+    )
+    spec = spec_from_text(HEAD + body)
+    for seed in range(30):
+        sample(spec, seed)  # raises if an arch were invalid
+
+
+def test_a_union_member_error_is_listed_once_with_its_value() -> None:
+    body = (
+        "layers:\n  - {name: a, channels: 8}\n  - {name: b, channels: 8}\n"
+        "feedback:\n  candidates: [{source: b, target: a}]\n"
+        "  entry: {choice: [input, middle]}\ntime: {steps: 3}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        spec_from_text(HEAD + body)
+    (problem,) = info.value.problems
+    assert (problem.path, problem.value, problem.line) == ("feedback.entry.choice.1", "middle", 10)
+
+
+def test_cross_field_problems_are_reported_beside_format_errors() -> None:
+    body = (
+        "layers:\n  - {name: a, channels: 8, kernel: 99}\n  - {name: a, channels: 8, cell: nope}\n"
+        "feedback:\n  candidates: [{source: a, target: zz}]\n  entry: wrong\n"
+        "time: {steps: 3}\n"
+    )
+    paths = [path for path, _ in problems(body)]
+    assert set(paths) == {
+        "layers.0.kernel",
+        "feedback.entry",
+        "layers.1.name",
+        "layers.1.cell",
+        "feedback.candidates.0.target",
+    }
+    assert len(paths) == len(set(paths))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "layers: 5\ncells: 3\nfeedback: 2\ntime: x\n",
+        "layers: [7, {name: 3}, {channels: 8}]\ncells: {c: 5}\nobjectives: 4\n",
+        "layers:\n  - {name: a, channels: 8, cell: c}\ncells: {c: {one_of: 5}}\n"
+        "feedback: {candidates: 9, among: [q]}\ntime: {steps: x, readout: 3}\n",
+    ],
+)
+def test_partially_invalid_specs_never_crash(body: str) -> None:
+    assert problems(body)  # a SpecError with problems, no other exception
