@@ -21,7 +21,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,16 @@ class RunOutcome:
     requested: int
     note: str | None
     elapsed: float
+    # Trials recorded but not counted towards ``requested`` (interrupted by a dead driver,
+    # cancelled): status -> how many. Their budget went to other proposals.
+    not_counted: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """``6/6 trials finished (2 interrupted, not counted)``."""
+        extra = ", ".join(f"{n} {status}" for status, n in sorted(self.not_counted.items()) if n)
+        return f"{self.finished}/{self.requested} trials finished" + (
+            f" ({extra}, not counted)" if extra else ""
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,8 +337,15 @@ def ensure_ray(address: str | None, num_cpus: int | None) -> bool:
     if ray.is_initialized():
         return False
     if address:
+        # An existing cluster's authentication is its operator's choice: RAY_AUTH_MODE and any
+        # token are left exactly as the user set them.
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     else:
+        # A local Ray started here lives only for this search, listens on this machine and is
+        # shut down at its end; Ray's token authentication (on by default in recent releases)
+        # then only adds a "Token authentication is enabled ..." warning to every run. Off by
+        # default for this private instance, unless the user chose a mode themselves.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(
             num_cpus=num_cpus or os.cpu_count() or 1,
             include_dashboard=False,
@@ -423,7 +440,12 @@ def run_search(
         ledger = Ledger(engine, search_id, spec, study, trial_config=config)
         interrupted = ledger.reconcile()
         if interrupted:
-            log.warning("search %s: %d trial(s) interrupted; retraining", search_id, interrupted)
+            log.warning(
+                "search %s: %d trial(s) were interrupted (kept as records); their budget goes "
+                "to new proposals",
+                search_id,
+                interrupted,
+            )
         if not ledger.exhausted():
             _tune(ledger, spec, address, trainable, reporter, runs_dir, num_cpus, started)
     except BaseException as exc:
@@ -453,10 +475,8 @@ def _tune(
     # Tune's per-trial CSV/JSON/TensorBoard loggers duplicate what the database records.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    import optuna
     from ray import tune
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     started_ray = ensure_ray(address, num_cpus)
     try:
         search_cls, callback_cls, stopper_cls = _tune_classes()
@@ -518,6 +538,7 @@ def _conclude(engine: Engine, ledger: Ledger, started: float) -> RunOutcome:
     ledger.close_unfinished(reason or "the driver stopped")
     with session_scope(engine) as s:
         finished = repo.finished_count(s, ledger.search_id)
+        counts = repo.trial_counts(s, ledger.search_id)
         search = s.get(Search, ledger.search_id)
         assert search is not None
         cancelled = search.cancel_requested
@@ -532,8 +553,15 @@ def _conclude(engine: Engine, ledger: Ledger, started: float) -> RunOutcome:
     with session_scope(engine) as s:
         repo.mark_interrupted(s, ledger.search_id)
     _finalize(engine, ledger.search_id, status, note)
+    not_counted = {k: counts[k] for k in ("interrupted", "cancelled") if counts.get(k)}
     return RunOutcome(
-        ledger.search_id, status, finished, ledger.requested, note, time.monotonic() - started
+        ledger.search_id,
+        status,
+        finished,
+        ledger.requested,
+        note,
+        time.monotonic() - started,
+        not_counted,
     )
 
 

@@ -66,7 +66,8 @@ def pick_trial(session: Session, search: Search, number: int | None) -> Trial:
 
 def provenance(search: Search, trial: Trial) -> dict[str, Any]:
     metrics = {
-        "best_val_acc": trial.best_val_acc,
+        # The best validation accuracy over the trial's epochs (what the leaderboard ranks by).
+        "val_acc": trial.best_val_acc,
         "last_val_acc": trial.last_val_acc,
         "epochs": trial.epochs,
         "train_seconds": trial.train_seconds,
@@ -101,11 +102,28 @@ def provenance(search: Search, trial: Trial) -> dict[str, Any]:
     }
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """SafeDumper that writes a repeated value out again instead of as ``&id001``/``*id001``:
+    the arch's ``training`` also appears in the provenance, and anchors puzzle readers and
+    tools that edit one copy."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def render(document: dict[str, Any], fmt: Format) -> str:
     if fmt == "json":
         return json.dumps(document, indent=2) + "\n"
     if fmt == "yaml":
-        return str(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=100))
+        return str(
+            yaml.dump(
+                document,
+                Dumper=_PlainDumper,
+                sort_keys=False,
+                default_flow_style=None,
+                width=100,
+            )
+        )
     raise ExportError(f"--format: expected yaml or json (got {fmt!r})")
 
 

@@ -68,6 +68,9 @@ def open_study(study_name: str, spec: SearchSpec, url: str, trials: int) -> optu
     study's sampler is seeded with ``seed + trials so far``: the same seed again would replay
     the first run's proposals, which are now duplicates.
     """
+    # Optuna's INFO lines ("A new study created in RDB ...") say nothing the progress lines
+    # don't; warnings and errors still show.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     objectives = objectives_of(spec)
     storage = rdb_storage(url)
     seed = spec.search.seed

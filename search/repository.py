@@ -46,6 +46,19 @@ SORT_COLUMNS: dict[str, tuple[Any, Goal]] = {
 OBJECTIVE_COLUMNS = {"val_acc": "best_val_acc", "params": "n_params", "flops": "flops"}
 # Metric columns of trial_metrics; any other reported key goes to ``extra``.
 METRIC_FIELDS = ("train_loss", "val_loss", "val_acc", "images_per_sec", "elapsed")
+# Keys of a Ray Tune result that are Tune's bookkeeping, not the trainable's metrics (Tune adds
+# them to every result: the trial's whole config, its tag, timings, host...). Stored per epoch
+# they made ``extra`` many times larger than the metrics; the trial row already holds the arch,
+# its hash and the node. Everything else a trainable reports is kept.
+NOT_METRICS = frozenset(
+    {
+        "config", "trial_id", "experiment_tag", "experiment_id", "timestamp", "date",
+        "time_this_iter_s", "time_total_s", "time_since_restore", "iterations_since_restore",
+        "timesteps_total", "timesteps_since_restore", "episodes_total", "training_iteration",
+        "pid", "hostname", "node_ip", "done", "should_checkpoint", "checkpoint_dir_name",
+        "trial_resources", "epoch", "arch_hash", "val_acc_per_step",
+    }
+)  # fmt: skip
 
 
 class NotFoundError(ConvnasError):
@@ -225,7 +238,7 @@ def record_epoch(session: Session, trial: Trial, epoch: int, result: dict[str, A
     extra = {
         k: v
         for k, v in result.items()
-        if k not in METRIC_FIELDS and k != "val_acc_per_step" and _is_plain(v)
+        if k not in METRIC_FIELDS and k not in NOT_METRICS and _is_plain(v)
     }
     row = session.scalars(
         select(TrialMetric).where(TrialMetric.trial_id == trial.id, TrialMetric.epoch == epoch)
@@ -416,8 +429,11 @@ def objective_values(trial: Trial, objectives: Sequence[Objective]) -> list[floa
 
 
 def update_pareto(session: Session, search_id: int, objectives: Sequence[Objective]) -> int:
-    """Recompute the Pareto flags of a search's completed trials; returns the front's size."""
-    if len(objectives) < 2:
+    """Recompute the Pareto flags of a search's completed trials; returns the front's size.
+
+    With one objective the front is the optimum: every completed trial with the best value.
+    """
+    if not objectives:
         return 0
     columns = [getattr(Trial, o.column) for o in objectives]
     rows = session.execute(
@@ -450,9 +466,10 @@ def add_to_pareto(session: Session, trial: Trial, objectives: Sequence[Objective
 
     Exact: a point dominated by anything is dominated by a front member (dominance is
     transitive), so comparing with the front alone decides; front members the new point
-    dominates lose their flag. Returns whether the trial is on the front.
+    dominates lose their flag. Returns whether the trial is on the front. One objective: the
+    front is the set of trials tied for the best value.
     """
-    if len(objectives) < 2:
+    if not objectives:
         return False
     point = objective_values(trial, objectives)
     if point is None or trial.status != "completed":

@@ -106,9 +106,8 @@ def _finish(outcome: Any, db: str | None, as_json: bool) -> None:
         print_json({"search": _outcome_dict(outcome), "top": rows})
     else:
         typer.echo(
-            f"search {outcome.search_id} {outcome.status}: {outcome.finished}/{outcome.requested} "
-            f"trials finished in {outcome.elapsed:.0f}s"
-            + (f" ({outcome.note})" if outcome.note else "")
+            f"search {outcome.search_id} {outcome.status}: {outcome.summary()} "
+            f"in {outcome.elapsed:.0f}s" + (f" ({outcome.note})" if outcome.note else "")
         )
         _console().print(_board_table(rows, f"top {len(rows)}"))
         typer.echo(f"export the best: convnas export {outcome.search_id} -o best.yaml")
@@ -122,6 +121,7 @@ def _outcome_dict(outcome: Any) -> dict[str, Any]:
         "status": outcome.status,
         "finished": outcome.finished,
         "requested": outcome.requested,
+        "not_counted": outcome.not_counted,
         "note": outcome.note,
         "elapsed": round(outcome.elapsed, 3),
     }
@@ -220,7 +220,9 @@ def _summary_dict(summary: Any) -> dict[str, Any]:
         "running": summary.running,
         "failed": summary.failed,
         "counts": summary.counts,
-        "best_val_acc": summary.best_val_acc,
+        # val_acc everywhere = a trial's best validation accuracy over its epochs (here: the
+        # best completed trial's); last_val_acc = its final epoch's.
+        "val_acc": summary.best_val_acc,
         "created_at": search.created_at.isoformat(timespec="seconds"),
         "finished_at": search.finished_at.isoformat(timespec="seconds")
         if search.finished_at
@@ -251,7 +253,7 @@ def searches_cmd(db: DbOpt = None, as_json: JsonOpt = False) -> None:
             "trials",
             "running",
             "failed",
-            "best val_acc",
+            "val_acc",
             "created",
         ):
             table.add_column(col, justify="right" if col not in ("name", "status") else "left")
@@ -263,7 +265,7 @@ def searches_cmd(db: DbOpt = None, as_json: JsonOpt = False) -> None:
                 f"{r['finished']}/{r['requested']}",
                 str(r["running"]),
                 str(r["failed"]),
-                _fmt(r["best_val_acc"]),
+                _fmt(r["val_acc"]),
                 r["created_at"].replace("T", " ")[:19],
             )
         _console().print(table)
@@ -274,9 +276,14 @@ def searches_cmd(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 # --------------------------------------------------------------------------------------------
 
 BOARD_COLUMNS = (
-    "rank", "trial", "status", "val_acc", "last_val_acc", "params", "flops", "epochs",
-    "seconds", "pareto", "arch_hash",
+    "rank", "trial", "status", "val_acc", "last_val_acc", "params", "flops", "memory",
+    "epochs", "seconds", "pareto", "arch_hash",
 )  # fmt: skip
+# The CSV adds these after the table's columns (the JSON has the same keys in the same order,
+# plus the sampled parameters).
+CSV_EXTRA = ("config_hash", "duplicate_of", "node", "error")
+# Printed in the table as 12.3k / 4.56M / 1.2 MiB; exact in --json and --csv.
+HUMAN = {"params": "count", "flops": "count", "memory": "bytes"}
 
 
 def _trial_row(trial: Any, rank: int) -> dict[str, Any]:
@@ -306,13 +313,32 @@ def _board_table(rows: list[dict[str, Any]], title: str) -> Table:
     for col in BOARD_COLUMNS:
         table.add_column(col, justify="left" if col in ("status", "arch_hash") else "right")
     for r in rows:
-        table.add_row(
-            *(
-                ("*" if r[c] else "") if c == "pareto" else _fmt(r[c], 1 if c == "seconds" else 4)
-                for c in BOARD_COLUMNS
-            )
-        )
+        table.add_row(*(_cell(c, r[c]) for c in BOARD_COLUMNS))
     return table
+
+
+def _cell(column: str, value: Any) -> str:
+    if column == "pareto":
+        return "*" if value else ""
+    if column in HUMAN and isinstance(value, int):
+        return human_bytes(value) if HUMAN[column] == "bytes" else human_count(value)
+    return _fmt(value, 1 if column == "seconds" else 4)
+
+
+def human_count(n: int) -> str:
+    """12, 12.3k, 4.56M, 7.89G (three significant digits)."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{suffix}"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    """512 B, 1.5 KiB, 3.2 MiB, 1.1 GiB."""
+    for scale, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {suffix}"
+    return f"{n} B"
 
 
 def leaderboard_cmd(
@@ -332,7 +358,7 @@ def leaderboard_cmd(
         typer.Option("--status", help="completed (default), a comma list, or all."),
     ] = None,
     pareto: Annotated[
-        bool, typer.Option("--pareto", help="Only Pareto-optimal trials (multi-objective).")
+        bool, typer.Option("--pareto", help="Only Pareto-optimal trials (one objective: the best).")
     ] = False,
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
@@ -366,9 +392,7 @@ def leaderboard_cmd(
 
 
 def _print_csv(rows: list[dict[str, Any]]) -> None:
-    columns = [
-        c for c in (*BOARD_COLUMNS, "memory", "config_hash", "duplicate_of", "node", "error")
-    ]
+    columns = [*BOARD_COLUMNS, *CSV_EXTRA]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
@@ -416,7 +440,7 @@ def export_cmd(
             extra = f" and {exported.weights}" if exported.weights else ""
             typer.echo(
                 f"wrote {output}{extra}: trial {prov['trial']['number']} of search "
-                f"{prov['search']['id']} (val_acc {_fmt(prov['metrics']['best_val_acc'])})"
+                f"{prov['search']['id']} (val_acc {_fmt(prov['metrics']['val_acc'])})"
             )
 
 

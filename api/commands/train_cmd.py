@@ -71,8 +71,8 @@ def _epoch_line(m: dict[str, Any]) -> str:
     steps = " ".join(f"{a:.2f}" for a in m["val_acc_per_step"])
     return (
         f"epoch {m['epoch']}: train loss {m['train_loss']:.4f}  val loss {m['val_loss']:.4f}  "
-        f"val acc {m['val_acc']:.4f}  {m['images_per_sec']:.0f} img/s  [{m['elapsed']:.1f}s]\n"
-        f"  val acc per step: {steps}"
+        f"val_acc {m['val_acc']:.4f}  {m['images_per_sec']:.0f} img/s  [{m['elapsed']:.1f}s]\n"
+        f"  val_acc per step: {steps}"
     )
 
 
@@ -84,18 +84,25 @@ def _summary_table(result: TrainResult, arch: Arch, data: Dataset) -> Table:
         ("status", result.status + (f" ({result.reason})" if result.reason else "")),
         ("arch", f"{arch.arch_hash}  {human_int(result.params)} params"),
         ("dataset", f"{data.name}: {len(data.y_train)} train / {len(data.y_val)} val"),
-        ("best val acc", "-" if result.best_val_acc is None else f"{result.best_val_acc:.4f}"),
-        ("best epoch", str(result.best_epoch or "-")),
+        # val_acc = the best epoch's validation accuracy, as in `leaderboard` and `searches`.
+        ("val_acc", _best(result)),
+        ("last_val_acc", "-" if not result.final else f"{result.final['val_acc']:.4f}"),
         ("steps", str(result.steps)),
         ("train seconds", f"{result.train_seconds:.1f}"),
         ("device", f"{result.device}" + (f", {result.threads} threads" if result.threads else "")),
     ]
     if result.final:
         per_step = " ".join(f"{a:.2f}" for a in result.final["val_acc_per_step"])
-        rows.insert(4, ("val acc per step", per_step))
+        rows.insert(5, ("val_acc per step", per_step))
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _best(result: TrainResult) -> str:
+    if result.best_val_acc is None:
+        return "-"
+    return f"{result.best_val_acc:.4f} (epoch {result.best_epoch})"
 
 
 def human_int(n: int) -> str:
@@ -199,12 +206,18 @@ def train(
             f"{arch.input.channels}x{arch.input.size}x{arch.input.size}, {arch.classes} classes"
         )
         result = _run(arch, data, overrides, console)
+    outcome = result.to_dict()
+    best = outcome.pop("best_val_acc")
     payload = {
         "ok": result.status == "completed",
         "arch": arch_ref,
         "arch_hash": arch.arch_hash,
         "dataset": data.describe(),
-        **result.to_dict(),
+        # One name scheme with the search commands: val_acc = the best epoch's validation
+        # accuracy (best_epoch says which), last_val_acc = the final epoch's.
+        "val_acc": best,
+        "last_val_acc": result.final["val_acc"] if result.final else None,
+        **outcome,
     }
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)

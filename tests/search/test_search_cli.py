@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from api.cli import app
+from api.commands.search_cmd import BOARD_COLUMNS, human_bytes, human_count
 from search import repository as repo
 from search.db import Trial, session_scope
 from search.driver import create_search
@@ -40,6 +41,7 @@ def populate(engine: Engine) -> int:
                     params={"training.lr": 0.1},
                     n_params=c.params,
                     flops=c.flops,
+                    activation_memory=c.activation_bytes,
                     best_val_acc=acc,
                     epochs=2,
                     pareto=False,
@@ -57,14 +59,31 @@ def test_searches_leaderboard_export_cancel(engine: Engine, db_url: str, tmp_pat
     assert out.exit_code == 0, out.output
     [row] = json.loads(out.stdout)
     assert row["id"] == sid and row["finished"] == 3 and row["failed"] == 1
+    # One name for a trial's best validation accuracy everywhere: val_acc.
+    assert row["val_acc"] == 0.9 and "best_val_acc" not in row
 
     out = runner.invoke(app, ["leaderboard", str(sid), "--json", *db])
     assert out.exit_code == 0, out.output
-    assert [r["trial"] for r in json.loads(out.stdout)] == [1, 0]
+    board = json.loads(out.stdout)
+    assert [r["trial"] for r in board] == [1, 0]
+    assert isinstance(board[0]["params"], int) and isinstance(board[0]["memory"], int)
+
+    out = runner.invoke(app, ["leaderboard", str(sid), *db])
+    assert out.exit_code == 0, out.output
+    header = next(line for line in out.stdout.splitlines() if "last_val_acc" in line)
+    assert "memory" in header
+    assert board[0]["flops"] >= 1000 and f"{board[0]['flops']:,}" not in out.stdout
+    assert human_count(board[0]["flops"]) in out.stdout  # humanised: 1.23k, 4.56M, 7.8 KiB
+    assert human_bytes(board[0]["memory"]) in out.stdout
 
     out = runner.invoke(app, ["leaderboard", "tiny", "--csv", "--status", "all", *db])
     assert out.exit_code == 0, out.output
-    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    reader = csv.DictReader(io.StringIO(out.stdout))
+    rows = list(reader)
+    # Same columns in the same order as the table, then the JSON's extra keys in its order.
+    assert list(reader.fieldnames or []) == [k for k in board[0] if k != "sampled"]
+    assert list(reader.fieldnames or [])[: len(BOARD_COLUMNS)] == list(BOARD_COLUMNS)
+    assert rows[0]["params"] == str(board[0]["params"])
     assert [r["trial"] for r in rows] == ["1", "0", "2"] and rows[2][
         "error"
     ] == "RuntimeError: boom"
@@ -82,6 +101,14 @@ def test_searches_leaderboard_export_cancel(engine: Engine, db_url: str, tmp_pat
     arch = load_arch(target)
     assert arch.arch_hash == document["provenance"]["arch_hash"]
     assert cost(arch).params == document["provenance"]["metrics"]["params"]
+    assert document["provenance"]["metrics"]["val_acc"] == 0.9
+
+    target = tmp_path / "best.yaml"
+    out = runner.invoke(app, ["export", str(sid), "-o", str(target), *db])
+    assert out.exit_code == 0 and "val_acc 0.9000" in out.output, out.output
+    text = target.read_text()
+    assert "&id" not in text and "*id" not in text  # no YAML anchors/aliases
+    assert load_arch(target).arch_hash == document["provenance"]["arch_hash"]
 
     out = runner.invoke(app, ["export", str(sid), "--trial", "0", *db])
     assert out.exit_code == 0 and "number: 0" in out.stdout

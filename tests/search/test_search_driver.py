@@ -172,7 +172,11 @@ def test_sigkill_then_resume_reaches_exactly_the_requested_trials(
     rows = rows_of(engine, search_id)
     finished = [r for r in rows if r.status in ("completed", "pruned", "failed", "duplicate")]
     assert len(finished) == 6
-    assert any(r.status == "interrupted" for r in rows)
+    interrupted = sum(r.status == "interrupted" for r in rows)
+    assert interrupted >= 1
+    assert outcome.not_counted == {"interrupted": interrupted}
+    assert outcome.summary() == f"6/6 trials finished ({interrupted} interrupted, not counted)"
+    assert len(rows) == 6 + interrupted
     assert len({r.number for r in rows}) == len(rows)
     kept = {r.number: r.best_val_acc for r in before if r.status == "completed"}
     after = {r.number: r.best_val_acc for r in rows}

@@ -193,3 +193,23 @@ def test_progress_counts(engine: Engine, db_url: str) -> None:
     assert (progress.finished, progress.running, progress.requested) == (1, 1, 2)
     assert progress.best_val_acc == 0.4 and progress.eta == pytest.approx(10.0)
     assert "1/2 done, 1 running" in progress.line()
+
+
+def test_single_objective_pareto_is_the_optimum(engine: Engine, db_url: str) -> None:
+    """One objective: the Pareto set is the best trial(s), ties included (brute force agrees)."""
+    ledger = new_ledger(engine, db_url, tiny_spec(trials=4, concurrency=4))
+    ids = ["a", "b", "c", "d"]
+    proposals = [ledger.propose(t) for t in ids]
+    assert all(p is not None for p in proposals)
+    for t, acc in zip(ids, [0.5, 0.9, 0.3, 0.9], strict=True):
+        train(ledger, t, [acc / 2, acc])
+    rows = [r for r in trials(engine, ledger.search_id) if r.status == "completed"]
+    expected = repo.pareto_mask([[r.best_val_acc or 0.0] for r in rows], ["max"])
+    assert [r.pareto for r in rows] == expected
+    assert sorted(r.best_val_acc for r in rows if r.pareto) == [0.9] * sum(
+        r.best_val_acc == 0.9 for r in rows
+    )
+    with session_scope(engine) as s:
+        assert repo.update_pareto(s, ledger.search_id, ledger.objectives) == sum(expected)
+        front = repo.leaderboard(s, ledger.search_id, pareto=True)
+    assert front and all(t.best_val_acc == 0.9 for t in front)

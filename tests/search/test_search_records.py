@@ -343,3 +343,26 @@ def test_leaderboard_is_fast_with_100k_trials(engine: Engine) -> None:
     accs = [t.best_val_acc or 0 for t in top]
     assert accs == sorted(accs, reverse=True) and len(top) == 20
     assert per_query < 0.05, f"leaderboard query took {per_query * 1000:.1f} ms"
+
+
+def test_record_epoch_keeps_the_trainables_metrics_not_tunes_bookkeeping(engine: Engine) -> None:
+    sid = make_search(engine)
+    add_trial(engine, sid, 0, status="running", epochs=0)
+    # What Ray Tune hands the callbacks: the trainable's report plus Tune's own keys.
+    reported = {
+        "epoch": 1, "val_acc": 0.5, "lr": 0.05, "steps": 12, "train_acc": 0.4,
+        "status": "running", "final": False, "device": "cpu", "arch_hash": "abc",
+    }  # fmt: skip
+    tune_keys = {
+        "config": {"arch": {"layers": [{"channels": 8}] * 50}, "dataset": "digits"},
+        "experiment_tag": "1_arch=...", "trial_id": "abc_00001", "training_iteration": 1,
+        "timestamp": 1, "date": "2026-01-01", "time_this_iter_s": 0.1, "time_total_s": 0.2,
+        "pid": 1, "hostname": "h", "node_ip": "127.0.0.1", "done": False,
+        "time_since_restore": 0.2, "iterations_since_restore": 1, "checkpoint_dir_name": None,
+    }  # fmt: skip
+    with session_scope(engine) as s:
+        repo.record_epoch(s, repo.get_trial(s, sid, 0), 1, {**reported, **tune_keys})
+    with session_scope(engine) as s:
+        extra = repo.get_trial(s, sid, 0).metrics[0].extra
+    assert extra == {"lr": 0.05, "steps": 12, "train_acc": 0.4, "status": "running",
+                     "final": False, "device": "cpu"}  # fmt: skip

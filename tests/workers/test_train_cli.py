@@ -28,6 +28,10 @@ def test_train_prints_json_and_saves(tiny_data: Any, tmp_path: Path) -> None:
     assert payload["ok"] and payload["status"] == "completed"
     assert [m["epoch"] for m in payload["history"]] == [1, 2]
     assert len(payload["history"][-1]["val_acc_per_step"]) == 4
+    # The search commands' names: val_acc = the best epoch's, last_val_acc = the final one's.
+    assert payload["val_acc"] == max(m["val_acc"] for m in payload["history"])
+    assert payload["last_val_acc"] == payload["history"][-1]["val_acc"]
+    assert "best_val_acc" not in payload
     assert {p.name for p in save.iterdir()} >= {"weights.pt", "arch.yaml", "result.json"}
 
 
@@ -36,7 +40,8 @@ def test_train_table_and_overrides(tiny_data: Any, tmp_path: Path) -> None:
     args = ["train", str(arch), "-d", "shapes:samples=64", "--classes", "4", "--input-size", "12"]
     result = runner.invoke(app, [*args, "--max-steps", "2"])
     assert result.exit_code == 0, result.output
-    assert "best val acc" in result.stdout and "completed" in result.stdout
+    assert "val_acc" in result.stdout and "last_val_acc" in result.stdout
+    assert "best val acc" not in result.stdout and "completed" in result.stdout
 
 
 def test_train_errors_are_readable(tiny_data: Any, tmp_path: Path) -> None:
