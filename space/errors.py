@@ -135,12 +135,7 @@ def parse_text(text: str, source: str = "<text>") -> tuple[Any, LineMap]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(
-            [Problem("", f"not valid YAML/JSON: {reason}", line=line, source=source)]
-        ) from None
+        raise SpecError([_syntax_problem(exc, source)]) from None
     lines: dict[LinePath, int] = {}
     dups: list[Problem] = []
     if node is not None:
@@ -148,6 +143,22 @@ def parse_text(text: str, source: str = "<text>") -> tuple[Any, LineMap]:
     if dups:
         raise SpecError([Problem(p.path, p.message, line=p.line, source=source) for p in dups])
     return data, LineMap(lines)
+
+
+def _syntax_problem(exc: yaml.YAMLError, source: str) -> Problem:
+    """Where the parser gave up (``problem_mark``: line and column) and, when it was inside
+    something it could not close (a bracket, a quote, a block), where that began
+    (``context_mark``), e.g. "line 5, column 9: expected ',' or '}' ... (the flow mapping
+    opened at line 4, column 3)"."""
+    mark = getattr(exc, "problem_mark", None)
+    reason = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        reason = f"column {mark.column + 1}: {reason}"
+    context, opened = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and opened is not None and (mark is None or opened.line != mark.line):
+        reason += f" ({context} at line {opened.line + 1}, column {opened.column + 1})"
+    line = mark.line + 1 if mark is not None else None
+    return Problem("", f"not valid YAML/JSON: {reason}", line=line, source=source)
 
 
 def read_document(path: Path) -> tuple[Any, LineMap]:

@@ -106,6 +106,21 @@ def test_summary_of_a_bad_file_names_the_field(tmp_path: Path) -> None:
     assert "layers" in result.stderr and "Traceback" not in result.output
 
 
+def test_summary_of_a_search_spec_says_to_sample_first(tmp_path: Path) -> None:
+    quickstart = Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml"
+    result = runner.invoke(app, ["arch", "summary", str(quickstart)])
+    assert result.exit_code == 1
+    assert "this is a search spec" in result.stderr and "convnas space sample" in result.stderr
+    assert result.stderr.startswith("1 problem")  # one clear message, not pydantic's dozen
+    searched = tmp_path / "searched.yaml"  # no spec-only key, but a searched leaf
+    searched.write_text(
+        "input: {size: 16, channels: 3}\nclasses: 10\n"
+        "layers: [{name: a, channels: {choice: [4, 8]}}]\n"
+    )
+    result = runner.invoke(app, ["arch", "summary", str(searched)])
+    assert result.exit_code == 1 and "search spec" in result.stderr
+
+
 def test_presets_table() -> None:
     result = runner.invoke(app, ["presets"])
     assert result.exit_code == 0, result.output

@@ -116,3 +116,9 @@ def test_schema_is_json_schema() -> None:
     assert schema["title"] == "convnas search spec" and "$defs" in schema
     as_json = runner.invoke(app, ["space", "schema", "--json"])
     assert as_json.exit_code == 0 and json.loads(as_json.output) == schema
+
+
+def test_out_of_range_count_shows_the_value() -> None:
+    result = runner.invoke(app, ["space", "sample", QUICKSTART, "--count", "0"])
+    assert result.exit_code == 2
+    assert "(got 0)" in result.output

@@ -105,11 +105,21 @@ def _sample_record(spec: SearchSpec, seed: int) -> dict[str, Any]:
     }
 
 
+def _in_range(value: int, low: int, high: int) -> int:
+    """An option check whose message shows the value (typer's own range message omits it)."""
+    if not low <= value <= high:
+        raise typer.BadParameter(f"must be between {low} and {high} (got {value})")
+    return value
+
+
 @space_app.command("sample")
 def sample_cmd(
     file: SpecArg,
     seed: Annotated[int, typer.Option(help="Seed of the first sample; sample k uses seed+k.")] = 0,
-    count: Annotated[int, typer.Option(min=1, max=10000, help="How many samples.")] = 1,
+    count: Annotated[
+        int,
+        typer.Option(callback=lambda v: _in_range(v, 1, 10000), help="How many samples (1-10000)."),
+    ] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Frozen architecture(s) drawn at random: YAML arch files by default (same seed, same

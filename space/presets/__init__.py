@@ -68,6 +68,7 @@ def resolve_arch(name_or_path: str) -> Arch:
     """
     path = Path(name_or_path)
     if path.is_file():
+        _refuse_search_spec(path)
         return load_arch(path)
     looks_like_path = path.suffix in (".yaml", ".yml", ".json") or len(path.parts) > 1
     if looks_like_path:
@@ -82,3 +83,41 @@ def resolve_arch(name_or_path: str) -> Arch:
             ]
         )
     return load_preset(name_or_path)
+
+
+# Keys only a search spec has (an arch has none of them), and the leaf forms of a searched value.
+_SPEC_KEYS = ("search", "objectives", "cells", "constraints", "dataset")
+_LEAF_KEYS = ("choice", "int", "float", "bool", "one_of")
+
+
+def _refuse_search_spec(path: Path) -> None:
+    """A search spec handed where an arch is expected gets one clear error, not a page of
+    validation errors: it has to be sampled into an arch first."""
+    data, _ = read_document(path)
+    if isinstance(data, dict) and "arch" in data and "format" not in data:
+        data = data["arch"]  # an exported file with provenance
+    if not isinstance(data, dict):
+        return
+    is_spec = str(data.get("format", "")).startswith("convnas.spec/")
+    searched = _has_leaf({k: v for k, v in data.items() if k != "meta"})  # meta is free-form
+    if is_spec or any(key in data for key in _SPEC_KEYS) or searched:
+        raise SpecError(
+            [
+                Problem(
+                    "",
+                    "this is a search spec, not an architecture; sample an architecture first: "
+                    f"convnas space sample {path} > arch.yaml",
+                    source=str(path),
+                )
+            ]
+        )
+
+
+def _has_leaf(value: object) -> bool:
+    if isinstance(value, dict):
+        if len(value) <= 3 and any(key in value for key in _LEAF_KEYS):
+            return True
+        return any(_has_leaf(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_leaf(v) for v in value)
+    return False

@@ -260,3 +260,12 @@ def test_cross_field_problems_are_reported_beside_format_errors() -> None:
 )
 def test_partially_invalid_specs_never_crash(body: str) -> None:
     assert problems(body)  # a SpecError with problems, no other exception
+
+
+def test_yaml_syntax_error_points_at_the_problem_and_where_the_bracket_opened() -> None:
+    text = "name: t\nlayers: [\n  {name: a},\n  {name: b\nclasses: 3\n"
+    with pytest.raises(SpecError) as info:
+        spec_from_text(text, "s.yaml")
+    (problem,) = info.value.problems
+    assert problem.line == 5  # where the parser gave up
+    assert "line 4, column 3" in problem.message  # where the unclosed mapping began
