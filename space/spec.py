@@ -445,7 +445,10 @@ class DatasetBase(SpaceNode):
     """A dataset reference. Options mirror the loaders' (``workers.data``), which check them
     again; :meth:`to_ref` gives the mapping they accept."""
 
+    # Shared by every kind (workers.data.ref pulls them out before the kind's own options).
     val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    seed: int | None = Field(default=None, ge=0, description="Seed of the split (and generator)")
+    limit: int | None = Field(default=None, ge=1, description="Use at most N images")
 
     def to_ref(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -455,30 +458,27 @@ class DigitsDataset(DatasetBase):
     """scikit-learn's bundled 8x8 handwritten digits (10 classes), upsampled to the input."""
 
     name: Literal["digits"]
-    limit: int | None = Field(default=None, ge=4, description="Use at most N images")
 
 
 class ShapesDataset(DatasetBase):
     """Procedural shapes at random positions and scales (easy; for smoke tests)."""
 
     name: Literal["shapes"]
-    n: int = Field(default=2000, ge=4, le=1_000_000, description="Number of images")
+    samples: int = Field(default=2000, ge=4, le=1_000_000, description="Number of images")
     size: int | None = Field(default=None, ge=8, le=1024, description="Default: input.size")
     classes: int | None = Field(default=None, ge=2, description="Default: the spec's classes")
-    seed: int = Field(default=0, ge=0)
 
 
 class PathfinderDataset(DatasetBase):
     """Are the two dots joined by one curve, among distractors (long-range integration)."""
 
     name: Literal["pathfinder"]
-    n: int = Field(default=4000, ge=4, le=1_000_000, description="Number of images")
+    samples: int = Field(default=4000, ge=4, le=1_000_000, description="Number of images")
     size: int | None = Field(default=None, ge=16, le=512, description="Default: input.size")
     difficulty: Literal["easy", "medium", "hard"] = "medium"
     length: float | None = Field(default=None, ge=0.1, le=3.0)
     distractors: int | None = Field(default=None, ge=1, le=32)
     max_turn: float = Field(default=0.6, ge=0.0, le=3.14)
-    seed: int = Field(default=0, ge=0)
 
 
 class ImageFolderDataset(DatasetBase):
@@ -494,7 +494,6 @@ class NpzDataset(DatasetBase):
 
     name: Literal["npz"]
     path: str = Field(min_length=1)
-    limit: int | None = Field(default=None, ge=4)
 
 
 DATASETS: dict[str, type[DatasetBase]] = {
@@ -507,7 +506,7 @@ DATASETS: dict[str, type[DatasetBase]] = {
 
 
 def _dataset_shorthand(value: Any) -> Any:
-    """``digits``, ``imagefolder:PATH``, ``npz:PATH``, ``pathfinder:difficulty=hard,n=500``."""
+    """``digits``, ``imagefolder:PATH``, ``npz:PATH``, ``pathfinder:difficulty=hard,samples=500``."""
     if not isinstance(value, str):
         return value
     name, sep, rest = value.partition(":")
@@ -762,6 +761,16 @@ def _union_echoes(errors: Sequence[Any]) -> set[int]:
     }
 
 
+def _dataset_options_text(loc: Sequence[str | int]) -> str:
+    """ "digits accepts options: limit, seed, val_fraction" for an unknown dataset option."""
+    tags = [p[len(TAG_PREFIX) :] for p in loc if isinstance(p, str) and p.startswith(TAG_PREFIX)]
+    model = DATASETS.get(tags[0]) if tags else None
+    if model is None:
+        return "unknown dataset option"
+    options = ", ".join(sorted(name for name in model.model_fields if name != "name"))
+    return f"unknown option: {tags[0]} accepts options: {options}"
+
+
 def problems_from_validation(
     exc: ValidationError, source: str | None, lines: LineMap | None
 ) -> list[Problem]:
@@ -773,6 +782,8 @@ def problems_from_validation(
             continue
         loc = _clean_loc(err["loc"])
         message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden" and loc[:1] == ("dataset",):
+            message = _dataset_options_text(err["loc"])
         kwargs: dict[str, Any] = {}
         value = err.get("input")
         if (err["type"] != "missing" and not isinstance(value, dict)) or err["type"] in (

@@ -203,7 +203,7 @@ def test_params_have_labels_domains_and_conditions() -> None:
     assert by_label["cells.main.kind"].domain == "choice rgc, lstm, timedecay"
     assert by_label["cells.main.rgc.cell_depth"].condition == "cells.main.kind == rgc"
     assert by_label["feedback.conv3->conv2"].condition == "layers.conv3.present"
-    assert by_label["training.lr"].domain == "float 0.01..0.2 log"
+    assert by_label["training.lr"].domain == "float 0.02..0.08 log"
     assert by_label["training.lr"].size is None
 
 

@@ -141,8 +141,8 @@ def test_inline_cell_and_readout_forms() -> None:
         ("imagefolder:/data/x", {"name": "imagefolder", "path": "/data/x", "val_fraction": 0.2}),
         ("npz:a.npz", {"name": "npz", "path": "a.npz", "val_fraction": 0.2}),
         (
-            "shapes:n=100,size=16",
-            {"name": "shapes", "n": 100, "size": 16, "seed": 0, "val_fraction": 0.2},
+            "shapes:samples=100,size=16",
+            {"name": "shapes", "samples": 100, "size": 16, "val_fraction": 0.2},
         ),
     ],
 )

@@ -269,3 +269,20 @@ def test_yaml_syntax_error_points_at_the_problem_and_where_the_bracket_opened() 
     (problem,) = info.value.problems
     assert problem.line == 5  # where the parser gave up
     assert "line 4, column 3" in problem.message  # where the unclosed mapping began
+
+
+def test_unknown_dataset_option_lists_the_shared_options_too() -> None:
+    with pytest.raises(SpecError) as info:
+        spec_from_text(
+            HEAD.replace("digits", "'digits:foo=1'")
+            + "layers: [{name: a, channels: 8}]\ntime: {steps: 2}\n"
+        )
+    (problem,) = info.value.problems
+    assert problem.path == "dataset.foo" and problem.value == "1"
+    assert "digits accepts options: limit, seed, val_fraction" in problem.message
+    # ...and those shared options are accepted for every kind, as the loaders accept them
+    for ref in ("digits:seed=3,limit=50", "shapes:samples=40,seed=1", "pathfinder:samples=20"):
+        spec_from_text(
+            HEAD.replace("digits", f"'{ref}'")
+            + "layers: [{name: a, channels: 8}]\ntime: {steps: 2}\n"
+        )
