@@ -506,7 +506,7 @@ DATASETS: dict[str, type[DatasetBase]] = {
 
 
 def _dataset_shorthand(value: Any) -> Any:
-    """``digits``, ``imagefolder:PATH``, ``npz:PATH``, ``pathfinder:difficulty=hard,samples=500``."""
+    """``digits``, ``imagefolder:PATH``, ``npz:PATH``, ``pathfinder:difficulty=hard,samples=9``."""
     if not isinstance(value, str):
         return value
     name, sep, rest = value.partition(":")
