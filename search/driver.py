@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from search import repository as repo
 from search.db import Search, get_engine, session_scope, utcnow
 from search.ledger import Ledger, open_study
-from search.progress import Progress
+from search.progress import Progress, TrialDone
 from search.settings import database_url, get_settings
 from space.errors import ConvnasError
 from space.spec import SearchSpec, spec_from_data
@@ -50,7 +50,8 @@ PROGRESS_SECONDS = 5.0
 # trial raised is not reused (Ray Tune discards it).
 REUSE_ACTORS = True
 
-Reporter = Callable[[Progress], None]
+# Gets a Progress every PROGRESS_SECONDS and a TrialDone as each trial settles (both have line()).
+Reporter = Callable[[Progress | TrialDone], None]
 
 
 class SearchStateError(ConvnasError):
@@ -378,18 +379,29 @@ def _scheduler(spec: SearchSpec, objectives: int) -> Any:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     if spec.scheduler == "asha" and objectives == 1:
-        epochs = max_epochs(spec)
+        max_t = max(max_epochs(spec), 1)
         return ASHAScheduler(
             time_attr="training_iteration",
             metric="val_acc",
             mode="max",
-            max_t=max(epochs, 1),
-            grace_period=1,
+            max_t=max_t,
+            grace_period=asha_grace_period(max_t),
             reduction_factor=2,
         )
     if spec.scheduler == "asha":
         log.warning("ASHA needs one objective; this search has several: using FIFO")
     return FIFOScheduler()  # type: ignore[no-untyped-call]
+
+
+# ASHA's first rung: no trial is stopped before this many epochs (or all of them, if fewer).
+# One epoch of a short search is a few dozen noisy steps, and the accuracy after it says more
+# about the learning rate's warm-up than about the architecture: cutting there is close to random.
+ASHA_GRACE_EPOCHS = 2
+
+
+def asha_grace_period(max_t: int) -> int:
+    """Epochs every trial trains before ASHA may stop it: ``min(2, max_t)``."""
+    return max(1, min(ASHA_GRACE_EPOCHS, max_t))
 
 
 def max_epochs(spec: SearchSpec) -> int:
@@ -438,6 +450,7 @@ def run_search(
         # Workers keep a checkpoint of each trial's best epoch, so that export --weights works.
         config = {"checkpoint": True} if trial_config is None else trial_config
         ledger = Ledger(engine, search_id, spec, study, trial_config=config)
+        ledger.on_trial_done = reporter
         interrupted = ledger.reconcile()
         if interrupted:
             log.warning(

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import optuna
@@ -32,7 +33,7 @@ from search.optuna_bridge import (
     mark_infeasible,
     rdb_storage,
 )
-from search.progress import Progress
+from search.progress import Progress, TrialDone
 from space.arch import Arch
 from space.cost import ArchCost, cost
 from space.errors import ConvnasError
@@ -41,6 +42,8 @@ from space.spec import SearchSpec
 
 log = logging.getLogger(__name__)
 
+# Trials a worker trained to an end: their durations estimate the time left.
+TRAINED_STATUSES = ("completed", "pruned", "failed", "diverged", "out_of_memory")
 # Final statuses a trainable may report (its last result's ``status``).
 REPORTED_STATUSES = ("completed", "diverged", "out_of_memory", "failed")
 # What each final status tells Optuna. Diverged is a real (bad) outcome of the sampled
@@ -165,6 +168,8 @@ class Ledger:
         # Duplicates of a trial still training: settled when it ends (original number -> list).
         self.waiting: dict[int, list[tuple[int, optuna.Trial]]] = {}
         self.stop_reason: str | None = None
+        # Told about every trial as it is settled (the driver prints a line per trial).
+        self.on_trial_done: Callable[[TrialDone], None] | None = None
         with session_scope(engine) as s:
             search = s.get(Search, search_id)
             assert search is not None
@@ -277,6 +282,7 @@ class Ledger:
             row.values = clean_json(values)
             row.finished_at = utcnow()
             s.add(row)
+        self._done(row, note=row.error)
         mark_infeasible(ot_trial, overshoot)
         self._tell(ot_trial, TrialState.COMPLETE, values)
 
@@ -301,6 +307,9 @@ class Ledger:
                     finished_at=utcnow(),
                 )
             )
+        self._emit(
+            TrialDone(self.search_id, ot_trial.number, "failed", None, None, None, "invalid sample")
+        )
         self._tell(ot_trial, TrialState.FAIL, None)
 
     def _settle_duplicate(
@@ -319,6 +328,7 @@ class Ledger:
                 return True
             self._copy_result(row, original)
             state, values = self._outcome(original)
+        self._done(row, note=f"same config as trial {original.number}")
         self._tell(ot_trial, state, values)
         return True
 
@@ -379,6 +389,7 @@ class Ledger:
             row.values = clean_json(values)
             if status == "completed":
                 repo.add_to_pareto(s, row, self.objectives)
+        self._done(row, note=None if status == "completed" else row.error)
         if state == TrialState.PRUNED:
             self._tell_intermediate(live)
         self._tell(live.ot_trial, state, values)
@@ -429,6 +440,7 @@ class Ledger:
         waiting = self.waiting.pop(number, [])
         if not waiting:
             return
+        settled = []
         with session_scope(self.engine) as s:
             original = repo.get_trial(s, self.search_id, number)
             state, values = self._outcome(original)
@@ -441,8 +453,36 @@ class Ledger:
                     row.finished_at = utcnow()
                 else:
                     self._copy_result(row, original)
+                settled.append(row)
+        for row in settled:
+            self._done(row, note=f"same config as trial {number}")
         for _, ot_trial in waiting:
             self._tell(ot_trial, state, values)
+
+    def _done(self, row: Trial, note: str | None) -> None:
+        """Tell :attr:`on_trial_done` about a settled row (read after its commit)."""
+        seconds = row.train_seconds
+        if seconds is None and row.started_at and row.finished_at:
+            seconds = (row.finished_at - row.started_at).total_seconds()
+        self._emit(
+            TrialDone(
+                self.search_id,
+                row.number,
+                row.status,
+                row.best_val_acc,
+                row.n_params,
+                seconds,
+                note[:200] if note else None,
+            )
+        )
+
+    def _emit(self, event: TrialDone) -> None:
+        if self.on_trial_done is None:
+            return
+        try:
+            self.on_trial_done(event)
+        except Exception as exc:  # a broken terminal must not stop the search
+            log.warning("could not report trial %s: %s", event.number, exc)
 
     def _copy_result(self, row: Trial, original: Trial) -> None:
         row.best_val_acc = original.best_val_acc
@@ -552,7 +592,9 @@ class Ledger:
         except Exception as exc:
             log.warning("could not settle Optuna trial %s: %s", number, exc)
 
-    def progress(self, elapsed: float) -> Progress:
+    def progress(self, elapsed: float, now: datetime | None = None) -> Progress:
+        """Counts, best so far and what the ETA needs (trial durations, running trials' ages)."""
+        now = now or utcnow()
         with session_scope(self.engine) as s:
             counts = repo.trial_counts(s, self.search_id)
             best = s.execute(
@@ -565,6 +607,22 @@ class Ledger:
                 .order_by(Trial.best_val_acc.desc(), Trial.number)
                 .limit(1)
             ).first()
+            timing = s.execute(
+                select(Trial.status, Trial.created_at, Trial.started_at, Trial.finished_at).where(
+                    Trial.search_id == self.search_id,
+                    Trial.status.in_(("running", *TRAINED_STATUSES)),
+                )
+            ).all()
+        durations = [
+            (done - (started or created)).total_seconds()
+            for status, created, started, done in timing
+            if status != "running" and done is not None
+        ]
+        ages = [
+            (now - (started or created)).total_seconds()
+            for status, created, started, _ in timing
+            if status == "running"
+        ]
         summary = repo.SearchSummary(None, counts)  # type: ignore[arg-type]
         return Progress(
             search_id=self.search_id,
@@ -578,6 +636,9 @@ class Ledger:
             best_trial=best[1] if best else None,
             elapsed=elapsed,
             finished_this_run=summary.finished - self.finished_at_start,
+            mean_trial_seconds=sum(durations) / len(durations) if durations else None,
+            running_elapsed=tuple(sorted(ages, reverse=True)),
+            concurrency=self.spec.search.concurrency,
         )
 
 

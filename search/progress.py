@@ -1,4 +1,5 @@
-"""Progress of a running search: counts, best so far, elapsed and estimated remaining time."""
+"""Progress of a running search: counts, best so far, elapsed and estimated remaining time, and
+one line per trial as it finishes."""
 
 from __future__ import annotations
 
@@ -19,16 +20,30 @@ class Progress:
     elapsed: float
     # Trials finished by this driver run (resume: not the ones already done before).
     finished_this_run: int
+    # Mean wall-clock seconds of the search's trained trials so far (None before the first).
+    mean_trial_seconds: float | None = None
+    # How long each running trial has been training, in seconds.
+    running_elapsed: tuple[float, ...] = ()
+    concurrency: int = 1
 
     @property
     def eta(self) -> float | None:
-        """Seconds left at this run's pace (None until one trial has finished)."""
+        """Seconds left: the work left (each running trial's expected remainder, plus a mean
+        trial per trial not started) over the trials that run at once.
+
+        Nothing happening never makes it grow: the running trials' elapsed times only rise, so
+        their remainders only shrink (to zero for one that overruns the mean). A finished trial
+        changes the mean, which may move it either way. None until a trial has finished.
+        """
         left = max(0, self.requested - self.finished)
         if left == 0:
             return 0.0
-        if self.finished_this_run <= 0:
+        mean = self.mean_trial_seconds
+        if mean is None:
             return None
-        return self.elapsed / self.finished_this_run * left
+        running = self.running_elapsed[:left]
+        work = sum(max(mean - e, 0.0) for e in running) + max(left - len(running), 0) * mean
+        return work / max(1, min(self.concurrency, left))
 
     def line(self) -> str:
         best = (
@@ -49,6 +64,30 @@ class Progress:
             f"{self.finished}/{self.requested} done, {self.running} running, "
             f"{self.failed} failed{more} | {best} | ~{left} left"
         )
+
+
+@dataclass(frozen=True)
+class TrialDone:
+    """One trial settled: printed between the periodic :class:`Progress` lines."""
+
+    search_id: int
+    number: int
+    status: str
+    val_acc: float | None
+    params: int | None
+    seconds: float | None
+    note: str | None = None
+
+    def line(self) -> str:
+        parts = [f"  trial {self.number}: {self.status}"]
+        if self.val_acc is not None:
+            parts.append(f"val_acc {self.val_acc:.4f}")
+        if self.params is not None:
+            parts.append(f"{self.params:,} params")
+        if self.seconds is not None:
+            parts.append(f"{self.seconds:.1f}s")
+        text = ", ".join(parts)
+        return f"{text} ({self.note})" if self.note else text
 
 
 def duration(seconds: float) -> str:

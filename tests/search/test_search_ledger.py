@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import optuna
@@ -14,6 +15,7 @@ from search import repository as repo
 from search.db import Search, Trial, session_scope
 from search.driver import create_search
 from search.ledger import Ledger, open_study
+from search.progress import TrialDone
 from space.spec import SearchSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -184,15 +186,55 @@ def test_multi_objective_marks_pareto_trials(engine: Engine, db_url: str) -> Non
         assert told.state == TrialState.COMPLETE and len(told.values) == 2
 
 
-def test_progress_counts(engine: Engine, db_url: str) -> None:
-    ledger = new_ledger(engine, db_url, tiny_spec(trials=2, concurrency=2))
+def test_progress_counts_eta_and_trial_lines(engine: Engine, db_url: str) -> None:
+    ledger = new_ledger(engine, db_url, tiny_spec(trials=3, concurrency=2))
+    events: list[TrialDone] = []
+    ledger.on_trial_done = events.append
     ledger.propose("a")
     ledger.propose("b")
     train(ledger, "a", [0.2, 0.4])
-    progress = ledger.progress(elapsed=10.0)
-    assert (progress.finished, progress.running, progress.requested) == (1, 1, 2)
-    assert progress.best_val_acc == 0.4 and progress.eta == pytest.approx(10.0)
-    assert "1/2 done, 1 running" in progress.line()
+    # "a" trained for 10 s; "b" has been training for 4 s.
+    now = datetime.now(UTC)
+    with session_scope(engine) as s:
+        a = repo.get_trial(s, ledger.search_id, ledger.numbers["a"])
+        assert a.finished_at is not None
+        a.started_at = a.finished_at - timedelta(seconds=10)
+        b = repo.get_trial(s, ledger.search_id, ledger.numbers["b"])
+        b.started_at = now - timedelta(seconds=4)
+    progress = ledger.progress(elapsed=10.0, now=now)
+    assert (progress.finished, progress.running, progress.requested) == (1, 1, 3)
+    assert progress.best_val_acc == 0.4
+    # Left: b's remaining 6 s and one more 10 s trial, two at a time.
+    assert progress.eta == pytest.approx(8.0, abs=0.5)
+    assert "1/3 done, 1 running" in progress.line()
+    # Nothing happens for a while: the estimate shrinks, never grows.
+    etas = [
+        ledger.progress(elapsed=10.0 + dt, now=now + timedelta(seconds=dt)).eta
+        for dt in (0, 3, 6, 20, 60)
+    ]
+    assert all(x is not None for x in etas)
+    assert etas == sorted(etas, reverse=True)  # type: ignore[type-var]
+    # One line per settled trial: status, val_acc, params, seconds.
+    [done] = events
+    assert (done.number, done.status, done.val_acc) == (ledger.numbers["a"], "completed", 0.4)
+    line = done.line()
+    assert f"trial {done.number}: completed, val_acc 0.4000" in line
+    assert "params" in line and line.endswith("s")
+
+
+def test_trial_lines_for_duplicates(engine: Engine, db_url: str) -> None:
+    ledger = new_ledger(engine, db_url, tiny_spec(single=True, trials=3))
+    events: list[TrialDone] = []
+    ledger.on_trial_done = events.append
+    ledger.propose("t0")
+    assert ledger.propose("t1") is None  # two duplicates of t0, waiting for its result
+    train(ledger, "t0", [0.5, 0.8])
+    assert [(e.status, e.val_acc) for e in events] == [
+        ("completed", 0.8),
+        ("duplicate", 0.8),
+        ("duplicate", 0.8),
+    ]
+    assert "same config as trial 0" in events[1].line()
 
 
 def test_single_objective_pareto_is_the_optimum(engine: Engine, db_url: str) -> None:
