@@ -122,3 +122,25 @@ def test_out_of_range_count_shows_the_value() -> None:
     result = runner.invoke(app, ["space", "sample", QUICKSTART, "--count", "0"])
     assert result.exit_code == 2
     assert "(got 0)" in result.output
+
+
+def test_impossible_constraints_warn_and_mark_samples(tmp_path: Path) -> None:
+    spec = yaml.safe_load(Path(QUICKSTART).read_text())
+    spec["constraints"] = {"max_params": 100}
+    path = tmp_path / "tight.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = runner.invoke(app, ["space", "validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ok: ")
+    assert "warning: none of" in result.stderr and "max_params 100" in result.stderr
+    data = json.loads(runner.invoke(app, ["space", "validate", str(path), "--json"]).stdout)
+    assert data["ok"] is True and len(data["warnings"]) == 1
+    record = json.loads(runner.invoke(app, ["space", "sample", str(path), "--json"]).stdout)
+    assert record["over_budget"] and record["over_budget"][0].startswith("params ")
+    text = runner.invoke(app, ["space", "sample", str(path)]).stdout
+    assert "# OVER BUDGET" in text
+    yaml.safe_load(text)  # still a loadable arch file (the mark is a comment)
+    fits = json.loads(runner.invoke(app, ["space", "sample", QUICKSTART, "--json"]).stdout)
+    assert fits["over_budget"] == []
+    ok = json.loads(runner.invoke(app, ["space", "validate", QUICKSTART, "--json"]).stdout)
+    assert ok["warnings"] == []

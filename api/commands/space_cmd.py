@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from api.commands.common import print_json, user_errors
+from space.budget import feasibility_warning, over_budget
+from space.cost import cost
 from space.describe import describe
 from space.sampling import RandomSampler, freeze
 from space.spec import SearchSpec, load_spec, spec_json_schema
@@ -45,10 +47,12 @@ def validate(file: SpecArg, as_json: JsonOpt = False) -> None:
     with user_errors(as_json):
         spec = load_spec(file)
         info = describe(spec)
+        warning = feasibility_warning(spec)
     if as_json:
         print_json(
             {
                 "ok": True,
+                "warnings": [warning] if warning else [],
                 "file": str(file),
                 "name": spec.name,
                 "layers": len(spec.layers),
@@ -60,6 +64,8 @@ def validate(file: SpecArg, as_json: JsonOpt = False) -> None:
         )
         return
     typer.echo(f"ok: {file}: {info.summary()}; {_search_text(spec)}")
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @space_app.command("describe")
@@ -97,6 +103,7 @@ def _sample_record(spec: SearchSpec, seed: int) -> dict[str, Any]:
     sampler = RandomSampler(seed)
     arch = freeze(spec, sampler)
     return {
+        "over_budget": over_budget(spec, cost(arch)),
         "seed": seed,
         "arch_hash": arch.arch_hash,
         "config_hash": arch.config_hash,
@@ -123,7 +130,8 @@ def sample_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Frozen architecture(s) drawn at random: YAML arch files by default (same seed, same
-    output). With --json: one object (seed, hashes, sampled params, arch), a list for --count > 1.
+    output). With --json: one object (over_budget: the constraints it exceeds, seed, hashes,
+    sampled params, arch), a list for --count > 1. Over-budget samples are marked.
     """
     with user_errors(as_json):
         spec = load_spec(file)
@@ -139,6 +147,10 @@ def sample_cmd(
             f"config_hash {record['config_hash']}"
         )
         typer.echo(f"# sampled: {_flow(record['params'])}")
+        if record["over_budget"]:
+            typer.echo(
+                f"# OVER BUDGET (a search would reject it): {'; '.join(record['over_budget'])}"
+            )
         typer.echo(
             yaml.safe_dump(record["arch"], sort_keys=False, default_flow_style=None, width=100),
             nl=False,
