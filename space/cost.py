@@ -214,8 +214,9 @@ def cost(arch: Arch) -> ArchCost:
 
 
 def human_count(n: float) -> str:
-    """``1234567`` -> ``1.23M`` (K, M, G, T; three significant digits)."""
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+    """``1234567`` -> ``1.23M`` (k, M, G, T; three significant digits), the style of every
+    table (search leaderboard included)."""
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.3g}{unit}"
     return f"{n:g}"

@@ -127,6 +127,7 @@ def test_presets_table() -> None:
     for name in preset_names():
         assert name in result.stdout
     assert "15.4M" in result.stdout  # rgc_intermediate's params
+    assert "FLOPs (MACs)" in result.stdout and "conv layers" in result.stdout
 
 
 def test_presets_json() -> None:

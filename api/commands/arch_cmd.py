@@ -114,17 +114,18 @@ def _print_summary(label: str, arch: Arch, result: ArchCost) -> None:
         f"time: {_time_text(arch)}; readout first sees the image at step "
         f"{result.readout_first_step}"
     )
-    console.print(f"params:      {human_count(result.params):>9}  ({result.params:,})")
+    # "FLOPs" as the papers and the spec (max_flops) say it, but counted as multiply-adds.
+    console.print(f"params:       {human_count(result.params):>9}  ({result.params:,})")
     console.print(
-        f"FLOPs:       {human_count(result.flops):>9}  ({result.flops:,} multiply-adds over "
+        f"FLOPs (MACs): {human_count(result.flops):>9}  ({result.flops:,} multiply-adds over "
         f"{result.steps} step{'s' if result.steps != 1 else ''}; {result.macs_per_step:,} per step)"
     )
     console.print(
-        f"activations: {human_bytes(result.activation_bytes):>9}  "
+        f"activations:  {human_bytes(result.activation_bytes):>9}  "
         f"({result.activation_bytes:,} bytes for BPTT of one image, float32)"
     )
     console.print(
-        f"cells: {result.cell_layers} of {len(result.layers)} layers; "
+        f"cells: {result.cell_layers} of {len(result.layers)} conv layers (plus the readout); "
         f"feedback edges: {result.feedback_edges}"
     )
     console.print(_layer_table(result))
@@ -190,7 +191,9 @@ def presets(as_json: JsonOpt = False) -> None:
         print_json(rows)
         return
     table = Table(title="presets", title_justify="left")
-    for col in ("name", "params", "FLOPs", "layers", "cells", "feedback", "T", "description"):
+    # conv layers: the readout is not counted (the papers' "11-layer" backbones count it).
+    columns = ("name", "params", "FLOPs (MACs)", "conv layers", "cells", "feedback", "T")
+    for col in (*columns, "description"):
         table.add_column(col, justify="left" if col in ("name", "description") else "right")
     for row in rows:
         table.add_row(
