@@ -202,6 +202,9 @@ class Trial(Base):
     duplicate_of: Mapped[int | None] = mapped_column(Integer)
     pareto: Mapped[bool] = mapped_column(Boolean, default=False)
     checkpoint: Mapped[str | None] = mapped_column(String(1000))
+    # How inputs were prepared for this trial (workers.data.Dataset.preprocessing()): without it
+    # exported weights cannot be used on new images.
+    preprocessing: Mapped[dict[str, Any] | None]
 
     search: Mapped[Search] = relationship(back_populates="trials")
     metrics: Mapped[list[TrialMetric]] = relationship(

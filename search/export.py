@@ -1,8 +1,12 @@
 """Export a trial's architecture with its provenance, optionally with its trained weights.
 
-The document is ``{export: convnas.export/1, arch: {...}, provenance: {...}}`` with no top-level
-``format`` key, which is exactly what ``space.arch.load_arch`` unwraps: the file feeds
-``convnas arch summary``, ``convnas train`` and ``space.nn.build_model(load_arch(path))``.
+The document is ``{export: convnas.export/1, arch: {...}, preprocessing: {...}, provenance:
+{...}}`` with no top-level ``format`` key, which is exactly what ``space.arch.load_arch`` unwraps:
+the file feeds ``convnas arch summary``, ``convnas train`` and
+``space.nn.build_model(load_arch(path))``. ``preprocessing`` is how the trial's inputs were
+prepared (channels, resize, per-channel mean/std of the training split, class names): apply it
+to new images with ``workers.data.preprocess(images, document["preprocessing"])`` before the
+exported weights see them. It is null for trials recorded before convnas kept it.
 """
 
 from __future__ import annotations
@@ -140,6 +144,19 @@ def find_weights(checkpoint: str | None) -> Path | None:
     return None
 
 
+def checkpoint_preprocessing(checkpoint: str | None) -> dict[str, Any] | None:
+    """``preprocessing.json`` of a trial's checkpoint (what the worker saved with the weights)."""
+    weights = find_weights(checkpoint)
+    if weights is None:
+        return None
+    path = weights.parent / "preprocessing.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -165,6 +182,7 @@ def export_trial(
     document: dict[str, Any] = {
         "export": EXPORT_FORMAT,
         "arch": trial.arch,
+        "preprocessing": trial.preprocessing or checkpoint_preprocessing(trial.checkpoint),
         "provenance": provenance(search, trial),
     }
     weights_path: Path | None = None

@@ -363,6 +363,9 @@ class Ledger:
             repo.record_epoch(s, row, epoch, dict(result))
             if result.get("node_ip") and not row.node:
                 row.node = str(result["node_ip"])
+            prep = result.get("preprocessing")
+            if row.preprocessing is None and isinstance(prep, Mapping) and prep:
+                row.preprocessing = clean_json(dict(prep))
         if epoch >= live.last_epoch:
             live.last_epoch, live.last_acc = epoch, finite(result.get("val_acc"))
 

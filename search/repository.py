@@ -57,6 +57,7 @@ NOT_METRICS = frozenset(
         "timesteps_total", "timesteps_since_restore", "episodes_total", "training_iteration",
         "pid", "hostname", "node_ip", "done", "should_checkpoint", "checkpoint_dir_name",
         "trial_resources", "epoch", "arch_hash", "val_acc_per_step",
+        "preprocessing",  # stored once, on the trial row
     }
 )  # fmt: skip
 

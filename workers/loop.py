@@ -41,6 +41,7 @@ EpochCallback = Callable[[Metrics], None]
 StepCallback = Callable[[int, int, float], None]  # (epoch, batch index in epoch, loss)
 
 STATUSES = ("completed", "diverged", "out_of_memory", "failed", "stopped")
+PREPROCESSING_FILE = "preprocessing.json"
 
 
 class Diverged(Exception):
@@ -61,6 +62,9 @@ class TrainResult:
     device: str = "cpu"
     threads: int = 0
     params: int = 0
+    # The dataset's input pipeline (workers.data.Dataset.preprocessing()): needed to use the
+    # trained weights on new images.
+    preprocessing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def final(self) -> Metrics | None:
@@ -193,8 +197,15 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(folder: str | Path, model: nn.Module, arch: Arch, metrics: Metrics) -> Path:
-    """Write ``weights.pt``, ``arch.yaml`` and ``metrics.json`` into ``folder``."""
+def save_checkpoint(
+    folder: str | Path,
+    model: nn.Module,
+    arch: Arch,
+    metrics: Metrics,
+    preprocessing: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``weights.pt``, ``arch.yaml``, ``metrics.json`` (and ``preprocessing.json``: how
+    to prepare inputs for these weights, see ``workers.data.preprocess``) into ``folder``."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
@@ -202,6 +213,9 @@ def save_checkpoint(folder: str | Path, model: nn.Module, arch: Arch, metrics: M
     _atomic_write(out / "arch.yaml", lambda p: p.write_text(arch.to_yaml()))
     text = json.dumps(metrics, indent=2, default=str) + "\n"
     _atomic_write(out / "metrics.json", lambda p: p.write_text(text))
+    if preprocessing:
+        prep = json.dumps(preprocessing, indent=2) + "\n"
+        _atomic_write(out / PREPROCESSING_FILE, lambda p: p.write_text(prep))
     return out
 
 
@@ -259,6 +273,7 @@ class TrainRun:
             device=str(self.device),
             threads=self.threads if self.device.type == "cpu" else 0,
             params=sum(p.numel() for p in model.parameters()),
+            preprocessing=data.preprocessing(),
         )
 
     def __iter__(self) -> Iterator[Metrics]:
@@ -390,7 +405,7 @@ class TrainRun:
             }
             res.history.append(metrics)
             if improved and cfg.checkpoint_dir:
-                save_checkpoint(cfg.checkpoint_dir, model, self.arch, metrics)
+                save_checkpoint(cfg.checkpoint_dir, model, self.arch, metrics, res.preprocessing)
             yield metrics
             if last:
                 break

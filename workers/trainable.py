@@ -12,7 +12,8 @@ The trial's ``config`` is plain data, so it travels through Ray and Optuna uncha
 Every epoch is reported with ``ray.tune.report`` (so ASHA can stop the trial): the loop's epoch
 metrics (``epoch``, ``train_loss``, ``val_loss``, ``val_acc``, ``val_acc_per_step``,
 ``images_per_sec``, ``elapsed``, ...) plus ``status`` (``running`` until the last epoch, which
-says ``completed``), ``final``, ``arch_hash``, ``params`` and ``device``. A run that ends
+says ``completed``), ``final``, ``arch_hash``, ``params``, ``device`` and ``preprocessing``
+(the input pipeline, ``workers.data.Dataset.preprocessing()``). A run that ends
 otherwise (``diverged``, ``out_of_memory``, ``failed``, or bad input) adds one last report with
 that ``status``, its ``reason``, ``final: true`` and ``val_acc`` = the best reached (0.0 if none),
 so a driver always learns why a trial ended. Nothing here imports ``search`` or ``api``.
@@ -98,6 +99,8 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
             "arch_hash": arch.arch_hash,
             "params": run.result.params,
             "device": run.result.device,
+            # The driver stores it with the trial (export needs it to make weights usable).
+            "preprocessing": run.result.preprocessing,
         }
         for metrics in run:
             final = metrics["status"] != "running"

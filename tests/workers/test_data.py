@@ -132,3 +132,26 @@ def test_pathfinder_too_small_is_an_error_not_a_hang() -> None:
         load_dataset("pathfinder:size=16,length=3.0,samples=8", 16, 1, 2)
     small = load_dataset("pathfinder:size=16,samples=40", 8, 1, 2)
     assert small.input_shape == (1, 8, 8)
+
+
+def test_preprocess_replays_the_recorded_pipeline_on_raw_images() -> None:
+    """``preprocess(raw, data.preprocessing())`` gives exactly the tensors the loop trained on,
+    here with a channel conversion (RGB -> gray) and a resize (12 -> 8 px)."""
+    import numpy as np
+    import torch
+
+    from workers.data import preprocess
+    from workers.data.prepare import _split, prepare
+    from workers.data.raw import RawData
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(40, 12, 12, 3), dtype=np.uint8)
+    y = np.arange(40) % 2
+    data = prepare(RawData(x, y, ("a", "b")), "rgb", 8, 1, 0.25, seed=3)
+    record = data.preprocessing()
+    assert record["source_channels"] == 3 and "luma" in record["channel_conversion"]
+    _, val = _split(40, 0.25, 3)
+    expected = data.batch(data.x_val)
+    assert torch.allclose(preprocess(x[val], record), expected, atol=1e-6)
+    with pytest.raises(DatasetError, match=r"preprocessing\.mean"):
+        preprocess(x[val], {"input_size": 8, "channels": 1, "std": [1.0]})

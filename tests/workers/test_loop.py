@@ -106,7 +106,12 @@ def test_best_checkpoint_round_trip(tiny: Any, tmp_path: Path) -> None:
     data = _digits(limit=128)
     cfg = TrainConfig.for_arch(arch, {"epochs": 1, "checkpoint_dir": str(tmp_path)})
     result = train(arch, data, cfg)
-    assert {p.name for p in tmp_path.iterdir()} == {"weights.pt", "arch.yaml", "metrics.json"}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "weights.pt",
+        "arch.yaml",
+        "metrics.json",
+        "preprocessing.json",
+    }
     loaded_arch, model = load_checkpoint(tmp_path)
     assert loaded_arch.arch_hash == arch.arch_hash
     x = data.batch(data.x_val)

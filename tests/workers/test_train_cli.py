@@ -32,7 +32,20 @@ def test_train_prints_json_and_saves(tiny_data: Any, tmp_path: Path) -> None:
     assert payload["val_acc"] == max(m["val_acc"] for m in payload["history"])
     assert payload["last_val_acc"] == payload["history"][-1]["val_acc"]
     assert "best_val_acc" not in payload
-    assert {p.name for p in save.iterdir()} >= {"weights.pt", "arch.yaml", "result.json"}
+    assert {p.name for p in save.iterdir()} >= {
+        "weights.pt",
+        "arch.yaml",
+        "result.json",
+        "preprocessing.json",
+    }
+    # How to prepare inputs for the saved weights travels with them.
+    prep = json.loads((save / "preprocessing.json").read_text())
+    assert (
+        prep
+        == payload["preprocessing"]
+        == json.loads((save / "result.json").read_text())["preprocessing"]
+    )
+    assert (prep["input_size"], prep["channels"], len(prep["mean"])) == (8, 1, 1)
 
 
 def test_train_table_and_overrides(tiny_data: Any, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from workers.data import digits, files, pathfinder, shapes
 from workers.data.options import take_options
-from workers.data.prepare import Dataset, prepare
+from workers.data.prepare import Dataset, prepare, preprocess
 from workers.data.raw import RawData
 from workers.data.ref import DATASET_KINDS, DatasetRef, parse_dataset_ref
 from workers.errors import DatasetError
@@ -24,6 +24,7 @@ __all__ = [
     "load_dataset",
     "load_raw",
     "parse_dataset_ref",
+    "preprocess",
 ]
 
 _OPTIONS = {

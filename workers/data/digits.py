@@ -20,4 +20,5 @@ def load(options: Mapping[str, Any], size: int, classes: int, seed: int) -> RawD
     bunch = load_digits()
     x = np.rint(np.asarray(bunch.images) * (255.0 / 16.0)).astype(np.uint8)
     y = np.asarray(bunch.target, dtype=np.int64)
-    return RawData(x, y, tuple(str(d) for d in range(10)))
+    note = "scikit-learn's 0..16 digit images scaled by 255/16 and rounded to uint8"
+    return RawData(x, y, tuple(str(d) for d in range(10)), value_note=note)

@@ -2,6 +2,17 @@
 
 Images stay uint8 on the host ([N, C, S, S]); :meth:`Dataset.batch` normalises a batch on its
 device. That keeps a 224-pixel dataset at a quarter of its float32 size.
+
+The whole input pipeline is recorded by :meth:`Dataset.preprocessing` (a plain dict, stored with
+every trial, checkpoint and export) and replayed on new images by :func:`preprocess`:
+
+1. channels: ``[N,H,W]`` or ``[N,H,W,C]`` uint8 0..255 to the arch's channel count (gray is
+   repeated; RGB(A) to gray is ITU-R BT.601 luma ``0.299 R + 0.587 G + 0.114 B``, rounded;
+   RGBA to RGB drops alpha);
+2. resize: centre crop to a square, then bilinear (antialiased when shrinking,
+   ``align_corners=False``) to ``input_size``, rounded back to uint8;
+3. normalise: ``x[c] = (pixel[c] / 255 - mean[c]) / std[c]``, mean and std per channel measured
+   on the training split (in 0..1 units).
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ from workers.data.raw import RawData
 from workers.errors import DatasetError
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+PREPROCESSING_FORMAT = "convnas.preprocessing/1"
+RESIZE_METHOD = "center_crop_square, bilinear (antialias when shrinking, align_corners=False)"
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,28 @@ class Dataset:
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
 
+    def preprocessing(self) -> dict[str, Any]:
+        """How raw images became this dataset's inputs: everything :func:`preprocess` needs."""
+        c, size, _ = self.input_shape
+        source = int(self.info.get("source_channels", c))
+        record: dict[str, Any] = {
+            "format": PREPROCESSING_FORMAT,
+            "input_size": size,
+            "channels": c,
+            "source_channels": source,
+            "channel_conversion": channel_conversion(source, c),
+            "resize": RESIZE_METHOD,
+            "value_range": [0, 255],
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "formula": "x[c] = (pixel[c] / 255 - mean[c]) / std[c]",
+            "class_names": list(self.class_names),
+            "dataset": self.name,
+        }
+        if self.info.get("value_note"):
+            record["value_note"] = self.info["value_note"]
+        return record
+
     def describe(self) -> dict[str, Any]:
         c, h, _ = self.input_shape
         return {
@@ -60,6 +95,23 @@ class Dataset:
             "size": h,
             **self.info,
         }
+
+
+def channel_conversion(have: int, channels: int) -> str:
+    """The name of the conversion :func:`_to_channels` applies (recorded in the preprocessing)."""
+    if have == channels:
+        return "none"
+    if have == 1:
+        return f"repeat gray to {channels} channels"
+    if have in (3, 4) and channels == 1:
+        return "luma 0.299 R + 0.587 G + 0.114 B (alpha dropped), rounded"
+    if have == 4 and channels == 3:
+        return "drop alpha"
+    return f"unsupported ({have} to {channels})"
+
+
+def source_channels(x: np.ndarray) -> int:
+    return 1 if x.ndim == 3 else int(x.shape[-1])
 
 
 def _to_channels(x: np.ndarray, channels: int) -> np.ndarray:
@@ -142,5 +194,36 @@ def prepare(
         class_names=raw.class_names,
         mean=tuple(float(m) for m in mean),
         std=tuple(float(s) for s in std),
-        info={"native_size": int(raw.x.shape[1]), "split_seed": seed},
+        info={
+            "native_size": int(raw.x.shape[1]),
+            "split_seed": seed,
+            "source_channels": source_channels(raw.x),
+            **({"value_note": raw.value_note} if raw.value_note else {}),
+        },
     )
+
+
+def preprocess(
+    images: np.ndarray | torch.Tensor,
+    preprocessing: dict[str, Any],
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Raw uint8 images ``[N,H,W]`` or ``[N,H,W,C]`` (0..255) -> the float32 ``[N,C,S,S]`` batch
+    a model trained with ``preprocessing`` (a trial's, checkpoint's or export's record) expects.
+
+    Replays :func:`prepare` exactly: channel conversion, centre crop and resize, normalisation.
+    """
+    for key in ("input_size", "channels", "mean", "std"):
+        if key not in preprocessing:
+            raise DatasetError(f"preprocessing.{key}", "missing from the preprocessing record")
+    x = images.cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if x.dtype != np.uint8 or x.ndim not in (3, 4):
+        raise DatasetError(
+            "images", "must be uint8 [N,H,W] or [N,H,W,C] in 0..255", f"{x.dtype} {x.shape}"
+        )
+    channels, size = int(preprocessing["channels"]), int(preprocessing["input_size"])
+    resized = _resize(_to_channels(x, channels), size)
+    mean = torch.tensor(preprocessing["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(preprocessing["std"], dtype=torch.float32).view(1, -1, 1, 1)
+    out = (resized.float().div_(255.0) - mean) / std
+    return out.to(device)

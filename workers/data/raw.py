@@ -14,6 +14,9 @@ class RawData:
     x: np.ndarray
     y: np.ndarray
     class_names: tuple[str, ...]
+    # How the source's pixel values became ``x``'s uint8 0..255, when not already so (e.g.
+    # digits' 0..16): recorded with the preprocessing so new images can be prepared alike.
+    value_note: str | None = None
 
     @property
     def classes(self) -> int:
