@@ -63,6 +63,21 @@ def _shrink_note(arch: Arch) -> str | None:
     return None
 
 
+def _channels_note(data: Dataset, arch: Arch) -> str | None:
+    """A visible note when the images were converted to the arch's channel count (legitimate,
+    e.g. RGB to gray, but easy to miss: the arch may be meant for the other count)."""
+    from workers.data.prepare import channel_conversion
+
+    source = int(data.info.get("source_channels", arch.input.channels))
+    if source == arch.input.channels:
+        return None
+    return (
+        f"note: the dataset's images have {source} channel(s) but the arch takes "
+        f"{arch.input.channels}: converting ({channel_conversion(source, arch.input.channels)}); "
+        f"pass --channels {source} to train on the images as they are"
+    )
+
+
 def _overrides(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
@@ -200,6 +215,9 @@ def train(
             checkpoint_dir=None if save is None else str(save),
         )
         data = load_dataset(dataset, arch.input.size, arch.input.channels, arch.classes, seed)
+        note = _channels_note(data, arch)
+        if note:
+            console.print(note, style="yellow")
         console.print(
             f"training {arch_ref} ({arch.arch_hash}) on {data.name}: "
             f"{len(data.y_train)} train / {len(data.y_val)} val, "

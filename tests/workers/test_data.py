@@ -155,3 +155,11 @@ def test_preprocess_replays_the_recorded_pipeline_on_raw_images() -> None:
     assert torch.allclose(preprocess(x[val], record), expected, atol=1e-6)
     with pytest.raises(DatasetError, match=r"preprocessing\.mean"):
         preprocess(x[val], {"input_size": 8, "channels": 1, "std": [1.0]})
+
+
+def test_pathfinder_too_small_suggests_a_fix() -> None:
+    with pytest.raises(DatasetError) as caught:
+        pathfinder(256, 16, 0.6, 2, 0.6, 0)
+    message = str(caught.value)
+    assert "length 0.6 in 16x16" in message
+    assert "pathfinder:length=0.3" in message and "--input-size 32" in message

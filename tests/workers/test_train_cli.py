@@ -74,3 +74,21 @@ def test_diverging_run_exits_nonzero(tiny_data: Any, tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(arch), "-d", "digits:limit=256", "--json"])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["status"] == "diverged"
+
+
+def test_channel_conversion_is_announced(tiny_data: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rgb = tmp_path / "rgb.npz"
+    np.savez(rgb, x=rng.integers(0, 256, (60, 8, 8, 3), dtype=np.uint8), y=np.arange(60) % 10)
+    arch = _arch_file(tmp_path, tiny_data())  # 1 channel
+    args = ["train", str(arch), "-d", f"npz:{rgb}", "--max-steps", "1", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    note = "the dataset's images have 3 channel(s) but the arch takes 1"
+    assert note in result.output and "--channels 3" in result.output
+    assert note not in result.stdout  # on stderr: --json output stays parseable
+    json.loads(result.stdout)
+    result = runner.invoke(app, [*args, "--channels", "3"])
+    assert result.exit_code == 0 and note not in result.output, result.output

@@ -154,10 +154,13 @@ def _chunk(
         _place(rng, geo, img, occupied, no_dots)  # a distractor that found no room is left out
     if failed.any():  # rare: start those images again from scratch
         if depth >= _RESTARTS:
+            shorter = max(0.1, round(geo.length / 2, 2))
             raise DatasetError(
                 "dataset.length",
                 f"cannot fit two separate curves of length {geo.length:g} in {geo.size}x{geo.size} "
-                "images; use a larger size or a smaller length",
+                f"images; use shorter curves (pathfinder:length={shorter:g} or "
+                f"pathfinder:difficulty=easy) or larger images (--input-size {geo.size * 2} for "
+                f"convnas train, or pathfinder:size={geo.size * 2}, resized to the input)",
                 geo.length,
             )
         redo = _chunk(rng, geo, labels[failed], distractors, depth + 1)
