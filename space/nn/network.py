@@ -20,9 +20,9 @@ from torch import Tensor, nn
 from space.arch import Arch, LayerArch
 from space.graph import LayerShape, layer_shapes
 from space.inventory import LayerInventory, inventory
-from space.nn.cells.base import State
+from space.nn.cells.base import CellModule, State
 from space.nn.decoders import decode
-from space.nn.layers import activation, init_weights, make_conv, resize
+from space.nn.layers import SameConv, activation, init_weights, make_conv, resize
 from space.nn.registry import build_cell
 
 
@@ -161,13 +161,15 @@ class ConvRNN(nn.Module):
     def forward(self, images: Tensor, return_features: bool = False) -> ModelOutput:
         self._check(images)
         layers = [cast(Layer, m) for m in self.layers.values()]
-        for layer in layers:
-            layer.cell.prepare()
+        # per-forward work shared by every step (cropped kernels, fused conv weights)
+        preparable = [m for m in self.modules() if isinstance(m, CellModule | SameConv)]
+        for module in preparable:
+            module.prepare()
         try:
             return self._unroll(layers, images, return_features)
         finally:
-            for layer in layers:
-                layer.cell.release()
+            for module in preparable:
+                module.release()
 
     def _unroll(self, layers: list[Layer], images: Tensor, return_features: bool) -> ModelOutput:
         batch = images.shape[0]
