@@ -58,11 +58,16 @@ class Progress:
             extra.append(f"{self.rejected} rejected")
         more = f", {', '.join(extra)}" if extra else ""
         eta = self.eta
-        left = "?" if eta is None else duration(eta)
+        if eta is None:
+            left = "~? left"
+        elif eta < 1 and 0 < self.requested - self.finished <= self.running:
+            left = "last trials running"  # they outlast the mean: no honest number to give
+        else:
+            left = f"~{duration(eta)} left"
         return (
             f"[{duration(self.elapsed)}] search {self.search_id}: "
             f"{self.finished}/{self.requested} done, {self.running} running, "
-            f"{self.failed} failed{more} | {best} | ~{left} left"
+            f"{self.failed} failed{more} | {best} | {left}"
         )
 
 
