@@ -442,6 +442,11 @@ def export_cmd(
                 f"wrote {output}{extra}: trial {prov['trial']['number']} of search "
                 f"{prov['search']['id']} (val_acc {_fmt(prov['metrics']['val_acc'])})"
             )
+            if exported.weights and exported.document.get("preprocessing"):
+                typer.echo(
+                    "inputs for these weights: the file's `preprocessing` block "
+                    "(workers.data.preprocess(images, doc['preprocessing']) applies it)"
+                )
 
 
 def register(app: typer.Typer) -> None:
