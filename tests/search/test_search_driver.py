@@ -97,6 +97,13 @@ def test_tiny_digits_search_records_everything_and_exports(
 
     state = torch.load(exported.weights, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
+    # The worker's preprocessing reached the trial row through Tune, and the export.
+    assert all(r.preprocessing and r.preprocessing["channels"] == 1 for r in trained)
+    assert exported.document["preprocessing"] == board[0].preprocessing
+    for row in trained:
+        with session_scope(engine) as s:
+            extras = s.scalars(select(TrialMetric.extra).where(TrialMetric.trial_id == row.id))
+            assert all("config" not in e and "preprocessing" not in e for e in extras)
 
 
 def test_single_arch_space_trains_once(
