@@ -67,12 +67,14 @@ def test_missing_sqlite_folder_and_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.postgres
-def test_missing_postgres_database(db_url: str) -> None:
-    if not db_url.startswith("postgres"):
-        pytest.skip("PostgreSQL only")
+def test_missing_postgres_database() -> None:
+    from conftest import POSTGRES_ENV, postgres_base_url
     from sqlalchemy.engine import make_url
 
-    missing = make_url(db_url).set(database="convnas_no_such_db").render_as_string(False)
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL case skipped")
+    missing = make_url(base).set(database="convnas_no_such_db").render_as_string(False)
     for command in READ_ONLY:
         out = runner.invoke(app, [*command, "--db", missing])
         _assert_clean(out, "--db: cannot connect to", 'database "convnas_no_such_db" does not')
