@@ -212,16 +212,17 @@ Cell = Annotated[
     | RGCCell,
     Field(discriminator="kind"),
 ]
-CELL_KINDS: tuple[str, ...] = (
-    "none",
-    "timedecay",
-    "simplernn",
-    "gru",
-    "lstm",
-    "ugrnn",
-    "intersectionrnn",
-    "rgc",
-)
+CELL_MODELS: dict[str, type[Frozen]] = {
+    "none": NoneCell,
+    "timedecay": TimeDecayCell,
+    "simplernn": SimpleRNNCell,
+    "gru": GRUCell,
+    "lstm": LSTMCell,
+    "ugrnn": UGRNNCell,
+    "intersectionrnn": IntersectionRNNCell,
+    "rgc": RGCCell,
+}
+CELL_KINDS: tuple[str, ...] = tuple(CELL_MODELS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,6 +299,14 @@ class ThreshReadout(Frozen):
 Readout = Annotated[
     LastReadout | MeanReadout | MaxConfReadout | ThreshReadout, Field(discriminator="kind")
 ]
+
+
+READOUT_MODELS: dict[str, type[Frozen]] = {
+    "last": LastReadout,
+    "mean": MeanReadout,
+    "max_conf": MaxConfReadout,
+    "thresh": ThreshReadout,
+}
 
 
 def _readout_shorthand(value: Any) -> Any:

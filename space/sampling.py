@@ -56,22 +56,8 @@ from space.params import (
 )
 from space.spec import CellOneOf, ReadoutOneOf, SearchSpec, branch_name
 
-FROZEN_CELLS: dict[str, type[BaseModel]] = {
-    "none": A.NoneCell,
-    "timedecay": A.TimeDecayCell,
-    "simplernn": A.SimpleRNNCell,
-    "gru": A.GRUCell,
-    "lstm": A.LSTMCell,
-    "ugrnn": A.UGRNNCell,
-    "intersectionrnn": A.IntersectionRNNCell,
-    "rgc": A.RGCCell,
-}
-FROZEN_READOUTS: dict[str, type[BaseModel]] = {
-    "last": A.LastReadout,
-    "mean": A.MeanReadout,
-    "max_conf": A.MaxConfReadout,
-    "thresh": A.ThreshReadout,
-}
+FROZEN_CELLS = A.CELL_MODELS
+FROZEN_READOUTS = A.READOUT_MODELS
 EDGE_SETTINGS = ("entry", "kernel", "depth_separable", "activation")
 
 

@@ -153,21 +153,9 @@ class CellKindBase(CellSpaceBase):
     )
 
 
-_FROZEN_CELLS: dict[str, type[BaseModel]] = {
-    "none": A.NoneCell,
-    "timedecay": A.TimeDecayCell,
-    "simplernn": A.SimpleRNNCell,
-    "gru": A.GRUCell,
-    "lstm": A.LSTMCell,
-    "ugrnn": A.UGRNNCell,
-    "intersectionrnn": A.IntersectionRNNCell,
-    "rgc": A.RGCCell,
-}
-assert tuple(_FROZEN_CELLS) == A.CELL_KINDS, "space.arch added a cell kind: list it here"
-
 CELL_SPACES: dict[str, type[SpaceNode]] = {
     kind: space_model(frozen, f"{frozen.__name__}Space", base=CellKindBase, keep=("kind",))
-    for kind, frozen in _FROZEN_CELLS.items()
+    for kind, frozen in A.CELL_MODELS.items()
 }
 _KINDS_TEXT = "|".join(A.CELL_KINDS)
 if TYPE_CHECKING:
@@ -255,13 +243,6 @@ if TYPE_CHECKING:
 else:
     HeadSpace = space_model(A.Head, "HeadSpace")
 
-_FROZEN_READOUTS: dict[str, type[BaseModel]] = {
-    "last": A.LastReadout,
-    "mean": A.MeanReadout,
-    "max_conf": A.MaxConfReadout,
-    "thresh": A.ThreshReadout,
-}
-
 
 class ReadoutKindBase(SpaceNode):
     branch: A.Name | None = None
@@ -269,9 +250,9 @@ class ReadoutKindBase(SpaceNode):
 
 READOUT_SPACES: dict[str, type[SpaceNode]] = {
     kind: space_model(frozen, f"{frozen.__name__}Space", base=ReadoutKindBase, keep=("kind",))
-    for kind, frozen in _FROZEN_READOUTS.items()
+    for kind, frozen in A.READOUT_MODELS.items()
 }
-_READOUTS_TEXT = "|".join(_FROZEN_READOUTS)
+_READOUTS_TEXT = "|".join(A.READOUT_MODELS)
 
 
 def _readout_shorthand(value: Any) -> Any:
@@ -291,7 +272,7 @@ else:
 
 
 ReadoutKind = Literal["last", "mean", "max_conf", "thresh"]
-assert set(typing.get_args(ReadoutKind)) == set(_FROZEN_READOUTS)
+assert set(typing.get_args(ReadoutKind)) == set(A.READOUT_MODELS)
 if TYPE_CHECKING:
     ReadoutItem = Any
 else:
