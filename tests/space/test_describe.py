@@ -3,37 +3,15 @@ against a brute-force enumeration of the define-by-run tree."""
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
+from spec_fixtures import EXAMPLES, base
 
 from space.describe import describe
 from space.params import FloatRange, SearchDomain, finite_values
 from space.sampling import RandomSampler, freeze
 from space.spec import SearchSpec, load_spec, spec_from_data
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def base(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "name": "t",
-        "dataset": "digits",
-        "input": {"size": 16, "channels": 1},
-        "classes": 10,
-        "layers": [
-            {"name": "conv1", "channels": 8, "pool": 2},
-            {"name": "conv2", "channels": 8, "cell": "main"},
-            {"name": "conv3", "channels": 8, "cell": "main"},
-        ],
-        "cells": {"main": {"kind": "rgc"}},
-        # enough steps for the deepest variant (4 layers) to show the readout the image
-        "time": {"steps": 6},
-    }
-    data.update(copy.deepcopy(changes))
-    return data
 
 
 def distinct_archs(spec: SearchSpec, limit: int = 20000) -> int:

@@ -3,39 +3,19 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spec_fixtures import EXAMPLES, base
 
 from space.arch import Arch, arch_from_data
 from space.params import Boolean, Categorical, FloatRange, IntRange, SearchDomain
 from space.sampling import RandomSampler, ReplaySampler, freeze, sample
 from space.spec import load_spec, spec_from_data
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = ["quickstart", "paper_rgc", "cell_families"]
-
-
-def base(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "name": "t",
-        "dataset": "digits",
-        "input": {"size": 16, "channels": 1},
-        "classes": 10,
-        "layers": [
-            {"name": "conv1", "channels": 8, "pool": 2},
-            {"name": "conv2", "channels": 8, "cell": "main"},
-            {"name": "conv3", "channels": 8, "cell": "main"},
-        ],
-        "cells": {"main": {"kind": "rgc"}},
-        # enough steps for the deepest variant (4 layers) to show the readout the image
-        "time": {"steps": 6},
-    }
-    data.update(copy.deepcopy(changes))
-    return data
 
 
 class Scripted:

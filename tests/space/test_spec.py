@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from spec_fixtures import EXAMPLES
+from spec_fixtures import base as spec_base
 
 from space.params import (
     Boolean,
@@ -32,25 +33,10 @@ from space.spec import (
     spec_json_schema,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
 
 def base(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "name": "t",
-        "dataset": "digits",
-        "input": {"size": 16, "channels": 1},
-        "classes": 10,
-        "layers": [
-            {"name": "conv1", "channels": 8, "pool": 2},
-            {"name": "conv2", "channels": 8, "cell": "main"},
-            {"name": "conv3", "channels": 8, "cell": "main"},
-        ],
-        "cells": {"main": {"kind": "rgc"}},
-        "time": {"steps": 4},  # the readout of 3 layers first sees the image at step 3
-    }
-    data.update(copy.deepcopy(changes))
-    return data
+    # 4 steps: the readout of 3 layers first sees the image at step 3
+    return spec_base(**{"time": {"steps": 4}, **changes})
 
 
 def test_every_leaf_kind_parses_to_its_domain() -> None:
