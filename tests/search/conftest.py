@@ -13,17 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from search_helpers import POSTGRES_ENV, postgres_base_url
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from search.db import create_db_engine
-
-POSTGRES_ENV = "CONVNAS_TEST_POSTGRES_URL"
-
-
-def postgres_base_url() -> str | None:
-    url = os.environ.get(POSTGRES_ENV, "").strip()
-    return url or None
 
 
 def _schema_url(base: str, schema: str) -> str:

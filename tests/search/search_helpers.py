@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from space.spec import SearchSpec, spec_from_data
+
+POSTGRES_ENV = "CONVNAS_TEST_POSTGRES_URL"
+
+
+def postgres_base_url() -> str | None:
+    """The PostgreSQL test server's URL, or None when the PostgreSQL cases should skip."""
+    url = os.environ.get(POSTGRES_ENV, "").strip()
+    return url or None
 
 
 def spec_data(

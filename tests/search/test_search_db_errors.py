@@ -68,7 +68,7 @@ def test_missing_sqlite_folder_and_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 @pytest.mark.postgres
 def test_missing_postgres_database() -> None:
-    from conftest import POSTGRES_ENV, postgres_base_url
+    from search_helpers import POSTGRES_ENV, postgres_base_url
     from sqlalchemy.engine import make_url
 
     base = postgres_base_url()
