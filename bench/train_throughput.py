@@ -66,6 +66,10 @@ def make_arch(cell: str, size: int, classes: int, steps: int) -> Arch:
     )
 
 
+def pathfinder_ref(args: argparse.Namespace) -> str:
+    return f"pathfinder:samples={args.samples},difficulty={args.difficulty}"
+
+
 def throughput(arch: Arch, dataset: str, steps: int, threads: int | None) -> float:
     data = load_dataset(dataset, arch.input.size, 1, arch.classes, seed=0)
     cfg = TrainConfig.for_arch(arch, {"max_steps": steps + 1, "threads": threads, "epochs": 100})
@@ -75,8 +79,8 @@ def throughput(arch: Arch, dataset: str, steps: int, threads: int | None) -> flo
     return 64 * (len(times) - 1) / (times[-1] - times[0])
 
 
-def accuracy(arch: Arch, steps: int, samples: int, threads: int | None) -> dict[str, Any]:
-    data = load_dataset(f"pathfinder:samples={samples}", arch.input.size, 1, 2, seed=0)
+def accuracy(arch: Arch, steps: int, ref: str, threads: int | None) -> dict[str, Any]:
+    data = load_dataset(ref, arch.input.size, 1, 2, seed=0)
     epochs = -(-steps * 64 // len(data.y_train))
     cfg = TrainConfig.for_arch(arch, {"max_steps": steps, "epochs": epochs, "threads": threads})
     result = train(arch, data, cfg)
@@ -98,6 +102,9 @@ def main() -> None:
     parser.add_argument("--timing-steps", type=int, default=20)
     parser.add_argument("--steps", type=int, default=300, help="pathfinder training budget")
     parser.add_argument("--samples", type=int, default=4000, help="pathfinder images")
+    parser.add_argument(
+        "--difficulty", default="medium", help="pathfinder difficulty (easy, medium, hard)"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -111,9 +118,9 @@ def main() -> None:
             "T": digits_arch.time.steps,
             "digits_img_s": throughput(digits_arch, "digits", args.timing_steps, args.threads),
             "pathfinder_img_s": throughput(
-                path_arch, f"pathfinder:samples={args.samples}", args.timing_steps, args.threads
+                path_arch, pathfinder_ref(args), args.timing_steps, args.threads
             ),
-            "pathfinder": accuracy(path_arch, args.steps, args.samples, args.threads),
+            "pathfinder": accuracy(path_arch, args.steps, pathfinder_ref(args), args.threads),
         }
         rows.append(row)
         if not args.json:
@@ -121,7 +128,10 @@ def main() -> None:
     if args.json:
         print(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
         return
-    print(f"\ninput {args.size}px, batch 64, pathfinder: {args.steps} steps, {args.samples} images")
+    print(
+        f"\ninput {args.size}px, batch 64, pathfinder ({args.difficulty}): {args.steps} steps, "
+        f"{args.samples} images"
+    )
     head = ("model", "T", "params", "digits img/s", "pathf img/s", "pathf val acc", "best", "secs")
     widths = (6, 3, 8, 13, 12, 14, 6, 6)
     print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
