@@ -353,7 +353,9 @@ class Training(Frozen):
     weight_decay: float = Field(default=1e-4, ge=0.0, le=1.0)
     batch_size: int = Field(default=64, ge=1, le=65536)
     epochs: int = Field(default=2, ge=1, le=10000)
-    grad_clip: float | None = Field(default=None, gt=0.0)
+    # Clipping by default: BPTT through many steps of an untuned deep ConvRNN explodes without it
+    # (the papers clipped too); None turns it off.
+    grad_clip: float | None = Field(default=1.0, gt=0.0)
     grad_clip_mode: Literal["norm", "value"] = "norm"
     lr_schedule: Literal["constant", "cosine", "step"] = "cosine"
     warmup_epochs: float = Field(default=0.0, ge=0.0)

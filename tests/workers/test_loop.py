@@ -49,7 +49,9 @@ def test_same_seed_same_metrics(tiny: Any) -> None:
 
 def test_absurd_lr_diverges_with_reason(tiny: Any) -> None:
     arch = tiny()
-    cfg = TrainConfig.for_arch(arch, {"optimizer": "sgd", "lr": 10.0, "epochs": 3})
+    cfg = TrainConfig.for_arch(
+        arch, {"optimizer": "sgd", "lr": 10.0, "epochs": 3, "grad_clip": None}
+    )
     result = train(arch, _digits(limit=256), cfg)
     assert result.status == "diverged"
     assert result.reason is not None and "exploding training loss" in result.reason

@@ -70,7 +70,7 @@ def test_train_errors_are_readable(tiny_data: Any, tmp_path: Path) -> None:
 
 
 def test_diverging_run_exits_nonzero(tiny_data: Any, tmp_path: Path) -> None:
-    arch = _arch_file(tmp_path, tiny_data(optimizer="sgd", lr=10.0))
+    arch = _arch_file(tmp_path, tiny_data(optimizer="sgd", lr=10.0, grad_clip=None))
     result = runner.invoke(app, ["train", str(arch), "-d", "digits:limit=256", "--json"])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["status"] == "diverged"

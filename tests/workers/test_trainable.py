@@ -28,7 +28,10 @@ def test_trial_reports_every_epoch_and_final(tiny_data: Any) -> None:
 
 
 def test_trial_reports_divergence_and_bad_input(tiny_data: Any) -> None:
-    diverging = {"arch": tiny_data(optimizer="sgd", lr=10.0), "dataset": "digits:limit=256"}
+    diverging = {
+        "arch": tiny_data(optimizer="sgd", lr=10.0, grad_clip=None),
+        "dataset": "digits:limit=256",
+    }
     last = _collect(diverging)[-1][0]
     assert last["status"] == "diverged" and last["final"] and last["reason"]
     bad = _collect({"arch": tiny_data(), "dataset": "mnist"})
