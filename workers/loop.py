@@ -368,6 +368,7 @@ class TrainRun:
                 scaler.update()
 
                 step += 1
+                res.steps = step  # kept current so a run that ends mid-epoch reports its steps
                 loss_sum += loss_value * len(idx)
                 correct += int((out.decoded.detach().argmax(-1) == y).sum())
                 seen += len(idx)

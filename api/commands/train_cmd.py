@@ -86,7 +86,7 @@ def _epoch_line(m: dict[str, Any]) -> str:
     steps = " ".join(f"{a:.2f}" for a in m["val_acc_per_step"])
     return (
         f"epoch {m['epoch']}: train loss {m['train_loss']:.4f}  val loss {m['val_loss']:.4f}  "
-        f"val_acc {m['val_acc']:.4f}  {m['images_per_sec']:.0f} img/s  [{m['elapsed']:.1f}s]\n"
+        f"val_acc {m['val_acc']:.4f}  {m['images_per_sec']:.3g} img/s  [{m['elapsed']:.1f}s]\n"
         f"  val_acc per step: {steps}"
     )
 
