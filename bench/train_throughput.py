@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for cell in CELLS:
         digits_arch = make_arch(cell, args.size, 10, args.time_steps)
         path_arch = make_arch(cell, args.size, 2, args.time_steps)

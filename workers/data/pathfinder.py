@@ -22,7 +22,9 @@ from workers.data.options import Option
 from workers.data.raw import RawData
 from workers.errors import DatasetError
 
-GENERATOR_VERSION = 1
+# 3: dots of radius size/16 (>= 1.5 px): at 32 px the radius-1 "+" on a 1-px curve was hardly
+# a marker and no model learnt the task (v2 was a short-lived draft of this fix)
+GENERATOR_VERSION = 3
 MIN_SIZE = 16
 # (curve length as a fraction of the image side, distractors)
 DIFFICULTY = {"easy": (0.4, 1), "medium": (0.6, 2), "hard": (0.9, 3)}
@@ -57,8 +59,11 @@ class _Geometry:
         self.segments = max(2, round(length * size / self.seg_len))
         self.thick = _disc_offsets(max(0.0, size / 64 - 0.5))
         self.gap = _disc_offsets(max(1.0, size / 64 - 0.5) + 1.0)  # clearance between curves
-        self.dot = _disc_offsets(max(1.0, size / 24))
-        self.margin = int(np.ceil(max(1.0, size / 24))) + 1
+        # The dots must stand out from the 1-px curves at small sizes: a radius-1 '+' was hardly
+        # a marker, and no model learnt the task (val acc at chance) until it became a disc.
+        dot_radius = max(1.5, size / 16)  # 2 px at 32 px: a disc, not a 1-px "+"
+        self.dot = _disc_offsets(dot_radius)
+        self.margin = int(np.ceil(dot_radius))  # keeps the end dots on the canvas
 
     def curves(self, rng: np.random.Generator, m: int) -> np.ndarray:
         """``m`` smooth random curves as dense centre-line points [m, P, 2] (y, x), floats.
