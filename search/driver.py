@@ -485,34 +485,6 @@ def _tune(
     num_cpus: int | None,
     started: float,
 ) -> None:
-    # Tune's per-trial CSV/JSON/TensorBoard loggers duplicate what the database records; set for
-    # this search only, so that a library user's own Tune runs in the process keep theirs.
-    with _scoped_env(TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1", RAY_AIR_NEW_OUTPUT="0"):
-        _tune_run(ledger, spec, address, trainable, reporter, runs_dir, num_cpus, started)
-
-
-@contextmanager
-def _scoped_env(**values: str) -> Iterator[None]:
-    """Set environment variables the user has not set, and restore them afterwards."""
-    added = {k: v for k, v in values.items() if k not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for key in added:
-            os.environ.pop(key, None)
-
-
-def _tune_run(
-    ledger: Ledger,
-    spec: SearchSpec,
-    address: str | None,
-    trainable: Callable[[dict[str, Any]], Any] | None,
-    reporter: Reporter | None,
-    runs_dir: Path | None,
-    num_cpus: int | None,
-    started: float,
-) -> None:
     from ray import tune
 
     started_ray = ensure_ray(address, num_cpus)
@@ -547,13 +519,28 @@ def _tune_run(
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             ),
         )
-        with quiet_tune():
+        # Tune's per-trial CSV/JSON/TensorBoard loggers duplicate what the database records; off
+        # for this search only, so that a library user's own Tune runs in the process keep theirs.
+        quiet_env = _scoped_env(TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1", RAY_AIR_NEW_OUTPUT="0")
+        with quiet_env, quiet_tune():
             tuner.fit()
     finally:
         if started_ray:
             import ray
 
             ray.shutdown()
+
+
+@contextmanager
+def _scoped_env(**values: str) -> Iterator[None]:
+    """Set environment variables the user has not set, and restore them afterwards."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 @contextmanager
