@@ -68,15 +68,8 @@ TRIAL_STATUSES = (
 # A trial in one of these states used up one of the search's requested trials. ``interrupted``
 # (the driver died under it) and ``cancelled`` (the user stopped the search) did not: their budget
 # is spent again on resume.
-FINISHED_TRIAL_STATUSES = (
-    "completed",
-    "pruned",
-    "failed",
-    "diverged",
-    "out_of_memory",
-    "duplicate",
-    "rejected",
-)
+UNFINISHED_TRIAL_STATUSES = ("running", "cancelled", "interrupted")
+FINISHED_TRIAL_STATUSES = tuple(s for s in TRIAL_STATUSES if s not in UNFINISHED_TRIAL_STATUSES)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
