@@ -37,18 +37,15 @@ from __future__ import annotations
 import functools
 import re
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
-    Discriminator,
     Field,
     PositiveInt,
-    Tag,
     TypeAdapter,
     ValidationError,
     create_model,
@@ -57,77 +54,13 @@ from pydantic import (
 )
 
 from space import arch as A
+from space.datasets import DATASETS, DatasetRef
 from space.errors import LineMap, Problem, SpecError, dotted, parse_text, read_document
 from space.params import TAG_PREFIX, domain_bounds, domain_of, finite_values, leaf_type
+from space.spec_base import SpaceNode, keyed_tag, space_model, tagged_choice
 
 SPEC_FORMAT = "convnas.spec/1"
 FEEDBACK_RULES = ("later_to_earlier_cells", "later_to_earlier")
-
-
-class SpaceNode(BaseModel):
-    """Base of every spec model: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Generating searchable models from the frozen arch models
-# --------------------------------------------------------------------------------------------
-
-
-def space_model(
-    frozen: type[BaseModel],
-    name: str,
-    *,
-    base: type[SpaceNode] = SpaceNode,
-    keep: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    overrides: Mapping[str, tuple[Any, Any]] | None = None,
-) -> type[SpaceNode]:
-    """A spec model with every field of ``frozen`` as a leaf (``T | searched form``).
-
-    ``keep`` fields keep their frozen type (e.g. a ``kind`` tag); ``overrides`` give a field a
-    spec type of its own; ``exclude`` drops fields. Defaults are the frozen model's defaults.
-    """
-    overrides = overrides or {}
-    fields: dict[str, Any] = {}
-    for field_name, info in frozen.model_fields.items():
-        if field_name in exclude:
-            continue
-        if field_name in overrides:
-            fields[field_name] = overrides[field_name]
-            continue
-        ftype: Any = info.annotation
-        if field_name in keep:
-            ftype = Annotated[(ftype, *info.metadata)] if info.metadata else ftype
-        else:
-            ftype = leaf_type(info.annotation, info.metadata)
-        default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
-        fields[field_name] = (ftype, Field(default=default, description=info.description))
-    for field_name, definition in overrides.items():
-        fields.setdefault(field_name, definition)  # extra fields, e.g. a layer's `optional`
-    model = create_model(name, __base__=base, __doc__=frozen.__doc__, **fields)
-    return model
-
-
-def _keyed_tag(key: str, extra: Callable[[Any], str | None] | None = None) -> Callable[[Any], Any]:
-    """A discriminator reading ``key`` from a mapping or model (tags get the '=' prefix)."""
-
-    def tag(value: Any) -> str | None:
-        if extra is not None and (special := extra(value)) is not None:
-            return special
-        raw = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
-        return TAG_PREFIX + raw if isinstance(raw, str) else None
-
-    return tag
-
-
-def _union(members: Mapping[str, Any], tag: Callable[[Any], Any], message: str) -> Any:
-    tagged = [Annotated[(tp, Tag(TAG_PREFIX + name))] for name, tp in members.items()]
-    discriminator = Discriminator(tag, custom_error_type="kind", custom_error_message=message)
-    from space.params import tagged_union
-
-    return tagged_union(tagged, discriminator)
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,8 +94,8 @@ _KINDS_TEXT = "|".join(A.CELL_KINDS)
 if TYPE_CHECKING:
     CellBranch = Any
 else:
-    CellBranch = _union(
-        CELL_SPACES, _keyed_tag("kind"), f"expected a mapping with kind: {_KINDS_TEXT}"
+    CellBranch = tagged_choice(
+        CELL_SPACES, keyed_tag("kind"), f"expected a mapping with kind: {_KINDS_TEXT}"
     )
 
 
@@ -180,9 +113,9 @@ def _one_of_tag(value: Any) -> str | None:
 if TYPE_CHECKING:
     CellSpace = Any
 else:
-    CellSpace = _union(
+    CellSpace = tagged_choice(
         {**CELL_SPACES, "one_of": CellOneOf},
-        _keyed_tag("kind", _one_of_tag),
+        keyed_tag("kind", _one_of_tag),
         f"expected a mapping with kind: {_KINDS_TEXT}, or one_of: [...]",
     )
 
@@ -198,9 +131,9 @@ def _layer_cell_tag(value: Any) -> str | None:
 if TYPE_CHECKING:
     LayerCell = Any
 else:
-    LayerCell = _union(
+    LayerCell = tagged_choice(
         {"null": None, "ref": A.Name, **CELL_SPACES, "one_of": CellOneOf},
-        _keyed_tag("kind", lambda v: _layer_cell_tag(v) or _one_of_tag(v)),
+        keyed_tag("kind", lambda v: _layer_cell_tag(v) or _one_of_tag(v)),
         f"expected the name of a cell in 'cells', a mapping with kind: {_KINDS_TEXT}, "
         "or one_of: [...]",
     )
@@ -266,8 +199,8 @@ def _readout_shorthand(value: Any) -> Any:
 if TYPE_CHECKING:
     ReadoutBranch = Any
 else:
-    ReadoutBranch = _union(
-        READOUT_SPACES, _keyed_tag("kind"), f"expected a readout kind: {_READOUTS_TEXT}"
+    ReadoutBranch = tagged_choice(
+        READOUT_SPACES, keyed_tag("kind"), f"expected a readout kind: {_READOUTS_TEXT}"
     )
 
 
@@ -291,9 +224,9 @@ class ReadoutOneOf(SpaceNode):
 if TYPE_CHECKING:
     ReadoutSpace = Any
 else:
-    _READOUT_UNION = _union(
+    _READOUT_UNION = tagged_choice(
         {**READOUT_SPACES, "one_of": ReadoutOneOf},
-        _keyed_tag("kind", _one_of_tag),
+        keyed_tag("kind", _one_of_tag),
         f"expected a readout kind ({_READOUTS_TEXT}), a mapping with kind, or one_of: [...]",
     )
     ReadoutSpace = Annotated[
@@ -372,7 +305,7 @@ def _candidates_tag(value: Any) -> str | None:
 if TYPE_CHECKING:
     Candidates = Any
 else:
-    Candidates = _union(
+    Candidates = tagged_choice(
         {"rule": Literal[FEEDBACK_RULES], "list": list[EdgeSpace]},
         _candidates_tag,
         f"expected a rule ({', '.join(FEEDBACK_RULES)}) or a list of {{source, target}} edges",
@@ -421,105 +354,6 @@ else:
 # Dataset, objectives, constraints, search settings
 # --------------------------------------------------------------------------------------------
 
-
-class DatasetBase(SpaceNode):
-    """A dataset reference. Options mirror the loaders' (``workers.data``), which check them
-    again; :meth:`to_ref` gives the mapping they accept."""
-
-    # Shared by every kind (workers.data.ref pulls them out before the kind's own options).
-    val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    seed: int | None = Field(default=None, ge=0, description="Seed of the split (and generator)")
-    limit: int | None = Field(default=None, ge=1, description="Use at most N images")
-
-    def to_ref(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
-
-
-class DigitsDataset(DatasetBase):
-    """scikit-learn's bundled 8x8 handwritten digits (10 classes), upsampled to the input."""
-
-    name: Literal["digits"]
-
-
-class ShapesDataset(DatasetBase):
-    """Procedural shapes at random positions and scales (easy; for smoke tests)."""
-
-    name: Literal["shapes"]
-    samples: int = Field(default=2000, ge=4, le=1_000_000, description="Number of images")
-    size: int | None = Field(default=None, ge=8, le=1024, description="Default: input.size")
-    classes: int | None = Field(default=None, ge=2, description="Default: the spec's classes")
-
-
-class PathfinderDataset(DatasetBase):
-    """Are the two dots joined by one curve, among distractors (long-range integration)."""
-
-    name: Literal["pathfinder"]
-    samples: int = Field(default=4000, ge=4, le=1_000_000, description="Number of images")
-    size: int | None = Field(default=None, ge=16, le=512, description="Default: input.size")
-    difficulty: Literal["easy", "medium", "hard"] = "medium"
-    length: float | None = Field(default=None, ge=0.1, le=3.0)
-    distractors: int | None = Field(default=None, ge=1, le=32)
-    max_turn: float = Field(default=0.6, ge=0.0, le=3.14)
-
-
-class ImageFolderDataset(DatasetBase):
-    """PATH/<class>/*.png|jpg, one subfolder per class."""
-
-    name: Literal["imagefolder"]
-    path: str = Field(min_length=1)
-    max_per_class: int | None = Field(default=None, ge=1)
-
-
-class NpzDataset(DatasetBase):
-    """An .npz file with ``x`` [N,H,W(,C)] uint8 and ``y`` integer labels."""
-
-    name: Literal["npz"]
-    path: str = Field(min_length=1)
-
-
-DATASETS: dict[str, type[DatasetBase]] = {
-    "digits": DigitsDataset,
-    "shapes": ShapesDataset,
-    "pathfinder": PathfinderDataset,
-    "imagefolder": ImageFolderDataset,
-    "npz": NpzDataset,
-}
-
-
-def _dataset_shorthand(value: Any) -> Any:
-    """``digits``, ``imagefolder:PATH``, ``npz:PATH``, ``pathfinder:difficulty=hard,samples=9``."""
-    if not isinstance(value, str):
-        return value
-    name, sep, rest = value.partition(":")
-    if not sep:
-        return {"name": name}
-    if name in ("imagefolder", "npz"):
-        return {"name": name, "path": rest}
-    options = dict(part.partition("=")[::2] for part in rest.split(",") if part.strip())
-    return {"name": name, **{k.strip(): v.strip() for k, v in options.items()}}
-
-
-# The shorthand as the JSON Schema describes it: NAME, or NAME:PATH / NAME:key=value,...
-_DATASET_SHORTHAND = rf"^({'|'.join(DATASETS)})(:.*)?$"
-
-if TYPE_CHECKING:
-    DatasetRef = Any
-else:
-    _DATASET_UNION = _union(
-        DATASETS,
-        _keyed_tag("name"),
-        f"expected a dataset name ({'|'.join(DATASETS)}); write imagefolder:PATH or npz:PATH",
-    )
-    DatasetRef = Annotated[
-        (
-            _DATASET_UNION,
-            BeforeValidator(
-                _dataset_shorthand,
-                json_schema_input_type=Annotated[str, Field(pattern=_DATASET_SHORTHAND)]
-                | _DATASET_UNION,
-            ),
-        )
-    ]
 
 Metric = Literal["val_acc", "params", "flops"]
 DEFAULT_GOALS: dict[str, Literal["max", "min"]] = {
