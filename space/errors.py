@@ -1,8 +1,7 @@
 """Errors that name the field path, the bad value and, for files, the line.
 
-Spec and arch files are read with ``yaml.safe_load`` only (JSON is read by the same loader, being
-a YAML subset); a composed node tree gives the line of every key so that a validation error at
-``layers.2.cell.kind`` can point at line 17.
+Spec and arch files are read by :mod:`space.document` (bounded YAML/JSON parsing), which records
+the line of every key so that a validation error at ``layers.2.cell.kind`` can point at line 17.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 LinePath = tuple[str | int, ...]
 
@@ -109,67 +106,18 @@ class LineMap:
         return self.lines.get((), None)
 
 
-def _walk(node: yaml.Node, path: LinePath, lines: dict[LinePath, int], dups: list[Problem]) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-            if key in seen:
-                dups.append(
-                    Problem(
-                        dotted((*path, key)), "duplicate key", line=key_node.start_mark.line + 1
-                    )
-                )
-            seen.add(key)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            _walk(value_node, (*path, key), lines, dups)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines, dups)
-
-
 def parse_text(text: str, source: str = "<text>") -> tuple[Any, LineMap]:
-    """Parse YAML or JSON text safely; syntax errors and duplicate keys become a SpecError."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError([_syntax_problem(exc, source)]) from None
-    lines: dict[LinePath, int] = {}
-    dups: list[Problem] = []
-    if node is not None:
-        _walk(node, (), lines, dups)
-    if dups:
-        raise SpecError([Problem(p.path, p.message, line=p.line, source=source) for p in dups])
-    return data, LineMap(lines)
+    """Parse YAML or JSON text within the document limits (see :mod:`space.document`)."""
+    from space.document import parse_document  # space.document builds on this module
 
-
-def _syntax_problem(exc: yaml.YAMLError, source: str) -> Problem:
-    """Where the parser gave up (``problem_mark``: line and column) and, when it was inside
-    something it could not close (a bracket, a quote, a block), where that began
-    (``context_mark``), e.g. "line 5, column 9: expected ',' or '}' ... (the flow mapping
-    opened at line 4, column 3)"."""
-    mark = getattr(exc, "problem_mark", None)
-    reason = getattr(exc, "problem", None) or str(exc)
-    if mark is not None:
-        reason = f"column {mark.column + 1}: {reason}"
-    context, opened = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-    if context and opened is not None and (mark is None or opened.line != mark.line):
-        reason += f" ({context} at line {opened.line + 1}, column {opened.column + 1})"
-    line = mark.line + 1 if mark is not None else None
-    return Problem("", f"not valid YAML/JSON: {reason}", line=line, source=source)
+    return parse_document(text, source)
 
 
 def read_document(path: Path) -> tuple[Any, LineMap]:
-    """Read a YAML/JSON file; a missing or unreadable file is a SpecError naming it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([Problem("", "file not found", value=str(path))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem("", f"cannot read file: {exc}", value=str(path))]) from None
-    return parse_text(text, str(path))
+    """Read a YAML/JSON file within the document limits (see :mod:`space.document`)."""
+    from space.document import read_document as read
+
+    return read(path)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,0 +1,336 @@
+"""Reading YAML/JSON documents within fixed bounds, with the line of every key.
+
+Every document the project reads (search specs, arch files, exports, HTTP bodies) goes through
+:func:`parse_document`. A YAML document can describe far more than its size suggests: nested
+anchors expand exponentially (a 480-byte "alias bomb" stands for billions of nodes), an alias
+inside its own anchor is an infinitely deep structure and deep nesting overflows recursive code.
+So the composer below counts while it composes and stops at the first limit passed, before
+anything downstream (construction, validation, line lookup) sees the document:
+
+* :data:`MAX_DOCUMENT_BYTES` — the UTF-8 size, checked before parsing;
+* :data:`MAX_DEPTH` — nesting of mappings and sequences;
+* :data:`MAX_NODES` — nodes with every alias expanded (what a consumer walking the data visits);
+* :data:`MAX_ALIASES` — alias uses (``*name``); an alias inside its own anchor is always refused.
+
+Each is a :class:`~space.errors.SpecError` whose problem names the limit, its value and the line.
+JSON is read by the same loader (JSON is YAML), so it gets the same bounds.
+
+Line numbers are recorded during composition, by path; an alias records the line where it is
+used and is not walked again (a problem inside aliased content points at the ``*name``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from space.errors import LineMap, LinePath, Problem, SpecError, dotted
+
+# Real documents are far below each limit: specs and exports are a few kB (the largest shipped
+# preset is 4.3 kB, ~700 nodes, 7 aliases, depth 6), yet a spec may list long explicit choices
+# (tens of thousands of values), so node and byte limits leave two orders of magnitude of room.
+# At these limits the pure-composition worst case stays well under a second and ~100 MB.
+MAX_DOCUMENT_BYTES = 1024 * 1024
+"""Largest document accepted, in bytes of UTF-8."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and sequences (the root collection is level 1)."""
+MAX_NODES = 100_000
+"""Most nodes (scalars, sequences, mappings, keys), counting each alias as its expansion."""
+MAX_ALIASES = 1_000
+"""Most alias uses (``*name``) in one document; presets use at most 7."""
+
+
+class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
+    def __init__(self, text: str) -> None:
+        yaml.reader.Reader.__init__(self, text)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+
+
+try:  # libyaml scans and parses ~10x faster; composition (where the bounds live) stays Python
+    from yaml._yaml import CParser as _Parser
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    _Parser = _PyParser  # type: ignore[misc,assignment]
+
+
+class _Refused(Exception):
+    """A limit passed or an alias refused, at a line."""
+
+    def __init__(self, path: LinePath, message: str, value: Any, line: int | None):
+        super().__init__(message)
+        self.problem_args = (dotted(path), message, value, line)
+
+
+class _BoundedComposer:
+    """PyYAML's composer, rewritten to count nodes, depth and aliases as it goes and to record
+    the line of every path (the methods PyYAML's constructor and resolver call keep their
+    names and signatures)."""
+
+    # Provided by the parser and resolver bases of the concrete loader.
+    check_event: Any
+    get_event: Any
+    peek_event: Any
+    resolve: Any
+    descend_resolver: Any
+    ascend_resolver: Any
+
+    def _start_bounds(self) -> None:
+        self.anchors: dict[str, Node] = {}
+        self.sizes: dict[str, int] = {}  # expanded node count of each finished anchor
+        self.open_anchors: set[str] = set()
+        self.path: list[str | int] = []
+        self.lines: dict[LinePath, int] = {}
+        self.dups: list[Problem] = []
+        self.nodes = 0
+        self.aliases = 0
+        self.depth = 0
+
+    def _refuse(self, message: str, value: Any, mark: Any) -> _Refused:
+        return _Refused(tuple(self.path), message, value, mark.line + 1 if mark else None)
+
+    def _count(self, n: int, mark: Any) -> None:
+        self.nodes += n
+        if self.nodes > MAX_NODES:
+            raise self._refuse(
+                f"document too large: more than {MAX_NODES:,} nodes with aliases expanded "
+                "(limit MAX_NODES)",
+                self.nodes,
+                mark,
+            )
+
+    def get_single_node(self) -> Node | None:
+        self._start_bounds()
+        self.get_event()  # STREAM-START
+        document = None
+        if not self.check_event(StreamEndEvent):
+            self.get_event()  # DOCUMENT-START
+            document = self.compose_node(None, None)
+            self.get_event()  # DOCUMENT-END
+        if not self.check_event(StreamEndEvent):
+            event = self.get_event()
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream",
+                document.start_mark if document else None,
+                "but found another document",
+                event.start_mark,
+            )
+        self.get_event()  # STREAM-END
+        return document
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        if self.check_event(AliasEvent):
+            return self._alias(self.get_event(), record=parent is None or index is not None)
+        event = self.peek_event()
+        if parent is None or index is not None:  # not a mapping key: its value has the path
+            self.lines[tuple(self.path)] = event.start_mark.line + 1
+        anchor = event.anchor
+        if anchor is not None:
+            if anchor in self.anchors:
+                raise yaml.composer.ComposerError(
+                    f"found duplicate anchor {anchor!r}; first occurrence",
+                    self.anchors[anchor].start_mark,
+                    "second occurrence",
+                    event.start_mark,
+                )
+            self.open_anchors.add(anchor)
+        before = self.nodes
+        self._count(1, event.start_mark)
+        self.descend_resolver(parent, index)
+        node = self._compose_kind(anchor, event)
+        self.ascend_resolver()
+        if anchor is not None:
+            self.open_anchors.discard(anchor)
+            self.sizes[anchor] = self.nodes - before
+        return node
+
+    def _compose_kind(self, anchor: str | None, event: Any) -> Node:
+        if self.check_event(ScalarEvent):
+            return self.compose_scalar_node(anchor)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self._refuse(
+                f"nesting depth over {MAX_DEPTH} levels (limit MAX_DEPTH)",
+                self.depth,
+                event.start_mark,
+            )
+        if self.check_event(SequenceStartEvent):
+            node: Node = self.compose_sequence_node(anchor)
+        else:
+            node = self.compose_mapping_node(anchor)
+        self.depth -= 1
+        return node
+
+    def _alias(self, event: Any, record: bool) -> Node:
+        anchor = event.anchor
+        if record:
+            self.lines[tuple(self.path)] = event.start_mark.line + 1
+        if anchor in self.open_anchors:
+            raise self._refuse(
+                f"recursive alias: *{anchor} is used inside its own anchor &{anchor}",
+                f"*{anchor}",
+                event.start_mark,
+            )
+        if anchor not in self.anchors:
+            raise yaml.composer.ComposerError(
+                None, None, f"found undefined alias {anchor!r}", event.start_mark
+            )
+        self.aliases += 1
+        if self.aliases > MAX_ALIASES:
+            raise self._refuse(
+                f"too many aliases: more than {MAX_ALIASES:,} (limit MAX_ALIASES)",
+                self.aliases,
+                event.start_mark,
+            )
+        self._count(self.sizes[anchor], event.start_mark)
+        return self.anchors[anchor]
+
+    def compose_scalar_node(self, anchor: str | None) -> Node:
+        event = self.get_event()
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.resolve(ScalarNode, event.value, event.implicit)
+        node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+        if anchor is not None:
+            self.anchors[anchor] = node
+        return node
+
+    def compose_sequence_node(self, anchor: str | None) -> Node:
+        start = self.get_event()
+        tag = start.tag
+        if tag is None or tag == "!":
+            tag = self.resolve(SequenceNode, None, start.implicit)
+        node = SequenceNode(tag, [], start.start_mark, None, flow_style=start.flow_style)
+        if anchor is not None:
+            self.anchors[anchor] = node
+        index = 0
+        while not self.check_event(SequenceEndEvent):
+            self.path.append(index)
+            node.value.append(self.compose_node(node, index))
+            self.path.pop()
+            index += 1
+        node.end_mark = self.get_event().end_mark
+        return node
+
+    def compose_mapping_node(self, anchor: str | None) -> Node:
+        start = self.get_event()
+        tag = start.tag
+        if tag is None or tag == "!":
+            tag = self.resolve(MappingNode, None, start.implicit)
+        node = MappingNode(tag, [], start.start_mark, None, flow_style=start.flow_style)
+        if anchor is not None:
+            self.anchors[anchor] = node
+        seen: set[str] = set()
+        while not self.check_event(MappingEndEvent):
+            key_node = self.compose_node(node, None)
+            key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node)
+            self.path.append(key)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                self.dups.append(Problem(dotted(self.path), "duplicate key", line=line))
+            seen.add(key)
+            node.value.append((key_node, self.compose_node(node, key_node)))
+            self.path.pop()
+        node.end_mark = self.get_event().end_mark
+        return node
+
+
+class _BoundedLoader(
+    _BoundedComposer, _Parser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+):
+    def __init__(self, text: str) -> None:
+        _Parser.__init__(self, text)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+
+def _size_problem(size: int, source: str) -> Problem:
+    return Problem(
+        "",
+        f"document too large: {size:,} bytes (limit MAX_DOCUMENT_BYTES = "
+        f"{MAX_DOCUMENT_BYTES:,} bytes)",
+        size,
+        source=source,
+    )
+
+
+def _check_size(text: str, source: str) -> None:
+    # Characters never outnumber UTF-8 bytes; encode only when the count alone cannot decide.
+    size = len(text)
+    if size <= MAX_DOCUMENT_BYTES < 4 * size:
+        size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise SpecError([_size_problem(size, source)])
+
+
+def parse_document(text: str, source: str = "<text>") -> tuple[Any, LineMap]:
+    """Parse YAML or JSON text within the limits above; the data and the line of every path.
+
+    Syntax errors, duplicate keys and passed limits are a :class:`SpecError` (never a
+    ``RecursionError`` or a ``MemoryError``).
+    """
+    _check_size(text, source)
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = None if loader.dups or node is None else loader.construct_document(node)
+    except _Refused as exc:
+        raise SpecError([Problem(*exc.problem_args, source=source)]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([syntax_problem(exc, source)]) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        reason = str(exc).split(";")[0]  # drop Python's hint about sys.set_int_max_str_digits
+        raise SpecError([Problem("", f"not valid YAML/JSON: {reason}", source=source)]) from None
+    finally:
+        loader.dispose()
+    if loader.dups:
+        raise SpecError([_at(p, source) for p in loader.dups])
+    return data, LineMap(loader.lines)
+
+
+def _at(problem: Problem, source: str) -> Problem:
+    return Problem(problem.path, problem.message, line=problem.line, source=source)
+
+
+def syntax_problem(exc: yaml.YAMLError, source: str) -> Problem:
+    """Where the parser gave up (``problem_mark``: line and column) and, when it was inside
+    something it could not close (a bracket, a quote, a block), where that began
+    (``context_mark``), e.g. "line 5, column 9: expected ',' or '}' ... (the flow mapping
+    opened at line 4, column 3)"."""
+    mark = getattr(exc, "problem_mark", None)
+    reason = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        reason = f"column {mark.column + 1}: {reason}"
+    context, opened = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and opened is not None and (mark is None or opened.line != mark.line):
+        reason += f" ({context} at line {opened.line + 1}, column {opened.column + 1})"
+    line = mark.line + 1 if mark is not None else None
+    return Problem("", f"not valid YAML/JSON: {reason}", line=line, source=source)
+
+
+def read_document(path: Path) -> tuple[Any, LineMap]:
+    """Read a YAML/JSON file within the limits; a missing, unreadable or oversized file is a
+    :class:`SpecError` naming it (an oversized file is refused before it is read)."""
+    source = str(path)
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_DOCUMENT_BYTES + 1)
+            if len(raw) > MAX_DOCUMENT_BYTES:
+                size = max(path.stat().st_size, len(raw))
+                raise SpecError([_size_problem(size, source)])
+        text = raw.decode("utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem("", "file not found", value=source)]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem("", f"cannot read file: {exc}", value=source)]) from None
+    return parse_document(text, source)

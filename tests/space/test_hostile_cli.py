@@ -1,0 +1,96 @@
+"""The CLI refuses hostile documents like a user sees it: a memory-limited subprocess, exit code 1,
+a named message and no traceback, in a few seconds (issue 9)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "hostile" / "documents"
+CONVNAS = Path(sys.executable).with_name("convnas")
+MEMORY_LIMIT = 2 * 1024**3  # address space; a bomb reached 8.8 GB before the bounds
+CPU_LIMIT_S = 30  # a runaway child is killed by the kernel, so the wait below always ends
+
+# A fragment of the message refusing each corpus file (see tests/hostile/documents/README.md).
+EXPECTED = {
+    "alias_bomb.yaml": "limit MAX_NODES",
+    "recursive_alias.yaml": "recursive alias",
+    "recursive_alias_mapping.yaml": "recursive alias",
+    "deep_nesting.yaml": "nesting depth",
+    "deep_nesting.json": "limit MAX_DEPTH",
+    "many_aliases.yaml": "limit MAX_ALIASES",
+    "huge_integer.yaml": "4300 digits",
+}
+
+
+@dataclass
+class Run:
+    code: int
+    output: str
+    seconds: float
+    max_rss_bytes: int
+
+
+def _limits() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT_S, CPU_LIMIT_S))
+
+
+def convnas(tmp_path: Path, *args: str) -> Run:
+    """Run the CLI; ``os.wait4`` gives this child's own peak memory."""
+    log = tmp_path / "output.txt"
+    start = time.perf_counter()
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            [str(CONVNAS), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_limits,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - start
+    return Run(child.returncode, log.read_text(), seconds, usage.ru_maxrss * 1024)
+
+
+def assert_refused(run: Run, fragment: str) -> None:
+    assert run.code == 1, run.output
+    assert "Traceback" not in run.output and "Error:" not in run.output.split("\n")[0]
+    assert fragment in run.output, run.output
+    assert run.seconds < 10  # interpreter start included; the refusal itself takes milliseconds
+    assert run.max_rss_bytes < 1024**3
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_space_validate_refuses_hostile_document(tmp_path: Path, name: str) -> None:
+    run = convnas(tmp_path, "space", "validate", str(CORPUS / name))
+    assert_refused(run, EXPECTED[name])
+    assert str(CORPUS / name) in run.output
+
+
+# Arch files go through the same reader; one case per kind of bound is enough.
+@pytest.mark.parametrize("name", ["alias_bomb.yaml", "recursive_alias.yaml", "deep_nesting.json"])
+def test_arch_summary_refuses_hostile_document(tmp_path: Path, name: str) -> None:
+    assert_refused(convnas(tmp_path, "arch", "summary", str(CORPUS / name)), EXPECTED[name])
+
+
+def test_cli_refuses_million_unknown_keys_by_size(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text("".join(f"k{i}: 0\n" for i in range(1_500_000)))
+    assert_refused(convnas(tmp_path, "space", "validate", str(path)), "limit MAX_DOCUMENT_BYTES")
+
+
+def test_cli_json_output_names_the_limit(tmp_path: Path) -> None:
+    run = convnas(tmp_path, "space", "validate", "--json", str(CORPUS / "alias_bomb.yaml"))
+    assert run.code == 1
+    assert '"ok": false' in run.output and "MAX_NODES" in run.output and '"line": 7' in run.output

@@ -1,0 +1,146 @@
+"""Bounded parsing: hostile documents are refused quickly with a named limit; real ones parse as
+before (issue 9)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from space import document
+from space.document import MAX_ALIASES, MAX_DEPTH, MAX_NODES, parse_document, read_document
+from space.errors import SpecError
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "hostile" / "documents"
+
+# Every file of the corpus and a fragment of the message refusing it.
+EXPECTED = {
+    "alias_bomb.yaml": "limit MAX_NODES",
+    "recursive_alias.yaml": "recursive alias: *a is used inside its own anchor",
+    "recursive_alias_mapping.yaml": "recursive alias: *l",
+    # libyaml's own limit (1,000 flow levels) may answer first: "exceeded maximum nesting depth"
+    "deep_nesting.yaml": "nesting depth",
+    "deep_nesting.json": "limit MAX_DEPTH",
+    "many_aliases.yaml": "limit MAX_ALIASES",
+    "huge_integer.yaml": "4300 digits",
+}
+
+
+def refused(read: object, *args: object) -> tuple[SpecError, float]:
+    start = time.perf_counter()
+    with pytest.raises(SpecError) as info:
+        read(*args)  # type: ignore[operator]
+    return info.value, time.perf_counter() - start
+
+
+def test_every_corpus_file_has_an_expectation() -> None:
+    files = {p.name for p in CORPUS.iterdir() if p.suffix in (".yaml", ".json")}
+    assert files == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_hostile_document_is_refused_quickly_with_a_named_problem(name: str) -> None:
+    error, seconds = refused(read_document, CORPUS / name)
+    (problem,) = error.problems
+    assert EXPECTED[name] in problem.message
+    assert problem.source == str(CORPUS / name)
+    assert seconds < 1.0
+
+
+def test_alias_bomb_names_the_limit_value_and_line() -> None:
+    error, _ = refused(read_document, CORPUS / "alias_bomb.yaml")
+    (problem,) = error.problems
+    assert f"more than {MAX_NODES:,} nodes" in problem.message
+    assert problem.line == 7  # the alias use that passes the limit (level f)
+    assert problem.path.startswith("f.")
+
+
+def test_depth_limit_is_exact() -> None:
+    parse_document("[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    error, _ = refused(parse_document, "x: " + "[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    assert f"nesting depth over {MAX_DEPTH} levels" in error.problems[0].message
+    assert error.problems[0].value == MAX_DEPTH + 1
+
+
+def test_alias_limit_is_exact() -> None:
+    def text(n: int) -> str:
+        return "x: &x 1\nxs: [" + ", ".join(["*x"] * n) + "]\n"
+
+    data, _ = parse_document(text(MAX_ALIASES))
+    assert len(data["xs"]) == MAX_ALIASES
+    error, _ = refused(parse_document, text(MAX_ALIASES + 1))
+    assert error.problems[0].path == f"xs.{MAX_ALIASES}"
+
+
+def test_node_limit_counts_a_flat_list_too() -> None:
+    error, seconds = refused(parse_document, "[" + "0," * 150_000 + "]", "big.json")
+    assert "limit MAX_NODES" in error.problems[0].message
+    assert seconds < 1.0
+
+
+def test_a_long_explicit_choice_still_parses() -> None:
+    data, _ = parse_document("{choice: [" + ", ".join(str(i) for i in range(30_000)) + "]}")
+    assert len(data["choice"]) == 30_000
+
+
+def test_million_unknown_keys_are_refused_by_size_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text("".join(f"k{i}: 0\n" for i in range(1_500_000)))
+    error, seconds = refused(read_document, path)
+    (problem,) = error.problems
+    assert "limit MAX_DOCUMENT_BYTES" in problem.message
+    assert problem.value == path.stat().st_size
+    assert seconds < 0.5
+
+
+def test_size_limit_counts_utf8_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(document, "MAX_DOCUMENT_BYTES", 100)
+    parse_document("a: " + "x" * 90)
+    error, _ = refused(parse_document, "a: " + "é" * 90)  # 90 characters, 180 bytes
+    assert error.problems[0].value == 183
+
+
+def shipped_documents() -> list[Path]:
+    presets = (ROOT / "space" / "presets").glob("*.yaml")
+    return sorted([*(ROOT / "examples").glob("*.yaml"), *presets])
+
+
+@pytest.mark.parametrize("path", shipped_documents(), ids=lambda p: p.name)
+def test_shipped_documents_parse_as_the_safe_loader_reads_them(path: Path) -> None:
+    data, _ = read_document(path)
+    assert data == yaml.safe_load(path.read_text())
+
+
+def test_lines_point_at_keys_and_alias_uses() -> None:
+    text = "cells:\n  c: &c {kind: gru}\nlayers:\n  - name: a\n    cell: *c\n  - {name: b}\n"
+    _, lines = parse_document(text)
+    assert lines.line_of(("cells", "c", "kind")) == 2
+    assert lines.line_of(("layers", 0, "cell")) == 5  # the alias use, not the anchor
+    assert lines.line_of(("layers", 0, "cell", "kind")) == 5
+    assert lines.line_of(("layers", 1, "name")) == 6
+    assert lines.line_of(("layers", 1, "missing")) == 6
+
+
+def test_duplicate_keys_are_all_reported_with_lines() -> None:
+    error, _ = refused(parse_document, "a: 1\nb: {x: 1, x: 2}\na: 3\n", "d.yaml")
+    assert [(p.path, p.line) for p in error.problems] == [("b.x", 2), ("a", 3)]
+
+
+def test_syntax_errors_and_several_documents_are_named() -> None:
+    error, _ = refused(parse_document, "a: [1\n")
+    assert "not valid YAML/JSON" in error.problems[0].message
+    error, _ = refused(parse_document, "a: 1\n---\nb: 2\n")
+    assert "another document" in error.problems[0].message
+
+
+def test_unsafe_tags_are_refused() -> None:
+    error, _ = refused(parse_document, "a: !!python/object/apply:os.system [echo hi]\n")
+    assert "not valid YAML/JSON" in error.problems[0].message
+
+
+def test_empty_document_is_none() -> None:
+    assert parse_document("")[0] is None
+    assert parse_document("# only a comment\n")[0] is None
