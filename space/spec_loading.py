@@ -1,0 +1,190 @@
+"""Loading a spec: YAML/JSON text or data into a validated :class:`SearchSpec`, with every
+format error and every cross-field problem reported at once (a partial spec is salvaged so that
+the cross-field checks run beside the format errors)."""
+
+from __future__ import annotations
+
+import functools
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    TypeAdapter,
+    ValidationError,
+)
+
+from space.datasets import DATASETS
+from space.errors import LineMap, Problem, SpecError, dotted, parse_text, read_document
+from space.params import TAG_PREFIX
+from space.spec_base import SpaceNode
+from space.spec_checks import Issue, check_spec
+from space.spec_model import SearchSpec
+
+
+def _clean_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
+    """Drop union tags ('=choice') and validator labels from a pydantic location."""
+    return tuple(
+        part
+        for part in loc
+        if not (
+            isinstance(part, str)
+            and (part.startswith(TAG_PREFIX) or "[" in part or part.startswith("function-"))
+        )
+    )
+
+
+def _is_union_member(loc: Sequence[str | int]) -> bool:
+    return any(isinstance(part, str) and part.startswith(TAG_PREFIX) for part in loc)
+
+
+def _union_echoes(errors: Sequence[Any]) -> set[int]:
+    """Errors that only repeat a deeper one: a union member's error at a path that another error
+    extends (e.g. ``feedback.entry`` "not a literal" beside ``feedback.entry.choice.1``)."""
+    paths = [dotted(_clean_loc(err["loc"])) for err in errors]
+    return {
+        i
+        for i, err in enumerate(errors)
+        if _is_union_member(err["loc"])
+        and any(j != i and other.startswith(paths[i] + ".") for j, other in enumerate(paths))
+    }
+
+
+def _dataset_options_text(loc: Sequence[str | int]) -> str:
+    """ "digits accepts options: limit, seed, val_fraction" for an unknown dataset option."""
+    tags = [p[len(TAG_PREFIX) :] for p in loc if isinstance(p, str) and p.startswith(TAG_PREFIX)]
+    model = DATASETS.get(tags[0]) if tags else None
+    if model is None:
+        return "unknown dataset option"
+    options = ", ".join(sorted(name for name in model.model_fields if name != "name"))
+    return f"unknown option: {tags[0]} accepts options: {options}"
+
+
+def problems_from_validation(
+    exc: ValidationError, source: str | None, lines: LineMap | None
+) -> list[Problem]:
+    problems: list[Problem] = []
+    errors = list(exc.errors(include_url=False))
+    echoes = _union_echoes(errors)
+    for i, err in enumerate(errors):
+        if i in echoes:
+            continue
+        loc = _clean_loc(err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden" and loc[:1] == ("dataset",):
+            message = _dataset_options_text(err["loc"])
+        kwargs: dict[str, Any] = {}
+        value = err.get("input")
+        if (err["type"] != "missing" and not isinstance(value, dict)) or err["type"] in (
+            "kind",
+            "leaf",
+        ):
+            kwargs["value"] = value
+        line = lines.line_of(loc) if lines else None
+        problems.append(Problem(dotted(loc), message, line=line, source=source, **kwargs))
+    return problems
+
+
+def spec_from_data(data: Any, source: str = "<spec>", lines: LineMap | None = None) -> SearchSpec:
+    """Validate plain data into a :class:`SearchSpec`; every problem at once as a SpecError."""
+    if not isinstance(data, dict):
+        raise SpecError([Problem("", "a spec must be a mapping", value=data, source=source)])
+    try:
+        spec = SearchSpec.model_validate(data)
+    except ValidationError as exc:
+        # Report the cross-field problems too, checked on whatever part of the spec is valid.
+        problems = problems_from_validation(exc, source, lines)
+        failed: list[tuple[str | int, ...]] = []
+        partial = _salvage(SearchSpec, data, (), failed)
+        issues = check_spec(partial, failed=failed)
+        raise SpecError(problems + _issue_problems(issues, source, lines)) from None
+    problems = _issue_problems(check_spec(spec), source, lines)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def _issue_problems(issues: list[Issue], source: str, lines: LineMap | None) -> list[Problem]:
+    return [
+        Problem(dotted(path), message, value, lines.line_of(path) if lines else None, source)
+        for path, message, value in issues
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Best-effort partial specs (so that cross-field checks run beside the format errors)
+# --------------------------------------------------------------------------------------------
+
+_BAD: Any = object()
+
+
+@functools.cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    info = model.model_fields[name]
+    annotation: Any = info.annotation
+    return TypeAdapter(Annotated[(annotation, *info.metadata)] if info.metadata else annotation)
+
+
+def _salvage(
+    model: type[BaseModel], data: Any, path: tuple[str | int, ...], failed: list[Any]
+) -> Any:
+    """A model instance built, without whole-model validation, from the fields of ``data`` that
+    validate on their own. A failing field is salvaged recursively when it is a model, a list
+    of models or a mapping (cells); otherwise it is left out (its default, or unset) and its
+    path recorded in ``failed`` so that checks do not report on a value the user never wrote.
+    Returns None when ``data`` is not a mapping."""
+    if not isinstance(data, dict):
+        failed.append(path)
+        return None
+    values: dict[str, Any] = {}
+    for name in model.model_fields:
+        if name in data:
+            value = _salvage_field(model, name, data[name], (*path, name), failed)
+            if value is not _BAD:
+                values[name] = value
+    return model.model_construct(**values)
+
+
+def _salvage_field(
+    model: type[BaseModel], name: str, raw: Any, path: tuple[str | int, ...], failed: list[Any]
+) -> Any:
+    try:
+        return _field_adapter(model, name).validate_python(raw)
+    except ValidationError:
+        pass
+    annotation = model.model_fields[name].annotation
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, SpaceNode):
+        return _salvage(annotation, raw, path, failed)
+    if origin is list and isinstance(raw, list) and args and _is_model(args[0]):
+        return [_salvage(args[0], item, (*path, i), failed) for i, item in enumerate(raw)]
+    if origin is dict and isinstance(raw, dict):
+        # cells: keep every key (so references to it are known), None where the space is bad
+        adapter: TypeAdapter[Any] = TypeAdapter(args[1])
+        out: dict[str, Any] = {}
+        for key, item in raw.items():
+            try:
+                out[str(key)] = adapter.validate_python(item)
+            except ValidationError:
+                out[str(key)] = None
+                failed.append((*path, key))
+        return out
+    failed.append(path)
+    return _BAD
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def spec_from_text(text: str, source: str = "<spec>") -> SearchSpec:
+    data, lines = parse_text(text, source)
+    return spec_from_data(data, source, lines)
+
+
+def load_spec(path: str | Path) -> SearchSpec:
+    """Read and validate a spec file (YAML or JSON); errors carry the file's line numbers."""
+    data, lines = read_document(Path(path))
+    return spec_from_data(data, str(path), lines)

@@ -1,0 +1,80 @@
+"""``SearchSpec``: the whole spec document (the searchable space plus dataset, objectives,
+constraints and search settings), the root that :mod:`space.spec_loading` validates."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+)
+
+from space import arch as A
+from space.datasets import DatasetRef
+from space.spec_base import SpaceNode
+from space.spec_nodes import (
+    CellSpace,
+    EdgeSpace,
+    FeedbackSpace,
+    HeadSpace,
+    InputSpace,
+    LayerSpace,
+    TimeSpace,
+    TrainingSpace,
+)
+from space.spec_settings import Constraints, Objective, ObjectiveItem, SearchSettings
+
+
+class SearchSpec(SpaceNode):
+    """A complete search: the searchable ConvRNN space and how to search it."""
+
+    format: Literal["convnas.spec/1"] = "convnas.spec/1"
+    name: A.Name
+    description: str = ""
+    dataset: DatasetRef
+    input: InputSpace
+    classes: int = Field(ge=2, le=100000)
+    layers: list[LayerSpace] = Field(min_length=1)
+    cells: dict[A.Name, CellSpace] = Field(default_factory=dict)
+    feedback: FeedbackSpace = Field(default_factory=FeedbackSpace)
+    head: HeadSpace = Field(default_factory=HeadSpace)
+    time: TimeSpace = Field(default_factory=TimeSpace)
+    training: TrainingSpace = Field(default_factory=TrainingSpace)
+    objectives: list[ObjectiveItem] = Field(
+        default_factory=lambda: [Objective(metric="val_acc")], min_length=1
+    )
+    constraints: Constraints = Field(default_factory=Constraints)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+
+    @property
+    def scheduler(self) -> Literal["asha", "fifo"]:
+        if self.search.scheduler:
+            return self.search.scheduler
+        return "asha" if len(self.objectives) == 1 else "fifo"
+
+    def layer(self, name: str) -> Any:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def edge_candidates(self) -> list[Any]:
+        """The candidate edges in visiting order (rules expanded into EdgeSpace objects)."""
+        fb = self.feedback
+        if not isinstance(fb.candidates, str):
+            return list(fb.candidates)
+        allowed = set(fb.among) if fb.among is not None else None
+        names = [layer.name for layer in self.layers]
+        if fb.candidates == "later_to_earlier_cells":
+            names = [layer.name for layer in self.layers if has_declared_cell(layer)]
+        if allowed is not None:
+            names = [n for n in names if n in allowed]
+        return [
+            EdgeSpace(source=src, target=tgt) for i, src in enumerate(names) for tgt in names[:i]
+        ]
+
+
+def has_declared_cell(layer: Any) -> bool:
+    """A layer that names or holds a cell space other than a fixed ``kind: none``."""
+    cell = layer.cell
+    return cell is not None and getattr(cell, "kind", None) != "none"

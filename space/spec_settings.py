@@ -1,0 +1,144 @@
+"""How to search a space: objectives, constraints (with amounts like ``200k``, ``2GiB``) and
+the ``search:`` block (trials, time budget, concurrency, sampler, scheduler, seed, resources)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from space.spec_base import SpaceNode
+
+Metric = Literal["val_acc", "params", "flops"]
+DEFAULT_GOALS: dict[str, Literal["max", "min"]] = {
+    "val_acc": "max",
+    "params": "min",
+    "flops": "min",
+}
+
+
+class Objective(SpaceNode):
+    metric: Metric
+    goal: Literal["max", "min"] | None = Field(
+        default=None, description="Default: max for val_acc, min for params and flops"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"metric": data} if isinstance(data, str) else data
+
+    @property
+    def direction(self) -> Literal["max", "min"]:
+        return self.goal or DEFAULT_GOALS[self.metric]
+
+
+def _objective_shorthand(value: Any) -> Any:
+    return {"metric": value} if isinstance(value, str) else value
+
+
+# ``objectives: [val_acc, {metric: params, goal: min}]``: a metric name alone is accepted.
+ObjectiveItem = Annotated[
+    Objective,
+    BeforeValidator(_objective_shorthand, json_schema_input_type=Metric | Objective),
+]
+
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_amount(value: Any) -> Any:
+    """``200k``, ``1.5M``, ``3G``, ``512MiB`` -> int; numbers pass through; other text is left
+    for pydantic to reject."""
+    if not isinstance(value, str):
+        return value
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", value)
+    if not match:
+        return value
+    unit = match.group(2).lower().removesuffix("b") if match.group(2).lower() != "b" else ""
+    factor = _UNITS.get(unit) or _BINARY.get(unit + "b" if unit.endswith("i") else "")
+    if factor is None:
+        return value
+    return round(float(match.group(1)) * factor)
+
+
+# What parse_amount accepts, for the JSON Schema: a number with an optional SI or binary unit.
+_AMOUNT_TEXT = r"^\s*[0-9]*\.?[0-9]+(e[0-9]+)?\s*([kKmMgGtT]|[kKmMgGtT]i)?[bB]?\s*$"
+Amount = Annotated[
+    int,
+    Field(gt=0),
+    BeforeValidator(
+        parse_amount,
+        json_schema_input_type=Annotated[int, Field(gt=0)]
+        | Annotated[str, Field(pattern=_AMOUNT_TEXT)],
+    ),
+]
+
+
+class Constraints(SpaceNode):
+    """Candidates over a limit (by the analytic cost model) are rejected before training."""
+
+    max_params: Amount | None = None
+    max_flops: Amount | None = Field(
+        default=None, description="Multiply-adds for one image over the whole unroll"
+    )
+    max_activation_memory: Amount | None = Field(
+        default=None, description="Bytes, for backprop through time of one image"
+    )
+
+
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> Any:
+    """``90``, ``90s``, ``30m``, ``2h`` -> seconds."""
+    if not isinstance(value, str):
+        return value
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", value)
+    if not match:
+        return value
+    return float(match.group(1)) * _DURATION[match.group(2) or "s"]
+
+
+Duration = Annotated[
+    float,
+    Field(gt=0),
+    BeforeValidator(
+        parse_duration,
+        json_schema_input_type=Annotated[float, Field(gt=0)]
+        | Annotated[str, Field(pattern=r"^\s*[0-9]*\.?[0-9]+\s*[smhd]?\s*$")],
+    ),
+]
+
+
+class Resources(SpaceNode):
+    cpu: float = Field(default=1.0, gt=0.0)
+    gpu: float = Field(default=0.0, ge=0.0, description="Fractions below 1 share a GPU")
+
+    @field_validator("gpu")
+    @classmethod
+    def _whole_above_one(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError("more than one GPU per trial must be a whole number")
+        return value
+
+
+class SearchSettings(SpaceNode):
+    trials: PositiveInt = 20
+    time_budget: Duration | None = Field(
+        default=None, description="Wall-clock limit in seconds (or 30m, 2h)"
+    )
+    concurrency: PositiveInt = 1
+    sampler: Literal["tpe", "random", "nsga2", "motpe"] = "tpe"
+    scheduler: Literal["asha", "fifo"] | None = Field(
+        default=None, description="Default: asha for one objective, fifo for several"
+    )
+    seed: int | None = None
+    resources: Resources = Field(default_factory=Resources)
