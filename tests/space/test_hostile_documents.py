@@ -30,10 +30,10 @@ EXPECTED = {
 
 
 def refused(read: object, *args: object) -> tuple[SpecError, float]:
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(SpecError) as info:
         read(*args)  # type: ignore[operator]
-    return info.value, time.perf_counter() - start
+    return info.value, time.process_time() - start
 
 
 def test_every_corpus_file_has_an_expectation() -> None:
