@@ -1,7 +1,8 @@
-"""Dataset references as a spec writes them: one pydantic model per kind, torch-free.
+"""Dataset references: one pydantic model per kind, torch-free, and the one definition of them.
 
-The spec validates them; ``workers.data`` parses every other form (CLI strings, trial configs)
-into the same models, so a bound or an option is defined once.
+The spec validates them; ``workers.data.parse_dataset_ref`` turns every other form (CLI strings,
+trial configs) into the same models, and the loaders take the typed model, so a bound or an
+option is defined here only.
 """
 
 from __future__ import annotations
@@ -12,18 +13,45 @@ from pydantic import BeforeValidator, Field
 
 from space.spec_base import SpaceNode, keyed_tag, tagged_choice
 
+FILE_KINDS = ("imagefolder", "npz")
+# The number of shape classes ``workers.data.shapes`` draws (a test keeps the two equal).
+SHAPES_CLASSES = 10
+# Pathfinder draws images of at least this side (smaller ones cannot hold two curves).
+PATHFINDER_MIN_SIZE = 16
+# Fields every kind shares: not options of the kind (see ``DatasetBase.options``).
+SHARED_FIELDS = frozenset({"name", "path", "val_fraction", "seed", "limit"})
+
 
 class DatasetBase(SpaceNode):
-    """A dataset reference. Options mirror the loaders' (``workers.data``), which check them
-    again; :meth:`to_ref` gives the mapping they accept."""
+    """A dataset reference. :meth:`to_ref` gives the plain mapping stored with trials and
+    exports (every form parses back to the same model)."""
 
-    # Shared by every kind (workers.data.ref pulls them out before the kind's own options).
     val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
     seed: int | None = Field(default=None, ge=0, description="Seed of the split (and generator)")
     limit: int | None = Field(default=None, ge=1, description="Use at most N images")
 
     def to_ref(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+    @property
+    def kind(self) -> str:
+        name: str = getattr(self, "name")  # noqa: B009 - every subclass declares its literal
+        return name
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The kind's own options as written (defaults left out), e.g. ``{"samples": 100}``."""
+        return {k: getattr(self, k) for k in sorted(self.model_fields_set - SHARED_FIELDS)}
+
+    def __str__(self) -> str:
+        """``npz:PATH``, ``shapes:classes=4,samples=200`` or ``digits``: the dataset's name in
+        records (preprocessing, trial info)."""
+        path = getattr(self, "path", None)
+        if path is not None:
+            return f"{self.kind}:{path}"
+        if self.options:
+            return f"{self.kind}:" + ",".join(f"{k}={v}" for k, v in self.options.items())
+        return self.kind
 
 
 class DigitsDataset(DatasetBase):
@@ -38,7 +66,9 @@ class ShapesDataset(DatasetBase):
     name: Literal["shapes"]
     samples: int = Field(default=2000, ge=4, le=1_000_000, description="Number of images")
     size: int | None = Field(default=None, ge=8, le=1024, description="Default: input.size")
-    classes: int | None = Field(default=None, ge=2, description="Default: the spec's classes")
+    classes: int | None = Field(
+        default=None, ge=2, le=SHAPES_CLASSES, description="Default: the spec's classes"
+    )
 
 
 class PathfinderDataset(DatasetBase):
@@ -46,7 +76,9 @@ class PathfinderDataset(DatasetBase):
 
     name: Literal["pathfinder"]
     samples: int = Field(default=4000, ge=4, le=1_000_000, description="Number of images")
-    size: int | None = Field(default=None, ge=16, le=512, description="Default: input.size")
+    size: int | None = Field(
+        default=None, ge=PATHFINDER_MIN_SIZE, le=512, description="Default: input.size"
+    )
     difficulty: Literal["easy", "medium", "hard"] = "medium"
     length: float | None = Field(default=None, ge=0.1, le=3.0)
     distractors: int | None = Field(default=None, ge=1, le=32)
@@ -75,26 +107,54 @@ DATASETS: dict[str, type[DatasetBase]] = {
     "imagefolder": ImageFolderDataset,
     "npz": NpzDataset,
 }
+DATASET_KINDS = tuple(DATASETS)
+
+
+def _scalar(text: str) -> int | float | str:
+    """``9`` -> 9, ``0.5`` -> 0.5, else the text: a shorthand's values as YAML would type them."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_shorthand(text: str) -> dict[str, Any]:
+    """``digits``, ``imagefolder:PATH``, ``npz:PATH``, ``pathfinder:difficulty=hard,samples=9``
+    as a mapping; a ValueError when an option is not written ``key=value``."""
+    name, sep, rest = text.strip().partition(":")
+    name = name.strip()
+    if not sep:
+        return {"name": name}
+    if name in FILE_KINDS:
+        return {"name": name, "path": rest.strip()}
+    options: dict[str, Any] = {"name": name}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"options must be written key=value,key=value (got {part!r})")
+        options[key.strip()] = _scalar(value.strip())
+    return options
+
+
+def accepted_options(name: str) -> str:
+    """``"limit, samples, seed, ..."``: what a kind accepts besides ``name``, for messages."""
+    model = DATASETS.get(name)
+    return ", ".join(sorted(f for f in model.model_fields if f != "name")) if model else ""
 
 
 def _dataset_shorthand(value: Any) -> Any:
-    """``digits``, ``imagefolder:PATH``, ``npz:PATH``, ``pathfinder:difficulty=hard,samples=9``."""
-    if not isinstance(value, str):
-        return value
-    name, sep, rest = value.partition(":")
-    if not sep:
-        return {"name": name}
-    if name in ("imagefolder", "npz"):
-        return {"name": name, "path": rest}
-    options = dict(part.partition("=")[::2] for part in rest.split(",") if part.strip())
-    return {"name": name, **{k.strip(): v.strip() for k, v in options.items()}}
+    return parse_shorthand(value) if isinstance(value, str) else value
 
 
 # The shorthand as the JSON Schema describes it: NAME, or NAME:PATH / NAME:key=value,...
 _DATASET_SHORTHAND = rf"^({'|'.join(DATASETS)})(:.*)?$"
 
 if TYPE_CHECKING:
-    DatasetRef = Any
+    DatasetRef = DigitsDataset | ShapesDataset | PathfinderDataset | ImageFolderDataset | NpzDataset
 else:
     _DATASET_UNION = tagged_choice(
         DATASETS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from space.errors import ConvnasError
+from space.errors import ConvnasError, Problem
 
 
 class WorkerInputError(ConvnasError, ValueError):
@@ -13,9 +13,16 @@ class WorkerInputError(ConvnasError, ValueError):
 
     def __init__(self, field: str, message: str, value: Any = None) -> None:
         self.field = field
+        self.message = message
         self.value = value
         shown = "" if value is None else f" (got {value!r})"
         super().__init__(f"{field}: {message}{shown}")
+
+    def to_problem(self) -> Problem:
+        """The same error as a :class:`~space.errors.Problem` (path, message, value)."""
+        if self.value is None:
+            return Problem(self.field, self.message)
+        return Problem(self.field, self.message, self.value)
 
 
 class DatasetError(WorkerInputError):

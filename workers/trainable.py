@@ -27,16 +27,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from space.arch import Arch, arch_from_data
+from space.datasets import DatasetBase
 from space.errors import ConvnasError
 from workers.config import TrainConfig
-from workers.data import DatasetRef, load_dataset, parse_dataset_ref
+from workers.data import load_dataset, parse_dataset_ref
 from workers.errors import WorkerInputError
 from workers.loop import Metrics, TrainResult, TrainRun
 
 Report = Callable[[Metrics, str | None], None]  # (metrics, checkpoint folder or None)
 
 
-def parse_trial_config(config: Mapping[str, Any]) -> tuple[Arch, TrainConfig, DatasetRef, bool]:
+def parse_trial_config(config: Mapping[str, Any]) -> tuple[Arch, TrainConfig, DatasetBase, bool]:
     """Validate a trial's plain-data config; errors name the field and value."""
     unknown = sorted(set(config) - {"arch", "dataset", "training", "checkpoint"})
     if unknown:

@@ -66,7 +66,7 @@ def _shrink_note(arch: Arch) -> str | None:
 def _channels_note(data: Dataset, arch: Arch) -> str | None:
     """A visible note when the images were converted to the arch's channel count (legitimate,
     e.g. RGB to gray, but easy to miss: the arch may be meant for the other count)."""
-    from workers.data.prepare import channel_conversion
+    from workers.data.raw import channel_conversion
 
     source = int(data.info.get("source_channels", arch.input.channels))
     if source == arch.input.channels:

@@ -3,22 +3,18 @@ download), scaled to uint8 and later upsampled to the arch's input size."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 
-from workers.data.options import Option
 from workers.data.raw import RawData
 
-OPTIONS: dict[str, Option] = {}
+CLASSES = 10
 
 
-def load(options: Mapping[str, Any], size: int, classes: int, seed: int) -> RawData:
+def load() -> RawData:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     x = np.rint(np.asarray(bunch.images) * (255.0 / 16.0)).astype(np.uint8)
     y = np.asarray(bunch.target, dtype=np.int64)
     note = "scikit-learn's 0..16 digit images scaled by 255/16 and rounded to uint8"
-    return RawData(x, y, tuple(str(d) for d in range(10)), value_note=note)
+    return RawData(x, y, tuple(str(d) for d in range(CLASSES)), value_note=note)

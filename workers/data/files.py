@@ -1,25 +1,40 @@
 """User data from files: ``imagefolder:PATH`` (one subfolder per class, read with PIL) and
 ``npz:PATH`` (arrays ``x`` uint8 [N,H,W] or [N,H,W,C] and ``y`` integer labels, read without
-pickles). Every problem names the path and what is wrong with it."""
+pickles). Every problem names the field, the file and what is wrong with it.
+
+Bounds, checked from headers before any pixel is decoded (a hostile file must not exhaust
+memory): at most :data:`MAX_IMAGE_PIXELS` pixels per image (PNG/JPEG header or npz ``x``
+shape), labels in ``0 .. classes-1`` (checked with min/max, never one object per label), at
+most :data:`MAX_CLASSES` class names.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import warnings
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
-from workers.data.options import Option
+from space.datasets import ImageFolderDataset, NpzDataset
 from workers.data.raw import RawData
 from workers.errors import DatasetError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-FOLDER_OPTIONS = {"max_per_class": Option(int, None, low=1)}
-NPZ_OPTIONS: dict[str, Option] = {}
+# 16.7 megapixels (4096x4096) per image: far above any input a ConvRNN search trains on, far
+# below a decompression bomb (a 20000x20000 PNG of a few hundred kB decodes to 400 MP).
+MAX_IMAGE_PIXELS = 4096 * 4096
+# The spec's bound on ``classes``.
+MAX_CLASSES = 100_000
+
+Shape = tuple[int, ...]
 
 
-def _existing(path: str, want_dir: bool) -> Path:
+def existing_path(path: str, want_dir: bool) -> Path:
     p = Path(path).expanduser()
     if not p.exists():
         raise DatasetError("dataset.path", "no such file or folder", path)
@@ -32,80 +47,245 @@ def _existing(path: str, want_dir: bool) -> Path:
     return p
 
 
-def _read_image(path: Path, size: int, mode: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+def check_pixels(width: int, height: int, where: str, what: str, value: object) -> None:
+    """Images of ``width`` x ``height`` (from a header) are neither empty nor too large."""
+    if width < 1 or height < 1:
+        raise DatasetError(where, f"{what} has no pixels ({width}x{height})", value)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DatasetError(where, f"{what} is {width}x{height} = {_over(width * height)}", value)
 
+
+def _over(pixels: int | str) -> str:
+    return (
+        f"{pixels} pixels, over the limit of {MAX_IMAGE_PIXELS} pixels per image "
+        "(workers.data.files.MAX_IMAGE_PIXELS)"
+    )
+
+
+def check_labels(y: np.ndarray, classes: int, why: str) -> None:
+    """``y`` holds integer labels in ``0 .. classes-1`` (``why`` says where the bound is from).
+
+    min/max first: the common case allocates nothing; only a bad array is searched for the
+    first offending label to name it."""
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise DatasetError("dataset.y", "must be a 1-D array of integer labels", _desc(y))
+    if len(y) == 0:
+        raise DatasetError("dataset.y", "holds no labels", _desc(y))
+    if int(y.min()) >= 0 and int(y.max()) < classes:
+        return
+    index = int(np.argmax((y < 0) | (y >= classes)))
+    raise DatasetError(
+        "dataset.y",
+        f"label {int(y[index])} at index {index} is outside 0..{classes - 1} ({why})",
+        int(y[index]),
+    )
+
+
+def _desc(a: np.ndarray | tuple[Shape, np.dtype]) -> str:
+    shape, dtype = (a.shape, a.dtype) if isinstance(a, np.ndarray) else a
+    return f"{dtype} {shape}"
+
+
+# ------------------------------------------------------------------------------------------------
+# imagefolder
+# ------------------------------------------------------------------------------------------------
+
+
+def class_folders(root: Path) -> list[Path]:
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(folders) < 2:
+        raise DatasetError(
+            "dataset.path", "imagefolder needs at least two class subfolders", str(root)
+        )
+    if len(folders) > MAX_CLASSES:
+        raise DatasetError(
+            "dataset.path", f"more than {MAX_CLASSES} class subfolders", len(folders)
+        )
+    return folders
+
+
+def image_files(folder: Path, limit: int | None) -> list[Path]:
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DatasetError(
+            "dataset.path", f"class folder {folder.name!r} has no images", str(folder)
+        )
+    return files[:limit]
+
+
+def _unreadable(path: Path, exc: Exception) -> DatasetError:
+    return DatasetError("dataset.path", f"cannot read image {path}: {exc}", str(path))
+
+
+@contextmanager
+def _header_checked(path: Path) -> Iterator[Image.Image]:
+    """``path`` opened, its size (from the header; nothing decoded yet) within the limit."""
     try:
-        with Image.open(path) as src:
+        with warnings.catch_warnings():
+            # PIL warns above its own limit, which is higher than ours: the error below says it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError as exc:  # PIL's hard limit, far above ours
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = found.group(1) if found else "too many"
+        raise DatasetError("dataset.path", f"image {path} has {_over(size)}", str(path)) from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from None
+    with image:
+        check_pixels(image.width, image.height, "dataset.path", f"image {path}", str(path))
+        yield image
+
+
+def check_image(path: Path, decode: bool = False) -> None:
+    """A DatasetError when ``path`` is not an image within the pixel limit (``decode``: or
+    when its pixels cannot be read)."""
+    try:
+        with _header_checked(path) as image:
+            if decode:
+                image.load()
+    except DatasetError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def read_image(path: Path, size: int, mode: str) -> np.ndarray:
+    """One image as uint8, centre-cropped to a square and resized to ``size`` (no distortion)."""
+    try:
+        with _header_checked(path) as src:
             im = src.convert(mode)
-        side = min(im.size)  # centre crop to a square, then resize: no distortion
+        side = min(im.size)
         left, top = (im.width - side) // 2, (im.height - side) // 2
         im = im.crop((left, top, left + side, top + side))
         if side != size:
             im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
         return np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DatasetError("dataset.path", f"cannot read image {path}: {exc}", str(path)) from None
+    except DatasetError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from None
 
 
-def load_imagefolder(path: str, options: Mapping[str, Any], size: int, channels: int) -> RawData:
-    root = _existing(path, want_dir=True)
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(folders) < 2:
-        raise DatasetError("dataset.path", "imagefolder needs at least two class subfolders", path)
+def load_imagefolder(ref: ImageFolderDataset, size: int, channels: int) -> RawData:
+    folders = class_folders(existing_path(ref.path, want_dir=True))
     mode = "L" if channels == 1 else "RGB"
     images: list[np.ndarray] = []
     labels: list[int] = []
     for label, folder in enumerate(folders):
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise DatasetError(
-                "dataset.path", f"class folder {folder.name!r} has no images", str(folder)
-            )
-        for f in files[: options["max_per_class"]]:
-            images.append(_read_image(f, size, mode))
+        for f in image_files(folder, ref.max_per_class):
+            images.append(read_image(f, size, mode))
             labels.append(label)
     return RawData(
         np.stack(images), np.asarray(labels, dtype=np.int64), tuple(f.name for f in folders)
     )
 
 
-def _npz_arrays(p: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+# ------------------------------------------------------------------------------------------------
+# npz
+# ------------------------------------------------------------------------------------------------
+
+
+def _not_npz(path: Path, exc: Exception) -> DatasetError:
+    return DatasetError("dataset.path", f"not a readable npz file: {exc}", str(path))
+
+
+def _member_header(archive: zipfile.ZipFile, name: str) -> tuple[Shape, np.dtype]:
+    with archive.open(f"{name}.npy") as fh:
+        version = np.lib.format.read_magic(fh)
+        read = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version)
+        if read is None:
+            raise ValueError(f"npy format version {version} is not supported")
+        shape, _, dtype = read(fh)
+    if dtype.hasobject:
+        raise ValueError(f"array {name} holds Python objects, which are never unpickled")
+    return tuple(int(n) for n in shape), dtype
+
+
+def npz_headers(path: Path) -> dict[str, tuple[Shape, np.dtype]]:
+    """Shape and dtype of ``x``, ``y`` (and ``classes`` when present) from the headers alone."""
     try:
-        with np.load(p, allow_pickle=False) as f:
-            missing = [k for k in ("x", "y") if k not in f.files]
+        with zipfile.ZipFile(path) as archive:
+            members = {n.removesuffix(".npy") for n in archive.namelist()}
+            missing = [k for k in ("x", "y") if k not in members]
             if missing:
                 raise DatasetError(
-                    "dataset.path", f"npz file lacks array(s) {', '.join(missing)}", str(p)
+                    "dataset.path", f"npz file lacks array(s) {', '.join(missing)}", str(path)
                 )
-            names = f["classes"] if "classes" in f.files else None
-            return f["x"], f["y"], names
+            names = [k for k in ("x", "y", "classes") if k in members]
+            return {k: _member_header(archive, k) for k in names}
     except DatasetError:
         raise
-    except (OSError, ValueError, EOFError) as exc:  # not a zip, or object arrays (pickles)
-        raise DatasetError("dataset.path", f"not a readable npz file: {exc}", str(p)) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _not_npz(path, exc) from None
 
 
-def load_npz(path: str, options: Mapping[str, Any]) -> RawData:
-    p = _existing(path, want_dir=False)
-    x, y, names = _npz_arrays(p)
-    if x.dtype != np.uint8 or x.ndim not in (3, 4):
+def check_npz_headers(headers: dict[str, tuple[Shape, np.dtype]]) -> None:
+    """x is uint8 [N,H,W(,C)] with images within the pixel limit, y [N] integers, classes [K]."""
+    (x_shape, x_dtype), (y_shape, y_dtype) = headers["x"], headers["y"]
+    if x_dtype != np.uint8 or len(x_shape) not in (3, 4):
+        raise DatasetError("dataset.x", "must be uint8 [N,H,W] or [N,H,W,C]", _desc(headers["x"]))
+    if len(x_shape) == 4 and x_shape[3] not in (1, 3, 4):
+        raise DatasetError("dataset.x", "must have 1, 3 or 4 channels", _desc(headers["x"]))
+    if x_shape[0] < 1:
+        raise DatasetError("dataset.x", "holds no images", _desc(headers["x"]))
+    check_pixels(x_shape[2], x_shape[1], "dataset.x", "each image", _desc(headers["x"]))
+    if len(y_shape) != 1 or not np.issubdtype(y_dtype, np.integer):
         raise DatasetError(
-            "dataset.x", "must be uint8 [N,H,W] or [N,H,W,C]", f"{x.dtype} {x.shape}"
+            "dataset.y", "must be a 1-D array of integer labels", _desc(headers["y"])
         )
-    if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
-        raise DatasetError("dataset.y", f"must be {len(x)} integer labels", f"{y.dtype} {y.shape}")
-    if len(y) and (y.min() < 0):
-        raise DatasetError("dataset.y", "labels must be 0 or more", int(y.min()))
-    classes = int(y.max()) + 1 if len(y) else 0
-    if names is not None:
-        if len(names) < classes:
+    if y_shape[0] != x_shape[0]:
+        raise DatasetError(
+            "dataset.y", f"must hold {x_shape[0]} labels, one per image of x", _desc(headers["y"])
+        )
+    if "classes" in headers:
+        shape = headers["classes"][0]
+        if len(shape) != 1 or not 1 <= shape[0] <= MAX_CLASSES:
             raise DatasetError(
                 "dataset.classes",
-                f"names {len(names)} classes but labels reach {classes - 1}",
-                len(names),
+                f"must be a 1-D array of 1 to {MAX_CLASSES} class names",
+                _desc(headers["classes"]),
             )
-        class_names = tuple(str(n) for n in names)
-    else:
-        class_names = tuple(str(i) for i in range(classes))
+
+
+def read_npz_labels(path: Path, classes: int, headers: dict[str, tuple[Shape, np.dtype]]) -> int:
+    """The class count of the checked file at ``path``, its labels checked (``x`` is not read)."""
+    with _npz(path) as f:
+        names = f["classes"] if "classes" in headers else None
+        return _checked_classes(f["y"], names, classes)
+
+
+def _checked_classes(y: np.ndarray, names: np.ndarray | None, classes: int) -> int:
+    if names is not None:
+        check_labels(y, len(names), f"the file names {len(names)} classes")
+        return len(names)
+    check_labels(y, classes, f"the arch has {classes} classes")
+    return int(y.max()) + 1
+
+
+@contextmanager
+def _npz(path: Path) -> Iterator[np.lib.npyio.NpzFile]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            yield f
+    except DatasetError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _not_npz(path, exc) from None
+
+
+def load_npz(ref: NpzDataset, classes: int) -> RawData:
+    """The file's images and labels; labels must lie in ``0 .. classes-1`` (the arch's)."""
+    path = existing_path(ref.path, want_dir=False)
+    headers = npz_headers(path)
+    check_npz_headers(headers)
+    have = read_npz_labels(path, classes, headers)
+    with _npz(path) as f:
+        names = f["classes"] if "classes" in headers else None
+        x, y = f["x"], f["y"]
+    class_names = (
+        tuple(str(n) for n in names) if names is not None else tuple(map(str, range(have)))
+    )
     return RawData(x, y.astype(np.int64), class_names)

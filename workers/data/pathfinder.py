@@ -12,30 +12,20 @@ at once and redrawn only where it left the canvas or touched an earlier curve.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 
+from space.datasets import PATHFINDER_MIN_SIZE, PathfinderDataset
 from workers.data.cache import cached
-from workers.data.options import Option
 from workers.data.raw import RawData
 from workers.errors import DatasetError
 
 # 3: dots of radius size/16 (>= 1.5 px): at 32 px the radius-1 "+" on a 1-px curve was hardly
 # a marker and no model learnt the task (v2 was a short-lived draft of this fix)
 GENERATOR_VERSION = 3
-MIN_SIZE = 16
+MIN_SIZE = PATHFINDER_MIN_SIZE
+CLASS_NAMES = ("disconnected", "connected")
 # (curve length as a fraction of the image side, distractors)
 DIFFICULTY = {"easy": (0.4, 1), "medium": (0.6, 2), "hard": (0.9, 3)}
-OPTIONS = {
-    "samples": Option(int, 4000, low=4, high=1_000_000),
-    "size": Option(int, None, low=MIN_SIZE, high=512),
-    "difficulty": Option(str, "medium", choices=tuple(DIFFICULTY)),
-    "length": Option(float, None, low=0.1, high=3.0),
-    "distractors": Option(int, None, low=1, high=32),
-    "max_turn": Option(float, 0.6, low=0.0, high=3.14),
-}
 _TRIES = 40
 _CHUNK = 256
 _RESTARTS = 8
@@ -184,24 +174,32 @@ def generate(
     return np.concatenate(chunks), labels
 
 
-def load(options: Mapping[str, Any], size: int, classes: int, seed: int) -> RawData:
-    if options["size"] is None and size < MIN_SIZE:
+def check_size(ref: PathfinderDataset, size: int) -> None:
+    """A DatasetError when images would be drawn at ``size`` (the input's) below the minimum."""
+    if ref.size is None and size < MIN_SIZE:
         raise DatasetError(
             "input.size",
             f"pathfinder needs images of at least {MIN_SIZE} px; set pathfinder:size={MIN_SIZE} "
             "(then resized to the input) or a larger input size",
             size,
         )
-    length, distractors = DIFFICULTY[options["difficulty"]]
+
+
+def load(ref: PathfinderDataset, size: int, seed: int) -> RawData:
+    check_size(ref, size)
+    length, distractors = DIFFICULTY[ref.difficulty]
+    n, side = ref.samples, ref.size or size
+    length, distractors = ref.length or length, ref.distractors or distractors
     params = {
         "v": GENERATOR_VERSION,
-        "n": options["samples"],
-        "size": options["size"] or size,
-        "length": options["length"] or length,
-        "distractors": options["distractors"] or distractors,
-        "max_turn": options["max_turn"],
+        "n": n,
+        "size": side,
+        "length": length,
+        "distractors": distractors,
+        "max_turn": ref.max_turn,
         "seed": seed,
     }
-    args = (params["n"], params["size"], params["length"], params["distractors"])
-    x, y = cached("pathfinder", params, lambda: generate(*args, params["max_turn"], params["seed"]))
-    return RawData(x, y, ("disconnected", "connected"))
+    x, y = cached(
+        "pathfinder", params, lambda: generate(n, side, length, distractors, ref.max_turn, seed)
+    )
+    return RawData(x, y, CLASS_NAMES)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workers.data.raw import RawData
+from workers.data.raw import RawData, channel_conversion, check_channels, source_channels
 from workers.errors import DatasetError
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -97,23 +97,6 @@ class Dataset:
         }
 
 
-def channel_conversion(have: int, channels: int) -> str:
-    """The name of the conversion :func:`_to_channels` applies (recorded in the preprocessing)."""
-    if have == channels:
-        return "none"
-    if have == 1:
-        return f"repeat gray to {channels} channels"
-    if have in (3, 4) and channels == 1:
-        return "luma 0.299 R + 0.587 G + 0.114 B (alpha dropped), rounded"
-    if have == 4 and channels == 3:
-        return "drop alpha"
-    return f"unsupported ({have} to {channels})"
-
-
-def source_channels(x: np.ndarray) -> int:
-    return 1 if x.ndim == 3 else int(x.shape[-1])
-
-
 def _to_channels(x: np.ndarray, channels: int) -> np.ndarray:
     """[N,H,W] or [N,H,W,C] uint8 -> [N,channels,H,W] uint8."""
     if x.ndim == 3:
@@ -128,9 +111,8 @@ def _to_channels(x: np.ndarray, channels: int) -> np.ndarray:
     elif have == 4 and channels == 3:
         out = x[..., :3]
     else:
-        raise DatasetError(
-            "input.channels", f"the data has {have} channels; cannot make {channels}", channels
-        )
+        check_channels(have, channels)
+        raise AssertionError(f"no conversion from {have} to {channels} channels")
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 

@@ -6,14 +6,14 @@ from a seed and cached on disk.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
+from space.datasets import ShapesDataset
 from workers.data.cache import cached
-from workers.data.options import Option
 from workers.data.raw import RawData
+from workers.errors import DatasetError
 
 GENERATOR_VERSION = 1
 
@@ -72,11 +72,6 @@ SHAPES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "bar": _bar,
     "half_disc": _half_disc,
 }
-OPTIONS = {
-    "samples": Option(int, 2000, low=4, high=1_000_000),
-    "size": Option(int, None, low=8, high=1024),
-    "classes": Option(int, None, low=2, high=len(SHAPES)),
-}
 
 
 def _render(rng: np.random.Generator, labels: np.ndarray, size: int) -> np.ndarray:
@@ -104,14 +99,16 @@ def generate(n: int, size: int, classes: int, seed: int) -> tuple[np.ndarray, np
     return np.concatenate(chunks), labels
 
 
-def load(options: Mapping[str, Any], size: int, classes: int, seed: int) -> RawData:
-    n = options["samples"]
-    size = options["size"] or size
-    k = options["classes"] or classes
+def class_count(ref: ShapesDataset, classes: int) -> int:
+    """The reference's own class count, else the arch's; a DatasetError beyond the shapes."""
+    k = ref.classes or classes
     if k > len(SHAPES):
-        from workers.errors import DatasetError
-
         raise DatasetError("classes", f"shapes has at most {len(SHAPES)} classes", k)
+    return k
+
+
+def load(ref: ShapesDataset, size: int, classes: int, seed: int) -> RawData:
+    n, size, k = ref.samples, ref.size or size, class_count(ref, classes)
     params = {"v": GENERATOR_VERSION, "n": n, "size": size, "classes": k, "seed": seed}
     x, y = cached("shapes", params, lambda: generate(n, size, k, seed))
     return RawData(x, y, tuple(list(SHAPES)[:k]))
