@@ -6,9 +6,14 @@ Each command group lives in its own module under ``api.commands`` and adds itsel
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Annotated
+
 import typer
 
-from api.commands import arch_cmd, graph_cmd, search_cmd, space_cmd, train_cmd
+from api.commands import arch_cmd, board_cmd, graph_cmd, search_cmd, space_cmd, train_cmd
+from api.commands.common import DEBUG_ENV, debug_enabled, report_unexpected
 
 app = typer.Typer(
     name="convnas",
@@ -17,9 +22,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (space_cmd, arch_cmd, graph_cmd, train_cmd, search_cmd):
+for module in (space_cmd, arch_cmd, graph_cmd, train_cmd, search_cmd, board_cmd):
     module.register(app)
 
 
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help=f"Show tracebacks of unexpected errors (or {DEBUG_ENV}=1)."),
+    ] = False,
+) -> None:
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
+
 def main() -> None:
-    app()
+    """The console entry point: no traceback unless asked for."""
+    try:
+        app()
+    except Exception as exc:
+        if debug_enabled():
+            raise
+        sys.exit(report_unexpected(exc))

@@ -25,15 +25,12 @@ from sqlalchemy.orm import Session
 
 from search import repository as repo
 from search.db import Search, Trial
-from space.errors import ConvnasError
+from search.errors import NotFound
+from search.leaderboard import best_trial, objectives_of
 
 EXPORT_FORMAT = "convnas.export/1"
 WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin")
 Format = Literal["yaml", "json"]
-
-
-class ExportError(ConvnasError):
-    """An export that cannot be produced as asked (no weights kept, bad format...)."""
 
 
 @dataclass(frozen=True)
@@ -51,20 +48,10 @@ def package_version() -> str:
         return "unknown"
 
 
-def objectives_of(search: Search) -> list[repo.Objective]:
-    raw = search.spec.get("objectives") or [{"metric": "val_acc"}]
-    out = []
-    for item in raw:
-        metric = item["metric"] if isinstance(item, dict) else str(item)
-        goal = item.get("goal") if isinstance(item, dict) else None
-        out.append(repo.Objective(metric, goal or ("max" if metric == "val_acc" else "min")))
-    return out
-
-
 def pick_trial(session: Session, search: Search, number: int | None) -> Trial:
     """The asked-for trial, or the best completed one (first objective; Pareto set if several)."""
     if number is None:
-        return repo.best_trial(session, search, objectives_of(search))
+        return best_trial(session, search)
     return repo.get_trial(session, search.id, number)
 
 
@@ -79,7 +66,7 @@ def provenance(search: Search, trial: Trial) -> dict[str, Any]:
         "flops": trial.flops,
         "activation_memory": trial.activation_memory,
     }
-    objectives = objectives_of(search)
+    objectives = objectives_of(search.spec)
     values = trial.values or []
     return {
         "search": {"id": search.id, "name": search.name, "study": search.study_name},
@@ -93,7 +80,11 @@ def provenance(search: Search, trial: Trial) -> dict[str, Any]:
         },
         "metrics": metrics,
         "objectives": [
-            {"metric": o.metric, "goal": o.goal, "value": values[i] if i < len(values) else None}
+            {
+                "metric": o.metric,
+                "goal": o.direction,
+                "value": values[i] if i < len(values) else None,
+            }
             for i, o in enumerate(objectives)
         ],
         "params": trial.params,
@@ -118,17 +109,11 @@ class _PlainDumper(yaml.SafeDumper):
 def render(document: dict[str, Any], fmt: Format) -> str:
     if fmt == "json":
         return json.dumps(document, indent=2) + "\n"
-    if fmt == "yaml":
-        return str(
-            yaml.dump(
-                document,
-                Dumper=_PlainDumper,
-                sort_keys=False,
-                default_flow_style=None,
-                width=100,
-            )
+    return str(
+        yaml.dump(
+            document, Dumper=_PlainDumper, sort_keys=False, default_flow_style=None, width=100
         )
-    raise ExportError(f"--format: expected yaml or json (got {fmt!r})")
+    )
 
 
 def find_weights(checkpoint: str | None) -> Path | None:
@@ -167,34 +152,29 @@ def _sha256(path: Path) -> str:
 
 def export_trial(
     session: Session,
-    search_ref: str | int,
+    search: Search,
+    number: int | None,
+    fmt: Format,
     *,
-    trial_number: int | None = None,
-    fmt: Format = "yaml",
     output: Path | None = None,
     weights: bool = False,
 ) -> Exported:
     """Build the export of one trial; write it (and its weights) when ``output`` is given."""
-    if fmt not in ("yaml", "json"):
-        raise ExportError(f"--format: expected yaml or json (got {fmt!r})")
-    search = repo.resolve_search(session, search_ref)
-    trial = pick_trial(session, search, trial_number)
+    trial = pick_trial(session, search, number)
     document: dict[str, Any] = {
         "export": EXPORT_FORMAT,
         "arch": trial.arch,
         "preprocessing": trial.preprocessing or checkpoint_preprocessing(trial.checkpoint),
         "provenance": provenance(search, trial),
     }
+    source = find_weights(trial.checkpoint) if weights else None
     weights_path: Path | None = None
-    if weights:
-        if output is None:
-            raise ExportError("--weights needs -o FILE (the weights are written next to it)")
-        source = find_weights(trial.checkpoint)
+    if weights and output is not None:
         if source is None:
             where = trial.checkpoint or "no checkpoint was recorded"
-            raise ExportError(
-                f"trial {trial.number} of search {search.id} kept no weights ({where}); "
-                "export without --weights, or retrain it with `convnas train --save DIR`"
+            raise NotFound(
+                f"trial {trial.number} of search {search.id} kept no weights ({where}); export "
+                "it without weights, or retrain the architecture with its weights saved"
             )
         weights_path = output.with_name(output.stem + ".weights" + source.suffix)
         document["provenance"]["weights"] = {"file": weights_path.name, "sha256": _sha256(source)}

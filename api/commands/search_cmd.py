@@ -1,25 +1,25 @@
-"""``convnas search run|resume|cancel``, ``convnas searches``, ``leaderboard`` and ``export``.
+"""``convnas search run|resume|cancel|delete`` and ``convnas searches``.
 
-Every command takes ``--db URL`` (else ``CONVNAS_DATABASE_URL``, else ``./convnas.db``). Ray and
-Optuna are imported only by ``search run``/``resume``; the record commands stay light.
+Every command takes ``--db URL`` (else ``CONVNAS_DATABASE_URL``, else ``./convnas.db``) and calls
+:mod:`search.service`; ``run`` and ``resume`` then drive the search in this process (the runner's
+job), which is where Ray and Optuna are imported.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from api.commands.common import print_json, user_errors
+from api.commands.output import board_table, console, fmt
 
 search_app = typer.Typer(
-    name="search", help="Run, resume and cancel architecture searches.", no_args_is_help=True
+    name="search",
+    help="Run, resume, cancel and delete architecture searches.",
+    no_args_is_help=True,
 )
 
 DbOpt = Annotated[
@@ -42,12 +42,7 @@ RunsOpt = Annotated[
 ]
 
 
-def _console() -> Console:
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(width=160, highlight=False)
-
-
-def _engine(db: str | None, *, must_exist: bool = False) -> Any:
+def engine_for(db: str | None, *, must_exist: bool = False) -> Any:
     """The engine for ``--db`` (else the environment, else ./convnas.db).
 
     ``must_exist`` for the commands that only read or continue a search: they must not create an
@@ -71,18 +66,8 @@ def _engine(db: str | None, *, must_exist: bool = False) -> Any:
         raise ConvnasError(f"{origin}: {exc}") from None
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
-
-
 # --------------------------------------------------------------------------------------------
-# search run / resume / cancel
+# search run / resume: record through the service, then drive here
 # --------------------------------------------------------------------------------------------
 
 
@@ -90,34 +75,35 @@ def _report_line(progress: Any) -> None:
     typer.echo(progress.line(), err=True)
 
 
-def _finish(outcome: Any, db: str | None, as_json: bool) -> None:
-    from search import repository as repo
-    from search.db import session_scope
-    from search.export import objectives_of
+def _drive(engine: Any, search_id: int, address: str | None, runs_dir: Path | None) -> Any:
+    from search.driver import run_search
 
-    with session_scope(_engine(db)) as s:
-        search = repo.resolve_search(s, outcome.search_id)
-        objectives = objectives_of(search)
-        first = objectives[0]
-        sort = ("-" if first.goal == "max" else "+") + first.metric
-        top = repo.leaderboard(s, search.id, sort=sort, top=5)
-        rows = [_trial_row(t, rank) for rank, t in enumerate(top, start=1)]
+    return run_search(
+        engine, search_id, ray_address=address, reporter=_report_line, runs_dir=runs_dir
+    )
+
+
+def _finish(engine: Any, outcome: Any, as_json: bool) -> None:
+    from search import service as svc
+
+    search = svc.get_search(engine, outcome.search_id)
+    top = svc.trials(engine, outcome.search_id, svc.TrialQuery(limit=5)).items
     if as_json:
-        print_json({"search": _outcome_dict(outcome), "top": rows})
+        print_json({"search": search, "outcome": _outcome_dict(outcome), "top": top})
     else:
         typer.echo(
             f"search {outcome.search_id} {outcome.status}: {outcome.summary()} "
             f"in {outcome.elapsed:.0f}s" + (f" ({outcome.note})" if outcome.note else "")
         )
-        _console().print(_board_table(rows, f"top {len(rows)}"))
-        typer.echo(f"export the best: convnas export {outcome.search_id} -o best.yaml")
-    if outcome.status not in ("succeeded",):
+        console().print(board_table(top, f"top {len(top)}"))
+        if top:
+            typer.echo(f"export the best: convnas export {outcome.search_id} -o best.yaml")
+    if outcome.status != "succeeded":
         raise typer.Exit(2 if outcome.status == "cancelled" else 1)
 
 
 def _outcome_dict(outcome: Any) -> dict[str, Any]:
     return {
-        "id": outcome.search_id,
         "status": outcome.status,
         "finished": outcome.finished,
         "requested": outcome.requested,
@@ -137,22 +123,19 @@ def run_cmd(
 ) -> None:
     """Validate a spec, record a new search and drive it to the end with live progress."""
     with user_errors(as_json):
-        from search.driver import create_search, run_search
-        from space.spec import load_spec
+        from search import service as svc
 
-        spec = load_spec(file)
-        engine = _engine(db)
-        search_id = create_search(engine, spec, ray_address=address)
+        engine = engine_for(db)
+        spec = svc.load(file)
+        search = svc.submit(engine, spec, ray_address=address)
         typer.echo(
-            f"search {search_id} ({spec.name}): {spec.search.trials} trials, "
+            f"search {search.id} ({search.name}): {search.requested} trials, "
             f"{spec.search.concurrency} at a time, sampler {spec.search.sampler}, "
-            f"scheduler {spec.scheduler}; resume with `convnas search resume {search_id}`",
+            f"scheduler {spec.scheduler}; resume with `convnas search resume {search.id}`",
             err=True,
         )
-        outcome = run_search(
-            search_id, db_url=db, ray_address=address, reporter=_report_line, runs_dir=runs_dir
-        )
-        _finish(outcome, db, as_json)
+        outcome = _drive(engine, search.id, address, runs_dir)
+        _finish(engine, outcome, as_json)
 
 
 @search_app.command("resume")
@@ -168,290 +151,104 @@ def resume_cmd(
 ) -> None:
     """Continue a search whose driver stopped (Ctrl+C, crash, kill -9)."""
     with user_errors(as_json):
-        from search.driver import resume_search
+        from search import service as svc
 
-        _engine(db, must_exist=True)  # a clear error before any Ray start
-        outcome = resume_search(
-            search,
-            db_url=db,
-            ray_address=address,
-            reporter=_report_line,
-            runs_dir=runs_dir,
-            force=force,
-        )
-        _finish(outcome, db, as_json)
+        engine = engine_for(db, must_exist=True)
+        try:
+            queued = svc.resume(engine, search, force=force)
+        except svc.Conflict as exc:
+            raise svc.Conflict(str(exc).replace("resume with force", "pass --force")) from None
+        assert queued.search is not None
+        outcome = _drive(engine, queued.search.id, address, runs_dir)
+        _finish(engine, outcome, as_json)
 
 
 @search_app.command("cancel")
 def cancel_cmd(search: SearchArg, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Stop a search: its driver ends the running trials and marks it cancelled."""
     with user_errors(as_json):
-        from search import repository as repo
-        from search.db import session_scope
+        from search import service as svc
 
-        with session_scope(_engine(db, must_exist=True)) as s:
-            found = repo.resolve_search(s, search)
-            message = repo.request_cancel(s, found)
-            state = {"id": found.id, "status": found.status, "cancel_requested": True}
-        if as_json:
-            print_json({**state, "message": message})
-        else:
-            typer.echo(message)
+        done = svc.cancel(engine_for(db, must_exist=True), search)
+    _print_action(done, as_json)
+
+
+@search_app.command("delete")
+def delete_cmd(
+    search: SearchArg,
+    db: DbOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a search with its trials, metrics and Optuna study (not while it runs)."""
+    with user_errors(as_json):
+        from search import service as svc
+
+        engine = engine_for(db, must_exist=True)
+        found = svc.get_search(engine, search)
+        if not yes and not typer.confirm(
+            f"delete search {found.id} ({found.name}, {found.finished} trials)?"
+        ):
+            raise typer.Exit(1)
+        done = svc.delete(engine, found.id)
+    _print_action(done, as_json)
+
+
+def _print_action(done: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(done)
+    else:
+        typer.echo(done.message)
 
 
 # --------------------------------------------------------------------------------------------
 # searches
 # --------------------------------------------------------------------------------------------
 
-
-def _summary_dict(summary: Any) -> dict[str, Any]:
-    from search.driver import driver_is_alive
-
-    search = summary.search
-    status = search.status
-    if status == "running" and not driver_is_alive(search):
-        status = "running (driver lost: resume it)"
-    return {
-        "id": search.id,
-        "name": search.name,
-        "status": status,
-        "requested": search.requested_trials,
-        "finished": summary.finished,
-        "running": summary.running,
-        "failed": summary.failed,
-        "counts": summary.counts,
-        # val_acc everywhere = a trial's best validation accuracy over its epochs (here: the
-        # best completed trial's); last_val_acc = its final epoch's.
-        "val_acc": summary.best_val_acc,
-        "created_at": search.created_at.isoformat(timespec="seconds"),
-        "finished_at": search.finished_at.isoformat(timespec="seconds")
-        if search.finished_at
-        else None,
-        "note": search.error,
-    }
+_SEARCH_COLUMNS = ("id", "name", "status", "trials", "running", "failed", "val_acc", "created")
 
 
-def searches_cmd(db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """List searches, newest first, with their trial counts and best accuracy."""
-    with user_errors(as_json):
-        from search import repository as repo
-        from search.db import session_scope
-
-        with session_scope(_engine(db, must_exist=True)) as s:
-            rows = [_summary_dict(x) for x in repo.list_searches(s)]
-        if as_json:
-            print_json(rows)
-            return
-        if not rows:
-            typer.echo("no searches yet: start one with `convnas search run SPEC.yaml`")
-            return
-        table = Table(title="searches", title_justify="left")
-        for col in (
-            "id",
-            "name",
-            "status",
-            "trials",
-            "running",
-            "failed",
-            "val_acc",
-            "created",
-        ):
-            table.add_column(col, justify="right" if col not in ("name", "status") else "left")
-        for r in rows:
-            table.add_row(
-                str(r["id"]),
-                r["name"],
-                r["status"],
-                f"{r['finished']}/{r['requested']}",
-                str(r["running"]),
-                str(r["failed"]),
-                _fmt(r["val_acc"]),
-                r["created_at"].replace("T", " ")[:19],
-            )
-        _console().print(table)
-
-
-# --------------------------------------------------------------------------------------------
-# leaderboard
-# --------------------------------------------------------------------------------------------
-
-BOARD_COLUMNS = (
-    "rank", "trial", "status", "val_acc", "last_val_acc", "params", "flops", "memory",
-    "epochs", "seconds", "pareto", "arch_hash",
-)  # fmt: skip
-# The CSV adds these after the table's columns (the JSON has the same keys in the same order,
-# plus the sampled parameters).
-CSV_EXTRA = ("config_hash", "duplicate_of", "node", "error")
-# Printed in the table as 12.3k / 4.56M / 1.2 MiB; exact in --json and --csv.
-HUMAN = {"params": "count", "flops": "count", "memory": "bytes"}
-
-
-def _trial_row(trial: Any, rank: int) -> dict[str, Any]:
-    return {
-        "rank": rank,
-        "trial": trial.number,
-        "status": trial.status,
-        "val_acc": trial.best_val_acc,
-        "last_val_acc": trial.last_val_acc,
-        "params": trial.n_params,
-        "flops": trial.flops,
-        "memory": trial.activation_memory,
-        "epochs": trial.epochs,
-        "seconds": trial.train_seconds,
-        "pareto": trial.pareto,
-        "arch_hash": trial.arch_hash,
-        "config_hash": trial.config_hash,
-        "duplicate_of": trial.duplicate_of,
-        "node": trial.node,
-        "error": trial.error,
-        "sampled": trial.params,
-    }
-
-
-def _board_table(rows: list[dict[str, Any]], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in BOARD_COLUMNS:
-        table.add_column(col, justify="left" if col in ("status", "arch_hash") else "right")
-    for r in rows:
-        table.add_row(*(_cell(c, r[c]) for c in BOARD_COLUMNS))
-    return table
-
-
-def _cell(column: str, value: Any) -> str:
-    if column == "pareto":
-        return "*" if value else ""
-    if column in HUMAN and isinstance(value, int):
-        return human_bytes(value) if HUMAN[column] == "bytes" else human_count(value)
-    return _fmt(value, 1 if column == "seconds" else 4)
-
-
-def human_count(n: int) -> str:
-    """12, 12.3k, 4.56M, 7.89G (three significant digits)."""
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{suffix}"
-    return str(n)
-
-
-def human_bytes(n: int) -> str:
-    """512 B, 1.5 KiB, 3.2 MiB, 1.1 GiB."""
-    for scale, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g} {suffix}"
-    return f"{n} B"
-
-
-def leaderboard_cmd(
-    search: SearchArg,
+def searches_cmd(
     db: DbOpt = None,
-    sort: Annotated[
-        str | None,
-        typer.Option(
-            "--sort",
-            help="val_acc, params, flops, memory, seconds, epochs, number (+/- prefix: "
-            "ascending/descending). Default: the search's first objective.",
-        ),
-    ] = None,
-    top: Annotated[int | None, typer.Option("--top", help="Show the best K trials.")] = None,
-    status: Annotated[
-        str | None,
-        typer.Option("--status", help="completed (default), a comma list, or all."),
-    ] = None,
-    pareto: Annotated[
-        bool, typer.Option("--pareto", help="Only Pareto-optimal trials (one objective: the best).")
-    ] = False,
+    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Only searches of this name.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most N searches.")] = None,
+    offset: Annotated[int, typer.Option("--offset", help="Skip the newest N.")] = 0,
     as_json: JsonOpt = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
-    """The trials of a search, best first."""
-    with user_errors(as_json):
-        if as_json and as_csv:
-            from space.errors import ConvnasError
+    """List searches, newest first, with their trial counts and best accuracy."""
+    flags = {"status": "--status", "limit": "--limit", "offset": "--offset"}
+    with user_errors(as_json, flags):
+        from search import service as svc
 
-            raise ConvnasError("choose one of --json and --csv")
-        from search import repository as repo
-        from search.db import session_scope
-        from search.export import objectives_of
-
-        with session_scope(_engine(db, must_exist=True)) as s:
-            found = repo.resolve_search(s, search)
-            if sort is None:
-                first = objectives_of(found)[0]
-                sort = ("-" if first.goal == "max" else "+") + first.metric
-            trials = repo.leaderboard(s, found.id, sort=sort, top=top, status=status, pareto=pareto)
-            rows = [_trial_row(t, rank) for rank, t in enumerate(trials, start=1)]
-            title = f"search {found.id} ({found.name}), by {sort.lstrip('+-')}"
-        if as_json:
-            print_json(rows)
-        elif as_csv:
-            _print_csv(rows)
-        elif not rows:
-            typer.echo(f"{title}: no trials match (try --status all)")
-        else:
-            _console().print(_board_table(rows, title))
-
-
-def _print_csv(rows: list[dict[str, Any]]) -> None:
-    columns = [*BOARD_COLUMNS, *CSV_EXTRA]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    sys.stdout.write(buffer.getvalue())
-
-
-# --------------------------------------------------------------------------------------------
-# export
-# --------------------------------------------------------------------------------------------
-
-
-def export_cmd(
-    search: SearchArg,
-    db: DbOpt = None,
-    trial: Annotated[
-        int | None, typer.Option("--trial", help="Trial number (default: the best).")
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml",
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write to FILE (default: stdout).")
-    ] = None,
-    weights: Annotated[
-        bool, typer.Option("--weights", help="Also copy the trial's trained weights (needs -o).")
-    ] = False,
-) -> None:
-    """A trial's architecture with provenance, loadable by `convnas arch summary`/`train`."""
-    with user_errors():
-        from search.db import session_scope
-        from search.export import export_trial
-
-        with session_scope(_engine(db, must_exist=True)) as s:
-            exported = export_trial(
-                s,
-                search,
-                trial_number=trial,
-                fmt=fmt,  # type: ignore[arg-type]  # checked by export_trial
-                output=output,
-                weights=weights,
-            )
-        if output is None:
-            sys.stdout.write(exported.text)
-        else:
-            prov = exported.document["provenance"]
-            extra = f" and {exported.weights}" if exported.weights else ""
-            typer.echo(
-                f"wrote {output}{extra}: trial {prov['trial']['number']} of search "
-                f"{prov['search']['id']} (val_acc {_fmt(prov['metrics']['val_acc'])})"
-            )
-            if exported.weights and exported.document.get("preprocessing"):
-                typer.echo(
-                    "inputs for these weights: the file's `preprocessing` block "
-                    "(workers.data.preprocess(images, doc['preprocessing']) applies it)"
-                )
+        page = svc.list_searches(
+            engine_for(db, must_exist=True), status=status, name=name, limit=limit, offset=offset
+        )
+    if as_json:
+        print_json(page)
+        return
+    if not page.items:
+        typer.echo("no searches yet: start one with `convnas search run SPEC.yaml`")
+        return
+    table = Table(title=f"searches ({page.total})", title_justify="left")
+    for col in _SEARCH_COLUMNS:
+        table.add_column(col, justify="left" if col in ("name", "status") else "right")
+    for s in page.items:
+        shown = f"{s.status} (driver lost: resume it)" if s.driver_lost else str(s.status)
+        table.add_row(
+            str(s.id),
+            s.name,
+            shown,
+            f"{s.finished}/{s.requested}",
+            str(s.running),
+            str(s.failed),
+            fmt(s.val_acc),
+            s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console().print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the top-level app."""
     app.add_typer(search_app)
     app.command("searches")(searches_cmd)
-    app.command("leaderboard")(leaderboard_cmd)
-    app.command("export")(export_cmd)

@@ -7,48 +7,18 @@ import io
 import json
 from pathlib import Path
 
-from search_helpers import tiny_spec
+from service_helpers import populate
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.commands.search_cmd import BOARD_COLUMNS, human_bytes, human_count
+from api.commands.output import BOARD_COLUMNS
 from search import repository as repo
-from search.db import Trial, session_scope
-from search.driver import create_search
+from search.db import session_scope
 from space.arch import load_arch
-from space.cost import cost
-from space.sampling import sample
+from space.cost import cost, human_bytes, human_count
 
 runner = CliRunner()
-
-
-def populate(engine: Engine) -> int:
-    spec = tiny_spec(trials=3)
-    search_id = create_search(engine, spec)
-    with session_scope(engine) as s:
-        for number, acc in enumerate([0.5, 0.9, None]):
-            arch = sample(spec, seed=number)
-            c = cost(arch)
-            s.add(
-                Trial(
-                    search_id=search_id,
-                    number=number,
-                    status="completed" if acc is not None else "failed",
-                    arch=arch.to_dict(),
-                    arch_hash=arch.arch_hash,
-                    config_hash=arch.config_hash,
-                    params={"training.lr": 0.1},
-                    n_params=c.params,
-                    flops=c.flops,
-                    activation_memory=c.activation_bytes,
-                    best_val_acc=acc,
-                    epochs=2,
-                    pareto=False,
-                    error=None if acc is not None else "RuntimeError: boom",
-                )
-            )
-    return search_id
 
 
 def test_searches_leaderboard_export_cancel(engine: Engine, db_url: str, tmp_path: Path) -> None:
@@ -57,14 +27,15 @@ def test_searches_leaderboard_export_cancel(engine: Engine, db_url: str, tmp_pat
 
     out = runner.invoke(app, ["searches", "--json", *db])
     assert out.exit_code == 0, out.output
-    [row] = json.loads(out.stdout)
-    assert row["id"] == sid and row["finished"] == 3 and row["failed"] == 1
+    page = json.loads(out.stdout)
+    [row] = page["items"]
+    assert page["total"] == 1 and row["id"] == sid and row["finished"] == 3 and row["failed"] == 1
     # One name for a trial's best validation accuracy everywhere: val_acc.
     assert row["val_acc"] == 0.9 and "best_val_acc" not in row
 
     out = runner.invoke(app, ["leaderboard", str(sid), "--json", *db])
     assert out.exit_code == 0, out.output
-    board = json.loads(out.stdout)
+    board = json.loads(out.stdout)["items"]
     assert [r["trial"] for r in board] == [1, 0]
     assert isinstance(board[0]["params"], int) and isinstance(board[0]["memory"], int)
 
@@ -89,7 +60,18 @@ def test_searches_leaderboard_export_cancel(engine: Engine, db_url: str, tmp_pat
     ] == "RuntimeError: boom"
 
     out = runner.invoke(app, ["leaderboard", str(sid), "--sort", "nope", *db])
-    assert out.exit_code == 1 and "unknown metric 'nope'" in out.output
+    assert out.exit_code == 1 and "--sort: unknown metric" in out.output and "'nope'" in out.output
+    out = runner.invoke(app, ["leaderboard", str(sid), "--top", "0", *db])
+    assert out.exit_code == 1 and "--top: must be at least 1 (got 0)" in out.output
+    out = runner.invoke(app, ["leaderboard", str(sid), "--top", "1", *db])
+    assert out.exit_code == 0 and "(1 of 2)" in out.output
+
+    out = runner.invoke(app, ["trial", str(sid), "1", *db])
+    assert out.exit_code == 0, out.output
+    assert "trial 1 of search" in out.stdout and "rank 1" in out.stdout
+    assert "training.lr = 0.2" in out.stdout and "0.10 0.90" in out.stdout  # per-step accuracy
+    out = runner.invoke(app, ["trial", str(sid), "2", "--json", *db])
+    assert out.exit_code == 0 and json.loads(out.stdout)["error"] == "RuntimeError: boom"
 
     target = tmp_path / "best.json"
     out = runner.invoke(app, ["export", str(sid), "--format", "json", "-o", str(target), *db])
@@ -116,11 +98,19 @@ def test_searches_leaderboard_export_cancel(engine: Engine, db_url: str, tmp_pat
     assert out.exit_code == 1 and "kept no weights" in out.output
     out = runner.invoke(app, ["export", "999", *db])
     assert out.exit_code == 1 and "no search with id 999" in out.output
+    out = runner.invoke(app, ["export", str(sid), "-o", str(tmp_path), *db])
+    assert out.exit_code == 1 and "-o/--output: is a folder" in out.output
 
     out = runner.invoke(app, ["search", "cancel", str(sid), "--json", *db])
     assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["search"]["status"] == "cancelled"
     with session_scope(engine) as s:
         assert repo.resolve_search(s, sid).status == "cancelled"
+
+    out = runner.invoke(app, ["search", "delete", str(sid), "--yes", *db])
+    assert out.exit_code == 0 and f"search {sid} deleted" in out.output
+    out = runner.invoke(app, ["searches", "--json", *db])
+    assert json.loads(out.stdout)["total"] == 0
 
 
 def test_search_run_rejects_a_bad_spec_without_traceback(tmp_path: Path, db_url: str) -> None:

@@ -21,6 +21,7 @@ from search import repository as repo
 from search.db import Search, Trial, TrialMetric, session_scope
 from search.driver import create_search, run_search
 from search.export import export_trial
+from search.leaderboard import leaderboard
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 HERE = Path(__file__).resolve().parent
@@ -78,7 +79,7 @@ def test_tiny_digits_search_records_everything_and_exports(
             assert all(len(m.val_acc_per_step or []) == 3 for m in epochs)
             assert row.best_val_acc == max(m.val_acc or 0 for m in epochs)
             assert row.node and row.train_seconds and row.checkpoint
-        board = repo.leaderboard(s, search_id)
+        board = leaderboard(s, repo.resolve_search(s, search_id))[0]
     accs = [t.best_val_acc for t in board]
     assert accs == sorted(accs, reverse=True)
     # Export round-trip: the file rebuilds a model with the recorded parameter count.
@@ -87,7 +88,8 @@ def test_tiny_digits_search_records_everything_and_exports(
 
     out = tmp_path / "best.yaml"
     with session_scope(engine) as s:
-        exported = export_trial(s, search_id, output=out, weights=True)
+        found = repo.resolve_search(s, search_id)
+        exported = export_trial(s, found, None, "yaml", output=out, weights=True)
     arch = load_arch(out)
     model = build_model(arch)
     assert sum(p.numel() for p in model.parameters()) == board[0].n_params

@@ -9,12 +9,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 from search_helpers import epoch_result, tiny_spec
+from service_helpers import board
 from sqlalchemy import Engine, select
 
 from search import repository as repo
 from search.db import Search, Trial, session_scope
 from search.driver import create_search
 from search.ledger import Ledger, open_study
+from search.pareto import pareto_mask, update_pareto
 from search.progress import TrialDone
 from space.spec import SearchSpec
 
@@ -161,7 +163,7 @@ def test_resume_after_crash_reaches_the_exact_count(engine: Engine, db_url: str)
     train(second, "d", [0.6, 0.9])
     with session_scope(engine) as s:
         assert repo.finished_count(s, first.search_id) == 3
-        assert len(repo.leaderboard(s, first.search_id)) == 3
+        assert len(board(s, first.search_id)) == 3
     numbers = [r.number for r in trials(engine, first.search_id)]
     assert numbers == sorted(set(numbers)) == [0, 1, 2, 3]  # nothing recorded twice
 
@@ -180,7 +182,7 @@ def test_multi_objective_marks_pareto_trials(engine: Engine, db_url: str) -> Non
         train(ledger, t, [acc / 2, acc])
     rows = trials(engine, ledger.search_id)
     points = [[r.best_val_acc or 0.0, float(r.n_params or 0)] for r in rows]
-    expected = repo.pareto_mask(points, ["max", "min"])
+    expected = pareto_mask(points, ["max", "min"])
     assert [r.pareto for r in rows] == expected and any(expected)
     for told in ledger.study.get_trials(deepcopy=False):
         assert told.state == TrialState.COMPLETE and len(told.values) == 2
@@ -246,12 +248,12 @@ def test_single_objective_pareto_is_the_optimum(engine: Engine, db_url: str) -> 
     for t, acc in zip(ids, [0.5, 0.9, 0.3, 0.9], strict=True):
         train(ledger, t, [acc / 2, acc])
     rows = [r for r in trials(engine, ledger.search_id) if r.status == "completed"]
-    expected = repo.pareto_mask([[r.best_val_acc or 0.0] for r in rows], ["max"])
+    expected = pareto_mask([[r.best_val_acc or 0.0] for r in rows], ["max"])
     assert [r.pareto for r in rows] == expected
     assert sorted(r.best_val_acc for r in rows if r.pareto) == [0.9] * sum(
         r.best_val_acc == 0.9 for r in rows
     )
     with session_scope(engine) as s:
-        assert repo.update_pareto(s, ledger.search_id, ledger.objectives) == sum(expected)
-        front = repo.leaderboard(s, ledger.search_id, pareto=True)
+        assert update_pareto(s, ledger.search_id, ledger.objectives) == sum(expected)
+        front = board(s, ledger.search_id, pareto=True)
     assert front and all(t.best_val_acc == 0.9 for t in front)

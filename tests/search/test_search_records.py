@@ -8,12 +8,17 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from service_helpers import board
 from sqlalchemy import Engine, func, inspect, select, text
 
 from search import repository as repo
 from search.db import Base, Search, Trial, TrialMetric, create_db_engine, session_scope
+from search.errors import InvalidRequest
+from search.leaderboard import best_trial
 from search.migrations import VERSION_TABLE, current_revision, downgrade, head_revision, upgrade
+from search.pareto import Goal, add_to_pareto, pareto_mask, update_pareto
 from search.settings import database_url, normalize_url
+from space.spec import Objective
 
 
 def make_search(engine: Engine, name: str = "s", trials: int = 4) -> int:
@@ -184,9 +189,6 @@ def test_counts_interrupt_and_list(engine: Engine) -> None:
         assert repo.mark_interrupted(s, sid) == 1
     with session_scope(engine) as s:
         assert repo.trial_counts(s, sid)["interrupted"] == 1
-        [summary] = repo.list_searches(s)
-        assert summary.finished == 4 and summary.failed == 1 and summary.running == 0
-        assert summary.best_val_acc == pytest.approx(0.1)
 
 
 def test_cancel_transitions(engine: Engine) -> None:
@@ -216,21 +218,19 @@ def test_leaderboard_order_filters_and_errors(engine: Engine) -> None:
         add_trial(engine, sid, n, best_val_acc=acc, n_params=p)
     add_trial(engine, sid, 5, status="pruned", best_val_acc=0.95, n_params=10)
     with session_scope(engine) as s:
-        assert [t.number for t in repo.leaderboard(s, sid)] == [1, 3, 4, 0]
-        assert [t.number for t in repo.leaderboard(s, sid, top=2)] == [1, 3]
-        assert [t.number for t in repo.leaderboard(s, sid, sort="params")] == [2, 1, 4, 3, 0]
-        assert [t.number for t in repo.leaderboard(s, sid, sort="-params", top=1)] == [0]
-        assert [t.number for t in repo.leaderboard(s, sid, status="all")] == [5, 1, 3, 4, 0, 2]
-        assert [t.number for t in repo.leaderboard(s, sid, status="pruned")] == [5]
-        with pytest.raises(repo.RecordError, match="unknown metric 'bogus'"):
-            repo.leaderboard(s, sid, sort="bogus")
-        with pytest.raises(repo.RecordError, match="unknown status nope"):
-            repo.leaderboard(s, sid, status="nope")
-        with pytest.raises(repo.RecordError, match="--top"):
-            repo.leaderboard(s, sid, top=0)
+        assert [t.number for t in board(s, sid)] == [1, 3, 4, 0]
+        assert [t.number for t in board(s, sid, limit=2)] == [1, 3]
+        assert [t.number for t in board(s, sid, sort="params")] == [2, 1, 4, 3, 0]
+        assert [t.number for t in board(s, sid, sort="-params", limit=1)] == [0]
+        assert [t.number for t in board(s, sid, status="all")] == [5, 1, 3, 4, 0, 2]
+        assert [t.number for t in board(s, sid, status="pruned")] == [5]
+        for field, bad in (("sort", "bogus"), ("status", "nope"), ("limit", 0)):
+            with pytest.raises(InvalidRequest) as info:
+                board(s, sid, **{field: bad})
+            assert info.value.problems[0].path == field and info.value.problems[0].value == bad
         search = s.get(Search, sid)
         assert search is not None
-        assert repo.best_trial(s, search, [repo.Objective("val_acc", "max")]).number == 1
+        assert best_trial(s, search).number == 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def test_leaderboard_order_filters_and_errors(engine: Engine) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def brute_force_front(points: list[list[float]], goals: list[repo.Goal]) -> list[bool]:
+def brute_force_front(points: list[list[float]], goals: list[Goal]) -> list[bool]:
     def better_eq(a: float, b: float, goal: str) -> bool:
         return a >= b if goal == "max" else a <= b
 
@@ -261,15 +261,15 @@ def brute_force_front(points: list[list[float]], goals: list[repo.Goal]) -> list
 def test_pareto_mask_matches_brute_force(seed: int) -> None:
     rng = random.Random(seed)
     n_obj = rng.choice([2, 3])
-    goals: list[repo.Goal] = [rng.choice(["max", "min"]) for _ in range(n_obj)]
+    goals: list[Goal] = [rng.choice(["max", "min"]) for _ in range(n_obj)]
     # Small integer grids force ties, the hard case.
     points = [[float(rng.randint(0, 6)) for _ in range(n_obj)] for _ in range(rng.randint(0, 40))]
-    assert repo.pareto_mask(points, goals) == brute_force_front(points, goals)
+    assert pareto_mask(points, goals) == brute_force_front(points, goals)
 
 
 def test_pareto_flags_in_the_database_match_brute_force(engine: Engine) -> None:
     rng = random.Random(7)
-    objectives = [repo.Objective("val_acc", "max"), repo.Objective("params", "min")]
+    objectives = [Objective(metric="val_acc", goal="max"), Objective(metric="params", goal="min")]
     sid = make_search(engine)
     points = []
     for n in range(40):
@@ -280,7 +280,7 @@ def test_pareto_flags_in_the_database_match_brute_force(engine: Engine) -> None:
             points.append((n, [acc, float(params)]))
         # Incremental flagging as trials complete must equal the full recompute at every step.
         with session_scope(engine) as s:
-            repo.add_to_pareto(s, repo.get_trial(s, sid, n), objectives)
+            add_to_pareto(s, repo.get_trial(s, sid, n), objectives)
     expected = dict(
         zip(
             [n for n, _ in points],
@@ -293,10 +293,10 @@ def test_pareto_flags_in_the_database_match_brute_force(engine: Engine) -> None:
     assert {n: flags[n] for n in expected} == expected
     assert not any(flags[n] for n in flags if n not in expected)
     with session_scope(engine) as s:
-        size = repo.update_pareto(s, sid, objectives)
+        size = update_pareto(s, sid, objectives)
     assert size == sum(expected.values())
     with session_scope(engine) as s:
-        front = repo.leaderboard(s, sid, pareto=True)
+        front = board(s, sid, pareto=True)
         assert {t.number for t in front} == {n for n, on in expected.items() if on}
 
 
@@ -334,11 +334,11 @@ def test_leaderboard_is_fast_with_100k_trials(engine: Engine) -> None:
         conn.execute(text("ANALYZE"))
         conn.commit()
     with session_scope(engine) as s:
-        repo.leaderboard(s, sid, top=20)  # warm
+        board(s, sid, limit=20)  # warm
         start = time.perf_counter()
         for _ in range(10):
-            top = repo.leaderboard(s, sid, top=20)
-            repo.leaderboard(s, sid, top=20, sort="params")
+            top = board(s, sid, limit=20)
+            board(s, sid, limit=20, sort="params", offset=1000)
         per_query = (time.perf_counter() - start) / 20
     accs = [t.best_val_acc or 0 for t in top]
     assert accs == sorted(accs, reverse=True) and len(top) == 20

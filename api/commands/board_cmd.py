@@ -1,0 +1,179 @@
+"""``convnas leaderboard``, ``convnas trial`` and ``convnas export``: reading a search's trials.
+
+Each command asks :mod:`search.service` and formats what it returns; the service names request
+fields (``limit``, ``sort``), which the errors here show as the flags the user typed.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from api.commands.common import print_json, user_errors
+from api.commands.output import board_table, cell, console, csv_rows, fmt
+from api.commands.search_cmd import DbOpt, JsonOpt, SearchArg, engine_for
+
+BOARD_FLAGS = {
+    "sort": "--sort",
+    "status": "--status",
+    "limit": "--top",
+    "offset": "--offset",
+    "params_max": "--params-max",
+    "flops_max": "--flops-max",
+}
+
+
+def leaderboard_cmd(
+    search: SearchArg,
+    db: DbOpt = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="val_acc, last_val_acc, params, flops, memory, seconds, epochs, number (+/- "
+            "prefix: ascending/descending). Default: the search's first objective.",
+        ),
+    ] = None,
+    top: Annotated[int | None, typer.Option("--top", help="Show the best K trials.")] = None,
+    offset: Annotated[int, typer.Option("--offset", help="Skip the best N first.")] = 0,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="completed (default), a comma list, or all."),
+    ] = None,
+    pareto: Annotated[
+        bool, typer.Option("--pareto", help="Only Pareto-optimal trials (one objective: the best).")
+    ] = False,
+    params_max: Annotated[
+        int | None, typer.Option("--params-max", help="Only trials with at most N parameters.")
+    ] = None,
+    flops_max: Annotated[
+        int | None, typer.Option("--flops-max", help="Only trials with at most N FLOPs.")
+    ] = None,
+    as_json: JsonOpt = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """The trials of a search, best first."""
+    with user_errors(as_json, BOARD_FLAGS):
+        from search import service as svc
+        from space.errors import ConvnasError
+
+        if as_json and as_csv:
+            raise ConvnasError("choose one of --json and --csv")
+        query = svc.TrialQuery(
+            sort=sort,
+            status=status,
+            pareto=pareto,
+            limit=top,
+            offset=offset,
+            params_max=params_max,
+            flops_max=flops_max,
+        )
+        page = svc.trials(engine_for(db, must_exist=True), search, query)
+    title = f"search {page.search_id} ({page.search_name}), by {page.sort.lstrip('+-')}"
+    if as_json:
+        print_json(page)
+    elif as_csv:
+        columns, rows = csv_rows(page.items)
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    elif not page.items:
+        typer.echo(f"{title}: no trials match (try --status all)")
+    else:
+        shown = f"{len(page.items)} of {page.total}" if page.total > len(page.items) else ""
+        console().print(board_table(page.items, title + (f" ({shown})" if shown else "")))
+
+
+def trial_cmd(
+    search: SearchArg,
+    number: Annotated[int, typer.Argument(help="The trial's number.")],
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One trial: outcome, cost, sampled values, per-epoch metrics and accuracy per time step."""
+    with user_errors(as_json):
+        from search import service as svc
+
+        found = svc.trial(engine_for(db, must_exist=True), search, number)
+    if as_json:
+        print_json(found)
+        return
+    rank = f", rank {found.rank}" if found.rank else ""
+    typer.echo(
+        f"trial {found.trial} of search {found.search_id}: {found.status}{rank}; val_acc "
+        f"{fmt(found.val_acc)}, params {cell('params', found.params)}, flops "
+        f"{cell('flops', found.flops)}, memory {cell('memory', found.memory)}"
+    )
+    if found.error:
+        typer.echo(f"error: {found.error}")
+    for label, value in sorted(found.sampled.items()):
+        typer.echo(f"  {label} = {value}")
+    table = Table(title="epochs", title_justify="left")
+    for col in ("epoch", "train_loss", "val_loss", "val_acc", "img/s", "val_acc per step"):
+        table.add_column(col, justify="right")
+    for e in found.history:
+        steps = " ".join(fmt(a, 2) for a in e.val_acc_per_step or [])
+        table.add_row(
+            str(e.epoch),
+            fmt(e.train_loss),
+            fmt(e.val_loss),
+            fmt(e.val_acc),
+            fmt(e.images_per_sec, 0),
+            steps,
+        )
+    console().print(table)
+
+
+def export_cmd(
+    search: SearchArg,
+    db: DbOpt = None,
+    trial: Annotated[
+        int | None, typer.Option("--trial", help="Trial number (default: the best).")
+    ] = None,
+    fmt_name: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to FILE (default: stdout).")
+    ] = None,
+    weights: Annotated[
+        bool, typer.Option("--weights", help="Also copy the trial's trained weights (needs -o).")
+    ] = False,
+) -> None:
+    """A trial's architecture with provenance, loadable by `convnas arch summary`/`train`."""
+    flags = {"format": "--format", "output": "-o/--output", "weights": "--weights"}
+    with user_errors(flags=flags):
+        from search import service as svc
+
+        done = svc.export(
+            engine_for(db, must_exist=True),
+            search,
+            number=trial,
+            fmt=fmt_name,
+            output=output,
+            weights=weights,
+        )
+    if output is None:
+        sys.stdout.write(done.text)
+        return
+    prov = done.document["provenance"]
+    extra = f" and {done.weights}" if done.weights else ""
+    typer.echo(
+        f"wrote {output}{extra}: trial {done.trial} of search {done.search_id} "
+        f"(val_acc {fmt(prov['metrics']['val_acc'])})"
+    )
+    if done.weights and done.document.get("preprocessing"):
+        typer.echo(
+            "inputs for these weights: the file's `preprocessing` block "
+            "(workers.data.preprocess(images, doc['preprocessing']) applies it)"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the top-level app."""
+    app.command("leaderboard")(leaderboard_cmd)
+    app.command("trial")(trial_cmd)
+    app.command("export")(export_cmd)

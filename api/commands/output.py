@@ -1,0 +1,60 @@
+"""How the CLI prints the service's models: consoles, cells and the leaderboard table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from search.service import TrialOut
+from space.cost import human_bytes, human_count
+
+BOARD_COLUMNS = (
+    "rank", "trial", "status", "val_acc", "last_val_acc", "params", "flops", "memory",
+    "epochs", "seconds", "pareto", "arch_hash",
+)  # fmt: skip
+# The CSV adds these after the table's columns (the JSON has the same keys in the same order,
+# plus the sampled parameters).
+CSV_EXTRA = ("config_hash", "duplicate_of", "node", "error")
+# Printed in the table as 12.3k / 4.56M / 1.2 MiB; exact in --json and --csv.
+HUMAN = {"params": human_count, "flops": human_count, "memory": human_bytes}
+
+
+def console() -> Console:
+    found = Console(highlight=False)
+    return found if found.is_terminal else Console(width=160, highlight=False)
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def cell(column: str, value: Any) -> str:
+    if column == "pareto":
+        return "*" if value else ""
+    if column in HUMAN and isinstance(value, int):
+        return HUMAN[column](value)
+    return fmt(value, 1 if column == "seconds" else 4)
+
+
+def board_table(rows: Sequence[TrialOut], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in BOARD_COLUMNS:
+        table.add_column(col, justify="left" if col in ("status", "arch_hash") else "right")
+    for row in rows:
+        data = row.model_dump(mode="json")
+        table.add_row(*(cell(c, data[c]) for c in BOARD_COLUMNS))
+    return table
+
+
+def csv_rows(rows: Sequence[TrialOut]) -> tuple[list[str], list[dict[str, Any]]]:
+    columns = [*BOARD_COLUMNS, *CSV_EXTRA]
+    return columns, [row.model_dump(mode="json") for row in rows]

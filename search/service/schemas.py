@@ -1,0 +1,167 @@
+"""The public schema: what ``--json`` prints and what ``/api/v1`` returns, one model per shape.
+
+Field names are the request/response vocabulary of every way in; the CLI maps a few of them to
+its flags (``limit`` is ``--top``) and formats these models, nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from space.status import SearchStatus, TrialStatus
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ObjectiveOut(Schema):
+    metric: str
+    goal: Literal["max", "min"]
+
+
+class ProblemOut(Schema):
+    path: str = Field(description="Dotted field path, e.g. layers.2.cell.kind")
+    message: str
+    line: int | None = Field(default=None, description="Line in the YAML document, when known")
+    value: Any = None
+
+
+class SearchOut(Schema):
+    """One search with its progress: trial counts by status and the best values so far."""
+
+    id: int
+    name: str
+    status: SearchStatus
+    driver_lost: bool = Field(
+        description="Running, but its driver's heartbeat stopped: resume it to continue"
+    )
+    cancel_requested: bool
+    requested: int = Field(description="Trials the spec asks for")
+    finished: int = Field(description="Trials that count towards requested")
+    running: int
+    failed: int = Field(description="Trials that failed, diverged or ran out of memory")
+    counts: dict[str, int] = Field(description="Trials by status")
+    objectives: list[ObjectiveOut]
+    val_acc: float | None = Field(description="Best validation accuracy of a completed trial")
+    best: list[float | None] = Field(description="Best value of each objective, in order")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    runner: str | None
+    heartbeat_age: float | None = Field(description="Seconds since the driver's heartbeat")
+    note: str | None = Field(description="Why it ended as it did (failure reason, ...)")
+
+
+class SearchPage(Schema):
+    total: int
+    limit: int | None
+    offset: int
+    items: list[SearchOut]
+
+
+class TrialOut(Schema):
+    """One leaderboard row: a trial's outcome, cost and sampled values."""
+
+    rank: int | None = Field(description="Position in the search's default leaderboard")
+    trial: int = Field(description="The trial's number in its search")
+    status: TrialStatus
+    val_acc: float | None = Field(description="Best validation accuracy over its epochs")
+    last_val_acc: float | None
+    params: int | None
+    flops: int | None = Field(description="Multiply-accumulates over the whole unroll")
+    memory: int | None = Field(description="Activation memory per image for BPTT, bytes")
+    epochs: int
+    seconds: float | None
+    pareto: bool
+    arch_hash: str
+    config_hash: str
+    duplicate_of: int | None
+    node: str | None
+    error: str | None
+    sampled: dict[str, Any] = Field(description="The searched parameters' values")
+
+
+class LeaderboardPage(Schema):
+    search_id: int
+    search_name: str
+    sort: str
+    total: int = Field(description="Trials matching the filters (all pages)")
+    limit: int | None
+    offset: int
+    items: list[TrialOut]
+
+
+class EpochOut(Schema):
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+    val_acc: float | None
+    val_acc_per_step: list[float | None] | None = Field(
+        description="Validation accuracy at every unroll time step"
+    )
+    images_per_sec: float | None
+    elapsed: float | None
+    extra: dict[str, Any]
+
+
+class TrialDetail(TrialOut):
+    """A trial with its architecture, preprocessing and per-epoch metrics."""
+
+    search_id: int
+    arch: dict[str, Any]
+    preprocessing: dict[str, Any] | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    has_weights: bool
+    history: list[EpochOut] = Field(description="Per-epoch metrics, oldest first")
+
+
+class ExportOut(Schema):
+    search_id: int
+    trial: int
+    format: Literal["yaml", "json"]
+    document: dict[str, Any]
+    text: str
+    weights: str | None = Field(default=None, description="Where the weights were written")
+    output: str | None = Field(default=None, description="Where the document was written")
+
+
+class ActionOut(Schema):
+    """The result of cancel, resume or delete: what happened, and the search now."""
+
+    message: str
+    search: SearchOut | None
+
+
+class ValidationOut(Schema):
+    ok: bool
+    problems: list[ProblemOut]
+    warnings: list[str]
+    name: str | None = None
+    layers: int | None = None
+    searched_parameters: int | None = None
+    architectures: int | None = Field(default=None, description="None when uncountable")
+    exact: bool | None = None
+    dataset: dict[str, Any] | None = None
+    summary: str | None = None
+
+
+class PresetOut(Schema):
+    name: str
+    description: str
+    params: int
+    flops: int
+    layers: int = Field(description="Conv layers (the readout is not counted)")
+    cells: int
+    feedback_edges: int
+    steps: int
+    path: str
+
+
+class PresetDetail(PresetOut):
+    arch: dict[str, Any]
+    cost: dict[str, Any] = Field(description="Per-layer parameters, FLOPs and memory")

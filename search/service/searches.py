@@ -1,0 +1,213 @@
+"""Searches: validate a spec, submit it, list, get, cancel, resume (requeue) and delete.
+
+Running a search is the runner's job (``search.driver``); the service only moves records between
+states, under the same rules for every way in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from search import repository as repo
+from search.db import Search, session_scope
+from search.errors import Conflict, InvalidRequest
+from search.lifecycle import create_search, driver_is_alive
+from search.service.schemas import ActionOut, ProblemOut, SearchOut, SearchPage, ValidationOut
+from search.service.views import search_out, search_outs
+from space.budget import feasibility_warning
+from space.describe import describe
+from space.errors import Problem, SpecError
+from space.spec import SearchSpec, load_spec, spec_from_data, spec_from_text
+from space.status import SearchStatus
+
+SpecInput = SearchSpec | str | Mapping[str, Any] | Path
+
+
+def load(document: SpecInput, source: str = "<spec>") -> SearchSpec:
+    """A validated spec from a file, YAML/JSON text, or parsed data (InvalidRequest if not)."""
+    try:
+        if isinstance(document, SearchSpec):
+            return document
+        if isinstance(document, Path):
+            return load_spec(document)
+        if isinstance(document, str):
+            return spec_from_text(document, source=source)
+        return spec_from_data(dict(document), source=source)
+    except SpecError as exc:
+        raise InvalidRequest(exc.problems) from None
+
+
+def dataset_problems(spec: SearchSpec) -> list[Problem]:
+    """Whether the spec's dataset exists and fits it, checked without loading it.
+
+    The check is torch-free; it lives with the loaders so that one module knows each format.
+    A searched input size or channel count is checked by each trial instead.
+    """
+    from workers.data.check import check_dataset
+
+    size, channels = _fixed(spec.input.size), _fixed(spec.input.channels)
+    if size is None or channels is None:
+        return []
+    return check_dataset(spec.dataset, input_size=size, channels=channels, classes=spec.classes)
+
+
+def _fixed(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def validate_spec(
+    document: SpecInput, *, source: str = "<spec>", check_data: bool = True
+) -> ValidationOut:
+    """Every problem of a spec, or its description (size of the space) and warnings."""
+    try:
+        spec = load(document, source)
+        problems = dataset_problems(spec) if check_data else []
+    except SpecError as exc:
+        problems = exc.problems
+    if problems:
+        return ValidationOut(ok=False, problems=[_problem_out(p) for p in problems], warnings=[])
+    info = describe(spec)
+    warning = feasibility_warning(spec)
+    return ValidationOut(
+        ok=True,
+        problems=[],
+        warnings=[warning] if warning else [],
+        name=spec.name,
+        layers=len(spec.layers),
+        searched_parameters=len(info.params),
+        architectures=info.arch_count,
+        exact=info.exact,
+        dataset=spec.dataset.to_ref(),
+        summary=info.summary(),
+    )
+
+
+def _problem_out(problem: Problem) -> ProblemOut:
+    data = problem.to_dict()
+    return ProblemOut(
+        path=data["path"], message=data["message"], line=data["line"], value=data.get("value")
+    )
+
+
+def submit(
+    engine: Engine,
+    document: SpecInput,
+    *,
+    source: str = "<spec>",
+    ray_address: str | None = None,
+    check_data: bool = True,
+) -> SearchOut:
+    """Validate a spec (and its dataset) and store it as a queued search."""
+    spec = load(document, source)
+    if check_data and (problems := dataset_problems(spec)):
+        raise InvalidRequest(problems)
+    search_id = create_search(engine, spec, ray_address=ray_address)
+    return get_search(engine, search_id)
+
+
+def list_searches(
+    engine: Engine,
+    *,
+    status: str | None = None,
+    name: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> SearchPage:
+    """Searches newest first, optionally one status or one name, a page at a time."""
+    if limit is not None and limit < 1:
+        raise InvalidRequest.field("limit", "must be at least 1", limit)
+    if offset < 0:
+        raise InvalidRequest.field("offset", "must be at least 0", offset)
+    query = select(Search)
+    if status is not None:
+        query = query.where(Search.status == _search_status(status))
+    if name is not None:
+        query = query.where(Search.name == name)
+    with session_scope(engine) as s:
+        total = int(s.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        page = query.order_by(Search.id.desc()).offset(offset)
+        rows = list(s.scalars(page.limit(limit) if limit is not None else page))
+        items = search_outs(s, rows) if rows else []
+    return SearchPage(total=total, limit=limit, offset=offset, items=items)
+
+
+def _search_status(status: str) -> SearchStatus:
+    try:
+        return SearchStatus(status)
+    except ValueError:
+        choices = ", ".join(SearchStatus)
+        message = f"unknown status; choose from {choices}"
+        raise InvalidRequest.field("status", message, status) from None
+
+
+def get_search(engine: Engine, ref: str | int) -> SearchOut:
+    """A search by id, or by name (the latest of that name)."""
+    with session_scope(engine) as s:
+        return search_out(s, repo.resolve_search(s, ref))
+
+
+def cancel(engine: Engine, ref: str | int) -> ActionOut:
+    """Stop a search: a running one's driver ends its trials; any other ends at once."""
+    with session_scope(engine) as s:
+        search = repo.resolve_search(s, ref)
+        message = repo.request_cancel(s, search)
+        s.flush()
+        return ActionOut(message=message, search=search_out(s, search))
+
+
+def resume(engine: Engine, ref: str | int, *, force: bool = False) -> ActionOut:
+    """Queue a stopped search again so that a runner continues it where it stopped.
+
+    Refused for a finished search and for one whose driver is alive (unless ``force``: the
+    caller knows that process is gone).
+    """
+    with session_scope(engine) as s:
+        search = repo.resolve_search(s, ref)
+        _check_resumable(search, force)
+        message = f"search {search.id} queued to resume"
+        if search.status == SearchStatus.QUEUED:
+            message = f"search {search.id} is already queued"
+        search.status = SearchStatus.QUEUED
+        search.cancel_requested = False
+        s.flush()
+        return ActionOut(message=message, search=search_out(s, search))
+
+
+def _check_resumable(search: Search, force: bool) -> None:
+    if search.status in (SearchStatus.SUCCEEDED, SearchStatus.CANCELLED):
+        raise Conflict(f"search {search.id} ({search.name}) is {search.status}; nothing to run")
+    if driver_is_alive(search) and not force:
+        raise Conflict(
+            f"search {search.id} is being driven by {search.runner}; cancel it, or resume with "
+            "force if that process is gone"
+        )
+
+
+def delete(engine: Engine, ref: str | int) -> ActionOut:
+    """Delete a search, its trials and its Optuna study; refused while it runs."""
+    with session_scope(engine) as s:
+        search = repo.resolve_search(s, ref)
+        if search.status == SearchStatus.RUNNING and driver_is_alive(search):
+            raise Conflict(f"search {search.id} is running; cancel it before deleting it")
+        search_id, study = search.id, search.study_name
+        s.delete(search)
+    _delete_study(engine, study)
+    return ActionOut(message=f"search {search_id} deleted", search=None)
+
+
+def _delete_study(engine: Engine, study_name: str) -> None:
+    import optuna
+
+    from search.optuna_bridge import rdb_storage
+
+    storage = rdb_storage(engine.url.render_as_string(hide_password=False))
+    try:
+        optuna.delete_study(study_name=study_name, storage=storage)
+    except KeyError:
+        pass  # never started: Optuna has no study of that name
+    finally:
+        storage.engine.dispose()

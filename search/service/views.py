@@ -1,0 +1,134 @@
+"""Records -> public schema: how a search, a trial and an epoch look to every way in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from search.db import Search, Trial, TrialMetric, utcnow
+from search.export import find_weights
+from search.leaderboard import objectives_of
+from search.lifecycle import driver_is_alive
+from search.pareto import OBJECTIVE_COLUMNS
+from search.service.schemas import EpochOut, ObjectiveOut, SearchOut, TrialDetail, TrialOut
+from space.status import FAILED_TRIAL, FINISHED_TRIAL, SearchStatus, TrialStatus
+
+_BEST = {
+    (metric, goal): (func.max if goal == "max" else func.min)(getattr(Trial, column))
+    for metric, column in OBJECTIVE_COLUMNS.items()
+    for goal in ("max", "min")
+}
+
+
+def search_outs(session: Session, searches: Sequence[Search]) -> list[SearchOut]:
+    """The public view of several searches with two grouped queries (counts, best values)."""
+    ids = [s.id for s in searches]
+    counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for search_id, status, n in session.execute(
+        select(Trial.search_id, Trial.status, func.count())
+        .where(Trial.search_id.in_(ids))
+        .group_by(Trial.search_id, Trial.status)
+    ):
+        counts[search_id][status] = int(n)
+    keys = list(_BEST)
+    best = {
+        row[0]: dict(zip(keys, row[1:], strict=True))
+        for row in session.execute(
+            select(Trial.search_id, *_BEST.values())
+            .where(Trial.search_id.in_(ids), Trial.status == TrialStatus.COMPLETED)
+            .group_by(Trial.search_id)
+        )
+    }
+    return [_search_out(s, counts[s.id], best.get(s.id, {})) for s in searches]
+
+
+def search_out(session: Session, search: Search) -> SearchOut:
+    return search_outs(session, [search])[0]
+
+
+def _search_out(
+    search: Search, counts: dict[str, int], best: dict[tuple[str, str], Any]
+) -> SearchOut:
+    objectives = objectives_of(search.spec)
+    status = SearchStatus(search.status)
+    beat = search.heartbeat_at
+    return SearchOut(
+        id=search.id,
+        name=search.name,
+        status=status,
+        driver_lost=status == SearchStatus.RUNNING and not driver_is_alive(search),
+        cancel_requested=bool(search.cancel_requested),
+        requested=search.requested_trials,
+        finished=sum(counts.get(s, 0) for s in FINISHED_TRIAL),
+        running=counts.get(TrialStatus.RUNNING, 0),
+        failed=sum(counts.get(s, 0) for s in FAILED_TRIAL),
+        counts=counts,
+        objectives=[ObjectiveOut(metric=o.metric, goal=o.direction) for o in objectives],
+        val_acc=best.get(("val_acc", "max")),
+        best=[_number(best.get((o.metric, o.direction))) for o in objectives],
+        created_at=search.created_at,
+        started_at=search.started_at,
+        finished_at=search.finished_at,
+        runner=search.runner,
+        heartbeat_age=round((utcnow() - beat).total_seconds(), 1) if beat else None,
+        note=search.error,
+    )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _row_fields(trial: Trial, rank: int | None) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "trial": trial.number,
+        "status": TrialStatus(trial.status),
+        "val_acc": trial.best_val_acc,
+        "last_val_acc": trial.last_val_acc,
+        "params": trial.n_params,
+        "flops": trial.flops,
+        "memory": trial.activation_memory,
+        "epochs": trial.epochs,
+        "seconds": trial.train_seconds,
+        "pareto": bool(trial.pareto),
+        "arch_hash": trial.arch_hash,
+        "config_hash": trial.config_hash,
+        "duplicate_of": trial.duplicate_of,
+        "node": trial.node,
+        "error": trial.error,
+        "sampled": trial.params or {},
+    }
+
+
+def trial_out(trial: Trial, rank: int) -> TrialOut:
+    return TrialOut(**_row_fields(trial, rank))
+
+
+def epoch_out(row: TrialMetric) -> EpochOut:
+    return EpochOut(
+        epoch=row.epoch,
+        train_loss=row.train_loss,
+        val_loss=row.val_loss,
+        val_acc=row.val_acc,
+        val_acc_per_step=row.val_acc_per_step,
+        images_per_sec=row.images_per_sec,
+        elapsed=row.elapsed,
+        extra=row.extra or {},
+    )
+
+
+def trial_detail(trial: Trial, rank: int | None) -> TrialDetail:
+    return TrialDetail(
+        **_row_fields(trial, rank),
+        search_id=trial.search_id,
+        arch=trial.arch,
+        preprocessing=trial.preprocessing,
+        started_at=trial.started_at,
+        finished_at=trial.finished_at,
+        has_weights=find_weights(trial.checkpoint) is not None,
+        history=[epoch_out(m) for m in trial.metrics],
+    )
