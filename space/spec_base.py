@@ -1,13 +1,31 @@
-"""What every spec model shares: the strict base class, generated searchable models, and tagged
-unions whose discriminator reads a key (``kind``, ``name``) so errors name the member tried."""
+"""What every spec model shares: the strict base class, the bases of the generated node models,
+two annotation markers that give a field its run-time validator while mypy sees its static type,
+and tagged unions whose discriminator reads a key (``kind``, ``name``) so errors name the member
+tried.
+
+The markers are how a spec model can be both a real class to mypy and validated by types built
+at run time: ``size: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.InputShape, "size")]``
+is ``int | ChoiceLeaf | IntLeaf`` to mypy and the leaf union of ``InputShape.size`` (with its
+bounds) to pydantic.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    Tag,
+)
+from pydantic_core import CoreSchema
 
+from space import arch as A
 from space.params import TAG_PREFIX, leaf_type, tagged_union
 
 
@@ -18,43 +36,85 @@ class SpaceNode(BaseModel):
 
 
 # --------------------------------------------------------------------------------------------
-# Generating searchable models from the frozen arch models
+# Markers: the static type for mypy, the run-time type for pydantic
 # --------------------------------------------------------------------------------------------
 
 
-def space_model(
-    frozen: type[BaseModel],
-    name: str,
-    *,
-    base: type[SpaceNode] = SpaceNode,
-    keep: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    overrides: Mapping[str, tuple[Any, Any]] | None = None,
-) -> type[SpaceNode]:
-    """A spec model with every field of ``frozen`` as a leaf (``T | searched form``).
+@dataclass(frozen=True)
+class ValidateAs:
+    """``Annotated[Static, ValidateAs(runtime)]``: pydantic validates (and writes the JSON
+    Schema of) the field as ``runtime``, a type built at run time (a tagged union, a leaf
+    union), while mypy sees ``Static``. ``runtime`` must only produce ``Static`` values."""
 
-    ``keep`` fields keep their frozen type (e.g. a ``kind`` tag); ``overrides`` give a field a
-    spec type of its own; ``exclude`` drops fields. Defaults are the frozen model's defaults.
-    """
-    overrides = overrides or {}
-    fields: dict[str, Any] = {}
-    for field_name, info in frozen.model_fields.items():
-        if field_name in exclude:
-            continue
-        if field_name in overrides:
-            fields[field_name] = overrides[field_name]
-            continue
-        ftype: Any = info.annotation
-        if field_name in keep:
-            ftype = Annotated[(ftype, *info.metadata)] if info.metadata else ftype
+    runtime: Any
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return handler.generate_schema(self.runtime)
+
+
+@dataclass(frozen=True)
+class FromArch:
+    """A generated spec field: the frozen field ``frozen.field`` written as a leaf (``T |
+    {choice: ...} | ...`` with ``T``'s bounds, see :func:`space.params.leaf_type`); ``keep``
+    keeps the frozen type as is (a ``kind`` tag, a name); ``optional`` adds None (unset)."""
+
+    frozen: type[BaseModel]
+    field: str
+    keep: bool = False
+    optional: bool = False
+
+    def spec_type(self) -> Any:
+        info = self.frozen.model_fields[self.field]
+        if self.keep:
+            spec: Any = (
+                Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+            )
         else:
-            ftype = leaf_type(info.annotation, info.metadata)
-        default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
-        fields[field_name] = (ftype, Field(default=default, description=info.description))
-    for field_name, definition in overrides.items():
-        fields.setdefault(field_name, definition)  # extra fields, e.g. a layer's `optional`
-    model = create_model(name, __base__=base, __doc__=frozen.__doc__, **fields)
-    return model
+            spec = leaf_type(info.annotation, info.metadata)
+        return spec | None if self.optional else spec
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return handler.generate_schema(self.spec_type())
+
+
+# --------------------------------------------------------------------------------------------
+# Bases of the generated cell and readout spaces (space.spec_generated)
+# --------------------------------------------------------------------------------------------
+
+Share = Literal["shared", "per_layer"]
+
+
+class CellSpaceBase(SpaceNode):
+    share: Share | None = Field(
+        default=None,
+        description="Only on a named cell: 'shared' (default; one sample for every layer "
+        "naming it) or 'per_layer' (an independent sample for each layer).",
+    )
+
+
+class CellKindBase(CellSpaceBase):
+    """A cell space of one kind (each generated subclass declares its ``kind``)."""
+
+    branch: A.Name | None = Field(
+        default=None,
+        description="Name of this alternative inside one_of (default: its kind); the label "
+        "of its parameters.",
+    )
+
+
+class ReadoutKindBase(SpaceNode):
+    """A readout space of one kind (each generated subclass declares its ``kind``)."""
+
+    branch: A.Name | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Tagged unions
+# --------------------------------------------------------------------------------------------
 
 
 def keyed_tag(key: str, extra: Callable[[Any], str | None] | None = None) -> Callable[[Any], Any]:
@@ -70,6 +130,7 @@ def keyed_tag(key: str, extra: Callable[[Any], str | None] | None = None) -> Cal
 
 
 def tagged_choice(members: Mapping[str, Any], tag: Callable[[Any], Any], message: str) -> Any:
+    """The union of ``members`` (tag -> type), chosen by ``tag``; ``message`` when none fits."""
     tagged = [Annotated[(tp, Tag(TAG_PREFIX + name))] for name, tp in members.items()]
     discriminator = Discriminator(tag, custom_error_type="kind", custom_error_message=message)
     return tagged_union(tagged, discriminator)

@@ -8,16 +8,16 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from space.params import domain_bounds, domain_of, finite_values
+from space.spec_generated import CellKindSpace, MeanReadoutSpace, RGCCellSpace
 from space.spec_model import SearchSpec
-from space.spec_nodes import CellOneOf, ReadoutOneOf, branch_name
+from space.spec_nodes import CellOneOf, LayerSpace, ReadoutOneOf, branch_name
 
+Loc = tuple[str | int, ...]
 # Semantic checks: (path, message, bad value) triples, all collected.
-Issue = tuple[tuple[str | int, ...], str, Any]
+Issue = tuple[Loc, str, Any]
 
 
-def check_spec(
-    spec: SearchSpec, failed: Sequence[tuple[str | int, ...]] | None = None
-) -> list[Issue]:
+def check_spec(spec: SearchSpec, failed: Sequence[Loc] | None = None) -> list[Issue]:
     """Every cross-field problem of ``spec``.
 
     With ``failed`` (paths of fields that did not validate), ``spec`` is a partial one from
@@ -37,12 +37,12 @@ def check_spec(
     return issues
 
 
-def _related(a: tuple[str | int, ...], b: tuple[str | int, ...]) -> bool:
+def _related(a: Loc, b: Loc) -> bool:
     n = min(len(a), len(b))
     return a[:n] == b[:n]
 
 
-def _named_layers(spec: SearchSpec) -> Iterator[tuple[int, Any]]:
+def _named_layers(spec: SearchSpec) -> Iterator[tuple[int, LayerSpace]]:
     """(index, layer) for every layer with a valid name (all of them in a valid spec)."""
     for i, layer in enumerate(getattr(spec, "layers", None) or []):
         if layer is not None and isinstance(getattr(layer, "name", None), str):
@@ -70,7 +70,7 @@ def _can_be(value: Any, predicate: Callable[[Any], bool]) -> bool:
     return any(predicate(v) for v in values)
 
 
-def _check_residual(layer: Any, path: tuple[str | int, ...]) -> Iterator[Issue]:
+def _check_residual(layer: LayerSpace, path: Loc) -> Iterator[Issue]:
     # A residual add needs matching sizes: residual=true is only legal with stride 1 or a post
     # conv. When residual is searched, sampling turns it off where illegal; when fixed true it
     # must be legal in every sample.
@@ -79,14 +79,15 @@ def _check_residual(layer: Any, path: tuple[str | int, ...]) -> Iterator[Issue]:
         yield ((*path, "residual"), "residual needs stride 1 or post_kernel > 0", True)
 
 
-def _cell_spaces(spec: SearchSpec) -> Iterator[tuple[tuple[str | int, ...], Any, bool]]:
+def _cell_spaces(spec: SearchSpec) -> Iterator[tuple[Loc, CellKindSpace | CellOneOf, bool]]:
     """(path, cell space, is_named) for every cell space written in the spec."""
     for name, cell in spec.cells.items():
         if cell is not None:
             yield ("cells", name), cell, True
     for i, layer in _named_layers(spec):
-        if getattr(layer, "cell", None) is not None and not isinstance(layer.cell, str):
-            yield ("layers", i, "cell"), layer.cell, False
+        inline = getattr(layer, "cell", None)  # a salvaged layer may lack it
+        if inline is not None and not isinstance(inline, str):
+            yield ("layers", i, "cell"), inline, False
 
 
 def _check_cells(spec: SearchSpec) -> Iterator[Issue]:
@@ -106,11 +107,11 @@ def _check_cells(spec: SearchSpec) -> Iterator[Issue]:
                     branch_name(branch),
                 )
             names.add(branch_name(branch))
-            if branch.kind == "rgc":
+            if isinstance(branch, RGCCellSpace):
                 yield from _check_rgc(branch, bpath)
 
 
-def _check_rgc(cell: Any, path: tuple[str | int, ...]) -> Iterator[Issue]:
+def _check_rgc(cell: RGCCellSpace, path: Loc) -> Iterator[Issue]:
     # An rgc with memory needs a memory drive. Sampling forces one drive on when the other is
     # off (see space.sampling); only both fixed off while memory is possible is an error.
     memory = _can_be(cell.cell_depth, lambda d: d > 0) and _can_be(
@@ -135,7 +136,7 @@ def _check_feedback(spec: SearchSpec) -> Iterator[Issue]:
         return
     pairs: set[tuple[str, str]] = set()
     for i, edge in enumerate(fb.candidates):
-        path: tuple[str | int, ...] = ("feedback", "candidates", i)
+        path: Loc = ("feedback", "candidates", i)
         label = f"edge {edge.source}->{edge.target}"
         for end in ("source", "target"):
             if getattr(edge, end) not in names:
@@ -204,10 +205,10 @@ def _check_time(spec: SearchSpec) -> Iterator[Issue]:
     min_steps = steps[0]
     readout = spec.time.readout
     one_of = isinstance(readout, ReadoutOneOf)
-    for j, branch in enumerate(readout.one_of if one_of else [readout]):
-        if branch.kind != "mean":
+    for j, branch in enumerate(readout.one_of if isinstance(readout, ReadoutOneOf) else [readout]):
+        if not isinstance(branch, MeanReadoutSpace):
             continue
-        path: tuple[str | int, ...] = ("time", "readout", *(("one_of", j) if one_of else ()))
+        path: Loc = ("time", "readout", *(("one_of", j) if one_of else ()))
         start = _numbers(branch.start) or (0, 0)
         end = _numbers(branch.end)
         if start[1] >= min_steps:

@@ -3,25 +3,15 @@ constraints and search settings), the root that :mod:`space.spec_loading` valida
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import (
-    Field,
-)
+from pydantic import Field
 
 from space import arch as A
 from space.datasets import DatasetRef
 from space.spec_base import SpaceNode
-from space.spec_nodes import (
-    CellSpace,
-    EdgeSpace,
-    FeedbackSpace,
-    HeadSpace,
-    InputSpace,
-    LayerSpace,
-    TimeSpace,
-    TrainingSpace,
-)
+from space.spec_generated import HeadSpace, InputSpace, TrainingSpace
+from space.spec_nodes import CellSpace, EdgeSpace, FeedbackSpace, LayerSpace, TimeSpace
 from space.spec_settings import Constraints, Objective, ObjectiveItem, SearchSettings
 
 
@@ -52,13 +42,13 @@ class SearchSpec(SpaceNode):
             return self.search.scheduler
         return "asha" if len(self.objectives) == 1 else "fifo"
 
-    def layer(self, name: str) -> Any:
+    def layer(self, name: str) -> LayerSpace:
         for layer in self.layers:
             if layer.name == name:
                 return layer
         raise KeyError(name)
 
-    def edge_candidates(self) -> list[Any]:
+    def edge_candidates(self) -> list[EdgeSpace]:
         """The candidate edges in visiting order (rules expanded into EdgeSpace objects)."""
         fb = self.feedback
         if not isinstance(fb.candidates, str):
@@ -74,7 +64,7 @@ class SearchSpec(SpaceNode):
         ]
 
 
-def has_declared_cell(layer: Any) -> bool:
+def has_declared_cell(layer: LayerSpace) -> bool:
     """A layer that names or holds a cell space other than a fixed ``kind: none``."""
     cell = layer.cell
     return cell is not None and getattr(cell, "kind", None) != "none"

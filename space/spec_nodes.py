@@ -1,60 +1,66 @@
-"""The searchable space of a spec: cell spaces (``kind`` or ``one_of``), layers, head, time
-and readout, and feedback candidates. Models whose fields mirror a frozen :mod:`space.arch` model
-are generated from it (every field a leaf, see :mod:`space.params`)."""
+"""The searchable space of a spec: cell spaces (``kind`` or ``one_of``), layers, head, time and
+readout, and feedback candidates.
+
+Models whose fields mirror a frozen :mod:`space.arch` model come from :mod:`space.spec_generated`
+(every field a leaf, see :mod:`space.params`); this module adds what the spec writes its own way:
+a layer's ``cell`` (a name, a cell space or none), ``one_of`` alternatives, the readout shorthand
+and feedback candidates. Each union is ``Annotated[<static union>, ValidateAs(<tagged union>)]``:
+mypy sees the member classes, pydantic picks the member by its key (``kind``, ``one_of``) so an
+error names the member tried.
+"""
 
 from __future__ import annotations
 
 import typing
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BeforeValidator,
-    Field,
-    create_model,
-)
+from pydantic import BeforeValidator, Field
 
 from space import arch as A
-from space.params import TAG_PREFIX, leaf_type
-from space.spec_base import SpaceNode, keyed_tag, space_model, tagged_choice
+from space.params import TAG_PREFIX, BoolLeaf, ChoiceLeaf, leaf_type
+from space.spec_base import CellSpaceBase, SpaceNode, ValidateAs, keyed_tag, tagged_choice
+from space.spec_generated import (
+    CELL_SPACES,
+    READOUT_SPACES,
+    CellKindSpace,
+    EdgeOverrides,
+    FeedbackSettings,
+    LastReadoutSpace,
+    LayerFields,
+    ReadoutKindSpace,
+    TimeFields,
+)
 
 SPEC_FORMAT = "convnas.spec/1"
-FEEDBACK_RULES = ("later_to_earlier_cells", "later_to_earlier")
+FeedbackRule = Literal["later_to_earlier_cells", "later_to_earlier"]
+FEEDBACK_RULES: tuple[str, ...] = typing.get_args(FeedbackRule)
+ReadoutKind = Literal["last", "mean", "max_conf", "thresh"]
+assert set(typing.get_args(ReadoutKind)) == set(A.READOUT_MODELS)
+
+
+def branch_name(branch: CellKindSpace | ReadoutKindSpace) -> str:
+    """The label part of a ``one_of`` alternative: its ``branch``, else its kind."""
+    return branch.branch or branch.kind
+
+
+def _one_of_tag(value: Any) -> str | None:
+    has = "one_of" in value if isinstance(value, dict) else hasattr(value, "one_of")
+    return TAG_PREFIX + "one_of" if has else None
 
 
 # --------------------------------------------------------------------------------------------
 # Cells
 # --------------------------------------------------------------------------------------------
 
-Share = Literal["shared", "per_layer"]
-
-
-class CellSpaceBase(SpaceNode):
-    share: Share | None = Field(
-        default=None,
-        description="Only on a named cell: 'shared' (default; one sample for every layer "
-        "naming it) or 'per_layer' (an independent sample for each layer).",
-    )
-
-
-class CellKindBase(CellSpaceBase):
-    branch: A.Name | None = Field(
-        default=None,
-        description="Name of this alternative inside one_of (default: its kind); the label "
-        "of its parameters.",
-    )
-
-
-CELL_SPACES: dict[str, type[SpaceNode]] = {
-    kind: space_model(frozen, f"{frozen.__name__}Space", base=CellKindBase, keep=("kind",))
-    for kind, frozen in A.CELL_MODELS.items()
-}
 _KINDS_TEXT = "|".join(A.CELL_KINDS)
-if TYPE_CHECKING:
-    CellBranch = Any
-else:
-    CellBranch = tagged_choice(
-        CELL_SPACES, keyed_tag("kind"), f"expected a mapping with kind: {_KINDS_TEXT}"
-    )
+CellBranch = Annotated[
+    CellKindSpace,
+    ValidateAs(
+        tagged_choice(
+            CELL_SPACES, keyed_tag("kind"), f"expected a mapping with kind: {_KINDS_TEXT}"
+        )
+    ),
+]
 
 
 class CellOneOf(CellSpaceBase):
@@ -63,19 +69,16 @@ class CellOneOf(CellSpaceBase):
     one_of: list[CellBranch] = Field(min_length=1)
 
 
-def _one_of_tag(value: Any) -> str | None:
-    has = "one_of" in value if isinstance(value, dict) else hasattr(value, "one_of")
-    return TAG_PREFIX + "one_of" if has else None
-
-
-if TYPE_CHECKING:
-    CellSpace = Any
-else:
-    CellSpace = tagged_choice(
-        {**CELL_SPACES, "one_of": CellOneOf},
-        keyed_tag("kind", _one_of_tag),
-        f"expected a mapping with kind: {_KINDS_TEXT}, or one_of: [...]",
-    )
+CellSpace = Annotated[
+    CellKindSpace | CellOneOf,
+    ValidateAs(
+        tagged_choice(
+            {**CELL_SPACES, "one_of": CellOneOf},
+            keyed_tag("kind", _one_of_tag),
+            f"expected a mapping with kind: {_KINDS_TEXT}, or one_of: [...]",
+        )
+    ),
+]
 
 
 def _layer_cell_tag(value: Any) -> str | None:
@@ -83,66 +86,37 @@ def _layer_cell_tag(value: Any) -> str | None:
         return TAG_PREFIX + "null"
     if isinstance(value, str):
         return TAG_PREFIX + "ref"
-    return None
+    return _one_of_tag(value)
 
 
-if TYPE_CHECKING:
-    LayerCell = Any
-else:
-    LayerCell = tagged_choice(
-        {"null": None, "ref": A.Name, **CELL_SPACES, "one_of": CellOneOf},
-        keyed_tag("kind", lambda v: _layer_cell_tag(v) or _one_of_tag(v)),
-        f"expected the name of a cell in 'cells', a mapping with kind: {_KINDS_TEXT}, "
-        "or one_of: [...]",
-    )
-
-
-def branch_name(branch: Any) -> str:
-    return str(branch.branch or branch.kind)
+LayerCell = Annotated[
+    str | CellKindSpace | CellOneOf | None,
+    ValidateAs(
+        tagged_choice(
+            {"null": None, "ref": A.Name, **CELL_SPACES, "one_of": CellOneOf},
+            keyed_tag("kind", _layer_cell_tag),
+            f"expected the name of a cell in 'cells', a mapping with kind: {_KINDS_TEXT}, "
+            "or one_of: [...]",
+        )
+    ),
+]
 
 
 # --------------------------------------------------------------------------------------------
-# Backbone: input, layers, head, time
+# Layers, time and readout
 # --------------------------------------------------------------------------------------------
 
-if TYPE_CHECKING:
-    InputSpace = Any
-else:
-    InputSpace = space_model(A.InputShape, "InputSpace")
-if TYPE_CHECKING:
-    LayerSpace = Any
-else:
-    LayerSpace = space_model(
-        A.LayerArch,
-        "LayerSpace",
-        keep=("name",),
-        overrides={
-            "cell": (
-                LayerCell,
-                Field(default=None, description="A cell name, a cell space, or none"),
-            ),
-            "optional": (
-                bool,
-                Field(
-                    default=False, description="Search the layer's presence (layers.NAME.present)"
-                ),
-            ),
-        },
+
+class LayerSpace(LayerFields):
+    """One layer of the space: every ``LayerArch`` field as a leaf, its ``cell`` (the name of a
+    cell in ``cells``, an inline cell space, or none) and whether its presence is searched."""
+
+    cell: LayerCell = Field(default=None, description="A cell name, a cell space, or none")
+    optional: bool = Field(
+        default=False, description="Search the layer's presence (layers.NAME.present)"
     )
-if TYPE_CHECKING:
-    HeadSpace = Any
-else:
-    HeadSpace = space_model(A.Head, "HeadSpace")
 
 
-class ReadoutKindBase(SpaceNode):
-    branch: A.Name | None = None
-
-
-READOUT_SPACES: dict[str, type[SpaceNode]] = {
-    kind: space_model(frozen, f"{frozen.__name__}Space", base=ReadoutKindBase, keep=("kind",))
-    for kind, frozen in A.READOUT_MODELS.items()
-}
 _READOUTS_TEXT = "|".join(A.READOUT_MODELS)
 
 
@@ -154,102 +128,69 @@ def _readout_shorthand(value: Any) -> Any:
     return value
 
 
-if TYPE_CHECKING:
-    ReadoutBranch = Any
-else:
-    ReadoutBranch = tagged_choice(
-        READOUT_SPACES, keyed_tag("kind"), f"expected a readout kind: {_READOUTS_TEXT}"
-    )
+def _with_shorthand(union: Any) -> Any:
+    """``union`` accepting a bare kind name (``readout: mean``) too."""
+    shorthand = BeforeValidator(_readout_shorthand, json_schema_input_type=union | ReadoutKind)
+    return Annotated[(union, shorthand)]
 
 
-ReadoutKind = Literal["last", "mean", "max_conf", "thresh"]
-assert set(typing.get_args(ReadoutKind)) == set(A.READOUT_MODELS)
-if TYPE_CHECKING:
-    ReadoutItem = Any
-else:
-    ReadoutItem = Annotated[
-        (
-            ReadoutBranch,
-            BeforeValidator(_readout_shorthand, json_schema_input_type=ReadoutBranch | ReadoutKind),
+ReadoutItem = Annotated[
+    ReadoutKindSpace,
+    ValidateAs(
+        _with_shorthand(
+            tagged_choice(
+                READOUT_SPACES, keyed_tag("kind"), f"expected a readout kind: {_READOUTS_TEXT}"
+            )
         )
-    ]
+    ),
+]
 
 
 class ReadoutOneOf(SpaceNode):
     one_of: list[ReadoutItem] = Field(min_length=1)
 
 
-if TYPE_CHECKING:
-    ReadoutSpace = Any
-else:
-    _READOUT_UNION = tagged_choice(
-        {**READOUT_SPACES, "one_of": ReadoutOneOf},
-        keyed_tag("kind", _one_of_tag),
-        f"expected a readout kind ({_READOUTS_TEXT}), a mapping with kind, or one_of: [...]",
-    )
-    ReadoutSpace = Annotated[
-        (
-            _READOUT_UNION,
-            BeforeValidator(
-                _readout_shorthand, json_schema_input_type=_READOUT_UNION | ReadoutKind
-            ),
+ReadoutSpace = Annotated[
+    ReadoutKindSpace | ReadoutOneOf,
+    ValidateAs(
+        _with_shorthand(
+            tagged_choice(
+                {**READOUT_SPACES, "one_of": ReadoutOneOf},
+                keyed_tag("kind", _one_of_tag),
+                f"expected a readout kind ({_READOUTS_TEXT}), a mapping with kind, or "
+                "one_of: [...]",
+            )
         )
-    ]
-if TYPE_CHECKING:
-    TimeSpace = Any
-else:
-    TimeSpace = space_model(
-        A.TimeArch,
-        "TimeSpace",
-        overrides={
-            "readout": (ReadoutSpace, Field(default_factory=lambda: READOUT_SPACES["last"]())),
-        },
-    )
-if TYPE_CHECKING:
-    TrainingSpace = Any
-else:
-    TrainingSpace = space_model(A.Training, "TrainingSpace")
+    ),
+]
+
+
+class TimeSpace(TimeFields):
+    """The unroll (every ``TimeArch`` field as a leaf) and the readout: a kind, a mapping with
+    ``kind``, or ``one_of`` alternatives (label ``time.readout.kind``)."""
+
+    readout: ReadoutSpace = Field(default_factory=LastReadoutSpace)
 
 
 # --------------------------------------------------------------------------------------------
 # Feedback
 # --------------------------------------------------------------------------------------------
 
-_EDGE_SETTINGS = ("entry", "kernel", "depth_separable", "activation")
-if TYPE_CHECKING:
-    FeedbackSettings = Any
-else:
-    FeedbackSettings = space_model(A.FeedbackEdge, "FeedbackSettings", exclude=("source", "target"))
-if TYPE_CHECKING:
-    _BoolLeaf = Any
-else:
-    _BoolLeaf = leaf_type(bool)
+EDGE_SETTINGS: tuple[str, ...] = tuple(FeedbackSettings.model_fields)
 
 
-def _optional_setting(field: str) -> tuple[Any, Any]:
-    info = A.FeedbackEdge.model_fields[field]
-    ftype = leaf_type(info.annotation, info.metadata)
-    return (ftype | None, Field(default=None, description="Override of feedback." + field))
-
-
-class EdgeSpaceBase(SpaceNode):
+class EdgeEnds(SpaceNode):
     source: A.Name
     target: A.Name
-    enabled: _BoolLeaf = Field(
+    enabled: Annotated[bool | ChoiceLeaf | BoolLeaf, ValidateAs(leaf_type(bool))] = Field(
         default_factory=lambda: {"bool": "any"},
         validate_default=True,
         description="Searched on/off by default (label feedback.SOURCE->TARGET); true = always.",
     )
 
 
-if TYPE_CHECKING:
-    EdgeSpace = Any
-else:
-    EdgeSpace = create_model(
-        "EdgeSpace",
-        __base__=EdgeSpaceBase,
-        **{name: _optional_setting(name) for name in _EDGE_SETTINGS},
-    )
+class EdgeSpace(EdgeOverrides, EdgeEnds):
+    """A candidate edge; its own settings, when given, override the feedback block's."""
 
 
 def _candidates_tag(value: Any) -> str | None:
@@ -260,25 +201,19 @@ def _candidates_tag(value: Any) -> str | None:
     return None
 
 
-if TYPE_CHECKING:
-    Candidates = Any
-else:
-    Candidates = tagged_choice(
-        {"rule": Literal[FEEDBACK_RULES], "list": list[EdgeSpace]},
-        _candidates_tag,
-        f"expected a rule ({', '.join(FEEDBACK_RULES)}) or a list of {{source, target}} edges",
-    )
+Candidates = Annotated[
+    FeedbackRule | list[EdgeSpace],
+    ValidateAs(
+        tagged_choice(
+            {"rule": FeedbackRule, "list": list[EdgeSpace]},
+            _candidates_tag,
+            f"expected a rule ({', '.join(FEEDBACK_RULES)}) or a list of {{source, target}} edges",
+        )
+    ),
+]
 
 
-class FeedbackSpaceBase(SpaceNode):
-    """Long-range feedback: which candidate edges exist is searched, each edge on/off.
-
-    Candidates are visited in order (rules: by source layer, then target); once ``max_edges``
-    edges are on, the rest are off and not sampled. Edges touching an absent optional layer
-    drop out. An edge whose sampled ``entry`` is ``cell`` while its target has no rgc memory is
-    re-routed to ``out`` (the entry the released models use).
-    """
-
+class FeedbackChoice(SpaceNode):
     candidates: Candidates = Field(default_factory=list)
     among: list[A.Name] | None = Field(
         default=None, description="Restrict a rule's candidates to these layers"
@@ -291,18 +226,11 @@ class FeedbackSpaceBase(SpaceNode):
     )
 
 
-if TYPE_CHECKING:
-    FeedbackSpace = Any
-else:
-    FeedbackSpace = create_model(
-        "FeedbackSpace",
-        __base__=FeedbackSpaceBase,
-        **{
-            # keep the metadata: it holds the leaf union's discriminator
-            name: (
-                Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation,
-                Field(default=info.default, description=info.description),
-            )
-            for name, info in FeedbackSettings.model_fields.items()
-        },
-    )
+class FeedbackSpace(FeedbackSettings, FeedbackChoice):
+    """Long-range feedback: which candidate edges exist is searched, each edge on/off.
+
+    Candidates are visited in order (rules: by source layer, then target); once ``max_edges``
+    edges are on, the rest are off and not sampled. Edges touching an absent optional layer
+    drop out. An edge whose sampled ``entry`` is ``cell`` while its target has no rgc memory is
+    re-routed to ``out`` (the entry the released models use).
+    """
