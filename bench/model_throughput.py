@@ -22,6 +22,13 @@ more than the feedforward net's few big ones (``--threads 2`` on a quiet machine
 
     .venv/bin/python bench/model_throughput.py [--sizes 96 64] [--batch 8] [--repeats 3]
         [--threads 1] [--presets ...] [--json] [--profile]
+    .venv/bin/python bench/model_throughput.py --smoke --json    # every preset, a few seconds
+
+``--json`` prints the setup and the rows as one JSON document on stdout (progress and
+``--profile`` tables go to stderr). ``--smoke`` only changes the defaults (every preset at
+32 px, batch 2, one timed ConvRNN step): it checks that the benchmark runs, its figures mean
+nothing; explicit arguments still win. ``tests/test_bench_smoke.py`` runs it, and once with
+``--presets rgc_shallow --profile``.
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +51,9 @@ from space.nn import build_model
 from space.presets import load_preset
 
 PRESETS = ("rgc_shallow", "rgc_intermediate", "lstm_shallow", "timedecay_intermediate")
+# --smoke: the least work that still times every preset and its feedforward pair. Not
+# --profile: its tables take minutes to build for rgc_intermediate (tens of thousands of ops).
+SMOKE = {"sizes": [32], "batch": 2, "repeats": 1}
 
 
 def at_size(arch: Arch, size: int) -> Arch:
@@ -105,7 +116,7 @@ def training_step(arch: Arch, batch: int) -> Callable[[], None]:
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(images).decoded, labels).backward()
+        torch.autograd.backward(F.cross_entropy(model(images).decoded, labels))
 
     return step
 
@@ -146,7 +157,7 @@ def row(name: str, arch: Arch, batch: int, times: list[float]) -> dict[str, Any]
     }
 
 
-def profile(arch: Arch, batch: int, rows: int = 20) -> None:
+def profile(arch: Arch, batch: int, out: TextIO, rows: int = 20) -> None:
     """Forward+backward profile of one step: ops by self CPU time, then by input shape."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
@@ -156,9 +167,11 @@ def profile(arch: Arch, batch: int, rows: int = 20) -> None:
     with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         step()
     averages = prof.key_averages()
-    print(averages.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40))
+    table = averages.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40)
+    print(table, file=out)
     shapes = prof.key_averages(group_by_input_shape=True)
-    print(shapes.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=30))
+    table = shapes.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=30)
+    print(table, file=out)
 
 
 def load() -> str:
@@ -179,21 +192,24 @@ def measure(name: str, size: int, batch: int, repeats: int) -> list[dict[str, An
     return [rnn, base]
 
 
-def print_rows(rows: list[dict[str, Any]], header: bool) -> None:
+def print_rows(rows: list[dict[str, Any]], header: bool, out: TextIO) -> None:
     if header:
         print(
             f"{'model':34} {'px':>4} {'T':>3} {'img/s':>8} {'best':>8} {'GMAC/img':>9} "
-            f"{'eff':>5} {'GMAC/s':>7} {'ratio':>6} {'best':>6}"
+            f"{'eff':>5} {'GMAC/s':>7} {'ratio':>6} {'best':>6}",
+            file=out,
         )
     for r in rows:
         ratios = f"{r['ratio']:6.2f} {r['best ratio']:6.2f}" if "ratio" in r else ""
         print(
             f"{r['model']:34} {r['size']:4d} {r['T']:3d} {r['img/s']:8.2f} {r['best img/s']:8.2f} "
-            f"{r['GMAC/img']:9.3f} {r['eff']:5.2f} {r['GMAC/s']:7.2f} {ratios}"
+            f"{r['GMAC/img']:9.3f} {r['eff']:5.2f} {r['GMAC/s']:7.2f} {ratios}",
+            file=out,
+            flush=True,
         )
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[96, 64])
     parser.add_argument("--batch", type=int, default=8)
@@ -202,9 +218,17 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--profile", action="store_true", help="profile each ConvRNN once")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=f"smallest run: defaults {SMOKE}")
+    if parser.parse_known_args(argv)[0].smoke:
+        parser.set_defaults(**SMOKE)
+    args = parser.parse_args(argv)
     if min(args.sizes) < 32 or args.batch < 1 or args.repeats < 1 or args.threads < 1:
         parser.error("--sizes must be >= 32 px, --batch, --repeats and --threads >= 1")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_num_threads(args.threads)
     setup = {
         "batch": args.batch,
@@ -213,17 +237,17 @@ def main() -> None:
         "torch": torch.__version__,
         "load before": load(),
     }
-    if not args.json:
-        print(", ".join(f"{k} {v}" for k, v in setup.items()))
+    # with --json, stdout carries only the document
+    out = sys.stderr if args.json else sys.stdout
+    print(", ".join(f"{k} {v}" for k, v in setup.items()), file=out, flush=True)
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
         for name in args.presets:
             pair = measure(name, size, args.batch, args.repeats)
             rows += pair
-            if not args.json:
-                print_rows(pair, header=name == args.presets[0])
+            print_rows(pair, header=name == args.presets[0], out=out)
             if args.profile:
-                profile(at_size(load_preset(name), size), args.batch)
+                profile(at_size(load_preset(name), size), args.batch, out)
     setup["load after"] = load()
     if args.json:
         print(json.dumps({"setup": setup, "rows": rows}, indent=2))

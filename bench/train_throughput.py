@@ -1,6 +1,7 @@
 """Training throughput and a fixed-budget pathfinder accuracy for three small ConvRNNs.
 
     .venv/bin/python bench/train_throughput.py [--steps 800] [--difficulty easy] [--json]
+    .venv/bin/python bench/train_throughput.py --smoke --json    # every model, a few seconds
 
 For a small RGC, a small LSTM and the feedforward baseline (same 3-layer backbone): training
 images/s on ``digits`` and ``pathfinder`` (timed over ``--timing-steps`` steps after a warm-up
@@ -12,12 +13,19 @@ The budget matters: with these models' global-average-pool heads, 300 steps on `
 every model at chance (the feedforward one reaches about 0.94 only after 1500 steps, 57 s on
 2 CPU threads), so the default is 800 steps. Before pathfinder generator version 3 the dots were
 barely visible at 32 px and no budget helped.
+
+``--json`` prints the settings and the rows as one JSON document on stdout (progress goes to
+stderr). ``--smoke`` only changes the defaults (16 px, T 4, 64 pathfinder images, 2 timed
+and 2 budget steps, one thread): every model, dataset and figure, in seconds; it checks that
+the benchmark runs, its figures mean nothing. Explicit arguments still win.
+``tests/test_bench_smoke.py`` runs it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
@@ -36,6 +44,16 @@ CELLS: dict[str, dict[str, Any]] = {
     },
     "lstm": {"kind": "lstm"},
     "ff": {"kind": "none"},
+}
+# --smoke: the least work that still trains every model on both datasets; 16 px is
+# pathfinder's smallest size, 4 steps the least that shows the 3-layer readout the image.
+SMOKE = {
+    "size": 16,
+    "time_steps": 4,
+    "timing_steps": 2,
+    "steps": 2,
+    "samples": 64,
+    "threads": 1,
 }
 
 
@@ -100,7 +118,7 @@ def accuracy(arch: Arch, steps: int, ref: str, threads: int | None) -> dict[str,
     }
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=32, help="input size (pathfinder images too)")
     parser.add_argument("--time-steps", type=int, default=8, help="T of the recurrent models")
@@ -111,30 +129,30 @@ def main() -> None:
         "--difficulty", default="medium", help="pathfinder difficulty (easy, medium, hard)"
     )
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--smoke", action="store_true", help=f"smallest run: defaults {SMOKE}")
+    if parser.parse_known_args(argv)[0].smoke:
+        parser.set_defaults(**SMOKE)
+    return parser.parse_args(argv)
 
-    rows: list[dict[str, Any]] = []
-    for cell in CELLS:
-        digits_arch = make_arch(cell, args.size, 10, args.time_steps)
-        path_arch = make_arch(cell, args.size, 2, args.time_steps)
-        row = {
-            "model": cell,
-            "T": digits_arch.time.steps,
-            "digits_img_s": throughput(digits_arch, "digits", args.timing_steps, args.threads),
-            "pathfinder_img_s": throughput(
-                path_arch, pathfinder_ref(args), args.timing_steps, args.threads
-            ),
-            "pathfinder": accuracy(path_arch, args.steps, pathfinder_ref(args), args.threads),
-        }
-        rows.append(row)
-        if not args.json:
-            print(f"done {cell}", flush=True)
-    if args.json:
-        print(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
-        return
+
+def measure(cell: str, args: argparse.Namespace) -> dict[str, Any]:
+    digits_arch = make_arch(cell, args.size, 10, args.time_steps)
+    path_arch = make_arch(cell, args.size, 2, args.time_steps)
+    return {
+        "model": cell,
+        "T": digits_arch.time.steps,
+        "digits_img_s": throughput(digits_arch, "digits", args.timing_steps, args.threads),
+        "pathfinder_img_s": throughput(
+            path_arch, pathfinder_ref(args), args.timing_steps, args.threads
+        ),
+        "pathfinder": accuracy(path_arch, args.steps, pathfinder_ref(args), args.threads),
+    }
+
+
+def print_table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     print(
-        f"\ninput {args.size}px, batch 64, pathfinder ({args.difficulty}): {args.steps} steps, "
+        f"input {args.size}px, batch 64, pathfinder ({args.difficulty}): {args.steps} steps, "
         f"{args.samples} images"
     )
     head = ("model", "T", "params", "digits img/s", "pathf img/s", "pathf val acc", "best", "secs")
@@ -148,11 +166,27 @@ def main() -> None:
             p["params"],
             f"{r['digits_img_s']:.0f}",
             f"{r['pathfinder_img_s']:.0f}",
-            f"{p['val_acc']:.3f}",
-            f"{p['best_val_acc']:.3f}",
+            _acc(p["val_acc"]),
+            _acc(p["best_val_acc"]),
             f"{p['seconds']:.1f}",
         )
         print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+
+
+def _acc(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"  # None: the run ended before an evaluation
+
+
+def main() -> None:
+    args = parse_args()
+    rows: list[dict[str, Any]] = []
+    for cell in CELLS:
+        rows.append(measure(cell, args))
+        print(f"done {cell}", file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
+    else:
+        print_table(args, rows)
 
 
 if __name__ == "__main__":
