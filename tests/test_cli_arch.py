@@ -148,3 +148,21 @@ def test_summary_check_of_every_preset(name: str) -> None:
     result = runner.invoke(app, ["arch", "summary", name, "--check", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["check"]["ok"]
+
+
+def test_graph_refuses_an_output_that_is_not_svg(tmp_path: Path) -> None:
+    png = tmp_path / "g.png"
+    result = runner.invoke(app, ["arch", "graph", "ff_shallow", "-o", str(png)])
+    assert result.exit_code == 2, result.output
+    message = flat(result.output)
+    assert "--output" in message and f"(got '{png}')" in message and ".svg" in message
+    assert not png.exists()
+    svg = tmp_path / "g.svg"
+    result = runner.invoke(app, ["arch", "graph", "ff_shallow", "-o", str(svg)])
+    assert result.exit_code == 0, result.output
+    assert svg.read_text().startswith("<svg")
+
+
+def flat(output: str) -> str:
+    """Typer's error box without its borders and line breaks (it wraps at 80 columns)."""
+    return " ".join(word for word in output.split() if word not in ("│", "╭─", "╰─"))

@@ -144,3 +144,31 @@ def test_impossible_constraints_warn_and_mark_samples(tmp_path: Path) -> None:
     assert fits["over_budget"] == []
     ok = json.loads(runner.invoke(app, ["space", "validate", QUICKSTART, "--json"]).stdout)
     assert ok["warnings"] == []
+
+
+def test_schema_json_prints_compact_json_and_the_default_stays_indented() -> None:
+    default = runner.invoke(app, ["space", "schema"])
+    compact = runner.invoke(app, ["space", "schema", "--json"])
+    assert default.exit_code == compact.exit_code == 0
+    assert len(default.output.splitlines()) > 100  # indented for reading, as before
+    assert len(compact.output.splitlines()) == 1
+    assert json.loads(compact.output) == json.loads(default.output)
+
+
+def test_sample_refuses_a_seed_outside_0_to_2_32() -> None:
+    for seed in ("-1", str(2**32)):
+        result = runner.invoke(app, ["space", "sample", QUICKSTART, "--seed", seed])
+        assert result.exit_code == 2, result.output
+        assert "--seed" in flat(result.output) and f"(got {seed})" in flat(result.output)
+        assert "Traceback" not in result.output
+    last = runner.invoke(app, ["space", "sample", QUICKSTART, "--seed", str(2**32 - 1)])
+    assert last.exit_code == 0, last.output
+    beyond = runner.invoke(
+        app, ["space", "sample", QUICKSTART, "--seed", str(2**32 - 1), "--count", "2"]
+    )
+    assert beyond.exit_code == 2 and "--seed" in beyond.output
+
+
+def flat(output: str) -> str:
+    """Typer's error box without its borders and line breaks (it wraps at 80 columns)."""
+    return " ".join(word for word in output.split() if word not in ("│", "╭─", "╰─"))

@@ -10,13 +10,27 @@ import typer
 from api.commands.common import print_json, user_errors
 
 
+def _svg_path(path: Path | None) -> Path | None:
+    """The drawing is SVG only: a .png (or any other) name would hold SVG under a false name."""
+    if path is not None and path.suffix.lower() != ".svg":
+        raise typer.BadParameter(
+            f"the graph is drawn as SVG: give a file name ending in .svg (got {str(path)!r})"
+        )
+    return path
+
+
 def graph(
     arch_ref: Annotated[
         str, typer.Argument(help="An arch file (YAML/JSON, exported files too) or a preset name.")
     ],
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Write the SVG here (default: print it)."),
+        typer.Option(
+            "-o",
+            "--output",
+            callback=_svg_path,
+            help="Write the SVG here, a .svg file (default: print it).",
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the nodes and edges as JSON (and the file).")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,6 +114,9 @@ def _sample_record(spec: SearchSpec, seed: int) -> dict[str, Any]:
     }
 
 
+MAX_SEED = 2**32 - 1  # what every seeded library accepts; random.Random(-1) is Random(1)
+
+
 def _in_range(value: int, low: int, high: int) -> int:
     """An option check whose message shows the value (typer's own range message omits it)."""
     if not low <= value <= high:
@@ -122,7 +127,13 @@ def _in_range(value: int, low: int, high: int) -> int:
 @space_app.command("sample")
 def sample_cmd(
     file: SpecArg,
-    seed: Annotated[int, typer.Option(help="Seed of the first sample; sample k uses seed+k.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            callback=lambda v: _in_range(v, 0, MAX_SEED),
+            help=f"Seed of the first sample (0-{MAX_SEED}); sample k uses seed+k.",
+        ),
+    ] = 0,
     count: Annotated[
         int,
         typer.Option(callback=lambda v: _in_range(v, 1, 10000), help="How many samples (1-10000)."),
@@ -133,6 +144,10 @@ def sample_cmd(
     output). With --json: one object (over_budget: the constraints it exceeds, seed, hashes,
     sampled params, arch), a list for --count > 1. Over-budget samples are marked.
     """
+    if seed + count - 1 > MAX_SEED:
+        raise typer.BadParameter(
+            f"the last sample's seed {seed} + {count - 1} exceeds {MAX_SEED}", param_hint="'--seed'"
+        )
     with user_errors(as_json):
         spec = load_spec(file)
         records = [_sample_record(spec, seed + k) for k in range(count)]
@@ -164,11 +179,18 @@ def _flow(params: dict[str, Any]) -> str:
 @space_app.command("schema")
 def schema_cmd(
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON (the default; the schema is JSON).")
-    ] = True,
+        bool,
+        typer.Option(
+            "--json", help="Print it as compact JSON on one line (for programs and pipes)."
+        ),
+    ] = False,
 ) -> None:
-    """The JSON Schema of the spec format (e.g. for editor completion)."""
-    print_json(spec_json_schema())
+    """The JSON Schema of the spec format (e.g. for editor completion), indented for reading."""
+    schema = spec_json_schema()
+    if as_json:
+        sys.stdout.write(json.dumps(schema, separators=(",", ":")) + "\n")
+    else:
+        print_json(schema)
 
 
 def register(app: typer.Typer) -> None:
