@@ -33,7 +33,7 @@ from yaml.events import (
     SequenceStartEvent,
     StreamEndEvent,
 )
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
 
 from space.errors import LineMap, LinePath, Problem, SpecError, dotted
 
@@ -205,14 +205,18 @@ class _BoundedComposer:
             self.anchors[anchor] = node
         return node
 
-    def compose_sequence_node(self, anchor: str | None) -> Node:
+    def _start_collection(self, kind: type[CollectionNode], anchor: str | None) -> CollectionNode:
         start = self.get_event()
         tag = start.tag
         if tag is None or tag == "!":
-            tag = self.resolve(SequenceNode, None, start.implicit)
-        node = SequenceNode(tag, [], start.start_mark, None, flow_style=start.flow_style)
+            tag = self.resolve(kind, None, start.implicit)
+        node = kind(tag, [], start.start_mark, None, flow_style=start.flow_style)
         if anchor is not None:
             self.anchors[anchor] = node
+        return node
+
+    def compose_sequence_node(self, anchor: str | None) -> Node:
+        node = self._start_collection(SequenceNode, anchor)
         index = 0
         while not self.check_event(SequenceEndEvent):
             self.path.append(index)
@@ -223,13 +227,7 @@ class _BoundedComposer:
         return node
 
     def compose_mapping_node(self, anchor: str | None) -> Node:
-        start = self.get_event()
-        tag = start.tag
-        if tag is None or tag == "!":
-            tag = self.resolve(MappingNode, None, start.implicit)
-        node = MappingNode(tag, [], start.start_mark, None, flow_style=start.flow_style)
-        if anchor is not None:
-            self.anchors[anchor] = node
+        node = self._start_collection(MappingNode, anchor)
         seen: set[str] = set()
         while not self.check_event(MappingEndEvent):
             key_node = self.compose_node(node, None)
