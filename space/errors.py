@@ -6,21 +6,19 @@ the line of every key so that a validation error at ``layers.2.cell.kind`` can p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from space.params import TAG_PREFIX
+
 LinePath = tuple[str | int, ...]
 
-# Fields holding discriminated unions and their tags: pydantic puts the tag in error locations
-# (``cell.rgc.cell_depth``); users wrote ``cell.cell_depth``.
-UNION_TAGS: dict[str, frozenset[str]] = {
-    "cell": frozenset(
-        {"none", "timedecay", "simplernn", "gru", "lstm", "ugrnn", "intersectionrnn", "rgc"}
-    ),
-    "readout": frozenset({"last", "mean", "max_conf", "thresh"}),
-}
 _MISSING: Any = object()
 
 
@@ -125,33 +123,76 @@ def read_document(path: Path) -> tuple[Any, LineMap]:
 # ------------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def union_tags() -> dict[str, frozenset[str]]:
+    """Fields of the arch models holding discriminated unions, and their tags (the kinds in
+    space.arch's registries): pydantic puts the tag in error locations (``cell.rgc.cell_depth``);
+    users wrote ``cell.cell_depth``. (The spec's unions mark their tags with ``TAG_PREFIX``.)"""
+    from space import arch  # space.arch reports its errors through this module
+
+    return {"cell": frozenset(arch.CELL_MODELS), "readout": frozenset(arch.READOUT_MODELS)}
+
+
 def _clean_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
-    """Drop pydantic's union-member tags (e.g. ``rgc`` inside ``cell.rgc.depth``) and
-    function-validator labels so paths match the document."""
+    """Drop pydantic's union-member tags (``=choice``, ``rgc`` inside ``cell.rgc.depth``) and
+    validator labels so paths match the document."""
+    tags = union_tags()
     out: list[str | int] = []
     for part in loc:
-        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+        if isinstance(part, str) and (
+            part.startswith(TAG_PREFIX) or "[" in part or part.startswith("function-")
+        ):
             continue
-        if out and out[-1] in UNION_TAGS and part in UNION_TAGS[str(out[-1])]:
+        if out and out[-1] in tags and part in tags[str(out[-1])]:
             continue
         out.append(part)
     return tuple(out)
 
 
+def _union_echoes(errors: Sequence[ErrorDetails]) -> set[int]:
+    """Errors that only repeat a deeper one, at a path that another error extends: a union
+    member's (``feedback.entry`` "not a literal" beside ``feedback.entry.choice.1``) and a
+    sequence's length counted without its failed items (``layers`` "at least 1 item ... not 0"
+    beside ``layers.0.kernel``)."""
+    paths = [dotted(_clean_loc(err["loc"])) for err in errors]
+    return {
+        i
+        for i, err in enumerate(errors)
+        if (
+            err["type"] == "too_short"
+            or any(isinstance(part, str) and part.startswith(TAG_PREFIX) for part in err["loc"])
+        )
+        and any(j != i and other.startswith(paths[i] + ".") for j, other in enumerate(paths))
+    }
+
+
+# Error types whose input is shown even when it is a mapping: the mapping is what was wrong.
+_SHOW_MAPPING = ("kind", "leaf", "union_tag_invalid", "model_type")
+
+
 def errors_from_validation(
-    exc: Any,
+    exc: ValidationError,
     source: str | None = None,
     lines: LineMap | None = None,
     prefix: Sequence[str | int] = (),
+    message: Callable[[ErrorDetails], str | None] | None = None,
 ) -> list[Problem]:
-    """Turn a pydantic ``ValidationError`` into problems with document paths and lines."""
+    """Turn a pydantic ``ValidationError`` into problems with document paths and lines.
+
+    ``prefix`` locates the validated data inside the document; ``message`` may replace an
+    error's message (return None to keep pydantic's).
+    """
     problems: list[Problem] = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    echoes = _union_echoes(errors)
+    for i, err in enumerate(errors):
+        if i in echoes:
+            continue
         loc = (*prefix, *_clean_loc(err["loc"]))
-        message = str(err["msg"]).removeprefix("Value error, ")
+        text = (message and message(err)) or str(err["msg"]).removeprefix("Value error, ")
         value = err.get("input", _MISSING) if err["type"] != "missing" else _MISSING
-        if isinstance(value, dict) and err["type"] not in ("union_tag_invalid", "model_type"):
+        if isinstance(value, dict) and err["type"] not in _SHOW_MAPPING:
             value = _MISSING
         line = lines.line_of(loc) if lines else None
-        problems.append(Problem(dotted(loc), message, value, line, source))
+        problems.append(Problem(dotted(loc), text, value, line, source))
     return problems

@@ -6,85 +6,40 @@ from __future__ import annotations
 
 import functools
 import typing
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    TypeAdapter,
-    ValidationError,
-)
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from space.datasets import DATASETS
-from space.errors import LineMap, Problem, SpecError, dotted, parse_text, read_document
+from space.errors import (
+    LineMap,
+    Problem,
+    SpecError,
+    dotted,
+    errors_from_validation,
+    parse_text,
+    read_document,
+)
 from space.params import TAG_PREFIX
 from space.spec_base import SpaceNode
 from space.spec_checks import Issue, check_spec
 from space.spec_model import SearchSpec
 
 
-def _clean_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
-    """Drop union tags ('=choice') and validator labels from a pydantic location."""
-    return tuple(
-        part
-        for part in loc
-        if not (
-            isinstance(part, str)
-            and (part.startswith(TAG_PREFIX) or "[" in part or part.startswith("function-"))
-        )
-    )
-
-
-def _is_union_member(loc: Sequence[str | int]) -> bool:
-    return any(isinstance(part, str) and part.startswith(TAG_PREFIX) for part in loc)
-
-
-def _union_echoes(errors: Sequence[Any]) -> set[int]:
-    """Errors that only repeat a deeper one: a union member's error at a path that another error
-    extends (e.g. ``feedback.entry`` "not a literal" beside ``feedback.entry.choice.1``)."""
-    paths = [dotted(_clean_loc(err["loc"])) for err in errors]
-    return {
-        i
-        for i, err in enumerate(errors)
-        if _is_union_member(err["loc"])
-        and any(j != i and other.startswith(paths[i] + ".") for j, other in enumerate(paths))
-    }
-
-
-def _dataset_options_text(loc: Sequence[str | int]) -> str:
-    """ "digits accepts options: limit, seed, val_fraction" for an unknown dataset option."""
+def _dataset_option_message(err: ErrorDetails) -> str | None:
+    """ "unknown option: digits accepts options: limit, seed, val_fraction" for an unknown
+    dataset option (pydantic's "Extra inputs are not permitted" names none)."""
+    loc = err["loc"]
+    if err["type"] != "extra_forbidden" or loc[:1] != ("dataset",):
+        return None
     tags = [p[len(TAG_PREFIX) :] for p in loc if isinstance(p, str) and p.startswith(TAG_PREFIX)]
     model = DATASETS.get(tags[0]) if tags else None
     if model is None:
         return "unknown dataset option"
     options = ", ".join(sorted(name for name in model.model_fields if name != "name"))
     return f"unknown option: {tags[0]} accepts options: {options}"
-
-
-def problems_from_validation(
-    exc: ValidationError, source: str | None, lines: LineMap | None
-) -> list[Problem]:
-    problems: list[Problem] = []
-    errors = list(exc.errors(include_url=False))
-    echoes = _union_echoes(errors)
-    for i, err in enumerate(errors):
-        if i in echoes:
-            continue
-        loc = _clean_loc(err["loc"])
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden" and loc[:1] == ("dataset",):
-            message = _dataset_options_text(err["loc"])
-        kwargs: dict[str, Any] = {}
-        value = err.get("input")
-        if (err["type"] != "missing" and not isinstance(value, dict)) or err["type"] in (
-            "kind",
-            "leaf",
-        ):
-            kwargs["value"] = value
-        line = lines.line_of(loc) if lines else None
-        problems.append(Problem(dotted(loc), message, line=line, source=source, **kwargs))
-    return problems
 
 
 def spec_from_data(data: Any, source: str = "<spec>", lines: LineMap | None = None) -> SearchSpec:
@@ -95,7 +50,7 @@ def spec_from_data(data: Any, source: str = "<spec>", lines: LineMap | None = No
         spec = SearchSpec.model_validate(data)
     except ValidationError as exc:
         # Report the cross-field problems too, checked on whatever part of the spec is valid.
-        problems = problems_from_validation(exc, source, lines)
+        problems = errors_from_validation(exc, source, lines, message=_dataset_option_message)
         failed: list[tuple[str | int, ...]] = []
         partial = _salvage(SearchSpec, data, (), failed)
         issues = check_spec(partial, failed=failed)
