@@ -50,6 +50,8 @@ MAX_NODES = 100_000
 MAX_ALIASES = 1_000
 """Most alias uses (``*name``) in one document; presets use at most 7."""
 
+_DEPTH_MESSAGE = f"nesting depth over {MAX_DEPTH} levels (limit MAX_DEPTH)"
+
 
 class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
     def __init__(self, text: str) -> None:
@@ -160,7 +162,7 @@ class _BoundedComposer:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise self._refuse(
-                f"nesting depth over {MAX_DEPTH} levels (limit MAX_DEPTH)",
+                _DEPTH_MESSAGE,
                 self.depth,
                 event.start_mark,
             )
@@ -307,12 +309,14 @@ def syntax_problem(exc: yaml.YAMLError, source: str) -> Problem:
     opened at line 4, column 3)"."""
     mark = getattr(exc, "problem_mark", None)
     reason = getattr(exc, "problem", None) or str(exc)
+    line = mark.line + 1 if mark is not None else None
+    if "maximum nesting depth" in reason:  # libyaml's own limit (1,000), met while reading ahead
+        return Problem("", _DEPTH_MESSAGE, line=line, source=source)
     if mark is not None:
         reason = f"column {mark.column + 1}: {reason}"
     context, opened = getattr(exc, "context", None), getattr(exc, "context_mark", None)
     if context and opened is not None and (mark is None or opened.line != mark.line):
         reason += f" ({context} at line {opened.line + 1}, column {opened.column + 1})"
-    line = mark.line + 1 if mark is not None else None
     return Problem("", f"not valid YAML/JSON: {reason}", line=line, source=source)
 
 

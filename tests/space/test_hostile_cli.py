@@ -24,7 +24,7 @@ EXPECTED = {
     "alias_bomb.yaml": "limit MAX_NODES",
     "recursive_alias.yaml": "recursive alias",
     "recursive_alias_mapping.yaml": "recursive alias",
-    "deep_nesting.yaml": "nesting depth",
+    "deep_nesting.yaml": "limit MAX_DEPTH",
     "deep_nesting.json": "limit MAX_DEPTH",
     "many_aliases.yaml": "limit MAX_ALIASES",
     "huge_integer.yaml": "4300 digits",
