@@ -276,9 +276,9 @@ def _hashable(value: Any) -> Any:
 
 
 def _not_bool(value: Any) -> Any:
-    """Range bounds are numbers: YAML's ``true`` is not 1 there."""
+    """Numbers are numbers: YAML's ``true`` is not 1 (pydantic's lax mode would take it)."""
     if isinstance(value, bool):
-        raise ValueError(f"a range bound must be a number, not a bool ({str(value).lower()})")
+        raise ValueError("expected a number, not a bool")
     return value
 
 
@@ -400,8 +400,11 @@ def leaf_type(tp: Any, metadata: Sequence[Any] = (), name: str | None = None) ->
         return _CACHE[key]
     name = name or _type_name(tp, metadata)
     kinds = _base_types(tp)
-    members: list[Any] = [_annotated(full, (Tag(TAG_PREFIX + "fixed"),))]
-    choices = _annotated(list[full], (Field(min_length=1),))  # type: ignore[valid-type]
+    value = full
+    if bool not in kinds and kinds & {int, float}:
+        value = _annotated(full, (_NO_BOOL,))  # fixed values and choices of a number field
+    members: list[Any] = [_annotated(value, (Tag(TAG_PREFIX + "fixed"),))]
+    choices = _annotated(list[value], (Field(min_length=1),))  # type: ignore[valid-type]
     members.append(_leaf_model(f"{name}Choice", ChoiceLeaf, "choice", choices, "choice"))
     expected = ["a value", "{choice: [...]}"]
     if int in kinds:

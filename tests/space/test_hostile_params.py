@@ -97,15 +97,25 @@ LAYER = "layers:\n  - {name: a, kernel: 3, channels: 8}\n"
         ("layers:\n  - {name: a, kernel: 3, channels: {int: [true, 5]}}\n", "layers.0.channels"),
         ("layers:\n  - {name: a, kernel: 3, channels: {int: [1, true]}}\n", "layers.0.channels"),
         (LAYER + "training: {lr: {float: [true, 2]}}\n", "training.lr"),
+        ("layers:\n  - {name: a, kernel: 3, channels: true}\n", "layers.0.channels"),
+        ("layers:\n  - {name: a, kernel: 3, channels: {choice: [true, 8]}}\n", "layers.0.channels"),
+        (LAYER + "training: {lr: true}\n", "training.lr"),
     ],
-    ids=["int low", "int high", "float low"],
+    ids=["int low", "int high", "float low", "fixed int", "int choice", "fixed float"],
 )
-def test_bool_is_not_a_range_bound(body: str, path: str) -> None:
+def test_bool_is_not_a_number_in_a_leaf(body: str, path: str) -> None:
     with pytest.raises(SpecError) as info:
         spec_from_text(HEAD + body)
     (problem,) = info.value.problems
-    assert "not a bool" in problem.message
-    assert problem.path.startswith(path)
+    assert problem.message == "expected a number, not a bool"
+    assert problem.path.startswith(path) and problem.value is True
+
+
+def test_bools_stay_valid_where_a_field_is_boolean() -> None:
+    spec = spec_from_text(
+        HEAD + "layers:\n  - {name: a, kernel: 3, channels: 8, residual: {choice: [true, false]}}\n"
+    )
+    assert describe(spec).arch_count == 2
 
 
 def test_numbers_still_bound_ranges() -> None:
