@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from space.errors import LineMap, SpecError, errors_from_validation
 
@@ -26,7 +26,12 @@ ARCH_FORMAT: Literal["convnas.arch/1"] = "convnas.arch/1"
 Activation = Literal["elu", "relu", "gelu", "tanh", "sigmoid", "identity"]
 GateNonlinearity = Literal["sigmoid", "tanh"]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
-Kernel = Annotated[int, Field(ge=1, le=31)]
+# Numbers are strict: a bool is not a number (``channels: true`` is an error, not 1), nor is
+# text; an int is accepted where a float is expected.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+PositiveInt = Annotated[int, Strict(), Field(gt=0)]
+Kernel = Annotated[int, Strict(), Field(ge=1, le=31)]
 
 
 class Frozen(BaseModel):
@@ -50,7 +55,7 @@ class TimeDecayCell(Frozen):
     """``h_t = tau * h_{t-1} + x_t`` with one trainable scalar ``tau`` per layer."""
 
     kind: Literal["timedecay"] = "timedecay"
-    tau_init: float = 0.0
+    tau_init: Float = 0.0
 
 
 class SimpleRNNCell(Frozen):
@@ -70,7 +75,7 @@ class GRUCell(Frozen):
     kind: Literal["gru"] = "gru"
     depth: PositiveInt | None = None
     filter_size: Kernel = 3
-    forget_bias: float = 1.0
+    forget_bias: Float = 1.0
     layer_norm: bool = False
     bias: bool = True
 
@@ -81,7 +86,7 @@ class LSTMCell(Frozen):
     kind: Literal["lstm"] = "lstm"
     depth: PositiveInt | None = None
     filter_size: Kernel = 3
-    forget_bias: float = 1.0
+    forget_bias: Float = 1.0
     peepholes: bool = False
     layer_norm: bool = False
     bias: bool = True
@@ -93,7 +98,7 @@ class UGRNNCell(Frozen):
     kind: Literal["ugrnn"] = "ugrnn"
     depth: PositiveInt | None = None
     filter_size: Kernel = 3
-    forget_bias: float = 1.0
+    forget_bias: Float = 1.0
     layer_norm: bool = False
     bias: bool = True
 
@@ -103,7 +108,7 @@ class IntersectionRNNCell(Frozen):
 
     kind: Literal["intersectionrnn"] = "intersectionrnn"
     filter_size: Kernel = 3
-    forget_bias: float = 1.0
+    forget_bias: Float = 1.0
     layer_norm: bool = False
     bias: bool = True
 
@@ -131,10 +136,10 @@ class RGCCell(Frozen):
     """
 
     kind: Literal["rgc"] = "rgc"
-    cell_depth: int = Field(default=0, ge=0)
+    cell_depth: Int = Field(default=0, ge=0)
     tau_filter_size: Kernel = 3
     cell_tau_filter_size: Kernel | None = None
-    gate_filter_size: int = Field(default=3, ge=0, le=31)
+    gate_filter_size: Int = Field(default=3, ge=0, le=31)
     ff_filter_size: Kernel = 3
     in_out_filter_size: Kernel = 3
     tau_depth_separable: bool = False
@@ -154,12 +159,12 @@ class RGCCell(Frozen):
     residual_to_out_gate: bool = False
     tau_nonlinearity: GateNonlinearity = "sigmoid"
     gate_nonlinearity: GateNonlinearity = "sigmoid"
-    tau_offset: float = 1.0
-    tau_multiplier: float = -1.0
-    gate_offset: float = 1.0
-    gate_multiplier: float = -1.0
-    tau_bias: float = 0.0
-    gate_bias: float = 0.0
+    tau_offset: Float = 1.0
+    tau_multiplier: Float = -1.0
+    gate_offset: Float = 1.0
+    gate_multiplier: Float = -1.0
+    tau_bias: Float = 0.0
+    gate_bias: Float = 0.0
     input_activation: Activation = "identity"
     cell_activation: Activation = "elu"
     out_activation: Activation = "elu"
@@ -248,12 +253,12 @@ class LayerArch(Frozen):
     name: Name
     channels: PositiveInt
     kernel: Kernel = 3
-    stride: int = Field(default=1, ge=1, le=8)
-    pool: int = Field(default=1, ge=1, le=8)
+    stride: Int = Field(default=1, ge=1, le=8)
+    pool: Int = Field(default=1, ge=1, le=8)
     activation: Activation = "elu"
     bias: bool = True
     cell: Cell = Field(default_factory=NoneCell)
-    post_kernel: int = Field(default=0, ge=0, le=31)
+    post_kernel: Int = Field(default=0, ge=0, le=31)
     residual: bool = False
     post_activation: Activation = "identity"
 
@@ -281,8 +286,8 @@ class MeanReadout(Frozen):
     """Mean of the logits over steps ``start <= t < end`` (``end`` None: through the last)."""
 
     kind: Literal["mean"] = "mean"
-    start: int = Field(default=0, ge=0)
-    end: int | None = Field(default=None, ge=1)
+    start: Int = Field(default=0, ge=0)
+    end: Int | None = Field(default=None, ge=1)
 
 
 class MaxConfReadout(Frozen):
@@ -293,7 +298,7 @@ class ThreshReadout(Frozen):
     """First step whose max softmax probability passes ``threshold``, else the most confident."""
 
     kind: Literal["thresh"] = "thresh"
-    threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+    threshold: Float = Field(default=0.9, gt=0.0, le=1.0)
 
 
 Readout = Annotated[
@@ -316,8 +321,8 @@ def _readout_shorthand(value: Any) -> Any:
 class TimeArch(Frozen):
     """Unroll of ``steps`` steps; image shown for steps ``0 .. image_off-1``, then a blank frame."""
 
-    steps: int = Field(default=1, ge=1, le=256)
-    image_off: int | None = Field(default=None, ge=1)
+    steps: Int = Field(default=1, ge=1, le=256)
+    image_off: Int | None = Field(default=None, ge=1)
     readout: Readout = Field(default_factory=LastReadout)
     unroll: Literal["biological", "feedforward"] = "biological"
 
@@ -347,24 +352,24 @@ class Training(Frozen):
     """Training hyperparameters of one candidate (sampled with it; not part of ``arch_hash``)."""
 
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = Field(default=0.05, gt=0.0, le=10.0)
-    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    lr: Float = Field(default=0.05, gt=0.0, le=10.0)
+    momentum: Float = Field(default=0.9, ge=0.0, lt=1.0)
     nesterov: bool = True
-    weight_decay: float = Field(default=1e-4, ge=0.0, le=1.0)
-    batch_size: int = Field(default=64, ge=1, le=65536)
-    epochs: int = Field(default=2, ge=1, le=10000)
+    weight_decay: Float = Field(default=1e-4, ge=0.0, le=1.0)
+    batch_size: Int = Field(default=64, ge=1, le=65536)
+    epochs: Int = Field(default=2, ge=1, le=10000)
     # Clipping by default: BPTT through many steps of an untuned deep ConvRNN explodes without it
     # (the papers clipped too); None turns it off.
-    grad_clip: float | None = Field(default=1.0, gt=0.0)
+    grad_clip: Float | None = Field(default=1.0, gt=0.0)
     grad_clip_mode: Literal["norm", "value"] = "norm"
     lr_schedule: Literal["constant", "cosine", "step"] = "cosine"
-    warmup_epochs: float = Field(default=0.0, ge=0.0)
-    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
+    warmup_epochs: Float = Field(default=0.0, ge=0.0)
+    label_smoothing: Float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
 class InputShape(Frozen):
-    size: int = Field(ge=4, le=4096)
-    channels: int = Field(ge=1, le=64)
+    size: Int = Field(ge=4, le=4096)
+    channels: Int = Field(ge=1, le=64)
 
 
 class Arch(Frozen):
@@ -372,7 +377,7 @@ class Arch(Frozen):
 
     format: Literal["convnas.arch/1"] = ARCH_FORMAT
     input: InputShape
-    classes: int = Field(ge=2, le=100000)
+    classes: Int = Field(ge=2, le=100000)
     layers: tuple[LayerArch, ...] = Field(min_length=1)
     feedback: tuple[FeedbackEdge, ...] = ()
     head: Head = Field(default_factory=Head)

@@ -23,7 +23,7 @@ class SearchSpec(SpaceNode):
     description: str = ""
     dataset: DatasetRef
     input: InputSpace
-    classes: int = Field(ge=2, le=100000)
+    classes: A.Int = Field(ge=2, le=100000)
     layers: list[LayerSpace] = Field(min_length=1)
     cells: dict[A.Name, CellSpace] = Field(default_factory=dict)
     feedback: FeedbackSpace = Field(default_factory=FeedbackSpace)

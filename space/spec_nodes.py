@@ -218,7 +218,7 @@ class FeedbackChoice(SpaceNode):
     among: list[A.Name] | None = Field(
         default=None, description="Restrict a rule's candidates to these layers"
     )
-    max_edges: int | None = Field(default=None, ge=0)
+    max_edges: A.Int | None = Field(default=None, ge=0)
     share: Literal["shared", "per_edge"] = Field(
         default="shared",
         description="Edge settings: one sample for all edges (labels feedback.entry, ...) or "

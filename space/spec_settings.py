@@ -6,15 +6,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BeforeValidator,
-    Field,
-    PositiveInt,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, Strict, field_validator, model_validator
 
+from space import arch as A
 from space.spec_base import SpaceNode
+
+# Seeds go to Python's, NumPy's and Optuna's generators; NumPy takes at most 32 bits.
+MAX_SEED = 2**32 - 1
 
 Metric = Literal["val_acc", "params", "flops"]
 DEFAULT_GOALS: dict[str, Literal["max", "min"]] = {
@@ -73,6 +71,7 @@ def parse_amount(value: Any) -> Any:
 _AMOUNT_TEXT = r"^\s*[0-9]*\.?[0-9]+(e[0-9]+)?\s*([kKmMgGtT]|[kKmMgGtT]i)?[bB]?\s*$"
 Amount = Annotated[
     int,
+    Strict(),
     Field(gt=0),
     BeforeValidator(
         parse_amount,
@@ -109,6 +108,7 @@ def parse_duration(value: Any) -> Any:
 
 Duration = Annotated[
     float,
+    Strict(),
     Field(gt=0),
     BeforeValidator(
         parse_duration,
@@ -119,8 +119,8 @@ Duration = Annotated[
 
 
 class Resources(SpaceNode):
-    cpu: float = Field(default=1.0, gt=0.0)
-    gpu: float = Field(default=0.0, ge=0.0, description="Fractions below 1 share a GPU")
+    cpu: A.Float = Field(default=1.0, gt=0.0)
+    gpu: A.Float = Field(default=0.0, ge=0.0, description="Fractions below 1 share a GPU")
 
     @field_validator("gpu")
     @classmethod
@@ -131,14 +131,27 @@ class Resources(SpaceNode):
 
 
 class SearchSettings(SpaceNode):
-    trials: PositiveInt = 20
+    """The spec's ``search:`` block (``search.settings.SearchSettings`` is another thing: the
+    service's environment settings)."""
+
+    trials: A.PositiveInt = 20
     time_budget: Duration | None = Field(
         default=None, description="Wall-clock limit in seconds (or 30m, 2h)"
     )
-    concurrency: PositiveInt = 1
+    concurrency: A.PositiveInt = 1
     sampler: Literal["tpe", "random", "nsga2", "motpe"] = "tpe"
     scheduler: Literal["asha", "fifo"] | None = Field(
         default=None, description="Default: asha for one objective, fifo for several"
     )
-    seed: int | None = None
+    seed: A.Int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SEED,
+        description="Seed of the sampler (and the Optuna study): an integer in [0, 2**32 - 1]",
+    )
+    stop_after_failures: A.PositiveInt | None = Field(
+        default=5,
+        description="Stop the search after this many consecutive trials fail with the same "
+        "error instead of spending the whole budget (null: never stop)",
+    )
     resources: Resources = Field(default_factory=Resources)
