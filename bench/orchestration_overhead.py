@@ -21,6 +21,13 @@ trainable's own sleeping time divided by the concurrency. ``driver_cpu`` is the 
 of other processes' load.
 
     .venv/bin/python bench/orchestration_overhead.py --trials 12,48 --concurrency 2 [--db URL]
+    RAY_AUTH_MODE=disabled .venv/bin/python bench/orchestration_overhead.py --smoke --json
+
+``--json`` prints the figures as one JSON document on stdout (Ray's and our progress go to
+stderr). ``--smoke`` only changes the defaults (1 and 2 trials, one at a time, one epoch of
+0.05 s, 1-trial warm-ups): both sides and the two-size fit in well under a minute, including
+Ray's start; it checks that the benchmark runs, its figures mean nothing. Explicit arguments
+still win. ``tests/test_bench_smoke.py`` runs it.
 
 Where the convnas side's extra time per trial goes (profiled on 2 shared cores, SQLite): the
 driver is Ray Tune's single event loop, so its bookkeeping delays the next event. About two
@@ -37,41 +44,74 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 EPOCH_SECONDS = 0.2
 EPOCHS = 2
+WARMUP_TRIALS = 2
+STARTED = time.perf_counter()
+# --smoke: two sizes (so the fit runs), the least of everything else
+SMOKE = {"trials": "1,2", "concurrency": 1, "epochs": 1, "epoch_seconds": 0.05, "warmup": 1}
 # Below this per-trial overhead (seconds) the plain side is indistinguishable from zero on a
 # shared 2-core machine, and the ratio is printed as None (see summarize).
 NOISE_SECONDS_PER_TRIAL = 0.02
 
 
-def tiny_trainable(config: dict[str, Any]) -> None:
-    from ray import tune
+@dataclass(frozen=True)
+class Workload:
+    """What each trial does: ``epochs`` sleeps of ``epoch_seconds``, at most ``concurrency`` at
+    a time."""
 
-    for epoch in range(1, EPOCHS + 1):
-        time.sleep(EPOCH_SECONDS)
-        acc = 0.5 + 0.01 * epoch
-        tune.report(
-            {"epoch": epoch, "val_acc": acc, "train_loss": 1.0, "val_loss": 1.0,
-             "val_acc_per_step": [acc], "images_per_sec": 1.0, "elapsed": epoch * EPOCH_SECONDS,
-             "status": "completed" if epoch == EPOCHS else "running"}
-        )  # fmt: skip
+    epochs: int
+    epoch_seconds: float
+    concurrency: int
+
+    @property
+    def ideal_seconds_per_trial(self) -> float:
+        return self.epochs * self.epoch_seconds / self.concurrency
+
+    def trainable(self) -> Callable[[dict[str, Any]], None]:
+        """The tiny trainable: a closure, so that Ray ships these settings with it."""
+        epochs, seconds = self.epochs, self.epoch_seconds
+
+        def tiny_trainable(config: dict[str, Any]) -> None:
+            from ray import tune
+
+            for epoch in range(1, epochs + 1):
+                time.sleep(seconds)
+                acc = 0.5 + 0.01 * epoch
+                tune.report(
+                    {"epoch": epoch, "val_acc": acc, "train_loss": 1.0, "val_loss": 1.0,
+                     "val_acc_per_step": [acc], "images_per_sec": 1.0,
+                     "elapsed": epoch * seconds,
+                     "status": "completed" if epoch == epochs else "running"}
+                )  # fmt: skip
+
+        return tiny_trainable
 
 
-def spec_data(trials: int, concurrency: int) -> dict[str, Any]:
+def spec_data(trials: int, work: Workload) -> dict[str, Any]:
     return {
         "name": "overhead",
         "dataset": "digits",
         "input": {"size": 8, "channels": 1},
         "classes": 10,
         "layers": [{"name": "conv1", "channels": {"int": [2, 64]}, "kernel": 3}],
-        "training": {"lr": {"float": [0.001, 0.5], "log": True}, "epochs": EPOCHS},
-        "search": {"trials": trials, "concurrency": concurrency, "scheduler": "fifo", "seed": 0},
+        # the trainable ignores the model; 2 steps is the least a 1-layer arch may have
+        "time": {"steps": 2},
+        "training": {"lr": {"float": [0.001, 0.5], "log": True}, "epochs": work.epochs},
+        "search": {
+            "trials": trials,
+            "concurrency": work.concurrency,
+            "scheduler": "fifo",
+            "seed": 0,
+        },
     }
 
 
@@ -87,27 +127,29 @@ class Run:
     cpu: float  # this process's CPU seconds
 
 
-def run_convnas(trials: int, concurrency: int, db_url: str, runs: Path) -> Run:
+def run_convnas(trials: int, work: Workload, db_url: str, runs: Path) -> Run:
     from search.db import get_engine, session_scope
-    from search.driver import create_search, run_search
+    from search.driver import run_search
+    from search.lifecycle import create_search
     from search.repository import trial_counts
     from space.spec import spec_from_data
 
-    spec = spec_from_data(spec_data(trials, concurrency))
-    search_id = create_search(get_engine(db_url), spec)
+    spec = spec_from_data(spec_data(trials, work))
+    engine = get_engine(db_url)
+    search_id = create_search(engine, spec)
     start, cpu = time.perf_counter(), time.process_time()
     outcome = run_search(
-        search_id, db_url=db_url, trainable=tiny_trainable, runs_dir=runs, trial_config={}
+        engine, search_id, trainable=work.trainable(), runs_dir=runs, trial_config={}
     )
     took = Run(time.perf_counter() - start, time.process_time() - cpu)
-    with session_scope(get_engine(db_url)) as s:
+    with session_scope(engine) as s:
         counts = trial_counts(s, search_id)
     # Failed trials also count as finished: make sure every one really trained.
-    assert counts == {"completed": trials}, (outcome, counts)
+    assert outcome.status == "succeeded" and counts == {"completed": trials}, (outcome, counts)
     return took
 
 
-def run_plain(trials: int, concurrency: int, runs: Path) -> Run:
+def run_plain(trials: int, work: Workload, runs: Path) -> Run:
     import optuna
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
@@ -117,11 +159,11 @@ def run_plain(trials: int, concurrency: int, runs: Path) -> Run:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     start, cpu = time.perf_counter(), time.process_time()
     tuner = tune.Tuner(
-        tune.with_resources(tiny_trainable, {"cpu": 1}),
+        tune.with_resources(work.trainable(), {"cpu": 1}),
         tune_config=tune.TuneConfig(
             search_alg=OptunaSearch(space=space, metric="val_acc", mode="max", seed=0),
             num_samples=trials,
-            max_concurrent_trials=concurrency,
+            max_concurrent_trials=work.concurrency,
             reuse_actors=REUSE_ACTORS,
         ),
         run_config=tune.RunConfig(
@@ -146,12 +188,14 @@ def fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 
 def summarize(
-    sizes: list[int], runs: dict[str, dict[int, list[Run]]], concurrency: int
+    sizes: list[int], runs: dict[str, dict[int, list[Run]]], work: Workload
 ) -> dict[str, Any]:
-    ideal_per_trial = EPOCHS * EPOCH_SECONDS / concurrency
+    ideal_per_trial = work.ideal_seconds_per_trial
     out: dict[str, Any] = {
         "trials": sizes,
-        "concurrency": concurrency,
+        "concurrency": work.concurrency,
+        "epochs": work.epochs,
+        "epoch_seconds": work.epoch_seconds,
         "repeats": len(runs["plain"][sizes[0]]),
         "ideal_seconds_per_trial": ideal_per_trial,
     }
@@ -180,37 +224,74 @@ def summarize(
     return out
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--trials", default="12,48", help="trial counts, comma-separated")
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs per trial")
+    parser.add_argument("--epoch-seconds", type=float, default=EPOCH_SECONDS, help="sleep each")
+    parser.add_argument("--warmup", type=int, default=WARMUP_TRIALS, help="warm-up trials")
     parser.add_argument("--db", default=None, help="database URL (default: a temporary SQLite)")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    sizes = sorted({int(n) for n in str(args.trials).split(",") if n.strip()})
-    if not sizes or min(sizes) < 1:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--smoke", action="store_true", help=f"smallest run: defaults {SMOKE}")
+    if parser.parse_known_args(argv)[0].smoke:
+        parser.set_defaults(**SMOKE)
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = sorted({int(n) for n in str(args.trials).split(",") if n.strip()})
+    except ValueError:
+        args.sizes = []
+    if not args.sizes or min(args.sizes) < 1:
         parser.error(f"--trials: positive trial counts expected, got {args.trials!r}")
+    for name in ("concurrency", "repeats", "epochs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name}: at least 1 expected, got {getattr(args, name)}")
+    if args.warmup < 0 or not args.epoch_seconds > 0:
+        parser.error("--warmup must be >= 0 and --epoch-seconds > 0")
+    return args
+
+
+def measure(args: argparse.Namespace, work: Workload) -> dict[str, dict[int, list[Run]]]:
+    """Wall and driver CPU time of every run (after the warm-ups), per side and size."""
+    runs: dict[str, dict[int, list[Run]]] = {"plain": {}, "convnas": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        db_url = args.db or f"sqlite:///{folder / 'bench.db'}"
+        if args.warmup:  # both sides alike: worker imports, the database schema
+            log(f"warm-up: {args.warmup} trial(s) on each side")
+            run_plain(args.warmup, work, folder)
+            run_convnas(args.warmup, work, db_url, folder)
+        for _ in range(args.repeats):
+            for n in args.sizes:
+                log(f"{n} trials: plain")
+                runs["plain"].setdefault(n, []).append(run_plain(n, work, folder))
+                log(f"{n} trials: convnas")
+                runs["convnas"].setdefault(n, []).append(run_convnas(n, work, db_url, folder))
+    return runs
+
+
+def log(message: str) -> None:
+    print(f"[{time.perf_counter() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    args = parse_args()
+    work = Workload(args.epochs, args.epoch_seconds, args.concurrency)
 
     import ray
 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    log("starting Ray")
     ray.init(num_cpus=args.concurrency, include_dashboard=False, log_to_driver=False)
-    runs: dict[str, dict[int, list[Run]]] = {"plain": {}, "convnas": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        db_url = args.db or f"sqlite:///{folder / 'bench.db'}"
-        run_plain(2, args.concurrency, folder)  # warm-up, both sides alike
-        run_convnas(2, args.concurrency, db_url, folder)
-        for _ in range(args.repeats):
-            for n in sizes:
-                runs["plain"].setdefault(n, []).append(run_plain(n, args.concurrency, folder))
-                runs["convnas"].setdefault(n, []).append(
-                    run_convnas(n, args.concurrency, db_url, folder)
-                )
-    ray.shutdown()
-    result = summarize(sizes, runs, args.concurrency)
+    try:
+        runs = measure(args, work)
+    finally:
+        log("stopping Ray")
+        ray.shutdown()
+    log("done")
+    result = summarize(args.sizes, runs, work)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

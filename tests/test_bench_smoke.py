@@ -1,0 +1,99 @@
+"""Every script in bench/ runs in its smoke mode and prints sane figures as one JSON document.
+
+Nothing else runs the benchmarks, so without these they rot unnoticed (orchestration_overhead
+once failed on a spec the validator had since learnt to refuse). Each runs as a user would:
+``python bench/X.py --smoke --json`` from the repository root, its stdout parsed as JSON (any
+stray print there fails the parse). Smoke figures mean nothing: only their sanity is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = ["rgc_shallow", "rgc_intermediate", "lstm_shallow", "timedecay_intermediate"]
+
+
+def run_bench(script: str, *args: str, timeout: float = 300) -> tuple[Any, str]:
+    """(the parsed stdout, stderr) of one benchmark's smoke run, which must succeed."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    proc = subprocess.run(
+        [sys.executable, f"bench/{script}", "--smoke", "--json", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
+    return json.loads(proc.stdout), proc.stderr
+
+
+def positive(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def test_model_throughput_smoke_times_every_preset_and_its_feedforward_pair() -> None:
+    doc, _ = run_bench("model_throughput.py")
+    assert doc["setup"]["batch"] == 2 and doc["setup"]["threads"] == 1
+    rows = {row["model"]: row for row in doc["rows"]}
+    assert list(rows) == [m for p in PRESETS for m in (p, f"{p} feedforward")]
+    for name, row in rows.items():
+        assert row["size"] == 32, name
+        for key in ("img/s", "best img/s", "GMAC/img", "GMAC/s", "steps timed"):
+            assert positive(row[key]), (name, key, row[key])
+        assert row["best img/s"] >= row["img/s"], name
+        assert 0 < row["eff"] <= 1, name
+        if name.endswith("feedforward"):
+            assert row["T"] == 1 and "ratio" not in row, name
+        else:
+            assert row["T"] > 1 and positive(row["ratio"]) and positive(row["best ratio"]), name
+
+
+@pytest.mark.slow
+def test_model_throughput_profile_tables_go_to_stderr() -> None:
+    doc, err = run_bench("model_throughput.py", "--presets", "rgc_shallow", "--profile")
+    assert [row["model"] for row in doc["rows"]] == ["rgc_shallow", "rgc_shallow feedforward"]
+    assert "Self CPU" in err and "aten::" in err
+
+
+def test_train_throughput_smoke_trains_every_model_on_both_datasets() -> None:
+    doc, err = run_bench("train_throughput.py")
+    assert doc["settings"]["smoke"] is True and doc["settings"]["size"] == 16
+    assert [row["model"] for row in doc["rows"]] == ["rgc", "lstm", "ff"]
+    for row in doc["rows"]:
+        assert row["T"] == 4, row
+        assert positive(row["digits_img_s"]) and positive(row["pathfinder_img_s"]), row
+        path = row["pathfinder"]
+        assert path["status"] == "completed", row
+        assert 0 <= path["val_acc"] <= 1 and 0 <= path["best_val_acc"] <= 1, row
+        assert len(path["val_acc_per_step"]) == row["T"], row
+        assert positive(path["params"]) and path["seconds"] >= 0, row
+    assert "done ff" in err  # progress on stderr, not in the document
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_orchestration_overhead_smoke_runs_both_sides_and_fits_the_line() -> None:
+    doc, _ = run_bench("orchestration_overhead.py")
+    assert doc["trials"] == [1, 2] and doc["concurrency"] == 1 and doc["epochs"] == 1
+    assert doc["ideal_seconds_per_trial"] == pytest.approx(0.05)
+    for side in ("plain", "convnas"):
+        walls = doc[f"{side}_wall_seconds"]
+        assert list(walls) == ["1", "2"] and all(positive(w) for w in walls.values()), walls
+        assert positive(doc[f"{side}_driver_cpu_ms_per_trial"]), side
+        # two sizes: a fitted one-off cost and per-trial overhead (either may be negative
+        # in so short a run; they must be numbers)
+        for key in (f"{side}_one_off_seconds", f"{side}_overhead_per_trial_s"):
+            assert math.isfinite(doc[key]), key
+    assert doc["per_trial_includes_one_off"] is False
+    assert math.isfinite(doc["convnas_extra_per_trial_s"])
+    assert doc["ratio"] is None or positive(doc["ratio"])
