@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from space.arch import Arch, load_arch
+from space.status import RunStatus, TrialStatus
 from workers.config import TrainConfig
 from workers.data import Dataset
 from workers.errors import TrainConfigError
@@ -40,7 +41,6 @@ Metrics = dict[str, Any]
 EpochCallback = Callable[[Metrics], None]
 StepCallback = Callable[[int, int, float], None]  # (epoch, batch index in epoch, loss)
 
-STATUSES = ("completed", "diverged", "out_of_memory", "failed", "stopped")
 PREPROCESSING_FILE = "preprocessing.json"
 
 
@@ -52,7 +52,7 @@ class Diverged(Exception):
 class TrainResult:
     """The outcome of one run; ``history`` holds every epoch's metrics."""
 
-    status: str = "running"
+    status: RunStatus | None = None  # None while the run is going
     reason: str | None = None
     history: list[Metrics] = field(default_factory=list)
     best_val_acc: float | None = None
@@ -281,22 +281,23 @@ class TrainRun:
         res = self.result
         try:
             yield from self._epochs(start)
-            res.status = "completed"
+            res.status = RunStatus.COMPLETED
         except Diverged as exc:
-            res.status, res.reason = "diverged", str(exc)
+            res.status, res.reason = RunStatus.DIVERGED, str(exc)
         except torch.cuda.OutOfMemoryError as exc:
-            res.status, res.reason = "out_of_memory", _first_line(exc)
+            res.status, res.reason = RunStatus.OUT_OF_MEMORY, _first_line(exc)
         except GeneratorExit:
-            res.status, res.reason = "stopped", "stopped by the caller"
+            res.status, res.reason = RunStatus.STOPPED, "stopped by the caller"
             raise
         except Exception as exc:
             if "out of memory" in str(exc).lower():
-                res.status, res.reason = "out_of_memory", _first_line(exc)
+                res.status, res.reason = RunStatus.OUT_OF_MEMORY, _first_line(exc)
             else:
-                res.status, res.reason = "failed", f"{type(exc).__name__}: {_first_line(exc)}"
+                reason = f"{type(exc).__name__}: {_first_line(exc)}"
+                res.status, res.reason = RunStatus.FAILED, reason
         finally:
             res.train_seconds = round(time.perf_counter() - start, 3)
-            if self.device.type == "cuda" and res.status == "out_of_memory":
+            if self.device.type == "cuda" and res.status == RunStatus.OUT_OF_MEMORY:
                 self.model.to("cpu")
                 torch.cuda.empty_cache()
 
@@ -363,7 +364,7 @@ class TrainRun:
                 torch.autograd.backward(scaler.scale(loss))
                 if cfg.grad_clip is not None:
                     scaler.unscale_(opt)
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    _clip_gradients(model, cfg)
                 scaler.step(opt)
                 scaler.update()
 
@@ -402,7 +403,8 @@ class TrainRun:
                 "lr": lr,
                 "images_per_sec": seen / train_time if train_time > 0 else 0.0,
                 "elapsed": time.perf_counter() - start,
-                "status": "completed" if last else "running",
+                # the trial's status while epochs remain (Tune reports it), the run's at the end
+                "status": RunStatus.COMPLETED if last else TrialStatus.RUNNING,
             }
             res.history.append(metrics)
             if improved and cfg.checkpoint_dir:
@@ -410,6 +412,14 @@ class TrainRun:
             yield metrics
             if last:
                 break
+
+
+def _clip_gradients(model: nn.Module, cfg: TrainConfig) -> None:
+    assert cfg.grad_clip is not None
+    if cfg.grad_clip_mode == "value":
+        nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip)
+    else:
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 from space.arch import Arch, arch_from_data
 from space.datasets import DatasetBase
 from space.errors import ConvnasError
+from space.status import RunStatus, TrialStatus
 from workers.config import TrainConfig
 from workers.data import load_dataset, parse_dataset_ref
 from workers.errors import WorkerInputError
@@ -63,7 +64,7 @@ def parse_trial_config(config: Mapping[str, Any]) -> tuple[Arch, TrainConfig, Da
     return arch, cfg, ref, bool(config.get("checkpoint", False))
 
 
-def _final_report(result: TrainResult | None, status: str, reason: str) -> Metrics:
+def _final_report(result: TrainResult | None, status: RunStatus, reason: str) -> Metrics:
     best = result.best_val_acc if result is not None else None
     last = result.final if result is not None else None
     return {
@@ -86,7 +87,7 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
         arch, cfg, ref, keep = parse_trial_config(config)
         data = load_dataset(ref, arch.input.size, arch.input.channels, arch.classes, cfg.seed)
     except ConvnasError as exc:
-        report(_final_report(None, "failed", f"invalid trial input: {exc}"), None)
+        report(_final_report(None, RunStatus.FAILED, f"invalid trial input: {exc}"), None)
         return None
     with tempfile.TemporaryDirectory(prefix="convnas-ckpt-") as folder:
         if keep:
@@ -94,7 +95,8 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
         try:
             run = TrainRun(arch, data, cfg)
         except Exception as exc:  # an arch that cannot be built is this trial's failure
-            report(_final_report(None, "failed", f"{type(exc).__name__}: {exc}"), None)
+            reason = f"{type(exc).__name__}: {exc}"
+            report(_final_report(None, RunStatus.FAILED, reason), None)
             return None
         extra = {
             "arch_hash": arch.arch_hash,
@@ -104,13 +106,13 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
             "preprocessing": run.result.preprocessing,
         }
         for metrics in run:
-            final = metrics["status"] != "running"
+            final = metrics["status"] != TrialStatus.RUNNING
             row = {**metrics, **extra, "final": final}
             if final:
                 row["train_seconds"] = round(metrics["elapsed"], 3)
             report(row, folder if keep and metrics["improved"] else None)
         result = run.result
-        if result.status != "completed":
+        if result.status is not None and result.status != RunStatus.COMPLETED:
             report({**_final_report(result, result.status, result.reason or ""), **extra}, None)
         return result
 

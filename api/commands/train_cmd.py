@@ -15,7 +15,8 @@ from rich.table import Table
 
 from api.commands.common import print_json, user_errors
 from space.arch import Arch, arch_from_data
-from space.errors import ConvnasError
+from space.errors import ConvnasError, Problem, SpecError
+from space.status import RunStatus
 
 if TYPE_CHECKING:
     from workers.data import Dataset
@@ -35,6 +36,29 @@ DatasetOpt = Annotated[
 ]
 
 
+MAX_SEED = 2**63 - 1  # torch.manual_seed's and numpy's common range
+
+
+def _check_flags(
+    seed: int, input_size: int | None, channels: int | None, classes: int | None
+) -> None:
+    """Nonsense numbers are refused by flag name (the arch checks the upper bounds)."""
+    lowest = {
+        "--input-size": (input_size, 1),
+        "--channels": (channels, 1),
+        "--classes": (classes, 2),
+    }
+    problems = [
+        Problem(flag, f"must be at least {low}", value)
+        for flag, (value, low) in lowest.items()
+        if value is not None and value < low
+    ]
+    if not 0 <= seed <= MAX_SEED:
+        problems.append(Problem("--seed", f"must lie in 0..{MAX_SEED}", seed))
+    if problems:
+        raise SpecError(problems)
+
+
 def _retarget(
     arch: Arch, input_size: int | None, channels: int | None, classes: int | None
 ) -> Arch:
@@ -43,10 +67,10 @@ def _retarget(
         return arch
     data = arch.to_dict()
     data["input"] = {
-        "size": input_size or arch.input.size,
-        "channels": channels or arch.input.channels,
+        "size": arch.input.size if input_size is None else input_size,
+        "channels": arch.input.channels if channels is None else channels,
     }
-    data["classes"] = classes or arch.classes
+    data["classes"] = arch.classes if classes is None else classes
     return arch_from_data(data, "arch (with command-line overrides)")
 
 
@@ -96,7 +120,7 @@ def _summary_table(result: TrainResult, arch: Arch, data: Dataset) -> Table:
     table.add_column("", style="bold")
     table.add_column("")
     rows = [
-        ("status", result.status + (f" ({result.reason})" if result.reason else "")),
+        ("status", f"{result.status}" + (f" ({result.reason})" if result.reason else "")),
         ("arch", f"{arch.arch_hash}  {human_int(result.params)} params"),
         ("dataset", f"{data.name}: {len(data.y_train)} train / {len(data.y_val)} val"),
         # val_acc = the best epoch's validation accuracy, as in `leaderboard` and `searches`.
@@ -198,6 +222,7 @@ def train(
         from space.presets import resolve_arch
         from workers.data import load_dataset
 
+        _check_flags(seed, input_size, channels, classes)
         arch = _retarget(resolve_arch(arch_ref), input_size, channels, classes)
         note = _shrink_note(arch)
         if note:
@@ -227,7 +252,7 @@ def train(
     outcome = result.to_dict()
     best = outcome.pop("best_val_acc")
     payload = {
-        "ok": result.status == "completed",
+        "ok": result.status == RunStatus.COMPLETED,
         "arch": arch_ref,
         "arch_hash": arch.arch_hash,
         "dataset": data.describe(),
@@ -246,7 +271,7 @@ def train(
         Console(highlight=False).print(_summary_table(result, arch, data))
         if save is not None and result.best_epoch is not None:
             typer.echo(f"best checkpoint (epoch {result.best_epoch}) in {save}")
-    if result.status != "completed":
+    if result.status != RunStatus.COMPLETED:
         raise typer.Exit(1)
 
 

@@ -121,3 +121,36 @@ def test_best_checkpoint_round_trip(tiny: Any, tmp_path: Path) -> None:
     with torch.no_grad():
         acc = float((model(x).decoded.argmax(-1) == data.y_val).float().mean())
     assert acc == pytest.approx(result.best_val_acc)
+
+
+@pytest.mark.parametrize("mode", ["value", "norm"])
+def test_grad_clip_mode_is_honoured(tiny: Any, mode: str) -> None:
+    """One plain SGD step (lr 1) moves each weight by minus its clipped gradient: clipping by
+    value caps every element at ``grad_clip`` (so many sit at the cap and the whole step is far
+    longer than ``grad_clip``); clipping by norm caps the whole step's length at it."""
+    from space.nn import build_model
+
+    arch, clip = tiny(), 1e-4
+    overrides = {
+        "optimizer": "sgd",
+        "lr": 1.0,
+        "momentum": 0.0,
+        "weight_decay": 0.0,
+        "lr_schedule": "constant",
+        "epochs": 1,
+        "max_steps": 1,
+        "grad_clip": clip,
+        "grad_clip_mode": mode,
+    }
+    cfg = TrainConfig.for_arch(arch, overrides)
+    model = build_model(arch, seed=0)
+    before = [p.detach().clone() for p in model.parameters()]
+    result = train(arch, _digits(limit=64), cfg, model=model)
+    assert result.status == "completed" and result.steps == 1
+    after = list(model.parameters())
+    step = torch.cat([(b - a.detach()).flatten() for b, a in zip(before, after, strict=True)])
+    if mode == "value":
+        assert float(step.abs().max()) == pytest.approx(clip, rel=1e-3)
+        assert float(step.norm()) > 10 * clip
+    else:
+        assert float(step.norm()) == pytest.approx(clip, rel=1e-3)

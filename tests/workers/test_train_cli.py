@@ -92,3 +92,25 @@ def test_channel_conversion_is_announced(tiny_data: Any, tmp_path: Path) -> None
     json.loads(result.stdout)
     result = runner.invoke(app, [*args, "--channels", "3"])
     assert result.exit_code == 0 and note not in result.output, result.output
+
+
+def test_nonsense_numbers_are_refused_by_flag(tiny_data: Any, tmp_path: Path) -> None:
+    """``--classes 0`` etc. were silently ignored (0 read as "not given"); ``--seed -1``
+    crashed. Each is now a named error and a non-zero exit, before any data is loaded."""
+    arch = _arch_file(tmp_path, tiny_data())
+    cases = {
+        "--seed": ("-1", "must lie in 0..9223372036854775807"),
+        "--classes": ("0", "must be at least 2"),
+        "--input-size": ("0", "must be at least 1"),
+        "--channels": ("0", "must be at least 1"),
+    }
+    for flag, (value, words) in cases.items():
+        args = ["train", str(arch), "--dataset", "digits", flag, value, "--json"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, (flag, result.output)
+        errors = json.loads(result.stdout)["errors"]
+        assert errors[0]["path"] == flag and words in errors[0]["message"], errors
+        assert errors[0]["value"] == int(value)
+    result = runner.invoke(app, ["train", str(arch), "-d", "digits", "--seed", "-1"])
+    assert result.exit_code == 1 and "--seed: must lie in 0.." in result.output
+    assert "Traceback" not in result.output
