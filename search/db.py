@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -51,25 +51,13 @@ from sqlalchemy.pool import StaticPool
 
 from search.settings import database_url
 from space.errors import ConvnasError
+from space.status import FINISHED_TRIAL, UNFINISHED_TRIAL, SearchStatus, TrialStatus
 
-SEARCH_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
-TRIAL_STATUSES = (
-    "running",
-    "completed",
-    "pruned",
-    "failed",
-    "diverged",
-    "out_of_memory",
-    "duplicate",
-    "rejected",
-    "cancelled",
-    "interrupted",
-)
-# A trial in one of these states used up one of the search's requested trials. ``interrupted``
-# (the driver died under it) and ``cancelled`` (the user stopped the search) did not: their budget
-# is spent again on resume.
-UNFINISHED_TRIAL_STATUSES = ("running", "cancelled", "interrupted")
-FINISHED_TRIAL_STATUSES = tuple(s for s in TRIAL_STATUSES if s not in UNFINISHED_TRIAL_STATUSES)
+# The status names as tuples, for SQL ``IN`` lists and messages (space.status defines them).
+SEARCH_STATUSES = tuple(SearchStatus)
+TRIAL_STATUSES = tuple(TrialStatus)
+UNFINISHED_TRIAL_STATUSES = tuple(s for s in TRIAL_STATUSES if s in UNFINISHED_TRIAL)
+FINISHED_TRIAL_STATUSES = tuple(s for s in TRIAL_STATUSES if s in FINISHED_TRIAL)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -130,7 +118,7 @@ class Search(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     spec: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(20), index=True, default="queued")
+    status: Mapped[str] = mapped_column(String(20), index=True, default=SearchStatus.QUEUED)
     requested_trials: Mapped[int] = mapped_column(Integer)
     study_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -171,7 +159,7 @@ class Trial(Base):
     number: Mapped[int] = mapped_column(Integer)
     optuna_trial_id: Mapped[int | None] = mapped_column(Integer)
     tune_trial_id: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default=TrialStatus.RUNNING)
     arch: Mapped[dict[str, Any]]
     arch_hash: Mapped[str] = mapped_column(String(32), index=True)
     config_hash: Mapped[str] = mapped_column(String(32))
@@ -322,6 +310,7 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
             f"{parsed.get_backend_name()!r}; convnas stores its records in SQLite or PostgreSQL: "
             f"{_URL_HELP})"
         )
+    _check_driver(parsed, url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)
         if must_exist and not path.is_file():
@@ -334,6 +323,23 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
                 f"cannot connect to {shown_url(url)} (folder {path.parent} does not exist)"
             )
     return parsed
+
+
+def _check_driver(parsed: URL, url: str) -> None:
+    """The URL's Python driver must be importable (``postgresql+psycopg2://`` names one that is
+    not installed: said here, naming the URL, rather than as an ImportError at connect time)."""
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (ImportError, NoSuchModuleError) as exc:
+        use = (
+            "postgresql://... (psycopg 3, which convnas ships)"
+            if parsed.get_backend_name() == "postgresql"
+            else "sqlite:///PATH"
+        )
+        raise DatabaseError(
+            f"cannot connect to {shown_url(url)} (its driver {parsed.drivername!r} is not "
+            f"available: {exc}; use {use})"
+        ) from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -377,15 +383,41 @@ def create_db_engine(
     _probe(engine, resolved)
     if migrate:
         from search.migrations import upgrade
+        from search.schema_lock import schema_lock
 
         try:
-            upgrade(engine)
+            with schema_lock(resolved):
+                upgrade(engine)
+        except ConvnasError:
+            engine.dispose()
+            raise
         except DBAPIError as exc:  # e.g. a read-only file or a role without CREATE rights
             engine.dispose()
             raise DatabaseError(
                 f"cannot prepare the convnas tables in {shown_url(resolved)} ({_reason(exc)})"
             ) from None
     return engine
+
+
+def check_writable(engine: Engine) -> None:
+    """Refuse a database this process cannot write (a read-only SQLite file or folder, a
+    read-only PostgreSQL role or replica) before a search records anything.
+
+    The probe is a write that changes nothing, rolled back: opening a read-only SQLite file
+    succeeds and only the first write fails.
+    """
+    from search.migrations import VERSION_TABLE
+
+    try:
+        with engine.connect() as conn, conn.begin() as transaction:
+            conn.exec_driver_sql(f"DELETE FROM {VERSION_TABLE} WHERE 1 = 0")  # noqa: S608
+            transaction.rollback()
+    except (DBAPIError, OSError) as exc:
+        url = engine.url.render_as_string(hide_password=False)
+        raise DatabaseError(
+            f"cannot write to {shown_url(url)} ({_reason(exc)}): a search records every trial "
+            "there; use a writable database"
+        ) from None
 
 
 def get_engine(url: str | None = None, *, must_exist: bool = False) -> Engine:

@@ -9,13 +9,15 @@ Counting: a search wants ``requested`` *finished* trials (completed, pruned, fai
 out_of_memory, duplicate, rejected). A proposal is made only while finished + in flight is below
 that, so the count is reached exactly; trials that end ``cancelled`` or ``interrupted`` free their
 slot, and a resumed search spends it again.
+
+Giving up: when ``search.stop_after_failures`` trials in a row fail with the same error, the
+ledger stops proposing (:attr:`Ledger.give_up` says why) and the driver ends the search failed.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,104 +28,23 @@ from sqlalchemy import Engine, select
 
 from search import repository as repo
 from search.db import Search, Trial, clean_json, finite, session_scope, utcnow
-from search.optuna_bridge import (
-    CONSTRAINT_KINDS,
-    OptunaSampler,
-    make_sampler,
-    mark_infeasible,
-    rdb_storage,
-)
-from search.progress import Progress, TrialDone
+from search.optuna_bridge import OptunaSampler, mark_infeasible
+from search.pareto import add_to_pareto, update_pareto
+from search.progress import Progress, TrialDone, measure
+from search.study import outcome, tell, values_for
+from search.verdict import FailureStreak, epoch_of, final_status, stop_after_failures
 from space.arch import Arch
+from space.budget import limits
 from space.cost import ArchCost, cost
 from space.errors import ConvnasError
 from space.sampling import freeze
 from space.spec import SearchSpec
+from space.status import TrialStatus
 
 log = logging.getLogger(__name__)
 
-# Trials a worker trained to an end: their durations estimate the time left.
-TRAINED_STATUSES = ("completed", "pruned", "failed", "diverged", "out_of_memory")
-# Final statuses a trainable may report (its last result's ``status``).
-REPORTED_STATUSES = ("completed", "diverged", "out_of_memory", "failed")
-# What each final status tells Optuna. Diverged is a real (bad) outcome of the sampled
-# hyperparameters, so the sampler learns from it; a crash or OOM says nothing about the
-# candidate's quality and is FAIL (ignored by the samplers).
-_TOLD = {
-    "completed": TrialState.COMPLETE,
-    "diverged": TrialState.COMPLETE,
-    "pruned": TrialState.PRUNED,
-    "failed": TrialState.FAIL,
-    "out_of_memory": TrialState.FAIL,
-    "cancelled": TrialState.FAIL,
-    "interrupted": TrialState.FAIL,
-}
-
-
-def objectives_of(spec: SearchSpec) -> list[repo.Objective]:
-    return [repo.Objective(o.metric, o.direction) for o in spec.objectives]
-
-
-def open_study(study_name: str, spec: SearchSpec, url: str, trials: int) -> optuna.Study:
-    """The search's Optuna study in the convnas database (created on first use).
-
-    Call it outside any open session: on SQLite a session holds the write lock. A resumed
-    study's sampler is seeded with ``seed + trials so far``: the same seed again would replay
-    the first run's proposals, which are now duplicates.
-    """
-    # Optuna's INFO lines ("A new study created in RDB ...") say nothing the progress lines
-    # don't; warnings and errors still show.
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    objectives = objectives_of(spec)
-    storage = rdb_storage(url)
-    seed = spec.search.seed
-    if seed is not None:
-        seed += _trials_so_far(storage, study_name)
-    sampler = make_sampler(
-        spec.search.sampler, seed=seed, n_objectives=len(objectives), trials=trials
-    )
-    return optuna.create_study(
-        storage=storage,
-        sampler=sampler,
-        pruner=optuna.pruners.NopPruner(),  # ASHA in Ray Tune decides early stops
-        study_name=study_name,
-        directions=["maximize" if o.goal == "max" else "minimize" for o in objectives],
-        load_if_exists=True,
-    )
-
-
-def _trials_so_far(storage: optuna.storages.BaseStorage, study_name: str) -> int:
-    try:
-        study_id = storage.get_study_id_from_name(study_name)
-    except KeyError:
-        return 0
-    return len(storage.get_all_trials(study_id, deepcopy=False))
-
-
-def violations(spec: SearchSpec, arch_cost: ArchCost) -> tuple[list[float], list[str]]:
-    """Relative overshoot per constraint kind and a message for each limit exceeded."""
-    limits = spec.constraints
-    pairs = [
-        ("params", arch_cost.params, limits.max_params, "max_params"),
-        ("flops", arch_cost.flops, limits.max_flops, "max_flops"),
-        (
-            "activation_memory",
-            arch_cost.activation_bytes,
-            limits.max_activation_memory,
-            "max_activation_memory",
-        ),
-    ]
-    assert [p[0] for p in pairs] == list(CONSTRAINT_KINDS)
-    overshoot: list[float] = []
-    messages: list[str] = []
-    for kind, value, limit, name in pairs:
-        if limit is None:
-            overshoot.append(0.0)
-            continue
-        overshoot.append((value - limit) / limit)
-        if value > limit:
-            messages.append(f"{kind} {value:,} > {name} {limit:,}")
-    return overshoot, messages
+# Statuses of a result that reports an epoch (any other is a trial's closing report).
+_EPOCH_STATUSES = (None, TrialStatus.RUNNING, TrialStatus.COMPLETED)
 
 
 @dataclass
@@ -159,7 +80,7 @@ class Ledger:
         self.search_id = search_id
         self.spec = spec
         self.study = study
-        self.objectives = objectives_of(spec)
+        self.objectives = list(spec.objectives)
         self.trial_config = dict(trial_config or {})
         self.live: dict[str, _Live] = {}
         # Every Tune trial id of this run -> trial number (kept after the trial ends, for the
@@ -168,6 +89,12 @@ class Ledger:
         # Duplicates of a trial still training: settled when it ends (original number -> list).
         self.waiting: dict[int, list[tuple[int, optuna.Trial]]] = {}
         self.stop_reason: str | None = None
+        # Set (with stop_reason) when too many trials in a row failed alike: the search failed.
+        self.give_up: str | None = None
+        self.streak = FailureStreak(stop_after_failures(spec))
+        # Trials that raised: their message arrives after finish() (set_error), and only then
+        # do they count towards the streak.
+        self.raised: set[int] = set()
         # Told about every trial as it is settled (the driver prints a line per trial).
         self.on_trial_done: Callable[[TrialDone], None] | None = None
         with session_scope(engine) as s:
@@ -209,9 +136,8 @@ class Ledger:
                 self._record_unsampleable(ot_trial, sampler.params, str(exc))
                 continue
             arch_cost = cost(arch)
-            overshoot, over = violations(self.spec, arch_cost)
-            if over:
-                self._reject(ot_trial, sampler.params, arch, arch_cost, overshoot, over)
+            if any(limit.exceeded for limit in limits(self.spec, arch_cost)):
+                self._reject(ot_trial, sampler.params, arch, arch_cost)
                 continue
             if self._settle_duplicate(ot_trial, sampler.params, arch, arch_cost):
                 continue
@@ -261,7 +187,7 @@ class Ledger:
         tune_id: str,
     ) -> None:
         with session_scope(self.engine) as s:
-            row = self._new_row(ot_trial, params, arch, arch_cost, "running")
+            row = self._new_row(ot_trial, params, arch, arch_cost, TrialStatus.RUNNING)
             row.tune_trial_id = tune_id
             row.heartbeat_at = utcnow()
             s.add(row)
@@ -272,45 +198,42 @@ class Ledger:
         params: dict[str, Any],
         arch: Arch,
         arch_cost: ArchCost,
-        overshoot: list[float],
-        over: list[str],
     ) -> None:
-        values = self._values_for(None, arch_cost.params, arch_cost.flops, worst_accuracy=True)
+        checked = limits(self.spec, arch_cost)
+        values = values_for(self.objectives, None, arch_cost.params, arch_cost.flops, True)
         with session_scope(self.engine) as s:
-            row = self._new_row(ot_trial, params, arch, arch_cost, "rejected")
-            row.error = "over budget: " + "; ".join(over)
+            row = self._new_row(ot_trial, params, arch, arch_cost, TrialStatus.REJECTED)
+            row.error = "over budget: " + "; ".join(c.message() for c in checked if c.exceeded)
             row.values = clean_json(values)
             row.finished_at = utcnow()
             s.add(row)
         self._done(row, note=row.error)
-        mark_infeasible(ot_trial, overshoot)
-        self._tell(ot_trial, TrialState.COMPLETE, values)
+        mark_infeasible(ot_trial, [c.overshoot for c in checked])
+        tell(self.study, ot_trial, TrialState.COMPLETE, values)
 
     def _record_unsampleable(
         self, ot_trial: optuna.Trial, params: dict[str, Any], message: str
     ) -> None:
         log.error("trial %s: the sampled candidate is invalid: %s", ot_trial.number, message)
-        with session_scope(self.engine) as s:
-            s.add(
-                Trial(
-                    search_id=self.search_id,
-                    number=ot_trial.number,
-                    optuna_trial_id=ot_trial._trial_id,
-                    status="failed",
-                    arch={},
-                    arch_hash="",
-                    config_hash="",
-                    params=clean_json(params),
-                    epochs=0,
-                    pareto=False,
-                    error=f"the sampled candidate is invalid: {message}",
-                    finished_at=utcnow(),
-                )
-            )
-        self._emit(
-            TrialDone(self.search_id, ot_trial.number, "failed", None, None, None, "invalid sample")
+        row = Trial(
+            search_id=self.search_id,
+            number=ot_trial.number,
+            optuna_trial_id=ot_trial._trial_id,
+            status=TrialStatus.FAILED,
+            arch={},
+            arch_hash="",
+            config_hash="",
+            params=clean_json(params),
+            epochs=0,
+            pareto=False,
+            error=f"the sampled candidate is invalid: {message}",
+            finished_at=utcnow(),
         )
-        self._tell(ot_trial, TrialState.FAIL, None)
+        with session_scope(self.engine) as s:
+            s.add(row)
+        self._done(row, note="invalid sample")
+        tell(self.study, ot_trial, TrialState.FAIL, None)
+        self._count_outcome(row.number, TrialStatus.FAILED, row.error, raised=False)
 
     def _settle_duplicate(
         self, ot_trial: optuna.Trial, params: dict[str, Any], arch: Arch, arch_cost: ArchCost
@@ -319,17 +242,17 @@ class Ledger:
             original = repo.find_trained(s, self.search_id, arch.config_hash)
             if original is None:
                 return False
-            row = self._new_row(ot_trial, params, arch, arch_cost, "duplicate")
+            row = self._new_row(ot_trial, params, arch, arch_cost, TrialStatus.DUPLICATE)
             row.duplicate_of = original.number
             s.add(row)
             s.flush()
-            if original.status == "running":
+            if original.status == TrialStatus.RUNNING:
                 self.waiting.setdefault(original.number, []).append((ot_trial.number, ot_trial))
                 return True
             self._copy_result(row, original)
-            state, values = self._outcome(original)
+            state, values = outcome(original, self.objectives)
         self._done(row, note=f"same config as trial {original.number}")
-        self._tell(ot_trial, state, values)
+        tell(self.study, ot_trial, state, values)
         return True
 
     # ------------------------------------------------------------------------------------------
@@ -356,7 +279,11 @@ class Ledger:
             return  # not ours, or the same result again (finish() passes Tune's last result)
         live.last_result = dict(result)
         epoch = epoch_of(result)
-        if epoch is None or result.get("status") not in (None, "running", "completed"):
+        if epoch is None or result.get("status") not in (
+            None,
+            TrialStatus.RUNNING,
+            TrialStatus.COMPLETED,
+        ):
             return  # a closing report (diverged, failed...): its status is read by finish()
         with session_scope(self.engine) as s:
             row = repo.get_trial(s, self.search_id, live.number)
@@ -377,10 +304,10 @@ class Ledger:
         if live is None:
             return
         last = dict(result or live.last_result)
-        status, message = self._final_status(last, error, live.epochs_planned)
+        status, message = final_status(last, error, live.epochs_planned, self.stop_reason)
         with session_scope(self.engine) as s:
             row = repo.get_trial(s, self.search_id, live.number)
-            if row.status != "running":  # already settled (replayed event)
+            if row.status != TrialStatus.RUNNING:  # already settled (replayed event)
                 return
             row.status = status
             row.finished_at = utcnow()
@@ -388,14 +315,15 @@ class Ledger:
                 row.error = message
             if last.get("checkpoint") and isinstance(last["checkpoint"], str):
                 row.checkpoint = last["checkpoint"]
-            state, values = self._outcome(row)
+            state, values = outcome(row, self.objectives)
             row.values = clean_json(values)
-            if status == "completed":
-                repo.add_to_pareto(s, row, self.objectives)
-        self._done(row, note=None if status == "completed" else row.error)
+            if status == TrialStatus.COMPLETED:
+                add_to_pareto(s, row, self.objectives)
+        self._done(row, note=None if status == TrialStatus.COMPLETED else row.error)
         if state == TrialState.PRUNED:
             self._tell_intermediate(live)
-        self._tell(live.ot_trial, state, values)
+        tell(self.study, live.ot_trial, state, values)
+        self._count_outcome(live.number, status, row.error, raised=error)
         self._settle_waiting(live.number)
 
     def _tell_intermediate(self, live: _Live) -> None:
@@ -415,29 +343,28 @@ class Ledger:
         with session_scope(self.engine) as s:
             row = repo.get_trial(s, self.search_id, number)
             row.error = message
+        if number in self.raised:
+            self.raised.discard(number)
+            self._count_outcome(number, TrialStatus.FAILED, message, raised=False)
+
+    def _count_outcome(
+        self, number: int, status: TrialStatus, error: str | None, *, raised: bool
+    ) -> None:
+        """A trained trial's outcome extends or ends the failure streak; enough failures alike
+        in a row stop the search (:mod:`search.verdict`)."""
+        if raised:
+            self.raised.add(number)
+            return
+        reason = self.streak.add(status, error)
+        if reason is not None and self.give_up is None:
+            log.warning("search %s: %s", self.search_id, reason)
+            self.give_up = reason
+            self.stop_reason = self.stop_reason or reason
 
     def set_checkpoint(self, number: int, path: str) -> None:
         with session_scope(self.engine) as s:
             row = repo.get_trial(s, self.search_id, number)
             row.checkpoint = path
-
-    def _final_status(
-        self, last: Mapping[str, Any], error: bool, planned: int | None
-    ) -> tuple[str, str | None]:
-        if error:
-            return "failed", "the trial raised an error"
-        reported = last.get("status")
-        if reported in REPORTED_STATUSES:
-            reason = last.get("reason") or last.get("error")
-            return str(reported), str(reason) if reason else None
-        if self.stop_reason is not None:
-            return "cancelled", self.stop_reason
-        done = epoch_of(last) or 0
-        if planned is not None and done >= planned:
-            return "completed", None
-        if not last:
-            return "cancelled", "stopped before it started"
-        return "pruned", f"stopped early by the scheduler after epoch {done}"
 
     def _settle_waiting(self, number: int) -> None:
         waiting = self.waiting.pop(number, [])
@@ -446,8 +373,8 @@ class Ledger:
         settled = []
         with session_scope(self.engine) as s:
             original = repo.get_trial(s, self.search_id, number)
-            state, values = self._outcome(original)
-            gone = original.status in ("cancelled", "interrupted")
+            state, values = outcome(original, self.objectives)
+            gone = original.status in (TrialStatus.CANCELLED, TrialStatus.INTERRUPTED)
             for dup_number, _ in waiting:
                 row = repo.get_trial(s, self.search_id, dup_number)
                 if gone:  # nothing to copy: its slot is spent again later
@@ -460,7 +387,7 @@ class Ledger:
         for row in settled:
             self._done(row, note=f"same config as trial {number}")
         for _, ot_trial in waiting:
-            self._tell(ot_trial, state, values)
+            tell(self.study, ot_trial, state, values)
 
     def _done(self, row: Trial, note: str | None) -> None:
         """Tell :attr:`on_trial_done` about a settled row (read after its commit)."""
@@ -497,50 +424,6 @@ class Ledger:
         row.error = f"same config as trial {original.number} ({original.status})"
 
     # ------------------------------------------------------------------------------------------
-    # Optuna
-    # ------------------------------------------------------------------------------------------
-
-    def _values_for(
-        self, acc: float | None, params: int | None, flops: int | None, worst_accuracy: bool
-    ) -> list[float] | None:
-        out: list[float] = []
-        for objective in self.objectives:
-            value: float | None
-            if objective.metric == "val_acc":
-                value = 0.0 if worst_accuracy and acc is None else acc
-            elif objective.metric == "params":
-                value = None if params is None else float(params)
-            else:
-                value = None if flops is None else float(flops)
-            if value is None or not math.isfinite(value):
-                return None
-            out.append(value)
-        return out
-
-    def _outcome(self, row: Trial) -> tuple[TrialState, list[float] | None]:
-        if row.status in ("rejected", "duplicate"):  # values settled when it was recorded
-            values = list(row.values) if row.values else None
-            return (TrialState.COMPLETE, values) if values else (TrialState.FAIL, None)
-        state = _TOLD.get(row.status, TrialState.FAIL)
-        if state == TrialState.FAIL:
-            return state, None
-        diverged = row.status == "diverged"
-        values = self._values_for(row.best_val_acc, row.n_params, row.flops, diverged)
-        if state == TrialState.COMPLETE and values is None:
-            return TrialState.FAIL, None
-        if state == TrialState.PRUNED:
-            return state, None  # Optuna takes a pruned trial's last intermediate value
-        return state, values
-
-    def _tell(
-        self, ot_trial: optuna.Trial, state: TrialState, values: Sequence[float] | None
-    ) -> None:
-        try:
-            self.study.tell(ot_trial, values, state=state, skip_if_finished=True)
-        except Exception as exc:  # Optuna refuses e.g. NaN: the record stays, log it
-            log.warning("could not tell Optuna about trial %s: %s", ot_trial.number, exc)
-
-    # ------------------------------------------------------------------------------------------
     # Stopping, resuming, progress
     # ------------------------------------------------------------------------------------------
 
@@ -565,92 +448,38 @@ class Ledger:
             waiting = s.scalars(
                 select(Trial).where(
                     Trial.search_id == self.search_id,
-                    Trial.status == "duplicate",
+                    Trial.status == TrialStatus.DUPLICATE,
                     Trial.values.is_(None),
                     Trial.finished_at.is_(None),
                 )
             ).all()
             for row in waiting:
-                row.status = "interrupted"
+                row.status = TrialStatus.INTERRUPTED
                 row.finished_at = utcnow()
                 row.error = f"its original (trial {row.duplicate_of}) was interrupted"
         rows = {}
         with session_scope(self.engine) as s:
             for row in s.scalars(select(Trial).where(Trial.search_id == self.search_id)):
-                rows[row.number] = (row.status, self._outcome(row))
+                rows[row.number] = (row.status, outcome(row, self.objectives))
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             status, (state, values) = rows.get(frozen.number, ("interrupted", (None, None)))
-            if status == "running":
+            if status == TrialStatus.RUNNING:
                 continue
             if state is None:
                 state, values = TrialState.FAIL, None
-            self._tell_number(frozen.number, state, values)
+            tell(self.study, frozen.number, state, values)
         with session_scope(self.engine) as s:
-            repo.update_pareto(s, self.search_id, self.objectives)
+            update_pareto(s, self.search_id, self.objectives)
         return interrupted
-
-    def _tell_number(self, number: int, state: TrialState, values: Sequence[float] | None) -> None:
-        try:
-            self.study.tell(number, values, state=state, skip_if_finished=True)
-        except Exception as exc:
-            log.warning("could not settle Optuna trial %s: %s", number, exc)
 
     def progress(self, elapsed: float, now: datetime | None = None) -> Progress:
         """Counts, best so far and what the ETA needs (trial durations, running trials' ages)."""
-        now = now or utcnow()
-        with session_scope(self.engine) as s:
-            counts = repo.trial_counts(s, self.search_id)
-            best = s.execute(
-                select(Trial.best_val_acc, Trial.number)
-                .where(
-                    Trial.search_id == self.search_id,
-                    Trial.status == "completed",
-                    Trial.best_val_acc.is_not(None),
-                )
-                .order_by(Trial.best_val_acc.desc(), Trial.number)
-                .limit(1)
-            ).first()
-            timing = s.execute(
-                select(Trial.status, Trial.created_at, Trial.started_at, Trial.finished_at).where(
-                    Trial.search_id == self.search_id,
-                    Trial.status.in_(("running", *TRAINED_STATUSES)),
-                )
-            ).all()
-        durations = [
-            (done - (started or created)).total_seconds()
-            for status, created, started, done in timing
-            if status != "running" and done is not None
-        ]
-        ages = [
-            (now - (started or created)).total_seconds()
-            for status, created, started, _ in timing
-            if status == "running"
-        ]
-        summary = repo.SearchSummary(None, counts)  # type: ignore[arg-type]
-        return Progress(
-            search_id=self.search_id,
+        return measure(
+            self.engine,
+            self.search_id,
             requested=self.requested,
-            finished=summary.finished,
-            running=counts.get("running", 0),
-            failed=summary.failed,
-            duplicate=counts.get("duplicate", 0),
-            rejected=counts.get("rejected", 0),
-            best_val_acc=best[0] if best else None,
-            best_trial=best[1] if best else None,
-            elapsed=elapsed,
-            finished_this_run=summary.finished - self.finished_at_start,
-            mean_trial_seconds=sum(durations) / len(durations) if durations else None,
-            running_elapsed=tuple(sorted(ages, reverse=True)),
+            finished_before=self.finished_at_start,
             concurrency=self.spec.search.concurrency,
+            elapsed=elapsed,
+            now=now,
         )
-
-
-def epoch_of(result: Mapping[str, Any]) -> int | None:
-    """The epoch a result reports (``epoch``, else Tune's ``training_iteration``)."""
-    if "val_acc" not in result and "epoch" not in result:
-        return None
-    for key in ("epoch", "training_iteration"):
-        value = result.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None

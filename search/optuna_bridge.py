@@ -23,9 +23,10 @@ from typing import Any
 import optuna
 
 from search.db import SQLITE_BUSY_TIMEOUT_MS, connection_settings
+from search.schema_lock import schema_lock
+from space.budget import CONSTRAINT_KINDS
 from space.params import Boolean, Categorical, Domain, Fixed, FloatRange, IntRange
 
-CONSTRAINT_KINDS = ("params", "flops", "activation_memory")
 SAMPLERS = ("tpe", "random", "nsga2", "motpe")
 
 
@@ -99,7 +100,9 @@ def rdb_storage(url: str) -> optuna.storages.RDBStorage:
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    # Creating Optuna's tables is not safe against a second process doing it at the same time.
+    with schema_lock(url):
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     connection_settings(storage.engine)
     # RDBStorage connected while checking its schema: reopen with the settings above.
     storage.engine.dispose()

@@ -4,6 +4,13 @@ one line per trial as it finishes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+
+from search import repository as repo
+from search.db import Trial, session_scope, utcnow
+from space.status import FAILED_TRIAL, FINISHED_TRIAL, TRAINED_TRIAL, TrialStatus
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,67 @@ class Progress:
             f"{self.finished}/{self.requested} done, {self.running} running, "
             f"{self.failed} failed{more} | {best} | {left}"
         )
+
+
+def measure(
+    engine: Engine,
+    search_id: int,
+    *,
+    requested: int,
+    finished_before: int,
+    concurrency: int,
+    elapsed: float,
+    now: datetime | None = None,
+) -> Progress:
+    """A search's :class:`Progress` from its records: counts, the best completed trial, and
+    what the ETA needs (trained trials' durations, running trials' ages). ``finished_before``:
+    trials finished before this driver run started."""
+    now = now or utcnow()
+    with session_scope(engine) as s:
+        counts = repo.trial_counts(s, search_id)
+        best = s.execute(
+            select(Trial.best_val_acc, Trial.number)
+            .where(
+                Trial.search_id == search_id,
+                Trial.status == TrialStatus.COMPLETED,
+                Trial.best_val_acc.is_not(None),
+            )
+            .order_by(Trial.best_val_acc.desc(), Trial.number)
+            .limit(1)
+        ).first()
+        timing = s.execute(
+            select(Trial.status, Trial.created_at, Trial.started_at, Trial.finished_at).where(
+                Trial.search_id == search_id,
+                Trial.status.in_((TrialStatus.RUNNING, *TRAINED_TRIAL)),
+            )
+        ).all()
+    durations = [
+        (done - (started or created)).total_seconds()
+        for status, created, started, done in timing
+        if status != TrialStatus.RUNNING and done is not None
+    ]
+    ages = [
+        (now - (started or created)).total_seconds()
+        for status, created, started, _ in timing
+        if status == TrialStatus.RUNNING
+    ]
+    finished = sum(counts.get(status, 0) for status in FINISHED_TRIAL)
+    return Progress(
+        search_id=search_id,
+        requested=requested,
+        finished=finished,
+        running=counts.get(TrialStatus.RUNNING, 0),
+        failed=sum(counts.get(status, 0) for status in FAILED_TRIAL),
+        duplicate=counts.get(TrialStatus.DUPLICATE, 0),
+        rejected=counts.get(TrialStatus.REJECTED, 0),
+        best_val_acc=best[0] if best else None,
+        best_trial=best[1] if best else None,
+        elapsed=elapsed,
+        finished_this_run=finished - finished_before,
+        mean_trial_seconds=sum(durations) / len(durations) if durations else None,
+        running_elapsed=tuple(sorted(ages, reverse=True)),
+        concurrency=concurrency,
+    )
 
 
 @dataclass(frozen=True)

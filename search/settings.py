@@ -15,7 +15,9 @@ DEFAULT_DATABASE_URL = "sqlite:///convnas.db"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
-class SearchSettings(BaseSettings):
+class Settings(BaseSettings):
+    """The service's settings from the environment (not the spec's ``search:`` block)."""
+
     model_config = SettingsConfigDict(env_prefix="CONVNAS_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -23,8 +25,8 @@ class SearchSettings(BaseSettings):
     runs_dir: Path = Path("convnas_runs")
 
 
-def get_settings() -> SearchSettings:
-    return SearchSettings()
+def get_settings() -> Settings:
+    return Settings()
 
 
 def normalize_url(url: str) -> str:

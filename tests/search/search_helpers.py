@@ -91,6 +91,8 @@ def fake_trainable(config: dict[str, Any]) -> None:
     epochs = arch["training"]["epochs"]
     if config.get("fail_if_channels") == arch["layers"][0]["channels"]:
         raise RuntimeError("boom: this candidate always fails")
+    if config.get("fail"):  # every candidate fails alike (a broken worker, a missing file)
+        raise RuntimeError(config["fail"])
     acc = 0.3 + 0.05 * arch["layers"][0]["channels"] + arch["training"]["lr"]
     for epoch in range(1, epochs + 1):
         time.sleep(float(config.get("sleep", 0.05)))

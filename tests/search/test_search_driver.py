@@ -19,9 +19,10 @@ from sqlalchemy import Engine, select
 
 from search import repository as repo
 from search.db import Search, Trial, TrialMetric, session_scope
-from search.driver import create_search, run_search
+from search.driver import run_search
 from search.export import export_trial
 from search.leaderboard import leaderboard
+from search.lifecycle import create_search
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 HERE = Path(__file__).resolve().parent
@@ -56,8 +57,8 @@ def test_tiny_digits_search_records_everything_and_exports(
     lines: list[str] = []
     start = time.monotonic()
     outcome = run_search(
+        engine,
         search_id,
-        db_url=db_url,
         runs_dir=tmp_path / "runs",
         reporter=lambda p: lines.append(p.line()),
     )
@@ -113,7 +114,7 @@ def test_single_arch_space_trains_once(
 ) -> None:
     spec = tiny_spec(single=True, trials=4, concurrency=2)
     search_id = create_search(engine, spec)
-    outcome = run_search(search_id, db_url=db_url, trainable=fake_trainable, runs_dir=tmp_path)
+    outcome = run_search(engine, search_id, trainable=fake_trainable, runs_dir=tmp_path)
     assert outcome.status == "succeeded"
     statuses = [r.status for r in rows_of(engine, search_id)]
     assert statuses.count("completed") == 1 and statuses.count("duplicate") == 3
@@ -125,8 +126,8 @@ def test_a_trial_that_raises_is_failed_and_the_search_completes(
     spec = tiny_spec(trials=4, concurrency=2)
     search_id = create_search(engine, spec)
     outcome = run_search(
+        engine,
         search_id,
-        db_url=db_url,
         trainable=fake_trainable,
         runs_dir=tmp_path,
         trial_config={"fail_if_channels": 8},
@@ -145,8 +146,9 @@ DRIVER_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {here!r})
     import ray, search_helpers
     ray.cloudpickle.register_pickle_by_value(search_helpers)
+    from search.db import create_db_engine
     from search.driver import run_search
-    run_search({search_id}, db_url={url!r}, ray_address={address!r}, runs_dir={runs!r},
+    run_search(create_db_engine({url!r}), {search_id}, ray_address={address!r}, runs_dir={runs!r},
                trainable=search_helpers.fake_trainable, trial_config={{"sleep": 1.5}})
     """
 )
@@ -176,7 +178,7 @@ def test_sigkill_then_resume_reaches_exactly_the_requested_trials(
         proc.wait()
     before = rows_of(engine, search_id)
     assert any(r.status == "running" for r in before)
-    outcome = run_search(search_id, db_url=db_url, trainable=fake_trainable, runs_dir=tmp_path)
+    outcome = run_search(engine, search_id, trainable=fake_trainable, runs_dir=tmp_path)
     assert outcome.status == "succeeded"
     rows = rows_of(engine, search_id)
     finished = [r for r in rows if r.status in ("completed", "pruned", "failed", "duplicate")]

@@ -14,10 +14,11 @@ from sqlalchemy import Engine, select
 
 from search import repository as repo
 from search.db import Search, Trial, session_scope
-from search.driver import create_search
-from search.ledger import Ledger, open_study
+from search.ledger import Ledger
+from search.lifecycle import create_search
 from search.pareto import pareto_mask, update_pareto
 from search.progress import TrialDone
+from search.study import open_study
 from space.spec import SearchSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,0 +1,236 @@
+"""A search's life as records: create (queued), claim (running, for one runner), heartbeat,
+finalize, and whether its driver is still alive. No Ray, Optuna or torch here: the service layer
+and a runner's queue loop use it without loading the training stack.
+
+Claims are atomic. Each one reads and writes the search's row in one transaction that holds the
+row: ``SELECT ... FOR UPDATE`` on PostgreSQL (``SKIP LOCKED`` to find the next queued search, so
+runners never wait on each other), a ``BEGIN IMMEDIATE`` write transaction on SQLite (see
+``search.db``); the update itself is conditional on the state read (``WHERE status = ...``) and
+its row count checked, so two runners can never both take one search.
+
+A runner is named ``host:pid`` (:func:`runner_id`); a search is driven by the runner recorded on
+its row while that runner keeps refreshing ``heartbeat_at``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from search import repository as repo
+from search.db import Search, check_writable, session_scope, utcnow
+from space.errors import ConvnasError
+from space.spec import SearchSpec, spec_from_data
+from space.status import SEARCH_ENDED, SearchStatus
+
+# How often a driver refreshes its search's heartbeat, and after how long without one a running
+# search counts as having lost its driver (kill -9, power loss): STALE_AFTER is twelve beats.
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER = timedelta(seconds=60)
+# Searches a claim may (re)start: queued, or left behind by a driver that stopped.
+CLAIMABLE = frozenset(
+    {SearchStatus.QUEUED, SearchStatus.RUNNING, SearchStatus.FAILED, SearchStatus.INTERRUPTED}
+)
+
+
+class SearchStateError(ConvnasError):
+    """A search that cannot be run or resumed in its current state (the message says why)."""
+
+
+def runner_id() -> str:
+    """This process as a runner: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def create_search(engine: Engine, spec: SearchSpec, ray_address: str | None = None) -> int:
+    """Store a validated spec as a queued search; returns its id.
+
+    Raises ``search.db.DatabaseError`` (nothing written) when the database is read-only.
+    """
+    check_writable(engine)
+    with session_scope(engine) as s:
+        search = repo.create_search(
+            s,
+            name=spec.name,
+            spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+            requested_trials=spec.search.trials,
+            ray_address=ray_address,
+        )
+        return search.id
+
+
+def _runner_alive(runner: str | None) -> bool:
+    """Whether the process named by ``runner`` still lives (only knowable on this host)."""
+    if not runner or ":" not in runner:
+        return True
+    host, _, pid = runner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine: trust the heartbeat alone
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def driver_is_alive(search: Search) -> bool:
+    """A running search whose runner's heartbeat is fresh (and, on this host, whose process
+    exists)."""
+    if search.status != SearchStatus.RUNNING:
+        return False
+    if search.heartbeat_at is None or utcnow() - search.heartbeat_at > STALE_AFTER:
+        return False
+    return _runner_alive(search.runner)
+
+
+def _locked(session: Session, search_id: int) -> Search:
+    """The search's row, held by this transaction until it ends (PostgreSQL: a row lock;
+    SQLite: the transaction is already the only writer)."""
+    search = session.scalars(select(Search).where(Search.id == search_id).with_for_update()).first()
+    if search is None:
+        raise repo.NotFoundError(f"no search with id {search_id}")
+    return search
+
+
+def _refuse(search: Search, runner: str, force: bool) -> None:
+    if search.status not in CLAIMABLE:
+        raise SearchStateError(
+            f"search {search.id} ({search.name}) is {search.status}; nothing to run"
+        )
+    if search.runner != runner and driver_is_alive(search) and not force:
+        assert search.heartbeat_at is not None  # driver_is_alive checked it
+        age = (utcnow() - search.heartbeat_at).total_seconds()
+        raise SearchStateError(
+            f"search {search.id} is being driven by {search.runner} (heartbeat {age:.0f}s "
+            "ago); cancel it, or resume with force=true if that process is gone"
+        )
+
+
+def _take(session: Session, search: Search, runner: str) -> bool:
+    """Mark ``search`` running for ``runner`` if it is still in the state read (row count)."""
+    now = utcnow()
+    result = session.execute(
+        update(Search)
+        .where(Search.id == search.id, Search.status == search.status)
+        .values(
+            status=SearchStatus.RUNNING,
+            runner=runner,
+            heartbeat_at=now,
+            started_at=search.started_at or now,
+            finished_at=None,
+            cancel_requested=False,
+            error=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def claim(
+    engine: Engine, search_id: int, *, runner: str | None = None, force: bool = False
+) -> SearchSpec:
+    """Mark the search running for ``runner`` (default: this process) and return its spec.
+
+    Refused (:class:`SearchStateError`) for a succeeded or cancelled search, and for one whose
+    driver is another runner still alive, unless ``force``. Claiming a search this runner already
+    holds (e.g. after :func:`claim_next`) is allowed.
+    """
+    runner = runner or runner_id()
+    check_writable(engine)
+    with session_scope(engine) as s:
+        search = _locked(s, search_id)
+        _refuse(search, runner, force)
+        spec = spec_from_data(search.spec, source=f"search {search.id}")
+        if not _take(s, search, runner):
+            raise SearchStateError(f"search {search.id} was claimed by another runner just now")
+        return spec
+
+
+def claim_next(engine: Engine, runner: str) -> int | None:
+    """Take the oldest queued search for ``runner``; None when the queue is empty.
+
+    Each queued search is handed to exactly one caller, however many runners ask at once.
+    """
+    while True:
+        with session_scope(engine) as s:
+            search = s.scalars(
+                select(Search)
+                .where(Search.status == SearchStatus.QUEUED)
+                .order_by(Search.created_at, Search.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if search is None:
+                return None
+            if _take(s, search, runner):
+                return search.id
+        # Another runner took it between our read and our update (possible only where the
+        # read takes no lock): look again.
+
+
+def heartbeat(engine: Engine, search_id: int, runner: str) -> bool:
+    """Refresh the search's heartbeat if ``runner`` still drives it.
+
+    Returns False, and writes nothing, when the driver should stop: the search is no longer
+    running for ``runner`` (another runner took it over with force, or it was finalized) or a
+    cancel was requested.
+    """
+    with session_scope(engine) as s:
+        result = s.execute(
+            update(Search)
+            .where(
+                Search.id == search_id,
+                Search.status == SearchStatus.RUNNING,
+                Search.runner == runner,
+                Search.cancel_requested.is_(False),
+            )
+            .values(heartbeat_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def stop_reason(engine: Engine, search_id: int, runner: str) -> str | None:
+    """Why the driver ``runner`` of this search should stop now, or None to go on."""
+    with session_scope(engine) as s:
+        search = s.get(Search, search_id)
+        if search is None:
+            return "the search was deleted"
+        if search.cancel_requested:
+            return "search cancelled"
+        if search.status != SearchStatus.RUNNING or search.runner != runner:
+            return f"search {search_id} is now {search.status}, driven by {search.runner}"
+    return None
+
+
+def finalize(
+    engine: Engine,
+    search_id: int,
+    status: SearchStatus | str,
+    note: str | None,
+    *,
+    runner: str | None = None,
+) -> bool:
+    """Record how the search ended (``note``: the reason, None when it succeeded).
+
+    With ``runner``, only while that runner still holds the search; returns whether it was
+    written. An interrupted search keeps no ``finished_at``: it is meant to be resumed.
+    """
+    status = SearchStatus(status)
+    with session_scope(engine) as s:
+        search = _locked(s, search_id)
+        if runner is not None and search.runner != runner:
+            return False
+        search.status = status
+        search.error = note
+        ended = status in SEARCH_ENDED and status != SearchStatus.INTERRUPTED
+        search.finished_at = utcnow() if ended else None
+        search.heartbeat_at = utcnow()
+        return True
