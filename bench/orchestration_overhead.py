@@ -9,7 +9,8 @@ What is compared: the same tiny trainable (a fixed sleep per epoch, no torch) ru
 Both sides share one local Ray runtime and the same Ray Tune settings: FIFO scheduling, the
 same concurrency, one CPU per trial, actor reuse as the driver sets it
 (``search.driver.REUSE_ACTORS``), Tune's per-trial loggers off. Neither side gets a warm-up the
-other lacks: a 2-trial run of each comes first (worker imports, the database schema).
+other lacks: a ``--warmup``-trial run of each (default 2) comes first (worker imports, the
+database schema). Each trial sleeps ``--epoch-seconds`` (0.2) in each of ``--epochs`` (2).
 
 Every size in ``--trials`` runs ``--repeats`` times, alternating the two sides so that load from
 other processes hits both alike; medians are used. With two or more sizes, wall time is fitted
