@@ -253,6 +253,22 @@ class _BoundedLoader(
         yaml.constructor.SafeConstructor.__init__(self)
         yaml.resolver.Resolver.__init__(self)
 
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        """PyYAML's constructors fail on some values with plain Python errors (an integer of
+        over 4300 digits, ``!!timestamp abc``, ``!!bool maybe``): name the value and its line."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
+            tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+            reason = "not a valid value of this type"
+            if isinstance(exc, (ValueError, OverflowError)):
+                reason = str(exc).split(";")[0]  # drop the hint on sys.set_int_max_str_digits
+            shown = str(node.value)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {tag} {shown!r}: {reason}", node.start_mark
+            ) from None
+
 
 def _size_problem(size: int, source: str) -> Problem:
     return Problem(
@@ -288,9 +304,6 @@ def parse_document(text: str, source: str = "<text>") -> tuple[Any, LineMap]:
         raise SpecError([Problem(*exc.problem_args, source=source)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([syntax_problem(exc, source)]) from None
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        reason = str(exc).split(";")[0]  # drop Python's hint about sys.set_int_max_str_digits
-        raise SpecError([Problem("", f"not valid YAML/JSON: {reason}", source=source)]) from None
     finally:
         loader.dispose()
     if loader.dups:

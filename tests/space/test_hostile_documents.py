@@ -3,6 +3,8 @@ before (issue 9)."""
 
 from __future__ import annotations
 
+import contextlib
+import random
 import time
 from pathlib import Path
 
@@ -143,3 +145,28 @@ def test_unsafe_tags_are_refused() -> None:
 def test_empty_document_is_none() -> None:
     assert parse_document("")[0] is None
     assert parse_document("# only a comment\n")[0] is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: !!timestamp abc", "a: 2020-13-45", "a: !!int abc", "a: !!float x", "a: !!bool maybe"],
+)
+def test_values_the_constructor_cannot_read_are_named_with_their_line(text: str) -> None:
+    error, _ = refused(parse_document, "ok: 1\n" + text)
+    (problem,) = error.problems
+    assert problem.message.startswith("not valid YAML/JSON: column 4: cannot read ")
+    assert problem.line == 2
+
+
+def test_mutated_shipped_documents_give_only_named_errors() -> None:
+    """A small fuzz: random edits of the shipped documents parse or raise SpecError only."""
+    rng = random.Random(9)
+    docs = [p.read_text() for p in shipped_documents()]
+    pieces = [*"[]{}:,-&*!|>?'\"#%@`\t\n ab01.", "\x00", "<<: *", "!!binary ", "!!timestamp "]
+    for _ in range(300):
+        chars = list(rng.choice(docs))
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(len(chars))
+            chars[pos : pos + rng.randint(0, 1)] = [rng.choice(pieces)]
+        with contextlib.suppress(SpecError):
+            parse_document("".join(chars))
