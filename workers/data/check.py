@@ -61,7 +61,7 @@ def _check_npz(ref: NpzDataset, channels: int, classes: int) -> None:
     path = files.existing_path(ref.path, want_dir=False)
     headers = files.npz_headers(path)
     files.check_npz_headers(headers)
-    x_shape = headers["x"][0]
+    x_shape = headers["x"].shape
     check_channels(1 if len(x_shape) == 3 else x_shape[3], channels)
     have = files.read_npz_labels(path, classes, headers)
     error = class_count_error(ref, have, classes)

@@ -10,11 +10,14 @@ most :data:`MAX_CLASSES` class names.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +37,37 @@ MAX_CLASSES = 100_000
 Shape = tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class ArrayHeader:
+    """What an npy header inside an npz claims, and how many bytes the archive holds for it."""
+
+    shape: Shape
+    dtype: np.dtype
+    stored: int  # the member's uncompressed size (header included)
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    def __str__(self) -> str:
+        return f"{self.dtype} {self.shape}"
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory (0 when unknown)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 def existing_path(path: str, want_dir: bool) -> Path:
     p = Path(path).expanduser()
-    if not p.exists():
+    try:
+        exists = p.exists()
+    except (OSError, ValueError) as exc:  # e.g. an embedded NUL byte, a name too long
+        raise DatasetError("dataset.path", f"not a usable path: {exc}", path) from None
+    if not exists:
         raise DatasetError("dataset.path", "no such file or folder", path)
     if want_dir and not p.is_dir():
         raise DatasetError(
@@ -81,9 +112,8 @@ def check_labels(y: np.ndarray, classes: int, why: str) -> None:
     )
 
 
-def _desc(a: np.ndarray | tuple[Shape, np.dtype]) -> str:
-    shape, dtype = (a.shape, a.dtype) if isinstance(a, np.ndarray) else a
-    return f"{dtype} {shape}"
+def _desc(a: np.ndarray) -> str:
+    return f"{a.dtype} {a.shape}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -91,8 +121,15 @@ def _desc(a: np.ndarray | tuple[Shape, np.dtype]) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError as exc:
+        raise DatasetError("dataset.path", f"cannot list {folder}: {exc}", str(folder)) from None
+
+
 def class_folders(root: Path) -> list[Path]:
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = sorted(p for p in _listing(root) if p.is_dir() and not p.name.startswith("."))
     if len(folders) < 2:
         raise DatasetError(
             "dataset.path", "imagefolder needs at least two class subfolders", str(root)
@@ -105,7 +142,7 @@ def class_folders(root: Path) -> list[Path]:
 
 
 def image_files(folder: Path, limit: int | None) -> list[Path]:
-    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(f for f in _listing(folder) if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DatasetError(
             "dataset.path", f"class folder {folder.name!r} has no images", str(folder)
@@ -189,7 +226,7 @@ def _not_npz(path: Path, exc: Exception) -> DatasetError:
     return DatasetError("dataset.path", f"not a readable npz file: {exc}", str(path))
 
 
-def _member_header(archive: zipfile.ZipFile, name: str) -> tuple[Shape, np.dtype]:
+def _member_header(archive: zipfile.ZipFile, name: str) -> ArrayHeader:
     with archive.open(f"{name}.npy") as fh:
         version = np.lib.format.read_magic(fh)
         read = {
@@ -201,10 +238,14 @@ def _member_header(archive: zipfile.ZipFile, name: str) -> tuple[Shape, np.dtype
         shape, _, dtype = read(fh)
     if dtype.hasobject:
         raise ValueError(f"array {name} holds Python objects, which are never unpickled")
-    return tuple(int(n) for n in shape), dtype
+    stored = archive.getinfo(f"{name}.npy").file_size
+    return ArrayHeader(tuple(int(n) for n in shape), dtype, stored)
 
 
-def npz_headers(path: Path) -> dict[str, tuple[Shape, np.dtype]]:
+Headers = dict[str, ArrayHeader]
+
+
+def npz_headers(path: Path) -> Headers:
     """Shape and dtype of ``x``, ``y`` (and ``classes`` when present) from the headers alone."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -222,35 +263,55 @@ def npz_headers(path: Path) -> dict[str, tuple[Shape, np.dtype]]:
         raise _not_npz(path, exc) from None
 
 
-def check_npz_headers(headers: dict[str, tuple[Shape, np.dtype]]) -> None:
-    """x is uint8 [N,H,W(,C)] with images within the pixel limit, y [N] integers, classes [K]."""
-    (x_shape, x_dtype), (y_shape, y_dtype) = headers["x"], headers["y"]
-    if x_dtype != np.uint8 or len(x_shape) not in (3, 4):
-        raise DatasetError("dataset.x", "must be uint8 [N,H,W] or [N,H,W,C]", _desc(headers["x"]))
-    if len(x_shape) == 4 and x_shape[3] not in (1, 3, 4):
-        raise DatasetError("dataset.x", "must have 1, 3 or 4 channels", _desc(headers["x"]))
-    if x_shape[0] < 1:
-        raise DatasetError("dataset.x", "holds no images", _desc(headers["x"]))
-    check_pixels(x_shape[2], x_shape[1], "dataset.x", "each image", _desc(headers["x"]))
-    if len(y_shape) != 1 or not np.issubdtype(y_dtype, np.integer):
+def check_npz_headers(headers: Headers) -> None:
+    """x is uint8 [N,H,W(,C)] with images within the pixel limit, y [N] integers, classes [K]
+    short strings or numbers; every array as large as it claims and all of them together within
+    half this machine's memory."""
+    x, y = headers["x"], headers["y"]
+    if x.dtype != np.uint8 or len(x.shape) not in (3, 4):
+        raise DatasetError("dataset.x", "must be uint8 [N,H,W] or [N,H,W,C]", str(x))
+    if len(x.shape) == 4 and x.shape[3] not in (1, 3, 4):
+        raise DatasetError("dataset.x", "must have 1, 3 or 4 channels", str(x))
+    if x.shape[0] < 1:
+        raise DatasetError("dataset.x", "holds no images", str(x))
+    check_pixels(x.shape[2], x.shape[1], "dataset.x", "each image", str(x))
+    if len(y.shape) != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise DatasetError("dataset.y", "must be a 1-D array of integer labels", str(y))
+    if y.shape[0] != x.shape[0]:
         raise DatasetError(
-            "dataset.y", "must be a 1-D array of integer labels", _desc(headers["y"])
+            "dataset.y", f"must hold {x.shape[0]} labels, one per image of x", str(y)
         )
-    if y_shape[0] != x_shape[0]:
+    names = headers.get("classes")
+    if names is not None and (
+        len(names.shape) != 1
+        or not 1 <= names.shape[0] <= MAX_CLASSES
+        or names.dtype.itemsize > 1024
+    ):
         raise DatasetError(
-            "dataset.y", f"must hold {x_shape[0]} labels, one per image of x", _desc(headers["y"])
+            "dataset.classes", f"must be a 1-D array of 1 to {MAX_CLASSES} class names", str(names)
         )
-    if "classes" in headers:
-        shape = headers["classes"][0]
-        if len(shape) != 1 or not 1 <= shape[0] <= MAX_CLASSES:
+    _check_sizes(headers)
+
+
+def _check_sizes(headers: Headers) -> None:
+    for name, array in headers.items():
+        if array.stored < array.nbytes:  # a header claiming more than the file holds
             raise DatasetError(
-                "dataset.classes",
-                f"must be a 1-D array of 1 to {MAX_CLASSES} class names",
-                _desc(headers["classes"]),
+                f"dataset.{name}",
+                f"claims {array.nbytes} bytes but holds {array.stored}",
+                str(array),
             )
+    total, memory = sum(a.nbytes for a in headers.values()), memory_bytes()
+    if memory and total > memory // 2:
+        raise DatasetError(
+            "dataset.x",
+            f"the arrays take {total / 2**30:.1f} GiB, more than half this machine's memory "
+            f"({memory / 2**30:.1f} GiB)",
+            str(headers["x"]),
+        )
 
 
-def read_npz_labels(path: Path, classes: int, headers: dict[str, tuple[Shape, np.dtype]]) -> int:
+def read_npz_labels(path: Path, classes: int, headers: Headers) -> int:
     """The class count of the checked file at ``path``, its labels checked (``x`` is not read)."""
     with _npz(path) as f:
         names = f["classes"] if "classes" in headers else None

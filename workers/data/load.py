@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from space.datasets import (
-    DatasetBase,
-    DigitsDataset,
-    ImageFolderDataset,
-    NpzDataset,
-    PathfinderDataset,
-    ShapesDataset,
-)
+from space import datasets as ds
 from workers.data import digits, files, pathfinder, shapes
 from workers.data.check import check_builtin, class_count_error
 from workers.data.prepare import Dataset, prepare
@@ -18,18 +11,18 @@ from workers.data.ref import AnyRef, parse_dataset_ref
 
 
 def load_raw(
-    ref: DatasetBase, input_size: int, channels: int, classes: int, seed: int = 0
+    ref: ds.DatasetBase, input_size: int, channels: int, classes: int, seed: int = 0
 ) -> RawData:
     """The examples of ``ref`` before split and resize (procedural kinds come from the cache)."""
-    if isinstance(ref, DigitsDataset):
+    if isinstance(ref, ds.DigitsDataset):
         return digits.load()
-    if isinstance(ref, ShapesDataset):
+    if isinstance(ref, ds.ShapesDataset):
         return shapes.load(ref, input_size, classes, seed)
-    if isinstance(ref, PathfinderDataset):
+    if isinstance(ref, ds.PathfinderDataset):
         return pathfinder.load(ref, input_size, seed)
-    if isinstance(ref, ImageFolderDataset):
+    if isinstance(ref, ds.ImageFolderDataset):
         return files.load_imagefolder(ref, input_size, channels)
-    assert isinstance(ref, NpzDataset), ref  # DATASETS has these five kinds
+    assert isinstance(ref, ds.NpzDataset), ref  # DATASETS has these five kinds
     return files.load_npz(ref, classes)
 
 

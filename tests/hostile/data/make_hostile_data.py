@@ -104,6 +104,17 @@ def huge_image_header(folder: Path) -> str:
     return f"npz:{path}"
 
 
+def truncated_images(folder: Path) -> str:
+    """x.npy claims 1000 images of 64x64 (4 MB) and holds 64 bytes: read past the end before."""
+    path = folder / "truncated_images.npz"
+    y = io.BytesIO()
+    np.save(y, np.arange(1000) % 10)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", _npy_claiming((1000, 64, 64)))
+        archive.writestr("y.npy", y.getvalue())
+    return f"npz:{path}"
+
+
 def _png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header says ``width`` x ``height`` (8-bit gray) with one tiny data chunk:
     what a decompression bomb looks like to a reader that checks headers first."""
@@ -174,6 +185,7 @@ CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
     "scalar_class_names": (scalar_class_names, "dataset.classes", "1-D array of 1 to"),
     "object_labels": (object_labels, "dataset.path", "never unpickled"),
     "huge_image_header": (huge_image_header, "dataset.x", "over the limit of 16777216 pixels"),
+    "truncated_images": (truncated_images, "dataset.x", "claims 4096000 bytes but holds"),
     "png_bomb": (png_bomb, "dataset.path", "400000000 pixels, over the limit"),
     "large_png": (large_png, "dataset.path", "5000x5000 = 25000000 pixels, over the limit"),
     "not_an_image": (not_an_image, "dataset.path", "cannot read image"),
