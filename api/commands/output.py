@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from search.service import TrialOut
 from space.cost import human_bytes, human_count
+
+if TYPE_CHECKING:  # the service (SQLAlchemy) is imported by the commands that use it
+    from search.service import TrialOut
 
 BOARD_COLUMNS = (
     "rank", "trial", "status", "val_acc", "last_val_acc", "params", "flops", "memory",
