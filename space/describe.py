@@ -1,34 +1,38 @@
 """What a search spec searches: every searched parameter with its label, domain and the condition
 under which it is sampled, and how many distinct architectures the space holds.
 
-The walk mirrors :func:`space.sampling.freeze` (same labels, same order). The count is the number
-of distinct outcomes of that walk over the architecture (training excluded, reported apart):
-sums over ``one_of`` branches and optional layers, products elsewhere, the sampling repairs
-taken into account. Continuous parameters make it infinite; the discrete part is then still
-given. It is exact except where noted (entry re-routing, many optional layers).
+The list comes from the walk that sampling uses (:class:`space.walk.SpaceWalk`: same labels, same
+order). The count is the number of distinct outcomes of that walk over the architecture (training
+excluded, reported apart): sums over ``one_of`` branches and optional layers, products
+elsewhere, the sampling repairs taken into account. Continuous parameters make it infinite; the
+discrete part is then still given. It is exact except where noted (entry re-routing, many
+optional layers).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
 from space import arch as A
-from space.params import Boolean, Categorical, Domain, Fixed, domain_of, finite_values
-from space.sampling import (
-    EDGE_SETTINGS,
-    FROZEN_CELLS,
-    FROZEN_READOUTS,
-    edge_label,
+from space.params import Domain, SearchDomain, domain_of, finite_values
+from space.spec_generated import CellKindSpace, ReadoutKindSpace, RGCCellSpace
+from space.spec_model import SearchSpec
+from space.spec_nodes import EDGE_SETTINGS, CellOneOf, EdgeSpace, LayerSpace, ReadoutOneOf
+from space.walk import (
+    UNKNOWN,
+    SpaceWalk,
+    alternatives,
+    cell_use,
+    edge_setting_value,
     forced_value,
     is_forced,
 )
-from space.spec import CellOneOf, ReadoutOneOf, SearchSpec, branch_name
 
 MAX_OPTIONAL_EXACT = 14  # 2**14 presence patterns are still cheap to enumerate
 MAX_JOINT = 200_000  # largest joint domain enumerated to count repaired field groups
@@ -120,116 +124,20 @@ def _big(n: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _and(*parts: str | None) -> str | None:
-    kept = [p for p in parts if p]
-    return " and ".join(kept) if kept else None
+class _Lister(SpaceWalk):
+    """The sampling walk with every searched parameter recorded instead of answered."""
 
-
-class _Lister:
     def __init__(self, spec: SearchSpec):
-        self.spec = spec
+        super().__init__(spec)
         self.params: list[ParamInfo] = []
 
-    def add(self, label: str, domain: Domain, condition: str | None) -> None:
-        values = finite_values(domain)
-        if isinstance(domain, Fixed) or (values is not None and len(values) == 1):
-            return
+    def param(self, label: str, domain: SearchDomain, condition: str | None) -> Any:
         self.params.append(ParamInfo(label, domain.describe(), condition, domain.size()))
-
-    def fields(self, node: Any, frozen: type[BaseModel], prefix: str, cond: str | None) -> None:
-        for name in frozen.model_fields:
-            if not hasattr(node, name) or (name == "cell" and frozen is A.LayerArch):
-                continue
-            if frozen is A.TimeArch and name == "readout":
-                continue
-            self.add(
-                f"{prefix}.{name}",
-                domain_of(getattr(node, name)),
-                _and(cond, _repair(frozen, name, prefix)),
-            )
-
-    def cell(self, space: Any, prefix: str, cond: str | None) -> None:
-        if isinstance(space, CellOneOf):
-            names = [branch_name(b) for b in space.one_of]
-            self.add(f"{prefix}.kind", Categorical(tuple(names)), cond)
-            for name, branch in zip(names, space.one_of, strict=True):
-                inner = _and(cond, f"{prefix}.kind == {name}") if len(names) > 1 else cond
-                self.fields(branch, FROZEN_CELLS[branch.kind], f"{prefix}.{name}", inner)
-        else:
-            self.fields(space, FROZEN_CELLS[space.kind], prefix, cond)
+        return UNKNOWN
 
     def run(self) -> list[ParamInfo]:
-        spec = self.spec
-        self.fields(spec.input, A.InputShape, "input", None)
-        for layer in spec.layers:
-            if layer.optional:
-                self.add(f"layers.{layer.name}.present", Boolean(), None)
-        for layer in spec.layers:
-            cond = f"layers.{layer.name}.present" if layer.optional else None
-            self.fields(layer, A.LayerArch, f"layers.{layer.name}", cond)
-            if layer.cell is None:
-                continue
-            if not isinstance(layer.cell, str):
-                self.cell(layer.cell, f"layers.{layer.name}.cell", cond)
-            elif spec.cells[layer.cell].share == "per_layer":
-                self.cell(spec.cells[layer.cell], f"layers.{layer.name}.cell", cond)
-        for name, cell in spec.cells.items():
-            if cell.share != "per_layer":
-                users = [layer for layer in spec.layers if layer.cell == name]
-                if users:
-                    self.cell(cell, f"cells.{name}", _shared_condition(users))
-        self.feedback()
-        self.fields(spec.head, A.Head, "head", None)
-        self.fields(spec.time, A.TimeArch, "time", None)
-        self.readout()
-        self.fields(spec.training, A.Training, "training", None)
+        self.arch_data()
         return self.params
-
-    def feedback(self) -> None:
-        fb = self.spec.feedback
-        shared_used: list[str] = []
-        for index, cand in enumerate(self.spec.edge_candidates()):
-            limit = None
-            if fb.max_edges is not None and index >= fb.max_edges:
-                limit = f"fewer than {fb.max_edges} earlier edges on"
-            label = edge_label(cand.source, cand.target)
-            ends = [self.spec.layer(n) for n in (cand.source, cand.target)]
-            present = _and(*(f"layers.{n.name}.present" for n in ends if n.optional))
-            self.add(label, domain_of(cand.enabled), _and(present, limit))
-            for name in EDGE_SETTINGS:
-                own = getattr(cand, name)
-                if own is not None or fb.share == "per_edge":
-                    value = own if own is not None else getattr(fb, name)
-                    self.add(f"{label}.{name}", domain_of(value), f"{label} on")
-                elif name not in shared_used:
-                    shared_used.append(name)
-        for name in shared_used:
-            self.add(f"feedback.{name}", domain_of(getattr(fb, name)), "any feedback edge on")
-
-    def readout(self) -> None:
-        space = self.spec.time.readout
-        if isinstance(space, ReadoutOneOf):
-            names = [branch_name(b) for b in space.one_of]
-            self.add("time.readout.kind", Categorical(tuple(names)), None)
-            for name, branch in zip(names, space.one_of, strict=True):
-                cond = f"time.readout.kind == {name}" if len(names) > 1 else None
-                self.fields(branch, FROZEN_READOUTS[branch.kind], f"time.readout.{name}", cond)
-        else:
-            self.fields(space, FROZEN_READOUTS[space.kind], "time.readout", None)
-
-
-def _repair(frozen: type[BaseModel], name: str, prefix: str) -> str | None:
-    if frozen is A.RGCCell and name == "cell_residual":
-        return f"not (memory and {prefix}.input_to_cell false: then true)"
-    if frozen is A.LayerArch and name == "residual":
-        return f"not ({prefix}.stride != 1 and no post conv: then false)"
-    return None
-
-
-def _shared_condition(users: Sequence[Any]) -> str | None:
-    if any(not layer.optional for layer in users):
-        return None
-    return " or ".join(f"layers.{layer.name}.present" for layer in users)
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,7 +151,7 @@ _COUPLED: dict[type[BaseModel], tuple[str, ...]] = {
 }
 
 
-def _memoryless_merges(node: Any) -> bool:
+def _memoryless_merges(node: RGCCellSpace) -> bool:
     """True when distinct sampled rgc settings can freeze to one canonical memoryless cell
     (``RGCCell`` resets memory-only switches when there is no memory)."""
     values = {name: finite_values(domain_of(getattr(node, name))) for name in A.RGC_MEMORY_ONLY}
@@ -269,8 +177,8 @@ class _Counter:
         self.exact = True
         self.notes: list[str] = []
 
-    def fields(self, node: Any, frozen: type[BaseModel], skip: Sequence[str] = ()) -> Count:
-        if frozen is A.RGCCell and _memoryless_merges(node):
+    def fields(self, node: BaseModel, frozen: type[BaseModel], skip: Sequence[str] = ()) -> Count:
+        if isinstance(node, RGCCellSpace) and _memoryless_merges(node):
             self._note("an rgc without memory ignores its memory-only switches: upper bound")
         coupled = _COUPLED.get(frozen, ())
         total = Count()
@@ -280,7 +188,7 @@ class _Counter:
             total = total * _count(domain_of(getattr(node, name)))
         return total * self.joint(node, frozen, coupled) if coupled else total
 
-    def joint(self, node: Any, frozen: type[BaseModel], names: Sequence[str]) -> Count:
+    def joint(self, node: BaseModel, frozen: type[BaseModel], names: Sequence[str]) -> Count:
         """Distinct outcomes of a group of coupled fields, by enumerating their domains."""
         domains = {name: finite_values(domain_of(getattr(node, name))) for name in names}
         sizes = [len(v) if v is not None else 0 for v in domains.values()]
@@ -296,36 +204,25 @@ class _Counter:
             outcomes.add(tuple(done.values()))
         return Count(len(outcomes))
 
-    def cell(self, space: Any) -> Count:
-        branches = space.one_of if isinstance(space, CellOneOf) else [space]
+    def alternatives(
+        self, space: CellKindSpace | CellOneOf | ReadoutKindSpace | ReadoutOneOf
+    ) -> Count:
         total = Count(0)
-        for branch in branches:
-            total = total + self.fields(branch, FROZEN_CELLS[branch.kind], ("kind",))
+        for branch in alternatives(space):
+            total = total + self.fields(branch.node, branch.frozen, ("kind",))
         return total
 
-    def readout(self) -> Count:
-        space = self.spec.time.readout
-        branches = space.one_of if isinstance(space, ReadoutOneOf) else [space]
-        total = Count(0)
-        for branch in branches:
-            total = total + self.fields(branch, FROZEN_READOUTS[branch.kind], ("kind",))
-        return total
-
-    def layers(self, present: Sequence[Any]) -> Count:
+    def layers(self, present: Sequence[LayerSpace]) -> Count:
         total = Count()
         shared: set[str] = set()
         for layer in present:
             total = total * self.fields(layer, A.LayerArch, ("cell",))
-            cell = layer.cell
-            if cell is None:
-                continue
-            if not isinstance(cell, str):
-                total = total * self.cell(cell)
-            elif self.spec.cells[cell].share == "per_layer":
-                total = total * self.cell(self.spec.cells[cell])
-            elif cell not in shared:
-                shared.add(cell)
-                total = total * self.cell(self.spec.cells[cell])
+            use = cell_use(self.spec, layer)
+            if use is None or (use.shared is not None and use.shared in shared):
+                continue  # no cell, or a shared one already counted
+            if use.shared is not None:
+                shared.add(use.shared)
+            total = total * self.alternatives(use.space)
         return total * self.feedback({layer.name for layer in present})
 
     def feedback(self, present: set[str]) -> Count:
@@ -359,16 +256,16 @@ class _Counter:
             total = total + (count * shared if used else count)
         return total
 
-    def edge_settings(self, cand: Any) -> tuple[Count, bool]:
+    def edge_settings(self, cand: EdgeSpace) -> tuple[Count, bool]:
         fb = self.spec.feedback
         own = Count()
         uses_shared = False
         for name in EDGE_SETTINGS:
-            value = getattr(cand, name)
-            if value is None and fb.share == "shared":
+            value, shared = edge_setting_value(self.spec, cand, name)
+            if shared:
                 uses_shared = True
                 continue
-            domain = domain_of(value if value is not None else getattr(fb, name))
+            domain = domain_of(value)
             own = own * _count(domain)
             if name == "entry" and {"cell", "out"} <= set(finite_values(domain) or ()):
                 self._reroute_note()
@@ -400,12 +297,9 @@ class _Counter:
                 present = [layer for layer in spec.layers if layer.name not in absent]
                 body = body + self.layers(present)
         rest = self.fields(spec.input, A.InputShape) * self.fields(spec.head, A.Head)
-        rest = rest * self.fields(spec.time, A.TimeArch, ("readout",)) * self.readout()
+        readout = self.alternatives(spec.time.readout)
+        rest = rest * self.fields(spec.time, A.TimeArch, ("readout",)) * readout
         return body * rest
-
-
-def _param_iter(spec: SearchSpec) -> Iterator[ParamInfo]:
-    yield from _Lister(spec).run()
 
 
 def describe(spec: SearchSpec) -> SpaceDescription:
@@ -415,7 +309,7 @@ def describe(spec: SearchSpec) -> SpaceDescription:
     training = counter.fields(spec.training, A.Training)
     return SpaceDescription(
         name=spec.name,
-        params=list(_param_iter(spec)),
+        params=_Lister(spec).run(),
         architectures=architectures,
         training=training,
         exact=counter.exact,

@@ -9,8 +9,8 @@ import pytest
 from spec_fixtures import EXAMPLES, base
 
 from space.describe import describe
-from space.params import FloatRange, SearchDomain, finite_values
-from space.sampling import RandomSampler, freeze
+from space.params import Boolean, FloatRange, SearchDomain, finite_values
+from space.sampling import RandomSampler, ReplaySampler, freeze
 from space.spec import SearchSpec, load_spec, spec_from_data
 
 
@@ -193,3 +193,32 @@ def test_every_sampled_label_is_described(name: str) -> None:
         sampler = RandomSampler(seed)
         freeze(spec, sampler)
         assert set(sampler.params) <= described
+
+
+def everything_on(label: str, domain: SearchDomain) -> Any:
+    """Every optional layer and feedback edge present, the first value elsewhere."""
+    if isinstance(domain, Boolean):
+        return True
+    values = finite_values(domain)
+    return values[0] if values else domain.low  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", ["quickstart", "paper_rgc", "cell_families"])
+def test_params_are_listed_in_sampling_order(name: str) -> None:
+    spec = load_spec(EXAMPLES / f"{name}.yaml")
+    order = [p.label for p in describe(spec).params]
+    sampler = ReplaySampler({}, fallback=everything_on)
+    freeze(spec, sampler)
+    positions = [order.index(label) for label in sampler.asked]
+    assert positions == sorted(positions)
+
+
+def test_a_field_the_repairs_always_set_is_not_listed() -> None:
+    layers = [
+        {"name": "conv1", "channels": 8, "stride": 2, "residual": {"bool": "any"}},
+        {"name": "conv2", "channels": 8, "stride": {"choice": [1, 2]}, "residual": {"bool": "any"}},
+    ]
+    labels = [p.label for p in describe(spec_from_data(base(layers=layers, cells={}))).params]
+    # stride 2 without a post conv: residual is always off, never sampled
+    assert "layers.conv1.residual" not in labels
+    assert "layers.conv2.residual" in labels

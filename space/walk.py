@@ -1,0 +1,365 @@
+"""The one walk over a search spec: every searched parameter with its label, domain and the
+condition under which it is sampled, in the order :func:`space.sampling.freeze` asks for them.
+
+:class:`SpaceWalk` visits the spec define-by-run and calls :meth:`SpaceWalk.param` for each
+searched leaf it reaches; fixed values (and one-value choices) never reach it. A subclass answers
+with a value (the sampler: :mod:`space.sampling`) or with :data:`UNKNOWN` (the lister:
+:mod:`space.describe`). The walk follows a value where it is known, and where it is UNKNOWN
+explores every alternative under its condition: every ``one_of`` branch, every optional layer,
+every feedback edge. So sampling and listing share one order, one set of labels and one set of
+repairs.
+
+Labels::
+
+    input.size                          layers.conv3.present       (optional layers)
+    layers.conv2.channels               layers.conv2.cell.filter_size   (inline / per-layer cell)
+    cells.main.kind                     cells.main.rgc.cell_depth  (shared cell, one_of branch)
+    layers.conv2.cell.kind              layers.conv2.cell.rgc.tau_filter_size (per_layer one_of)
+    feedback.conv3->conv2               (edge on/off)
+    feedback.entry                      (shared settings)  feedback.conv3->conv2.entry (per edge)
+    head.kind   time.steps   time.readout.kind   time.readout.mean.start   training.lr
+
+Order: input, the presence of optional layers, each present layer (its fields in ``LayerArch``
+order, the cell at ``cell``: a shared cell where its first present user is), feedback candidates
+in order (shared edge settings at the first edge that is on), head, time (the readout at
+``readout``), training.
+
+Repairs that keep every sample a valid arch (:func:`forced_value`, :func:`repair_condition`):
+
+* rgc with memory (``cell_depth > 0`` and ``gate_filter_size > 0``) needs a memory drive: when
+  ``input_to_cell`` came out false, ``cell_residual`` is not sampled but set true; when
+  ``cell_residual`` is fixed false, ``input_to_cell`` is not sampled but set true.
+* a layer with ``stride != 1`` and no post conv cannot add a residual: ``residual`` is then not
+  sampled but set false.
+* feedback: once ``max_edges`` edges are on, later candidates are off (not sampled); edges
+  touching an absent layer drop out; an edge whose entry came out ``cell`` while its target has
+  no rgc memory is re-routed to ``out``.
+
+Counting (:mod:`space.describe`) folds the same structure over all outcomes at once, so it uses
+the pieces below (:func:`alternatives`, :func:`cell_use`, :func:`edge_setting_value`,
+:func:`forced_value`) rather than the walk's order.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pydantic import BaseModel
+
+from space import arch as A
+from space.params import Boolean, Categorical, Domain, Fixed, SearchDomain, domain_of, finite_values
+from space.spec_generated import CellKindSpace, ReadoutKindSpace, RGCCellSpace
+from space.spec_model import SearchSpec
+from space.spec_nodes import (
+    EDGE_SETTINGS,
+    CellOneOf,
+    EdgeSpace,
+    LayerSpace,
+    ReadoutOneOf,
+    branch_name,
+)
+
+Values = dict[str, Any]
+
+
+class _Unknown:
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Final = _Unknown()
+"""What a walk that does not sample (the lister) answers for a searched parameter."""
+
+
+def maybe(value: Any) -> bool:
+    """True when a walk must go on past ``value``: it is true, or not known."""
+    return value is UNKNOWN or bool(value)
+
+
+def both(*parts: str | None) -> str | None:
+    """Conditions joined with ``and`` (None: always)."""
+    kept = [p for p in parts if p]
+    return " and ".join(kept) if kept else None
+
+
+def edge_label(source: str, target: str) -> str:
+    return f"feedback.{source}->{target}"
+
+
+# --------------------------------------------------------------------------------------------
+# Repairs
+# --------------------------------------------------------------------------------------------
+
+_NOT_FORCED: Any = object()
+
+
+def rgc_has_memory(values: Mapping[str, Any]) -> bool:
+    return bool(values.get("cell_depth", 0)) and bool(values.get("gate_filter_size", 0))
+
+
+def _known(done: Mapping[str, Any], *names: str) -> bool:
+    return all(done.get(name) is not UNKNOWN for name in names)
+
+
+def forced_value(
+    frozen: type[BaseModel], field: str, done: Mapping[str, Any], node: BaseModel
+) -> Any:
+    """The value a field is set to without sampling, given the fields sampled before it (in
+    model order), or ``_NOT_FORCED`` (also when a value it depends on is UNKNOWN)."""
+    memory = _known(done, "cell_depth", "gate_filter_size") and rgc_has_memory(done)
+    if frozen is A.RGCCell and memory:
+        drive = node.cell_residual if isinstance(node, RGCCellSpace) else None
+        if field == "input_to_cell" and domain_of(drive) == Fixed(False):
+            return True
+        if field == "cell_residual" and _known(done, "input_to_cell") and not done["input_to_cell"]:
+            return True
+    residual = (
+        frozen is A.LayerArch and field == "residual" and _known(done, "stride", "post_kernel")
+    )
+    if residual and done["stride"] != 1 and done["post_kernel"] == 0:
+        return False
+    return _NOT_FORCED
+
+
+def is_forced(value: Any) -> bool:
+    return value is not _NOT_FORCED
+
+
+def repair_condition(frozen: type[BaseModel], name: str, prefix: str) -> str | None:
+    """The condition a repair puts on sampling a field (see :func:`forced_value`)."""
+    if frozen is A.RGCCell and name == "cell_residual":
+        return f"not (memory and {prefix}.input_to_cell false: then true)"
+    if frozen is A.LayerArch and name == "residual":
+        return f"not ({prefix}.stride != 1 and no post conv: then false)"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The structure: alternatives, cell uses, edge settings
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One alternative of a cell or readout space: its label part, its node and frozen model."""
+
+    name: str
+    node: CellKindSpace | ReadoutKindSpace
+    frozen: type[A.Frozen]
+
+
+def alternatives(
+    space: CellKindSpace | CellOneOf | ReadoutKindSpace | ReadoutOneOf,
+) -> list[Branch]:
+    """The branches of a ``one_of`` (by branch name), or the space itself as the one branch."""
+    if isinstance(space, (CellOneOf, ReadoutOneOf)):
+        return [Branch(branch_name(b), b, _frozen(b)) for b in space.one_of]
+    return [Branch(space.kind, space, _frozen(space))]
+
+
+def _frozen(node: CellKindSpace | ReadoutKindSpace) -> type[A.Frozen]:
+    return A.CELL_MODELS.get(node.kind) or A.READOUT_MODELS[node.kind]
+
+
+@dataclass(frozen=True)
+class CellUse:
+    """The cell space a layer uses: sampled under ``prefix``; ``shared`` names a shared cell
+    (sampled once, for its first present user)."""
+
+    space: CellKindSpace | CellOneOf
+    prefix: str
+    shared: str | None
+
+
+def cell_use(spec: SearchSpec, layer: LayerSpace) -> CellUse | None:
+    """None for a layer without a cell."""
+    cell = layer.cell
+    if cell is None:
+        return None
+    own = f"layers.{layer.name}.cell"
+    if not isinstance(cell, str):
+        return CellUse(cell, own, None)
+    named = spec.cells[cell]
+    if named.share == "per_layer":
+        return CellUse(named, own, None)
+    return CellUse(named, f"cells.{cell}", cell)
+
+
+def shared_condition(spec: SearchSpec, name: str) -> str | None:
+    """A shared cell is sampled when any layer using it is present."""
+    users = [layer for layer in spec.layers if layer.cell == name]
+    if any(not layer.optional for layer in users):
+        return None
+    return " or ".join(f"layers.{layer.name}.present" for layer in users)
+
+
+def edge_setting_value(spec: SearchSpec, cand: EdgeSpace, name: str) -> tuple[Any, bool]:
+    """The spec value of an edge setting and whether it is the shared one (sampled once for all
+    edges, label ``feedback.NAME``) rather than the edge's own (``feedback.S->T.NAME``)."""
+    own = getattr(cand, name)
+    if own is not None:
+        return own, False
+    return getattr(spec.feedback, name), spec.feedback.share == "shared"
+
+
+def present_condition(spec: SearchSpec, *names: str) -> str | None:
+    ends = [spec.layer(name) for name in names]
+    return both(*(f"layers.{layer.name}.present" for layer in ends if layer.optional))
+
+
+# --------------------------------------------------------------------------------------------
+# The walk
+# --------------------------------------------------------------------------------------------
+
+
+class SpaceWalk:
+    """Walks ``spec`` in sampling order; subclasses answer :meth:`param`."""
+
+    def __init__(self, spec: SearchSpec):
+        self.spec = spec
+        self.shared_cells: dict[str, Values] = {}
+        self.shared_edge: Values = {}
+
+    def param(self, label: str, domain: SearchDomain, condition: str | None) -> Any:
+        """The value of a searched parameter, or UNKNOWN."""
+        raise NotImplementedError
+
+    def value(self, label: str, domain: Domain, condition: str | None) -> Any:
+        if isinstance(domain, Fixed):
+            return domain.value
+        values = finite_values(domain)
+        if values is not None and len(values) == 1:
+            return values[0]  # a one-value choice is fixed: never bother the sampler
+        return self.param(label, domain, condition)
+
+    def draw(self, label: str, spec_value: Any, condition: str | None) -> Any:
+        return self.value(label, domain_of(spec_value), condition)
+
+    def fields(
+        self,
+        node: BaseModel,
+        frozen: type[BaseModel],
+        prefix: str,
+        condition: str | None,
+        special: Mapping[str, Callable[[], Any]] | None = None,
+    ) -> Values:
+        """Every field of ``frozen`` from ``node``: sampled, fixed, forced or ``special``."""
+        special = special or {}
+        out: Values = {}
+        for name in frozen.model_fields:
+            if name in special:
+                out[name] = special[name]()
+                continue
+            forced = forced_value(frozen, name, out, node)
+            if is_forced(forced):
+                out[name] = forced
+                continue
+            when = both(condition, repair_condition(frozen, name, prefix))
+            out[name] = self.draw(f"{prefix}.{name}", getattr(node, name), when)
+        return out
+
+    def choose(
+        self,
+        space: CellKindSpace | CellOneOf | ReadoutKindSpace | ReadoutOneOf,
+        prefix: str,
+        condition: str | None,
+    ) -> Values:
+        """A space with alternatives: its kind is searched, then the chosen branch's fields."""
+        branches = alternatives(space)
+        if not isinstance(space, (CellOneOf, ReadoutOneOf)):
+            return self.fields(space, branches[0].frozen, prefix, condition)
+        names = tuple(b.name for b in branches)
+        chosen = self.value(f"{prefix}.kind", Categorical(names), condition)
+        out: Values = {}
+        for branch in branches:
+            if chosen is UNKNOWN or chosen == branch.name:
+                when = (
+                    both(condition, f"{prefix}.kind == {branch.name}")
+                    if len(names) > 1
+                    else condition
+                )
+                out = self.fields(branch.node, branch.frozen, f"{prefix}.{branch.name}", when)
+        return out
+
+    def layer_cell(self, layer: LayerSpace, condition: str | None) -> Values:
+        use = cell_use(self.spec, layer)
+        if use is None:
+            return {"kind": "none"}
+        if use.shared is None:
+            return self.choose(use.space, use.prefix, condition)
+        if use.shared not in self.shared_cells:  # sampled on first use by a present layer
+            when = shared_condition(self.spec, use.shared)
+            self.shared_cells[use.shared] = self.choose(use.space, use.prefix, when)
+        return self.shared_cells[use.shared]
+
+    def layers(self) -> list[Values]:
+        present = [
+            layer
+            for layer in self.spec.layers
+            if not layer.optional
+            or maybe(self.value(f"layers.{layer.name}.present", Boolean(), None))
+        ]
+        out = []
+        for layer in present:
+            when = f"layers.{layer.name}.present" if layer.optional else None
+            cell = functools.partial(self.layer_cell, layer, when)
+            out.append(
+                self.fields(layer, A.LayerArch, f"layers.{layer.name}", when, {"cell": cell})
+            )
+        return out
+
+    def feedback(self, layers: list[Values]) -> list[Values]:
+        fb = self.spec.feedback
+        present = {layer["name"]: layer for layer in layers}
+        edges: list[Values] = []
+        for index, cand in enumerate(self.spec.edge_candidates()):
+            if cand.source not in present or cand.target not in present:
+                continue  # an absent optional layer takes its edges with it
+            if fb.max_edges is not None and len(edges) >= fb.max_edges:
+                break  # the rest are off and never sampled
+            label = edge_label(cand.source, cand.target)
+            limit = None
+            if fb.max_edges is not None and index >= fb.max_edges:
+                limit = f"fewer than {fb.max_edges} earlier edges on"
+            when = both(present_condition(self.spec, cand.source, cand.target), limit)
+            on = self.draw(label, cand.enabled, when)
+            if not maybe(on):
+                continue
+            settings = {name: self.edge_setting(cand, name, label) for name in EDGE_SETTINGS}
+            if on is UNKNOWN:
+                continue  # not sampling: nothing to build
+            target_cell = present[cand.target]["cell"]
+            if settings["entry"] == "cell" and not (
+                target_cell["kind"] == "rgc" and rgc_has_memory(target_cell)
+            ):
+                settings["entry"] = "out"  # re-route: 'cell' needs an rgc memory
+            edges.append({"source": cand.source, "target": cand.target, **settings})
+        return edges
+
+    def edge_setting(self, cand: EdgeSpace, name: str, label: str) -> Any:
+        value, shared = edge_setting_value(self.spec, cand, name)
+        if not shared:
+            return self.draw(f"{label}.{name}", value, f"{label} on")
+        if name not in self.shared_edge:
+            self.shared_edge[name] = self.draw(f"feedback.{name}", value, "any feedback edge on")
+        return self.shared_edge[name]
+
+    def readout(self) -> Values:
+        return self.choose(self.spec.time.readout, "time.readout", None)
+
+    def arch_data(self) -> Values:
+        """The walk: the data of an :class:`~space.arch.Arch` (UNKNOWN where not sampled)."""
+        spec = self.spec
+        data: Values = {"input": self.fields(spec.input, A.InputShape, "input", None)}
+        data["classes"] = spec.classes
+        data["layers"] = self.layers()
+        data["feedback"] = self.feedback(data["layers"])
+        data["head"] = self.fields(spec.head, A.Head, "head", None)
+        readout = {"readout": self.readout}
+        data["time"] = self.fields(spec.time, A.TimeArch, "time", None, readout)
+        data["training"] = self.fields(spec.training, A.Training, "training", None)
+        data["meta"] = {"space": spec.name}
+        return data
