@@ -51,13 +51,8 @@ from sqlalchemy.pool import StaticPool
 
 from search.settings import database_url
 from space.errors import ConvnasError
-from space.status import FINISHED_TRIAL, UNFINISHED_TRIAL, SearchStatus, TrialStatus
+from space.status import SearchStatus, TrialStatus
 
-# The status names as tuples, for SQL ``IN`` lists and messages (space.status defines them).
-SEARCH_STATUSES = tuple(SearchStatus)
-TRIAL_STATUSES = tuple(TrialStatus)
-UNFINISHED_TRIAL_STATUSES = tuple(s for s in TRIAL_STATUSES if s in UNFINISHED_TRIAL)
-FINISHED_TRIAL_STATUSES = tuple(s for s in TRIAL_STATUSES if s in FINISHED_TRIAL)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 

@@ -462,7 +462,9 @@ class Ledger:
             for row in s.scalars(select(Trial).where(Trial.search_id == self.search_id)):
                 rows[row.number] = (row.status, outcome(row, self.objectives))
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            status, (state, values) = rows.get(frozen.number, ("interrupted", (None, None)))
+            status, (state, values) = rows.get(
+                frozen.number, (TrialStatus.INTERRUPTED, (None, None))
+            )
             if status == TrialStatus.RUNNING:
                 continue
             if state is None:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from search import repository as repo
 from search.db import Search, check_writable, session_scope, utcnow
+from search.errors import NotFound
 from space.errors import ConvnasError
 from space.spec import SearchSpec, spec_from_data
 from space.status import SEARCH_ENDED, SearchStatus
@@ -94,7 +95,7 @@ def _locked(session: Session, search_id: int) -> Search:
     SQLite: the transaction is already the only writer)."""
     search = session.scalars(select(Search).where(Search.id == search_id).with_for_update()).first()
     if search is None:
-        raise repo.NotFoundError(f"no search with id {search_id}")
+        raise NotFound(f"no search with id {search_id}")
     return search
 
 
@@ -157,7 +158,9 @@ def claim_next(engine: Engine, runner: str) -> int | None:
     """Take the oldest queued search for ``runner``; None when the queue is empty.
 
     Each queued search is handed to exactly one caller, however many runners ask at once.
+    Raises ``search.db.DatabaseError`` when the database is read-only.
     """
+    check_writable(engine)
     while True:
         with session_scope(engine) as s:
             search = s.scalars(

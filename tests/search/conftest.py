@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import search_helpers
 from search_helpers import POSTGRES_ENV, postgres_base_url
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -64,6 +65,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
         dispose_engines()
         schema.drop()
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """A local Ray runtime shared by a test module (its GCS address); the test helpers travel
+    to the workers by value."""
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.cloudpickle.register_pickle_by_value(search_helpers)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    if started:
+        ray.shutdown()
 
 
 @pytest.fixture

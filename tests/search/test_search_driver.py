@@ -8,12 +8,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import search_helpers
 from search_helpers import fake_trainable, tiny_spec
 from sqlalchemy import Engine, select
 
@@ -26,19 +24,6 @@ from search.lifecycle import create_search
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    ray = pytest.importorskip("ray")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.cloudpickle.register_pickle_by_value(search_helpers)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray.get_runtime_context().gcs_address
-    if started:
-        ray.shutdown()
 
 
 def rows_of(engine: Engine, search_id: int) -> list[Trial]:

@@ -3,8 +3,6 @@ and one whose trials keep failing alike gives up instead of spending its whole b
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,19 +104,6 @@ def test_no_success_reason_names_the_commonest_error(engine: Engine, db_url: str
 # --------------------------------------------------------------------------------------------
 # Under Ray Tune
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    ray = pytest.importorskip("ray")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.cloudpickle.register_pickle_by_value(search_helpers)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray.get_runtime_context().gcs_address
-    if started:
-        ray.shutdown()
 
 
 @pytest.mark.ray
