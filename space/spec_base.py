@@ -134,3 +134,8 @@ def tagged_choice(members: Mapping[str, Any], tag: Callable[[Any], Any], message
     tagged = [Annotated[(tp, Tag(TAG_PREFIX + name))] for name, tp in members.items()]
     discriminator = Discriminator(tag, custom_error_type="kind", custom_error_message=message)
     return tagged_union(tagged, discriminator)
+
+
+def tagged(members: Mapping[str, Any], tag: Callable[[Any], Any], message: str) -> ValidateAs:
+    """``Annotated[Static, tagged(...)]``: validate the field as :func:`tagged_choice`."""
+    return ValidateAs(tagged_choice(members, tag, message))

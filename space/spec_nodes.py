@@ -12,13 +12,21 @@ error names the member tried.
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
 from space import arch as A
 from space.params import TAG_PREFIX, BoolLeaf, ChoiceLeaf, leaf_type
-from space.spec_base import CellSpaceBase, SpaceNode, ValidateAs, keyed_tag, tagged_choice
+from space.spec_base import (
+    CellSpaceBase,
+    SpaceNode,
+    ValidateAs,
+    keyed_tag,
+    tagged,
+    tagged_choice,
+)
 from space.spec_generated import (
     CELL_SPACES,
     READOUT_SPACES,
@@ -55,11 +63,7 @@ def _one_of_tag(value: Any) -> str | None:
 _KINDS_TEXT = "|".join(A.CELL_KINDS)
 CellBranch = Annotated[
     CellKindSpace,
-    ValidateAs(
-        tagged_choice(
-            CELL_SPACES, keyed_tag("kind"), f"expected a mapping with kind: {_KINDS_TEXT}"
-        )
-    ),
+    tagged(CELL_SPACES, keyed_tag("kind"), f"expected a mapping with kind: {_KINDS_TEXT}"),
 ]
 
 
@@ -69,15 +73,20 @@ class CellOneOf(CellSpaceBase):
     one_of: list[CellBranch] = Field(min_length=1)
 
 
+Choice = Callable[[Mapping[str, Any], Callable[[Any], Any], str], ValidateAs]
+
+
+def _kind_or_one_of(
+    spaces: Mapping[str, Any], one_of: type[SpaceNode], expected: str, choice: Choice = tagged
+) -> ValidateAs:
+    """A space of one kind (by its ``kind``) or a ``one_of`` of them."""
+    members = {**spaces, "one_of": one_of}
+    return choice(members, keyed_tag("kind", _one_of_tag), f"{expected}, or one_of: [...]")
+
+
 CellSpace = Annotated[
     CellKindSpace | CellOneOf,
-    ValidateAs(
-        tagged_choice(
-            {**CELL_SPACES, "one_of": CellOneOf},
-            keyed_tag("kind", _one_of_tag),
-            f"expected a mapping with kind: {_KINDS_TEXT}, or one_of: [...]",
-        )
-    ),
+    _kind_or_one_of(CELL_SPACES, CellOneOf, f"expected a mapping with kind: {_KINDS_TEXT}"),
 ]
 
 
@@ -91,13 +100,11 @@ def _layer_cell_tag(value: Any) -> str | None:
 
 LayerCell = Annotated[
     str | CellKindSpace | CellOneOf | None,
-    ValidateAs(
-        tagged_choice(
-            {"null": None, "ref": A.Name, **CELL_SPACES, "one_of": CellOneOf},
-            keyed_tag("kind", _layer_cell_tag),
-            f"expected the name of a cell in 'cells', a mapping with kind: {_KINDS_TEXT}, "
-            "or one_of: [...]",
-        )
+    tagged(
+        {"null": None, "ref": A.Name, **CELL_SPACES, "one_of": CellOneOf},
+        keyed_tag("kind", _layer_cell_tag),
+        f"expected the name of a cell in 'cells', a mapping with kind: {_KINDS_TEXT}, "
+        "or one_of: [...]",
     ),
 ]
 
@@ -128,21 +135,16 @@ def _readout_shorthand(value: Any) -> Any:
     return value
 
 
-def _with_shorthand(union: Any) -> Any:
-    """``union`` accepting a bare kind name (``readout: mean``) too."""
+def _readouts(members: Mapping[str, Any], tag: Callable[[Any], Any], message: str) -> ValidateAs:
+    """A tagged union of readout spaces that takes a bare kind name (``readout: mean``) too."""
+    union = tagged_choice(members, tag, message)
     shorthand = BeforeValidator(_readout_shorthand, json_schema_input_type=union | ReadoutKind)
-    return Annotated[(union, shorthand)]
+    return ValidateAs(Annotated[(union, shorthand)])
 
 
 ReadoutItem = Annotated[
     ReadoutKindSpace,
-    ValidateAs(
-        _with_shorthand(
-            tagged_choice(
-                READOUT_SPACES, keyed_tag("kind"), f"expected a readout kind: {_READOUTS_TEXT}"
-            )
-        )
-    ),
+    _readouts(READOUT_SPACES, keyed_tag("kind"), f"expected a readout kind: {_READOUTS_TEXT}"),
 ]
 
 
@@ -152,15 +154,11 @@ class ReadoutOneOf(SpaceNode):
 
 ReadoutSpace = Annotated[
     ReadoutKindSpace | ReadoutOneOf,
-    ValidateAs(
-        _with_shorthand(
-            tagged_choice(
-                {**READOUT_SPACES, "one_of": ReadoutOneOf},
-                keyed_tag("kind", _one_of_tag),
-                f"expected a readout kind ({_READOUTS_TEXT}), a mapping with kind, or "
-                "one_of: [...]",
-            )
-        )
+    _kind_or_one_of(
+        READOUT_SPACES,
+        ReadoutOneOf,
+        f"expected a readout kind ({_READOUTS_TEXT}), a mapping with kind",
+        _readouts,
     ),
 ]
 
@@ -203,12 +201,10 @@ def _candidates_tag(value: Any) -> str | None:
 
 Candidates = Annotated[
     FeedbackRule | list[EdgeSpace],
-    ValidateAs(
-        tagged_choice(
-            {"rule": FeedbackRule, "list": list[EdgeSpace]},
-            _candidates_tag,
-            f"expected a rule ({', '.join(FEEDBACK_RULES)}) or a list of {{source, target}} edges",
-        )
+    tagged(
+        {"rule": FeedbackRule, "list": list[EdgeSpace]},
+        _candidates_tag,
+        f"expected a rule ({', '.join(FEEDBACK_RULES)}) or a list of {{source, target}} edges",
     ),
 ]
 

@@ -4,6 +4,7 @@ the ``search:`` block (trials, time budget, concurrency, sampler, scheduler, see
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, Strict, field_validator, model_validator
@@ -69,16 +70,15 @@ def parse_amount(value: Any) -> Any:
 
 # What parse_amount accepts, for the JSON Schema: a number with an optional SI or binary unit.
 _AMOUNT_TEXT = r"^\s*[0-9]*\.?[0-9]+(e[0-9]+)?\s*([kKmMgGtT]|[kKmMgGtT]i)?[bB]?\s*$"
-Amount = Annotated[
-    int,
-    Strict(),
-    Field(gt=0),
-    BeforeValidator(
-        parse_amount,
-        json_schema_input_type=Annotated[int, Field(gt=0)]
-        | Annotated[str, Field(pattern=_AMOUNT_TEXT)],
-    ),
-]
+
+
+def _with_units(parse: Callable[[Any], Any], number: type, pattern: str) -> BeforeValidator:
+    """A positive ``number`` also written as text with a unit (``200k``, ``30m``)."""
+    text = Annotated[str, Field(pattern=pattern)]
+    return BeforeValidator(parse, json_schema_input_type=Annotated[number, Field(gt=0)] | text)
+
+
+Amount = Annotated[int, Strict(), Field(gt=0), _with_units(parse_amount, int, _AMOUNT_TEXT)]
 
 
 class Constraints(SpaceNode):
@@ -106,15 +106,9 @@ def parse_duration(value: Any) -> Any:
     return float(match.group(1)) * _DURATION[match.group(2) or "s"]
 
 
+_DURATION_TEXT = r"^\s*[0-9]*\.?[0-9]+\s*[smhd]?\s*$"
 Duration = Annotated[
-    float,
-    Strict(),
-    Field(gt=0),
-    BeforeValidator(
-        parse_duration,
-        json_schema_input_type=Annotated[float, Field(gt=0)]
-        | Annotated[str, Field(pattern=r"^\s*[0-9]*\.?[0-9]+\s*[smhd]?\s*$")],
-    ),
+    float, Strict(), Field(gt=0), _with_units(parse_duration, float, _DURATION_TEXT)
 ]
 
 
