@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
+from space.arch import Float, Int
 from space.spec_base import SpaceNode, keyed_tag, tagged_choice
 
 FILE_KINDS = ("imagefolder", "npz")
@@ -26,9 +27,11 @@ class DatasetBase(SpaceNode):
     """A dataset reference. :meth:`to_ref` gives the plain mapping stored with trials and
     exports (every form parses back to the same model)."""
 
-    val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    seed: int | None = Field(default=None, ge=0, description="Seed of the split (and generator)")
-    limit: int | None = Field(default=None, ge=1, description="Use at most N images")
+    val_fraction: Float = Field(default=0.2, gt=0.0, lt=1.0)
+    seed: Int | None = Field(
+        default=None, ge=0, le=2**32 - 1, description="Seed of the split (and generator)"
+    )
+    limit: Int | None = Field(default=None, ge=1, description="Use at most N images")
 
     def to_ref(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -64,9 +67,9 @@ class ShapesDataset(DatasetBase):
     """Procedural shapes at random positions and scales (easy; for smoke tests)."""
 
     name: Literal["shapes"]
-    samples: int = Field(default=2000, ge=4, le=1_000_000, description="Number of images")
-    size: int | None = Field(default=None, ge=8, le=1024, description="Default: input.size")
-    classes: int | None = Field(
+    samples: Int = Field(default=2000, ge=4, le=1_000_000, description="Number of images")
+    size: Int | None = Field(default=None, ge=8, le=1024, description="Default: input.size")
+    classes: Int | None = Field(
         default=None, ge=2, le=SHAPES_CLASSES, description="Default: the spec's classes"
     )
 
@@ -75,14 +78,14 @@ class PathfinderDataset(DatasetBase):
     """Are the two dots joined by one curve, among distractors (long-range integration)."""
 
     name: Literal["pathfinder"]
-    samples: int = Field(default=4000, ge=4, le=1_000_000, description="Number of images")
-    size: int | None = Field(
+    samples: Int = Field(default=4000, ge=4, le=1_000_000, description="Number of images")
+    size: Int | None = Field(
         default=None, ge=PATHFINDER_MIN_SIZE, le=512, description="Default: input.size"
     )
     difficulty: Literal["easy", "medium", "hard"] = "medium"
-    length: float | None = Field(default=None, ge=0.1, le=3.0)
-    distractors: int | None = Field(default=None, ge=1, le=32)
-    max_turn: float = Field(default=0.6, ge=0.0, le=3.14)
+    length: Float | None = Field(default=None, ge=0.1, le=3.0)
+    distractors: Int | None = Field(default=None, ge=1, le=32)
+    max_turn: Float = Field(default=0.6, ge=0.0, le=3.14)
 
 
 class ImageFolderDataset(DatasetBase):
@@ -90,7 +93,7 @@ class ImageFolderDataset(DatasetBase):
 
     name: Literal["imagefolder"]
     path: str = Field(min_length=1)
-    max_per_class: int | None = Field(default=None, ge=1)
+    max_per_class: Int | None = Field(default=None, ge=1)
 
 
 class NpzDataset(DatasetBase):
@@ -111,7 +114,7 @@ DATASET_KINDS = tuple(DATASETS)
 
 
 def _scalar(text: str) -> int | float | str:
-    """``9`` -> 9, ``0.5`` -> 0.5, else the text: a shorthand's values as YAML would type them."""
+    """``9`` -> 9, ``0.5`` -> 0.5, else the text (then refused where a number is expected)."""
     try:
         return int(text)
     except ValueError:
@@ -132,11 +135,14 @@ def parse_shorthand(text: str) -> dict[str, Any]:
     if name in FILE_KINDS:
         return {"name": name, "path": rest.strip()}
     options: dict[str, Any] = {"name": name}
+    fields = DATASETS[name].model_fields if name in DATASETS else {}
     for part in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, value = part.partition("=")
-        if not eq or not key.strip():
+        key, value = key.strip(), value.strip()
+        if not eq or not key:
             raise ValueError(f"options must be written key=value,key=value (got {part!r})")
-        options[key.strip()] = _scalar(value.strip())
+        # numbers are strict in the models: the text becomes one where the kind has the field
+        options[key] = _scalar(value) if key in fields else value
     return options
 
 

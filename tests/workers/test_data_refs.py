@@ -79,3 +79,25 @@ def test_errors_name_the_field_and_value(form: Any, field: str, words: str) -> N
     with pytest.raises(DatasetError) as caught:
         parse_dataset_ref(form, "config.dataset")
     assert caught.value.field == field and words in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"name": "shapes", "samples": True}, "dataset.samples"),
+        ({"name": "shapes", "samples": "100"}, "dataset.samples"),
+        ({"name": "pathfinder", "length": False}, "dataset.length"),
+        ({"name": "digits", "val_fraction": True}, "dataset.val_fraction"),
+        ("digits:seed=-1", "dataset.seed"),
+        (f"digits:seed={2**70}", "dataset.seed"),
+        ("shapes:samples=many", "dataset.samples"),
+    ],
+)
+def test_numbers_are_strict_and_seeds_in_range(form: Any, field: str) -> None:
+    """A bool is not a number (``samples: true`` was 1 in a spec), nor is text in a mapping; a
+    seed lies in 0..2**32-1 like the search's."""
+    with pytest.raises(DatasetError) as caught:
+        parse_dataset_ref(form)
+    assert caught.value.field == field
+    with pytest.raises(ValidationError):
+        SPEC_REF.validate_python(form)
