@@ -31,7 +31,9 @@ DatasetOpt = Annotated[
         "--dataset",
         "-d",
         help="digits | shapes | pathfinder | imagefolder:PATH | npz:PATH; built-in kinds take "
-        "options as NAME:key=value,... (e.g. pathfinder:difficulty=hard,samples=2000).",
+        "options as NAME:key=value,... (e.g. pathfinder:difficulty=hard,samples=2000). "
+        "File datasets are checked from headers first: images over 4096x4096 pixels "
+        "(workers.data.files.MAX_IMAGE_PIXELS) and labels outside 0..classes-1 are refused.",
     ),
 ]
 

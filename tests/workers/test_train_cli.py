@@ -114,3 +114,10 @@ def test_nonsense_numbers_are_refused_by_flag(tiny_data: Any, tmp_path: Path) ->
     result = runner.invoke(app, ["train", str(arch), "-d", "digits", "--seed", "-1"])
     assert result.exit_code == 1 and "--seed: must lie in 0.." in result.output
     assert "Traceback" not in result.output
+
+
+def test_help_states_the_pixel_limit() -> None:
+    from workers.data.files import MAX_IMAGE_PIXELS
+
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert MAX_IMAGE_PIXELS == 4096 * 4096 and "4096x4096 pixels" in result.output
