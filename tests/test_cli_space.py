@@ -37,9 +37,20 @@ def test_validate_ok_prints_one_line() -> None:
 
 def test_validate_every_example() -> None:
     for path in sorted(EXAMPLES.glob("*.yaml")):
-        result = runner.invoke(app, ["space", "validate", str(path), "--json"])
+        result = runner.invoke(app, ["space", "validate", str(path), "--json", "--no-data"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.output)["ok"] is True
+
+
+def test_validate_checks_the_dataset_exists_unless_told_not_to(tmp_path: Path) -> None:
+    spec = yaml.safe_load(Path(QUICKSTART).read_text())
+    spec["dataset"] = {"name": "npz", "path": str(tmp_path / "missing.npz")}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = runner.invoke(app, ["space", "validate", str(path)])
+    assert result.exit_code == 1 and "dataset.path" in result.output
+    assert "missing.npz" in result.output and "Traceback" not in result.output
+    assert runner.invoke(app, ["space", "validate", str(path), "--no-data"]).exit_code == 0
 
 
 def test_validate_bad_spec_lists_every_problem(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from api.commands.common import print_json, user_errors
 from space.arch import Arch
 from space.cost import ArchCost, cost, human_bytes, human_count
 from space.errors import ConvnasError
-from space.presets import list_presets, load_preset, resolve_arch
+from space.presets import resolve_arch
 
 arch_app = typer.Typer(
     name="arch",
@@ -171,22 +171,9 @@ def summary(
 def presets(as_json: JsonOpt = False) -> None:
     """The shipped presets: the released reference models and feedforward baselines."""
     with user_errors(as_json):
-        rows: list[dict[str, Any]] = []
-        for info in list_presets():
-            result = cost(load_preset(info.name))
-            rows.append(
-                {
-                    "name": info.name,
-                    "description": info.description,
-                    "params": result.params,
-                    "flops": result.flops,
-                    "layers": len(result.layers),
-                    "cells": result.cell_layers,
-                    "feedback_edges": result.feedback_edges,
-                    "steps": result.steps,
-                    "path": str(info.path),
-                }
-            )
+        from search import service as svc
+
+        rows = svc.presets()
     if as_json:
         print_json(rows)
         return
@@ -197,14 +184,14 @@ def presets(as_json: JsonOpt = False) -> None:
         table.add_column(col, justify="left" if col in ("name", "description") else "right")
     for row in rows:
         table.add_row(
-            row["name"],
-            human_count(row["params"]),
-            human_count(row["flops"]),
-            str(row["layers"]),
-            str(row["cells"]),
-            str(row["feedback_edges"]),
-            str(row["steps"]),
-            row["description"],
+            row.name,
+            human_count(row.params),
+            human_count(row.flops),
+            str(row.layers),
+            str(row.cells),
+            str(row.feedback_edges),
+            str(row.steps),
+            row.description,
         )
     _console().print(table)
 

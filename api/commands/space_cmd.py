@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from api.commands.common import print_json, user_errors
-from space.budget import feasibility_warning, over_budget
+from space.budget import over_budget
 from space.cost import cost
 from space.describe import describe
+from space.errors import Problem, SpecError
 from space.sampling import RandomSampler, freeze
 from space.spec import SearchSpec, load_spec, spec_json_schema
 
@@ -44,30 +45,49 @@ def _search_text(spec: SearchSpec) -> str:
 
 
 @space_app.command("validate")
-def validate(file: SpecArg, as_json: JsonOpt = False) -> None:
-    """Check a spec: exit 0 with a one-line summary, or exit 1 with every problem."""
-    with user_errors(as_json):
-        spec = load_spec(file)
-        info = describe(spec)
-        warning = feasibility_warning(spec)
+def validate(
+    file: SpecArg,
+    as_json: JsonOpt = False,
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data/--no-data",
+            help="Check that the dataset exists and fits (--no-data: it lives only where the "
+            "workers run).",
+        ),
+    ] = True,
+) -> None:
+    """Check a spec and its dataset: exit 0 with a one-line summary, or 1 with every problem."""
+    from search import service as svc
+
+    verdict = svc.validate_spec(file, source=str(file), check_data=data)
     if as_json:
-        print_json(
-            {
-                "ok": True,
-                "warnings": [warning] if warning else [],
-                "file": str(file),
-                "name": spec.name,
-                "layers": len(spec.layers),
-                "searched_parameters": len(info.params),
-                "architectures": info.arch_count,
-                "exact": info.exact,
-                "dataset": spec.dataset.to_ref(),
-            }
+        print_json(verdict)
+    elif not verdict.ok:
+        typer.echo(_problems_text(verdict.errors, str(file)), err=True)
+    else:
+        goals = ", ".join(f"{o.metric} {o.goal}" for o in verdict.objectives)
+        typer.echo(
+            f"ok: {file}: {verdict.summary}; {verdict.trials} trials, {verdict.concurrency} at "
+            f"a time, {verdict.sampler}/{verdict.scheduler}, objective {goals}"
         )
-        return
-    typer.echo(f"ok: {file}: {info.summary()}; {_search_text(spec)}")
-    if warning:
-        typer.echo(f"warning: {warning}", err=True)
+        for warning in verdict.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+if TYPE_CHECKING:
+    from search.service import ProblemOut
+
+
+def _problems_text(problems: list[ProblemOut], source: str) -> str:
+    """The problems as ``FILE:LINE: path: message (got value)``, like every other command."""
+    shown = []
+    for p in problems:
+        value = {"value": p.value} if "value" in p.model_fields_set else {}
+        shown.append(Problem(p.path, p.message, line=p.line, source=source, **value))
+    return SpecError(shown).render()
 
 
 @space_app.command("describe")

@@ -138,16 +138,23 @@ class ActionOut(Schema):
 
 
 class ValidationOut(Schema):
+    """A spec's verdict: every problem, or what the space holds and how it will be searched."""
+
     ok: bool
-    problems: list[ProblemOut]
+    errors: list[ProblemOut] = Field(description="Every problem at once (empty when ok)")
     warnings: list[str]
     name: str | None = None
     layers: int | None = None
     searched_parameters: int | None = None
     architectures: int | None = Field(default=None, description="None when uncountable")
-    exact: bool | None = None
+    exact: bool | None = Field(default=None, description="Whether architectures is exact")
+    summary: str | None = Field(default=None, description="The space's size in words")
     dataset: dict[str, Any] | None = None
-    summary: str | None = None
+    trials: int | None = None
+    concurrency: int | None = None
+    sampler: str | None = None
+    scheduler: str | None = None
+    objectives: list[ObjectiveOut] = []
 
 
 class PresetOut(Schema):

@@ -16,7 +16,14 @@ from search import repository as repo
 from search.db import Search, session_scope
 from search.errors import Conflict, InvalidRequest
 from search.lifecycle import create_search, driver_is_alive
-from search.service.schemas import ActionOut, ProblemOut, SearchOut, SearchPage, ValidationOut
+from search.service.schemas import (
+    ActionOut,
+    ObjectiveOut,
+    ProblemOut,
+    SearchOut,
+    SearchPage,
+    ValidationOut,
+)
 from search.service.views import search_out, search_outs
 from space.budget import feasibility_warning
 from space.describe import describe
@@ -69,28 +76,31 @@ def validate_spec(
     except SpecError as exc:
         problems = exc.problems
     if problems:
-        return ValidationOut(ok=False, problems=[_problem_out(p) for p in problems], warnings=[])
+        return ValidationOut(ok=False, errors=[problem_out(p) for p in problems], warnings=[])
     info = describe(spec)
     warning = feasibility_warning(spec)
     return ValidationOut(
         ok=True,
-        problems=[],
+        errors=[],
         warnings=[warning] if warning else [],
         name=spec.name,
         layers=len(spec.layers),
         searched_parameters=len(info.params),
         architectures=info.arch_count,
         exact=info.exact,
-        dataset=spec.dataset.to_ref(),
         summary=info.summary(),
+        dataset=spec.dataset.to_ref(),
+        trials=spec.search.trials,
+        concurrency=spec.search.concurrency,
+        sampler=spec.search.sampler,
+        scheduler=spec.scheduler,
+        objectives=[ObjectiveOut(metric=o.metric, goal=o.direction) for o in spec.objectives],
     )
 
 
-def _problem_out(problem: Problem) -> ProblemOut:
-    data = problem.to_dict()
-    return ProblemOut(
-        path=data["path"], message=data["message"], line=data["line"], value=data.get("value")
-    )
+def problem_out(problem: Problem) -> ProblemOut:
+    """A problem as the schema has it (``value`` only when the problem names one)."""
+    return ProblemOut.model_validate(problem.to_dict())
 
 
 def submit(

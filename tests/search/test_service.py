@@ -49,16 +49,16 @@ def test_submit_refuses_a_missing_dataset_file(engine: Engine, tmp_path: Path) -
         svc.submit(engine, data)
     assert info.value.problems[0].path.startswith("dataset")
     checked = svc.validate_spec(data)
-    assert not checked.ok and checked.problems[0].path.startswith("dataset")
+    assert not checked.ok and checked.errors[0].path.startswith("dataset")
     assert svc.validate_spec(data, check_data=False).ok
 
 
 def test_validate_describes_a_good_spec() -> None:
     out = svc.validate_spec(spec_data())
-    assert out.ok and out.problems == [] and out.searched_parameters == 3
+    assert out.ok and out.errors == [] and out.searched_parameters == 3
     assert out.architectures is not None and out.architectures >= 2
     bad = svc.validate_spec("name: x\nclasses: [1\n", source="x.yaml")
-    assert not bad.ok and bad.problems[0].line is not None
+    assert not bad.ok and bad.errors[0].line is not None
 
 
 def test_list_paginates_and_filters(engine: Engine) -> None:
