@@ -93,26 +93,25 @@ def _npy_claiming(shape: tuple[int, ...]) -> bytes:
     return out.getvalue() + b"\0" * 64
 
 
-def huge_image_header(folder: Path) -> str:
-    """x.npy claims 10 images of 100000x100000 (100 GB): read before, refused from the header."""
-    path = folder / "huge_image_header.npz"
+def _npz_claiming(folder: Path, name: str, shape: tuple[int, ...]) -> str:
+    """An npz whose x.npy header claims ``shape`` beside honest labels."""
+    path = folder / f"{name}.npz"
     y = io.BytesIO()
-    np.save(y, np.arange(10) % 2)
+    np.save(y, np.arange(shape[0]) % 10)
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("x.npy", _npy_claiming((10, 100_000, 100_000)))
+        archive.writestr("x.npy", _npy_claiming(shape))
         archive.writestr("y.npy", y.getvalue())
     return f"npz:{path}"
+
+
+def huge_image_header(folder: Path) -> str:
+    """x.npy claims 10 images of 100000x100000 (100 GB): read before, refused from the header."""
+    return _npz_claiming(folder, "huge_image_header", (10, 100_000, 100_000))
 
 
 def truncated_images(folder: Path) -> str:
     """x.npy claims 1000 images of 64x64 (4 MB) and holds 64 bytes: read past the end before."""
-    path = folder / "truncated_images.npz"
-    y = io.BytesIO()
-    np.save(y, np.arange(1000) % 10)
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("x.npy", _npy_claiming((1000, 64, 64)))
-        archive.writestr("y.npy", y.getvalue())
-    return f"npz:{path}"
+    return _npz_claiming(folder, "truncated_images", (1000, 64, 64))
 
 
 def _png_claiming(width: int, height: int) -> bytes:
