@@ -125,11 +125,12 @@ def run_search(
         if not ledger.exhausted():
             _tune(run, ledger, spec)
     except BaseException as exc:
-        with session_scope(engine) as s:
-            repo.mark_interrupted(s, search_id)
         by_user = isinstance(exc, KeyboardInterrupt)
         status = SearchStatus.INTERRUPTED if by_user else SearchStatus.FAILED
-        finalize(engine, search_id, status, None if by_user else _short(exc), runner=run.runner)
+        note = None if by_user else _short(exc)
+        if finalize(engine, search_id, status, note, runner=run.runner):  # still ours
+            with session_scope(engine) as s:
+                repo.mark_interrupted(s, search_id)
         raise
     return _conclude(run, ledger)
 
