@@ -27,6 +27,8 @@ from search import repository as repo
 from search.db import Search, Trial
 from search.errors import NotFound
 from search.leaderboard import best_trial, objectives_of
+from space.document import read_document
+from space.errors import SpecError
 
 EXPORT_FORMAT = "convnas.export/1"
 WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin")
@@ -135,9 +137,11 @@ def checkpoint_preprocessing(checkpoint: str | None) -> dict[str, Any] | None:
     if weights is None:
         return None
     path = weights.parent / "preprocessing.json"
+    if not path.is_file():
+        return None
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data, _ = read_document(path)  # bounded: a checkpoint folder is not trusted input
+    except SpecError:
         return None
     return data if isinstance(data, dict) else None
 
