@@ -32,11 +32,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from search import repository as repo
-from search.db import Search, check_writable, session_scope
+from search.db import Search, session_scope
 from search.ledger import Ledger
 from search.lifecycle import SearchStateError, claim, finalize, runner_id
-from search.preflight import check_ray_address, check_runs_dir
-from search.settings import get_settings
+from search.preflight import check_run_inputs
 from search.study import open_study
 from search.verdict import no_success_reason
 from space.spec import SearchSpec
@@ -162,17 +161,11 @@ def resume_search(
 def _preflight(
     engine: Engine, search_id: int, ray_address: str | None, runs_dir: Path | None
 ) -> tuple[str | None, Path]:
-    """The Ray address and runs folder to use, checked with the database before the search is
-    claimed (a failure leaves it untouched)."""
-    settings = get_settings()
+    """The Ray address (given, else the search's, else the settings') and runs folder to use,
+    checked before the search is claimed (a failure leaves it untouched)."""
     with session_scope(engine) as s:
-        search = repo.resolve_search(s, search_id)
-        address = ray_address or search.ray_address or settings.ray_address
-    if address:
-        check_ray_address(address)
-    runs = check_runs_dir(runs_dir or settings.runs_dir)
-    check_writable(engine)
-    return address, runs
+        stored = repo.resolve_search(s, search_id).ray_address
+    return check_run_inputs(engine, ray_address or stored, runs_dir)
 
 
 def _open_ledger(run: _Run, spec: SearchSpec, trial_config: Mapping[str, Any] | None) -> Ledger:

@@ -1,6 +1,8 @@
 """Checks a search run makes before it spends anything: the Ray address answers, the runs folder
-is a writable folder. Each failure is a named error that says what to fix, raised before the
-search is claimed, so it stays as it was (queued) and nothing is recorded.
+is a writable folder, the database is writable (:func:`check_run_inputs` does all three; a CLI
+can call it before it even stores the search). Each failure is a named error that says what to
+fix, raised before the search is claimed, so it stays as it was (queued) and nothing is
+recorded.
 
 Ray itself retries an unreachable address for many minutes without a word, hence the TCP probe
 with a timeout here; a reachable port that is not Ray is still Ray's to report.
@@ -14,6 +16,10 @@ import socket
 import tempfile
 from pathlib import Path
 
+from sqlalchemy import Engine
+
+from search.db import check_writable
+from search.settings import get_settings
 from space.errors import ConvnasError
 
 RAY_CONNECT_TIMEOUT = 5.0
@@ -94,3 +100,19 @@ def check_runs_dir(path: Path) -> Path:
         reason = exc.strerror or str(exc)
         raise RunsDirError(f"runs_dir: cannot write to {folder} ({reason})") from None
     return folder.resolve()
+
+
+def check_run_inputs(
+    engine: Engine, ray_address: str | None, runs_dir: Path | None
+) -> tuple[str | None, Path]:
+    """Check what a run will use, with the settings' defaults (``CONVNAS_RAY_ADDRESS``,
+    ``CONVNAS_RUNS_DIR``) for what is not given: returns the Ray address (None: a local Ray)
+    and the runs folder, resolved. Raises :class:`RayAddressError`, :class:`RunsDirError` or
+    ``search.db.DatabaseError``."""
+    settings = get_settings()
+    address = ray_address or settings.ray_address
+    if address:
+        check_ray_address(address)
+    runs = check_runs_dir(runs_dir or settings.runs_dir)
+    check_writable(engine)
+    return address, runs

@@ -23,6 +23,7 @@ from search.preflight import (
     RayAddressError,
     RunsDirError,
     check_ray_address,
+    check_run_inputs,
     check_runs_dir,
     parse_ray_address,
 )
@@ -167,3 +168,18 @@ def test_unusable_database_urls_name_the_url(line: str) -> None:
     message = str(caught.value)
     assert "cannot connect to" in message and expected in message, message
     assert url.split("://")[0] in message
+
+
+def test_run_inputs_checked_before_anything_is_stored(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a CLI calls before it submits: the settings' defaults are checked as well."""
+    monkeypatch.delenv("CONVNAS_RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("CONVNAS_RUNS_DIR", str(tmp_path / "env-runs"))
+    assert check_run_inputs(engine, None, None) == (None, (tmp_path / "env-runs").resolve())
+    address = f"127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("CONVNAS_RAY_ADDRESS", address)
+    with pytest.raises(RayAddressError, match=f"cannot reach the Ray cluster at {address}"):
+        check_run_inputs(engine, None, tmp_path)
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Search)) == 0
