@@ -195,3 +195,14 @@ def test_npz_arrays_larger_than_half_the_memory_are_refused() -> None:
         check_npz_headers({"x": x, "y": y})
     small = ArrayHeader((10, 64, 64), np.dtype(np.uint8), stored=10 * 64 * 64 + 128)
     check_npz_headers({"x": small, "y": ArrayHeader((10,), np.dtype(np.int64), stored=208)})
+
+
+def test_check_dataset_reports_every_bad_class_folder(tmp_path: Path) -> None:
+    ref = _folder(tmp_path / "folder", 3)
+    (tmp_path / "folder" / "c0" / "bad.png").write_bytes(b"not a png")
+    for image in (tmp_path / "folder" / "c2").iterdir():
+        image.unlink()
+    problems = check_dataset(ref, input_size=16, channels=3, classes=3)
+    messages = [p.message for p in problems]
+    assert len(problems) == 2 and "cannot read image" in messages[0], messages
+    assert "class folder 'c2' has no images" in messages[1], messages

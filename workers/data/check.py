@@ -75,7 +75,12 @@ def _imagefolder_errors(ref: ImageFolderDataset, classes: int) -> Iterator[Datas
     if error is not None:
         yield error
     for folder in folders:
-        for i, image in enumerate(files.image_files(folder, ref.max_per_class)):
+        try:
+            images = files.image_files(folder, ref.max_per_class)
+        except DatasetError as exc:
+            yield exc
+            continue
+        for i, image in enumerate(images):
             try:  # headers of all (the pixel limit), pixels of the first of each class
                 files.check_image(image, decode=i == 0)
             except DatasetError as exc:
