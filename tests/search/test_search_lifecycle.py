@@ -101,3 +101,17 @@ def test_interrupted_keeps_no_finish_time_and_can_be_claimed(engine: Engine) -> 
     claim(engine, search_id, runner="b")
     found = row(engine, search_id)
     assert found.status == "running" and found.error is None and not found.cancel_requested
+
+
+def test_lifecycle_loads_no_training_stack_and_the_driver_no_ray() -> None:
+    """The service layer and a runner's queue loop import the lifecycle; the driver imports the
+    Tune adapters (and so Ray) only once a run starts."""
+    code = (
+        "import sys\n"
+        "import search.lifecycle\n"
+        "print(sorted(m for m in ('torch', 'ray', 'optuna') if m in sys.modules))\n"
+        "import search.driver\n"
+        "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "[]"], out.stdout
