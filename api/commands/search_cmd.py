@@ -75,14 +75,6 @@ def _report_line(progress: Any) -> None:
     typer.echo(progress.line(), err=True)
 
 
-def _drive(engine: Any, search_id: int, address: str | None, runs_dir: Path | None) -> Any:
-    from search.driver import run_search
-
-    return run_search(
-        engine, search_id, ray_address=address, reporter=_report_line, runs_dir=runs_dir
-    )
-
-
 def _finish(engine: Any, outcome: Any, as_json: bool) -> None:
     from search import service as svc
 
@@ -123,19 +115,27 @@ def run_cmd(
 ) -> None:
     """Validate a spec, record a new search and drive it to the end with live progress."""
     with user_errors(as_json):
-        from search import service as svc
+        from search import runner
 
         engine = engine_for(db)
-        spec = svc.load(file)
-        search = svc.submit(engine, spec, ray_address=address)
-        typer.echo(
-            f"search {search.id} ({search.name}): {search.requested} trials, "
-            f"{spec.search.concurrency} at a time, sampler {spec.search.sampler}, "
-            f"scheduler {spec.scheduler}; resume with `convnas search resume {search.id}`",
-            err=True,
+        outcome = runner.start(
+            engine,
+            file,
+            ray_address=address,
+            runs_dir=runs_dir,
+            reporter=_report_line,
+            announce=_announce,
         )
-        outcome = _drive(engine, search.id, address, runs_dir)
         _finish(engine, outcome, as_json)
+
+
+def _announce(search: Any, spec: Any) -> None:
+    typer.echo(
+        f"search {search.id} ({search.name}): {search.requested} trials, "
+        f"{spec.search.concurrency} at a time, sampler {spec.search.sampler}, "
+        f"scheduler {spec.scheduler}; resume with `convnas search resume {search.id}`",
+        err=True,
+    )
 
 
 @search_app.command("resume")
@@ -151,15 +151,21 @@ def resume_cmd(
 ) -> None:
     """Continue a search whose driver stopped (Ctrl+C, crash, kill -9)."""
     with user_errors(as_json):
+        from search import runner
         from search import service as svc
 
         engine = engine_for(db, must_exist=True)
         try:
-            queued = svc.resume(engine, search, force=force)
+            outcome = runner.resume(
+                engine,
+                search,
+                force=force,
+                ray_address=address,
+                runs_dir=runs_dir,
+                reporter=_report_line,
+            )
         except svc.Conflict as exc:
             raise svc.Conflict(str(exc).replace("resume with force", "pass --force")) from None
-        assert queued.search is not None
-        outcome = _drive(engine, queued.search.id, address, runs_dir)
         _finish(engine, outcome, as_json)
 
 

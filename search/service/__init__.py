@@ -26,6 +26,7 @@ from search.service.schemas import (
     ValidationOut,
 )
 from search.service.searches import (
+    SpecInput,
     cancel,
     delete,
     get_search,
@@ -50,6 +51,7 @@ __all__ = [
     "ProblemOut",
     "SearchOut",
     "SearchPage",
+    "SpecInput",
     "TrialDetail",
     "TrialOut",
     "TrialQuery",

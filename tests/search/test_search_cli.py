@@ -119,3 +119,21 @@ def test_search_run_rejects_a_bad_spec_without_traceback(tmp_path: Path, db_url:
     out = runner.invoke(app, ["search", "run", str(bad), "--db", db_url])
     assert out.exit_code == 1
     assert "classes" in out.output and "Traceback" not in out.output
+
+
+def test_search_run_checks_its_inputs_before_recording_anything(
+    tmp_path: Path, db_url: str
+) -> None:
+    spec = Path(__file__).parents[2] / "examples" / "quickstart.yaml"
+    db = ["--db", db_url]
+    cases = {
+        "cannot reach the Ray cluster at 127.0.0.1:1": ["--address", "127.0.0.1:1"],
+        "not a host": ["--address", "not a host"],
+        "is a file, not a folder": ["--runs-dir", str(spec)],
+    }
+    for message, args in cases.items():
+        out = runner.invoke(app, ["search", "run", str(spec), *args, *db])
+        assert out.exit_code == 1, out.output
+        assert message in out.output and "Traceback" not in out.output
+    out = runner.invoke(app, ["searches", "--json", *db])
+    assert json.loads(out.stdout)["total"] == 0  # nothing recorded, nothing left queued
