@@ -139,8 +139,9 @@ def claim(
 ) -> SearchSpec:
     """Mark the search running for ``runner`` (default: this process) and return its spec.
 
-    Refused (:class:`SearchStateError`) for a succeeded or cancelled search, and for one whose
-    driver is another runner still alive, unless ``force``. Claiming a search this runner already
+    Refused (:class:`SearchStateError`) for a succeeded or cancelled search, for one whose
+    driver is another runner still alive (unless ``force``), and for one whose stored spec no
+    longer validates (which then ends failed, saying why). Claiming a search this runner already
     holds (e.g. after :func:`claim_next`) is allowed.
     """
     runner = runner or runner_id()
@@ -148,10 +149,16 @@ def claim(
     with session_scope(engine) as s:
         search = _locked(s, search_id)
         _refuse(search, runner, force)
-        spec = spec_from_data(search.spec, source=f"search {search.id}")
-        if not _take(s, search, runner):
-            raise SearchStateError(f"search {search.id} was claimed by another runner just now")
-        return spec
+        try:
+            spec = spec_from_data(search.spec, source=f"search {search.id}")
+        except ConvnasError as exc:  # stored by an older version: it can never run as it is
+            invalid = f"its stored spec does not validate: {exc}"
+            search.status, search.error, search.finished_at = SearchStatus.FAILED, invalid, utcnow()
+        else:
+            if not _take(s, search, runner):
+                raise SearchStateError(f"search {search.id} was claimed by another runner just now")
+            return spec
+    raise SearchStateError(f"search {search_id} cannot run: {invalid}")
 
 
 def claim_next(engine: Engine, runner: str) -> int | None:

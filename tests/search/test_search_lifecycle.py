@@ -115,3 +115,15 @@ def test_lifecycle_loads_no_training_stack_and_the_driver_no_ray() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["[]", "[]"], out.stdout
+
+
+def test_a_stored_spec_that_no_longer_validates_fails_the_search(engine: Engine) -> None:
+    search_id = create_search(engine, tiny_spec())
+    with session_scope(engine) as s:
+        found = s.get(Search, search_id)
+        assert found is not None
+        found.spec = {**found.spec, "layers": "not a list"}
+    with pytest.raises(SearchStateError, match=f"search {search_id} cannot run: its stored spec"):
+        claim(engine, search_id, runner="a")
+    found = row(engine, search_id)
+    assert found.status == "failed" and "layers" in (found.error or "") and found.runner is None
