@@ -7,12 +7,12 @@ option is defined here only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
 from space.arch import Float, Int
-from space.spec_base import SpaceNode, keyed_tag, tagged_choice
+from space.spec_base import SpaceNode, ValidateAs, keyed_tag, tagged_choice
 
 FILE_KINDS = ("imagefolder", "npz")
 # The number of shape classes ``workers.data.shapes`` draws (a test keeps the two equal).
@@ -159,21 +159,18 @@ def _dataset_shorthand(value: Any) -> Any:
 # The shorthand as the JSON Schema describes it: NAME, or NAME:PATH / NAME:key=value,...
 _DATASET_SHORTHAND = rf"^({'|'.join(DATASETS)})(:.*)?$"
 
-if TYPE_CHECKING:
-    DatasetRef = DigitsDataset | ShapesDataset | PathfinderDataset | ImageFolderDataset | NpzDataset
-else:
-    _DATASET_UNION = tagged_choice(
-        DATASETS,
-        keyed_tag("name"),
-        f"expected a dataset name ({'|'.join(DATASETS)}); write imagefolder:PATH or npz:PATH",
-    )
-    DatasetRef = Annotated[
-        (
-            _DATASET_UNION,
-            BeforeValidator(
-                _dataset_shorthand,
-                json_schema_input_type=Annotated[str, Field(pattern=_DATASET_SHORTHAND)]
-                | _DATASET_UNION,
-            ),
-        )
-    ]
+AnyDataset = DigitsDataset | ShapesDataset | PathfinderDataset | ImageFolderDataset | NpzDataset
+_DATASET_UNION = tagged_choice(
+    DATASETS,
+    keyed_tag("name"),
+    f"expected a dataset name ({'|'.join(DATASETS)}); write imagefolder:PATH or npz:PATH",
+)
+# mypy sees the union of the models; pydantic validates the tagged union after the shorthand.
+DatasetRef = Annotated[
+    AnyDataset,
+    ValidateAs(_DATASET_UNION),
+    BeforeValidator(
+        _dataset_shorthand,
+        json_schema_input_type=Annotated[str, Field(pattern=_DATASET_SHORTHAND)] | _DATASET_UNION,
+    ),
+]

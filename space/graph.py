@@ -95,12 +95,14 @@ def feedback_groups(
     arch: Arch, target: LayerArch, out_channels: dict[str, int]
 ) -> list[FeedbackGroup]:
     """Group the edges into ``target`` by projection settings, sources in layer order."""
-    order = {layer.name: i for i, layer in enumerate(arch.layers)}
     groups: dict[tuple[str, int, bool, str], list[FeedbackEdge]] = {}
     for edge in arch.feedback:
         if edge.target == target.name:
             key = (edge.entry, edge.kernel, edge.depth_separable, edge.activation)
             groups.setdefault(key, []).append(edge)
+    if not groups:  # the usual case: no per-layer work, so deep archs stay linear
+        return []
+    order = {layer.name: i for i, layer in enumerate(arch.layers)}
     result = []
     for (entry, kernel, ds, act), edges in sorted(groups.items()):
         sources = tuple(sorted((e.source for e in edges), key=order.__getitem__))
