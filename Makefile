@@ -30,7 +30,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy space workers search api
+	$(VENV)/bin/mypy space workers search api bench
 	$(VENV)/bin/lint-imports
 
 # Quick loop while developing: skips the tests marked slow (Ray searches, full-size models).

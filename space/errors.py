@@ -52,6 +52,10 @@ class Problem:
         return out
 
 
+# Problems a rendered error lists before "... and N more".
+RENDER_LIMIT = 50
+
+
 class ConvnasError(Exception):
     """Base class of every error the product reports to users (never a traceback)."""
 
@@ -63,10 +67,15 @@ class SpecError(ConvnasError, ValueError):
         self.problems = list(problems)
         super().__init__(self.render())
 
-    def render(self) -> str:
+    def render(self, limit: int = RENDER_LIMIT) -> str:
+        """Every problem, one per line, up to ``limit`` (a document of 45,000 unknown keys is
+        one mistake repeated; the JSON forms keep them all)."""
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''}:"
-        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+        lines = [head, *(f"  - {p}" for p in self.problems[:limit])]
+        if n > limit:
+            lines.append(f"  ... and {n - limit:,} more")
+        return "\n".join(lines)
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -183,3 +183,14 @@ def test_sample_refuses_a_seed_outside_0_to_2_32() -> None:
 def flat(output: str) -> str:
     """Typer's error box without its borders and line breaks (it wraps at 80 columns)."""
     return " ".join(word for word in output.split() if word not in ("│", "╭─", "╰─"))
+
+
+def test_a_flood_of_problems_is_shown_in_part_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text("name: x\n" + "".join(f"k{i}: 0\n" for i in range(300)))
+    result = runner.invoke(app, ["space", "validate", str(path)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) < 60 and lines[-1].strip().startswith("... and ")
+    data = json.loads(runner.invoke(app, ["space", "validate", str(path), "--json"]).stdout)
+    assert len(data["errors"]) > 300  # the JSON keeps every problem
