@@ -152,6 +152,13 @@ def accepted_options(name: str) -> str:
     return ", ".join(sorted(f for f in model.model_fields if f != "name")) if model else ""
 
 
+def unknown_option_message(name: str) -> str:
+    """The one message for an option the kind does not have (spec and CLI forms alike)."""
+    if name not in DATASETS:
+        return "unknown dataset option"
+    return f"unknown option: {name} accepts options: {accepted_options(name)}"
+
+
 def _dataset_shorthand(value: Any) -> Any:
     return parse_shorthand(value) if isinstance(value, str) else value
 

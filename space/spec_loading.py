@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from space.datasets import DATASETS
+from space.datasets import unknown_option_message
 from space.errors import (
     LineMap,
     Problem,
@@ -35,11 +35,7 @@ def _dataset_option_message(err: ErrorDetails) -> str | None:
     if err["type"] != "extra_forbidden" or loc[:1] != ("dataset",):
         return None
     tags = [p[len(TAG_PREFIX) :] for p in loc if isinstance(p, str) and p.startswith(TAG_PREFIX)]
-    model = DATASETS.get(tags[0]) if tags else None
-    if model is None:
-        return "unknown dataset option"
-    options = ", ".join(sorted(name for name in model.model_fields if name != "name"))
-    return f"unknown option: {tags[0]} accepts options: {options}"
+    return unknown_option_message(tags[0] if tags else "")
 
 
 def spec_from_data(data: Any, source: str = "<spec>", lines: LineMap | None = None) -> SearchSpec:

@@ -17,8 +17,8 @@ from space.datasets import (
     DATASETS,
     FILE_KINDS,
     DatasetBase,
-    accepted_options,
     parse_shorthand,
+    unknown_option_message,
 )
 from workers.errors import DatasetError
 
@@ -51,7 +51,7 @@ def _message(err: Mapping[str, Any], kind: str) -> str:
     if err["type"] == "extra_forbidden":
         if loc == ("path",):
             return f"{kind} is built in and takes no path"
-        return f"{kind} accepts options: {accepted_options(kind)}"
+        return unknown_option_message(kind)
     return str(err["msg"]).removeprefix("Value error, ")
 
 
