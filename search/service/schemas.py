@@ -96,6 +96,10 @@ class LeaderboardPage(Schema):
 
 
 class EpochOut(Schema):
+    """One epoch's metrics (read straight from a ``trial_metrics`` row)."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
     epoch: int
     train_loss: float | None
     val_loss: float | None
@@ -105,7 +109,7 @@ class EpochOut(Schema):
     )
     images_per_sec: float | None
     elapsed: float | None
-    extra: dict[str, Any]
+    extra: dict[str, Any] = {}
 
 
 class TrialDetail(TrialOut):

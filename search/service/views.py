@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from search.db import Search, Trial, TrialMetric, utcnow
+from search.db import Search, Trial, utcnow
 from search.export import find_weights
 from search.leaderboard import objectives_of
 from search.lifecycle import driver_is_alive
@@ -108,27 +108,10 @@ def trial_out(trial: Trial, rank: int) -> TrialOut:
     return TrialOut(**_row_fields(trial, rank))
 
 
-def epoch_out(row: TrialMetric) -> EpochOut:
-    return EpochOut(
-        epoch=row.epoch,
-        train_loss=row.train_loss,
-        val_loss=row.val_loss,
-        val_acc=row.val_acc,
-        val_acc_per_step=row.val_acc_per_step,
-        images_per_sec=row.images_per_sec,
-        elapsed=row.elapsed,
-        extra=row.extra or {},
-    )
-
-
 def trial_detail(trial: Trial, rank: int | None) -> TrialDetail:
-    return TrialDetail(
-        **_row_fields(trial, rank),
-        search_id=trial.search_id,
-        arch=trial.arch,
-        preprocessing=trial.preprocessing,
-        started_at=trial.started_at,
-        finished_at=trial.finished_at,
-        has_weights=find_weights(trial.checkpoint) is not None,
-        history=[epoch_out(m) for m in trial.metrics],
-    )
+    fields = _row_fields(trial, rank)
+    for name in ("search_id", "arch", "preprocessing", "started_at", "finished_at"):
+        fields[name] = getattr(trial, name)
+    fields["has_weights"] = find_weights(trial.checkpoint) is not None
+    fields["history"] = [EpochOut.model_validate(m) for m in trial.metrics]
+    return TrialDetail.model_validate(fields)
