@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from search import repository as repo
 from search.db import Search, check_writable, session_scope, utcnow
-from search.errors import NotFound
+from search.errors import Conflict, NotFound
 from space.errors import ConvnasError
 from space.spec import SearchSpec, spec_from_data
 from space.status import SEARCH_ENDED, SearchStatus
@@ -38,7 +38,7 @@ CLAIMABLE = frozenset(
 )
 
 
-class SearchStateError(ConvnasError):
+class SearchStateError(Conflict):
     """A search that cannot be run or resumed in its current state (the message says why)."""
 
 

@@ -9,19 +9,15 @@ idempotent so that nothing is recorded twice when an event is replayed after a c
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from search.db import Search, Trial, TrialMetric, clean_json, finite, utcnow
 from search.errors import NotFound
-from search.pareto import add_to_pareto, update_pareto
-from space.status import FAILED_TRIAL, FINISHED_TRIAL, SearchStatus, TrialStatus
-
-__all__ = ["add_to_pareto", "update_pareto"]  # TODO(integration): see NotFoundError below
+from space.status import FINISHED_TRIAL, SearchStatus, TrialStatus
 
 # Metric columns of trial_metrics; any other reported key goes to ``extra``.
 METRIC_FIELDS = ("train_loss", "val_loss", "val_acc", "images_per_sec", "elapsed")
@@ -39,35 +35,6 @@ NOT_METRICS = frozenset(
         "preprocessing",  # stored once, on the trial row
     }
 )  # fmt: skip
-
-
-# TODO(integration): the ledger still imports these; remove once it uses search.pareto and
-# space.spec.Objective.
-NotFoundError = NotFound
-
-
-@dataclass(frozen=True)
-class Objective:
-    metric: str
-    goal: Literal["max", "min"]
-
-    @property
-    def direction(self) -> Literal["max", "min"]:
-        return self.goal
-
-
-@dataclass
-class SearchSummary:
-    search: Search
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def finished(self) -> int:
-        return sum(self.counts.get(s, 0) for s in FINISHED_TRIAL)
-
-    @property
-    def failed(self) -> int:
-        return sum(self.counts.get(s, 0) for s in FAILED_TRIAL)
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, inspect, select, text
 
 from search import repository as repo
 from search.db import Base, Search, Trial, TrialMetric, create_db_engine, session_scope
-from search.errors import InvalidRequest
+from search.errors import InvalidRequest, NotFound
 from search.leaderboard import best_trial
 from search.migrations import VERSION_TABLE, current_revision, downgrade, head_revision, upgrade
 from search.pareto import Goal, add_to_pareto, pareto_mask, update_pareto
@@ -129,9 +129,9 @@ def test_resolve_search_by_id_and_name(engine: Engine) -> None:
     with session_scope(engine) as s:
         assert repo.resolve_search(s, str(first)).id == first
         assert repo.resolve_search(s, "alpha").id == second  # the latest of that name
-        with pytest.raises(repo.NotFoundError, match="no search with id 999"):
+        with pytest.raises(NotFound, match="no search with id 999"):
             repo.resolve_search(s, "999")
-        with pytest.raises(repo.NotFoundError, match="'beta'"):
+        with pytest.raises(NotFound, match="'beta'"):
             repo.resolve_search(s, "beta")
         a, b = (repo.resolve_search(s, str(i)) for i in (first, second))
         assert a.study_name != b.study_name
