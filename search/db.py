@@ -310,8 +310,8 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
         path = Path(parsed.database)
         if must_exist and not path.is_file():
             raise DatabaseError(
-                f"no convnas database at {path} (run `convnas search run` first, or pass the "
-                "right --db / CONVNAS_DATABASE_URL)"
+                f"no convnas database at {path} (nothing has been recorded there yet; check "
+                "the database URL)"
             )
         if not path.parent.is_dir():
             raise DatabaseError(
