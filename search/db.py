@@ -276,6 +276,10 @@ class DatabaseError(ConvnasError):
     """A database URL that is malformed, unsupported, missing or unreachable (the message says)."""
 
 
+class NoDatabase(DatabaseError):
+    """A read-only request for a SQLite file that does not exist (nothing recorded there)."""
+
+
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 _URL_HELP = "e.g. sqlite:///convnas.db, ./runs/convnas.db or postgresql://user@host:5432/db"
 
@@ -309,7 +313,7 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)
         if must_exist and not path.is_file():
-            raise DatabaseError(
+            raise NoDatabase(
                 f"no convnas database at {path} (nothing has been recorded there yet; check "
                 "the database URL)"
             )

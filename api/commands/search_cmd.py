@@ -50,7 +50,7 @@ def engine_for(db: str | None, *, must_exist: bool = False) -> Any:
     """
     import os
 
-    from search.db import DatabaseError, get_engine
+    from search.db import DatabaseError, NoDatabase, get_engine
     from space.errors import ConvnasError
 
     try:
@@ -63,7 +63,10 @@ def engine_for(db: str | None, *, must_exist: bool = False) -> Any:
             if os.environ.get("CONVNAS_DATABASE_URL")
             else "database"
         )
-        raise ConvnasError(f"{origin}: {exc}") from None
+        hint = (
+            "; start a search with `convnas search run SPEC`" if isinstance(exc, NoDatabase) else ""
+        )
+        raise ConvnasError(f"{origin}: {exc}{hint}") from None
 
 
 # --------------------------------------------------------------------------------------------
