@@ -32,8 +32,9 @@ class TrialStatus(StrEnum):
 
 
 class RunStatus(StrEnum):
-    """How one training run ended (``workers.loop``); a trial's status is derived from it."""
+    """How one training run stands (``workers.loop``); a trial's status is derived from it."""
 
+    RUNNING = "running"  # an epoch reported while more remain
     COMPLETED = "completed"
     DIVERGED = "diverged"
     OUT_OF_MEMORY = "out_of_memory"

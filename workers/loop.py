@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from space.arch import Arch, load_arch
-from space.status import RunStatus, TrialStatus
+from space.status import RunStatus
 from workers.config import TrainConfig
 from workers.data import Dataset
 from workers.errors import TrainConfigError
@@ -404,7 +404,7 @@ class TrainRun:
                 "images_per_sec": seen / train_time if train_time > 0 else 0.0,
                 "elapsed": time.perf_counter() - start,
                 # the trial's status while epochs remain (Tune reports it), the run's at the end
-                "status": RunStatus.COMPLETED if last else TrialStatus.RUNNING,
+                "status": RunStatus.COMPLETED if last else RunStatus.RUNNING,
             }
             res.history.append(metrics)
             if improved and cfg.checkpoint_dir:
