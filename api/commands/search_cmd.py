@@ -15,6 +15,7 @@ from rich.table import Table
 
 from api.commands.common import print_json, user_errors
 from api.commands.output import board_table, console, fmt
+from space.status import SearchStatus
 
 search_app = typer.Typer(
     name="search",
@@ -93,8 +94,8 @@ def _finish(engine: Any, outcome: Any, as_json: bool) -> None:
         console().print(board_table(top, f"top {len(top)}"))
         if top:
             typer.echo(f"export the best: convnas export {outcome.search_id} -o best.yaml")
-    if outcome.status != "succeeded":
-        raise typer.Exit(2 if outcome.status == "cancelled" else 1)
+    if outcome.status != SearchStatus.SUCCEEDED:
+        raise typer.Exit(2 if outcome.status == SearchStatus.CANCELLED else 1)
 
 
 def _outcome_dict(outcome: Any) -> dict[str, Any]:
