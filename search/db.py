@@ -13,7 +13,7 @@ when another connection wrote in between; an immediate one waits for the lock in
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,6 +102,29 @@ def finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def arch_cell_kinds(arch: Mapping[str, Any]) -> list[str]:
+    """The recurrent cell kinds an arch document's layers use, in layer order, each once
+    (``[]``: a feedforward arch)."""
+    kinds: list[str] = []
+    for layer in arch.get("layers") or ():
+        cell = layer.get("cell") if isinstance(layer, Mapping) else None
+        kind = str(cell.get("kind", "none")) if isinstance(cell, Mapping) else "none"
+        if kind != "none" and kind not in kinds:
+            kinds.append(kind)
+    return kinds
+
+
+def encode_cells(kinds: Sequence[str]) -> str:
+    """``["rgc", "lstm"]`` -> ``",rgc,lstm,"``, so that one kind is matched as ``%,kind,%``;
+    ``[]`` -> ``""`` (feedforward: what the filter ``none`` matches). A trial without an arch
+    (a candidate that could not be sampled) keeps NULL."""
+    return "," + ",".join(kinds) + "," if kinds else ""
+
+
+def decode_cells(text: str | None) -> list[str]:
+    return [kind for kind in (text or "").split(",") if kind]
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType, datetime: UTCDateTime}
 
@@ -181,6 +204,9 @@ class Trial(Base):
     # How inputs were prepared for this trial (workers.data.Dataset.preprocessing()): without it
     # exported weights cannot be used on new images.
     preprocessing: Mapped[dict[str, Any] | None]
+    # The recurrent cell kinds of the arch's layers as ",rgc,lstm," (see encode_cells): the
+    # leaderboard's cell-kind filter reads this column instead of parsing every arch document.
+    cell_kinds: Mapped[str | None] = mapped_column(String(200))
 
     search: Mapped[Search] = relationship(back_populates="trials")
     metrics: Mapped[list[TrialMetric]] = relationship(

@@ -10,12 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session, defer
 
-from search.db import Search, Trial
+from search.db import Search, Trial, encode_cells
 from search.errors import InvalidRequest, NotFound
 from search.pareto import Goal, Ranked
+from space.arch import CELL_KINDS
 from space.spec import Objective
 from space.status import TrialStatus
 
@@ -41,7 +42,8 @@ class TrialQuery:
 
     sort: a SORT_COLUMNS key, ``+key`` ascending, ``-key`` descending (default: the search's
     first objective). status: ``completed`` (default), a comma list, or ``all``. limit: page
-    size (None: every row). Ranges: ``params_min``... inclusive.
+    size (None: every row). Ranges: ``params_min``... inclusive. cell_kind: only trials whose
+    arch has a layer with that cell (``rgc``, ``lstm``...); ``none``: only feedforward archs.
     """
 
     sort: str | None = None
@@ -53,6 +55,7 @@ class TrialQuery:
     params_max: int | None = None
     flops_min: int | None = None
     flops_max: int | None = None
+    cell_kind: str | None = None
 
 
 def objectives_of(spec_data: Mapping[str, Any]) -> list[Objective]:
@@ -101,6 +104,17 @@ def parse_statuses(status: str | None) -> tuple[str, ...] | None:
     return wanted
 
 
+def cell_filter(kind: str) -> ColumnElement[bool]:
+    """Trials whose arch uses cell ``kind`` (``none``: no recurrent cell at all)."""
+    if kind not in CELL_KINDS:
+        raise InvalidRequest.field(
+            "cell_kind", f"unknown cell kind; choose one of {', '.join(CELL_KINDS)}", kind
+        )
+    if kind == "none":
+        return Trial.cell_kinds == encode_cells([])
+    return Trial.cell_kinds.contains(encode_cells([kind]), autoescape=True)
+
+
 def _check_page(query: TrialQuery) -> None:
     if query.limit is not None and query.limit < 1:
         raise InvalidRequest.field("limit", "must be at least 1", query.limit)
@@ -108,25 +122,49 @@ def _check_page(query: TrialQuery) -> None:
         raise InvalidRequest.field("offset", "must be at least 0", query.offset)
 
 
-def _filtered(search_id: int, query: TrialQuery, column: Any) -> Select[Trial]:
+@dataclass(frozen=True)
+class Board:
+    """A checked leaderboard request of one search: what to match and in which order."""
+
+    search_id: int
+    sort: str
+    column: Any
+    goal: Goal
+    # Trials without the sort metric are listed (last) only when statuses were asked for.
+    with_nulls: bool
+    where: tuple[ColumnElement[bool], ...]
+
+
+def board_of(search: Search, query: TrialQuery) -> Board:
+    """Check ``query`` (InvalidRequest naming the field) and settle its sort and filters."""
+    _check_page(query)
+    sort = query.sort or default_sort(objectives_of(search.spec))
+    column, goal, _ = parse_sort(sort)
     statuses = parse_statuses(query.status)
-    stmt = select(Trial).where(Trial.search_id == search_id)
+    where: list[ColumnElement[bool]] = [Trial.search_id == search.id]
     if query.status is None:
         # Completed trials with the metric: the (search_id, status, metric) indexes serve it.
-        stmt = stmt.where(column.is_not(None))
+        where.append(column.is_not(None))
     if statuses is not None:
-        stmt = stmt.where(
+        where.append(
             Trial.status == statuses[0] if len(statuses) == 1 else Trial.status.in_(statuses)
         )
     if query.pareto:
-        stmt = stmt.where(Trial.pareto.is_(True))
+        where.append(Trial.pareto.is_(True))
     for name, col in RANGE_COLUMNS.items():
         low, high = getattr(query, f"{name}_min"), getattr(query, f"{name}_max")
         if low is not None:
-            stmt = stmt.where(col >= low)
+            where.append(col >= low)
         if high is not None:
-            stmt = stmt.where(col <= high)
-    return stmt
+            where.append(col <= high)
+    if query.cell_kind is not None:
+        where.append(cell_filter(query.cell_kind))
+    return Board(search.id, sort, column, goal, query.status is not None, tuple(where))
+
+
+def _order(board: Board) -> tuple[Any, Any]:
+    order = board.column.desc() if board.goal == "max" else board.column.asc()
+    return (order.nulls_last() if board.with_nulls else order), Trial.number.asc()
 
 
 def leaderboard(
@@ -136,18 +174,49 @@ def leaderboard(
 
     An explicit ``status`` lists trials without the metric (failed ones, say) last.
     """
-    _check_page(query)
-    sort = query.sort or default_sort(objectives_of(search.spec))
-    column, goal, _ = parse_sort(sort)
-    stmt = _filtered(search.id, query, column)
-    total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
-    order = column.desc() if goal == "max" else column.asc()
-    if query.status is not None:
-        order = order.nulls_last()
-    stmt = stmt.order_by(order, Trial.number.asc()).offset(query.offset)
+    board = board_of(search, query)
+    total = int(session.scalar(select(func.count()).select_from(Trial).where(*board.where)) or 0)
+    # A page never shows the arch or the preprocessing: loaded only if a caller reads them.
+    stmt = (
+        select(Trial)
+        .where(*board.where)
+        .options(defer(Trial.arch), defer(Trial.preprocessing))
+        .order_by(*_order(board))
+        .offset(query.offset)
+    )
     if query.limit is not None:
         stmt = stmt.limit(query.limit)
-    return list(session.scalars(stmt)), total, sort
+    return list(session.scalars(stmt)), total, board.sort
+
+
+# The last row of a chunk: (its sort value, its number).
+Key = tuple[Any, int]
+
+
+def board_chunk(
+    session: Session, board: Board, columns: Sequence[Any], after: Key | None, size: int
+) -> list[tuple[Any, ...]]:
+    """The ``size`` rows after ``after`` in the board's order (``columns`` of each, then the
+    sort value and the number as the next call's key): keyset paging, so that reading every row
+    costs the same per chunk at any depth and a chunk is one short transaction."""
+    base = select(*columns, board.column, Trial.number).where(*board.where)
+    value, number = after if after is not None else (None, -1)
+    rows: list[tuple[Any, ...]] = []
+    if after is None or value is not None:
+        ranked = base.where(board.column.is_not(None))
+        if after is not None:
+            max_goal = board.goal == "max"
+            ahead = board.column <= value if max_goal else board.column >= value
+            beyond = board.column < value if max_goal else board.column > value
+            ranked = ranked.where(ahead, beyond | (Trial.number > number))
+        rows = [tuple(r) for r in session.execute(ranked.order_by(*_order(board)).limit(size))]
+        if len(rows) == size or not board.with_nulls:
+            return rows
+        number = -1
+    # Then the trials without the metric, by number (the leaderboard lists them last).
+    unranked = base.where(board.column.is_(None), Trial.number > number)
+    unranked = unranked.order_by(Trial.number.asc()).limit(size - len(rows))
+    return rows + [tuple(r) for r in session.execute(unranked)]
 
 
 def best_trial(session: Session, search: Search) -> Trial:

@@ -27,7 +27,16 @@ from optuna.trial import TrialState
 from sqlalchemy import Engine, select
 
 from search import repository as repo
-from search.db import Search, Trial, clean_json, finite, session_scope, utcnow
+from search.db import (
+    Search,
+    Trial,
+    arch_cell_kinds,
+    clean_json,
+    encode_cells,
+    finite,
+    session_scope,
+    utcnow,
+)
 from search.optuna_bridge import OptunaSampler, mark_infeasible
 from search.pareto import add_to_pareto, update_pareto
 from search.progress import Progress, TrialDone, measure
@@ -62,6 +71,37 @@ class _Live:
     # The last epoch's accuracy (told to Optuna only if the trial ends pruned, see finish()).
     last_acc: float | None = None
     last_epoch: int = 0
+
+
+def trial_row(
+    search_id: int,
+    number: int,
+    params: Mapping[str, Any],
+    arch: Arch,
+    arch_cost: ArchCost | None,
+    status: str,
+    *,
+    optuna_trial_id: int | None = None,
+) -> Trial:
+    """The record of a proposed candidate, before any outcome: what every trial row starts as
+    (``bench/api_latency.py`` seeds its trials through this too)."""
+    arch_data = arch.to_dict()
+    return Trial(
+        search_id=search_id,
+        number=number,
+        optuna_trial_id=optuna_trial_id,
+        status=status,
+        arch=arch_data,
+        arch_hash=arch.arch_hash,
+        config_hash=arch.config_hash,
+        params=clean_json(dict(params)),
+        n_params=arch_cost.params if arch_cost else None,
+        flops=arch_cost.flops if arch_cost else None,
+        activation_memory=arch_cost.activation_bytes if arch_cost else None,
+        epochs=0,
+        pareto=False,
+        cell_kinds=encode_cells(arch_cell_kinds(arch_data)),
+    )
 
 
 class Ledger:
@@ -162,20 +202,14 @@ class Ledger:
         arch_cost: ArchCost | None,
         status: str,
     ) -> Trial:
-        return Trial(
-            search_id=self.search_id,
-            number=ot_trial.number,
+        return trial_row(
+            self.search_id,
+            ot_trial.number,
+            params,
+            arch,
+            arch_cost,
+            status,
             optuna_trial_id=ot_trial._trial_id,
-            status=status,
-            arch=arch.to_dict(),
-            arch_hash=arch.arch_hash,
-            config_hash=arch.config_hash,
-            params=clean_json(params),
-            n_params=arch_cost.params if arch_cost else None,
-            flops=arch_cost.flops if arch_cost else None,
-            activation_memory=arch_cost.activation_bytes if arch_cost else None,
-            epochs=0,
-            pareto=False,
         )
 
     def _record_running(

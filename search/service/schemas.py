@@ -82,7 +82,21 @@ class TrialOut(Schema):
     duplicate_of: int | None
     node: str | None
     error: str | None
+    cells: list[str] = Field(
+        description="The recurrent cell kinds its layers use, in layer order ([]: feedforward)"
+    )
     sampled: dict[str, Any] = Field(description="The searched parameters' values")
+
+
+# The leaderboard table's columns (TrialOut fields), and the CSV's: the table's, then these
+# (every TrialOut field but ``sampled``, in the JSON's order). One definition for every CSV: the
+# CLI's ``--csv`` and the ``format=csv`` stream (search.service.trials.csv_text formats them).
+BOARD_COLUMNS = (
+    "rank", "trial", "status", "val_acc", "last_val_acc", "params", "flops", "memory",
+    "epochs", "seconds", "pareto", "arch_hash",
+)  # fmt: skip
+CSV_EXTRA = ("config_hash", "duplicate_of", "node", "error", "cells")
+CSV_COLUMNS = (*BOARD_COLUMNS, *CSV_EXTRA)
 
 
 class LeaderboardPage(Schema):

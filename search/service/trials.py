@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Engine
 
 from search import export as exporting
 from search import repository as repo
-from search.db import session_scope
+from search.db import Trial, decode_cells, session_scope
 from search.errors import InvalidRequest
-from search.leaderboard import TrialQuery, leaderboard, rank_of
-from search.service.schemas import ExportOut, LeaderboardPage, TrialDetail
+from search.leaderboard import Board, TrialQuery, board_chunk, board_of, leaderboard, rank_of
+from search.service.schemas import (
+    CSV_COLUMNS,
+    ExportOut,
+    LeaderboardPage,
+    TrialDetail,
+    TrialOut,
+)
 from search.service.views import trial_detail, trial_out
 
 Format = Literal["yaml", "json"]
@@ -33,6 +43,87 @@ def trials(engine: Engine, ref: str | int, query: TrialQuery = TrialQuery()) -> 
             offset=query.offset,
             items=[trial_out(t, rank) for rank, t in enumerate(rows, start=start)],
         )
+
+
+# Rows read per transaction while streaming a CSV: every matching row is sent, never all held.
+CSV_CHUNK = 1000
+# CSV column -> the trial column it shows (rank is the row's position).
+_CSV_SOURCES: dict[str, Any] = {
+    "trial": Trial.number,
+    "status": Trial.status,
+    "val_acc": Trial.best_val_acc,
+    "last_val_acc": Trial.last_val_acc,
+    "params": Trial.n_params,
+    "flops": Trial.flops,
+    "memory": Trial.activation_memory,
+    "epochs": Trial.epochs,
+    "seconds": Trial.train_seconds,
+    "pareto": Trial.pareto,
+    "arch_hash": Trial.arch_hash,
+    "config_hash": Trial.config_hash,
+    "duplicate_of": Trial.duplicate_of,
+    "node": Trial.node,
+    "error": Trial.error,
+    "cells": Trial.cell_kinds,
+}
+_CELLS = CSV_COLUMNS.index("cells")
+
+
+def csv_text(items: Iterable[TrialOut], *, header: bool = True) -> str:
+    """Leaderboard rows as CSV (the CSV_COLUMNS of each; the cell kinds joined by ``;``): what
+    the CLI's ``--csv`` prints and, row for row, what :func:`trials_csv` streams."""
+    rows: list[list[Any]] = [list(CSV_COLUMNS)] if header else []
+    for item in items:
+        data = item.model_dump(mode="json", exclude={"sampled"})
+        rows.append([data[column] for column in CSV_COLUMNS])
+        rows[-1][_CELLS] = ";".join(rows[-1][_CELLS])
+    return _csv_lines(rows)
+
+
+def _csv_lines(rows: Iterable[Sequence[Any]]) -> str:
+    # The csv module writes None as empty, booleans as True/False and floats as repr.
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
+
+
+def trials_csv(
+    engine: Engine, ref: str | int, query: TrialQuery = TrialQuery(), *, chunk: int = CSV_CHUNK
+) -> Iterator[str]:
+    """Every trial matching ``query`` as CSV text: the header, then the rows best first, exactly
+    as :func:`csv_text` writes the leaderboard's rows (``limit`` and ``offset`` are ignored).
+
+    The search and the query are checked here, before anything is returned (NotFound,
+    InvalidRequest), so that a caller can answer with an error before it starts streaming.
+    The rows are then read ``chunk`` at a time (keyset paging), each chunk in its own short
+    transaction so that a slow reader never holds the database, and yielded as one string each.
+    """
+    if chunk < 1:
+        raise InvalidRequest.field("chunk", "must be at least 1", chunk)
+    with session_scope(engine) as s:
+        board = board_of(repo.resolve_search(s, ref), replace(query, limit=None, offset=0))
+    return _csv_chunks(engine, board, chunk)
+
+
+def _csv_chunks(engine: Engine, board: Board, chunk: int) -> Iterator[str]:
+    columns = [_CSV_SOURCES[name] for name in CSV_COLUMNS if name != "rank"]
+    yield _csv_lines([CSV_COLUMNS])
+    rank, after = 0, None
+    while True:
+        with session_scope(engine) as s:
+            rows = board_chunk(s, board, columns, after, chunk)
+        if not rows:
+            return
+        lines = []
+        for row in rows:
+            rank += 1
+            line = [rank, *row[: len(columns)]]
+            line[_CELLS] = ";".join(decode_cells(line[_CELLS]))
+            lines.append(line)
+        after = (rows[-1][-2], rows[-1][-1])
+        yield _csv_lines(lines)
+        if len(rows) < chunk:
+            return
 
 
 def pareto(engine: Engine, ref: str | int) -> LeaderboardPage:

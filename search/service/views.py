@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from search.db import Search, Trial, utcnow
+from search.db import Search, Trial, decode_cells, utcnow
 from search.export import find_weights
 from search.leaderboard import objectives_of
 from search.lifecycle import driver_is_alive
@@ -96,6 +96,7 @@ def _row_fields(trial: Trial, rank: int | None) -> dict[str, Any]:
         "seconds": trial.train_seconds,
         "pareto": bool(trial.pareto),
         "arch_hash": trial.arch_hash,
+        "cells": decode_cells(trial.cell_kinds),
         "config_hash": trial.config_hash,
         "duplicate_of": trial.duplicate_of,
         "node": trial.node,
