@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from search.errors import Conflict, InvalidRequest, NotFound
 from search.leaderboard import TrialQuery
+from search.service.health import HealthOut, RunnerOut, health
+from search.service.policy import Limits, policy_problems
 from search.service.presets import preset, presets
 from search.service.schemas import (
     ActionOut,
@@ -37,18 +39,22 @@ from search.service.searches import (
     validate_spec,
 )
 from search.service.trials import export, pareto, trial, trials
+from search.service.weights import weights_file
 
 __all__ = [
     "ActionOut",
     "Conflict",
     "EpochOut",
     "ExportOut",
+    "HealthOut",
     "InvalidRequest",
     "LeaderboardPage",
+    "Limits",
     "NotFound",
     "PresetDetail",
     "PresetOut",
     "ProblemOut",
+    "RunnerOut",
     "SearchOut",
     "SearchPage",
     "SpecInput",
@@ -60,9 +66,11 @@ __all__ = [
     "delete",
     "export",
     "get_search",
+    "health",
     "list_searches",
     "load",
     "pareto",
+    "policy_problems",
     "preset",
     "presets",
     "resume",
@@ -70,4 +78,5 @@ __all__ = [
     "trial",
     "trials",
     "validate_spec",
+    "weights_file",
 ]

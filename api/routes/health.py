@@ -1,0 +1,33 @@
+"""Whether the service works: database, schema revision, runners."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from api.deps import EngineHolder
+from api.problems import responses
+from api.security import read_access
+from search.db import DatabaseError
+from search.service.health import HealthOut, health, unreachable
+
+router = APIRouter(tags=["health"], dependencies=[Depends(read_access)])
+
+
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    responses={
+        503: {"model": HealthOut, "description": "Not ok (the body says why)"},
+        **responses(401, 403),
+    },
+    summary="Database reachable, migrations current, runners and their heartbeat ages",
+)
+def get_health(request: Request, response: Response) -> HealthOut:
+    holder: EngineHolder = request.app.state.engine
+    try:
+        out = health(holder.get())
+    except DatabaseError as exc:
+        out = unreachable(str(exc))
+    if not out.ok:
+        response.status_code = 503
+    return out

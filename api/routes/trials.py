@@ -1,0 +1,126 @@
+"""A search's trials: the leaderboard (JSON pages or a CSV stream), the Pareto front, one
+trial, and export (the document, or the trained weights file)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import FileResponse, Response, StreamingResponse
+
+from api.deps import MAX_ID, Engine_, Ref
+from api.problems import responses
+from api.routes.searches import MAX_OFFSET, MAX_PAGE
+from api.security import read_access
+from search import service
+from search.leaderboard import TrialQuery
+from search.service.schemas import LeaderboardPage, TrialDetail
+from search.service.trials import trials_csv
+
+router = APIRouter(prefix="/searches/{ref}", tags=["trials"], dependencies=[Depends(read_access)])
+MEDIA = {"yaml": "application/yaml", "json": "application/json"}
+# Counts and FLOPs are 64-bit columns: a bound beyond that is refused, not sent to SQL.
+Amount = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
+TrialNumber = Annotated[int | None, Query(ge=0, le=MAX_ID, description="Default: the best")]
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "The page, or every row as CSV"}
+}
+
+
+@router.get(
+    "/trials",
+    response_model=LeaderboardPage,
+    responses={**CSV_RESPONSE, **responses(401, 403, 404, 422)},
+    summary="The leaderboard: trials best first (format=csv streams every matching row)",
+)
+def list_trials(
+    engine: Engine_,
+    ref: Ref,
+    sort: Annotated[
+        str | None,
+        Query(description="A metric; +name ascending, -name descending (default: objective)"),
+    ] = None,
+    status: Annotated[
+        str | None, Query(description="completed (default), a comma list, or all")
+    ] = None,
+    pareto: Annotated[bool, Query(description="Only Pareto-optimal trials")] = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    params_min: Amount = None,
+    params_max: Amount = None,
+    flops_min: Amount = None,
+    flops_max: Amount = None,
+    cell_kind: Annotated[
+        str | None, Query(description="Only archs using this cell kind (none: feedforward)")
+    ] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> LeaderboardPage | Response:
+    query = TrialQuery(
+        sort=sort, status=status, pareto=pareto, limit=limit, offset=offset,
+        params_min=params_min, params_max=params_max, flops_min=flops_min,
+        flops_max=flops_max, cell_kind=cell_kind,
+    )  # fmt: skip
+    if format == "csv":
+        # trials_csv checks the search and the query before the first byte is sent.
+        rows = trials_csv(engine, ref, query)
+        disposition = {"Content-Disposition": 'attachment; filename="trials.csv"'}
+        return StreamingResponse(rows, media_type="text/csv", headers=disposition)
+    return service.trials(engine, ref, query)
+
+
+@router.get(
+    "/pareto",
+    response_model=LeaderboardPage,
+    responses=responses(401, 403, 404),
+    summary="The Pareto-optimal completed trials",
+)
+def pareto_front(engine: Engine_, ref: Ref) -> LeaderboardPage:
+    return service.pareto(engine, ref)
+
+
+@router.get(
+    "/trials/{number}",
+    response_model=TrialDetail,
+    responses=responses(401, 403, 404, 422),
+    summary="One trial: arch, sampled values, cost, per-epoch metrics, error",
+)
+def get_trial(
+    engine: Engine_, ref: Ref, number: Annotated[int, Path(ge=0, le=MAX_ID)]
+) -> TrialDetail:
+    return service.trial(engine, ref, number)
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/yaml": {}, "application/json": {}},
+            "description": "The export document (arch, preprocessing, provenance)",
+        },
+        **responses(401, 403, 404, 422),
+    },
+    summary="Export a trial's architecture (the best trial by default)",
+)
+def export(
+    engine: Engine_,
+    ref: Ref,
+    format: Annotated[Literal["yaml", "json"], Query()] = "yaml",
+    trial: TrialNumber = None,
+) -> Response:
+    made = service.export(engine, ref, number=trial, fmt=format)
+    return Response(made.text, media_type=MEDIA[made.format])
+
+
+@router.get(
+    "/export/weights",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The weights file"},
+        **responses(401, 403, 404, 422),
+    },
+    summary="The trained weights a trial kept (404 if none)",
+)
+def export_weights(engine: Engine_, ref: Ref, trial: TrialNumber = None) -> FileResponse:
+    path = service.weights_file(engine, ref, trial)
+    return FileResponse(path, media_type="application/octet-stream", filename=path.name)

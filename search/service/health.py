@@ -1,0 +1,93 @@
+"""Whether the service can do its job: the database answers, its schema is current, and which
+runners drive searches now (with the age of each one's heartbeat)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from search.db import Search, session_scope, utcnow
+from search.lifecycle import STALE_AFTER, driver_is_alive
+from search.migrations import current_revision, head_revision
+from space.status import SearchStatus
+
+
+class RunnerOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    runner: str | None = Field(description="host:pid of the process driving the search")
+    search_id: int
+    heartbeat_age: float | None = Field(description="Seconds since its last heartbeat")
+    alive: bool = Field(
+        description=f"Heartbeat under {STALE_AFTER.seconds} s old (and, on this host, its "
+        "process exists)"
+    )
+
+
+class HealthOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool = Field(description="The database answers and its schema is current")
+    database: Literal["ok", "error"]
+    migrations: Literal["current", "behind", "unknown"] = Field(
+        description="unknown when the database cannot be read"
+    )
+    revision: str | None = Field(description="The database's schema revision")
+    head: str = Field(description="The revision this code expects")
+    runners: list[RunnerOut] = Field(description="Running searches and their runners")
+    detail: str | None = Field(default=None, description="Why the database is not ok")
+
+
+def unreachable(reason: str) -> HealthOut:
+    """The report when no engine could even be made (bad URL, server down)."""
+    return HealthOut(
+        ok=False,
+        database="error",
+        migrations="unknown",
+        revision=None,
+        head=head_revision(),
+        runners=[],
+        detail=reason,
+    )
+
+
+def health(engine: Engine) -> HealthOut:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        revision = current_revision(engine)
+        runners = running(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        return unreachable(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    head = head_revision()
+    current = revision == head
+    return HealthOut(
+        ok=current,
+        database="ok",
+        migrations="current" if current else "behind",
+        revision=revision,
+        head=head,
+        runners=runners,
+    )
+
+
+def running(engine: Engine) -> list[RunnerOut]:
+    query = select(Search).where(Search.status == SearchStatus.RUNNING).order_by(Search.id)
+    now = utcnow()
+    with session_scope(engine) as s:
+        return [
+            RunnerOut(
+                runner=search.runner,
+                search_id=search.id,
+                heartbeat_age=(
+                    round((now - search.heartbeat_at).total_seconds(), 1)
+                    if search.heartbeat_at
+                    else None
+                ),
+                alive=driver_is_alive(search),
+            )
+            for search in s.scalars(query)
+        ]

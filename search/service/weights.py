@@ -1,0 +1,26 @@
+"""The trained weights file a trial kept, for a client to download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from search import repository as repo
+from search.db import session_scope
+from search.errors import NotFound
+from search.export import find_weights, pick_trial
+
+
+def weights_file(engine: Engine, ref: str | int, number: int | None = None) -> Path:
+    """The weights file of trial ``number`` (the best trial when None); NotFound when it kept
+    none."""
+    with session_scope(engine) as s:
+        search = repo.resolve_search(s, ref)
+        trial = pick_trial(s, search, number)
+        found, checkpoint, number = find_weights(trial.checkpoint), trial.checkpoint, trial.number
+        search_id = search.id
+    if found is None:
+        where = checkpoint or "no checkpoint was recorded"
+        raise NotFound(f"trial {number} of search {search_id} kept no weights ({where})")
+    return found
