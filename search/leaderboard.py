@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, defer
 
 from search.db import Search, Trial, encode_cells
@@ -163,8 +163,10 @@ def board_of(search: Search, query: TrialQuery) -> Board:
 
 
 def _order(board: Board) -> tuple[Any, Any]:
-    order = board.column.desc() if board.goal == "max" else board.column.asc()
-    return (order.nulls_last() if board.with_nulls else order), Trial.number.asc()
+    """The key in its direction, then the number. Trials without the key are never in the same
+    query as those with it (they come after, by number): the plain order is what the sort
+    indexes hold on both backends, where NULLS LAST would make PostgreSQL sort every row."""
+    return (board.column.desc() if board.goal == "max" else board.column.asc()), Trial.number.asc()
 
 
 def leaderboard(
@@ -175,18 +177,47 @@ def leaderboard(
     An explicit ``status`` lists trials without the metric (failed ones, say) last.
     """
     board = board_of(search, query)
-    total = int(session.scalar(select(func.count()).select_from(Trial).where(*board.where)) or 0)
-    # A page never shows the arch or the preprocessing: loaded only if a caller reads them.
-    stmt = (
-        select(Trial)
-        .where(*board.where)
-        .options(defer(Trial.arch), defer(Trial.preprocessing))
-        .order_by(*_order(board))
-        .offset(query.offset)
+    total = _count(session, board.where)
+    numbers = _page_numbers(session, board, query.offset, query.limit)
+    return _trials_numbered(session, board.search_id, numbers), total, board.sort
+
+
+def _count(session: Session, where: Sequence[ColumnElement[bool]]) -> int:
+    return int(session.scalar(select(func.count()).select_from(Trial).where(*where)) or 0)
+
+
+def _window(stmt: Select[int], offset: int, limit: int | None) -> Select[int]:
+    stmt = stmt.offset(offset) if offset else stmt
+    return stmt.limit(limit) if limit is not None else stmt
+
+
+def _page_numbers(session: Session, board: Board, offset: int, limit: int | None) -> list[int]:
+    """The page's trial numbers, read from the sort key's index alone (a deep offset skips
+    index entries, not rows)."""
+    ranked = [*board.where, board.column.is_not(None)]
+    stmt = select(Trial.number).where(*ranked).order_by(*_order(board))
+    found = list(session.scalars(_window(stmt, offset, limit)))
+    if not board.with_nulls or (limit is not None and len(found) == limit):
+        return found
+    # Past the ranked trials: those without the key, by number.
+    skip = 0 if found else max(0, offset - _count(session, ranked))
+    stmt = select(Trial.number).where(*board.where, board.column.is_(None))
+    stmt = _window(
+        stmt.order_by(Trial.number.asc()), skip, None if limit is None else limit - len(found)
     )
-    if query.limit is not None:
-        stmt = stmt.limit(query.limit)
-    return list(session.scalars(stmt)), total, board.sort
+    return found + list(session.scalars(stmt))
+
+
+def _trials_numbered(session: Session, search_id: int, numbers: list[int]) -> list[Trial]:
+    """The trials of these numbers, in this order (a page never shows the arch or the
+    preprocessing: they load only if a caller reads them)."""
+    found: dict[int, Trial] = {}
+    for start in range(0, len(numbers), 1000):  # bounded IN lists for an unlimited page
+        part = numbers[start : start + 1000]
+        stmt = select(Trial).where(Trial.search_id == search_id, Trial.number.in_(part))
+        for trial in session.scalars(stmt.options(defer(Trial.arch), defer(Trial.preprocessing))):
+            found[trial.number] = trial
+    return [found[n] for n in numbers]
 
 
 # The last row of a chunk: (its sort value, its number).

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_ENV = "CONVNAS_TEST_POSTGRES_URL"
 PRESETS = ["rgc_shallow", "rgc_intermediate", "lstm_shallow", "timedecay_intermediate"]
 
 
@@ -97,3 +98,26 @@ def test_orchestration_overhead_smoke_runs_both_sides_and_fits_the_line() -> Non
     assert doc["per_trial_includes_one_off"] is False
     assert math.isfinite(doc["convnas_extra_per_trial_s"])
     assert doc["ratio"] is None or positive(doc["ratio"])
+
+
+def test_api_latency_smoke_times_every_case_over_http_on_each_backend() -> None:
+    doc, err = run_bench("api_latency.py")
+    settings = doc["settings"]
+    assert settings["smoke"] is True and settings["trials"] == 2000 and settings["searches"] == 10
+    big = settings["measured_search_trials"]
+    assert big == 2000 - 9 * 20
+    backends = [row["backend"] for row in doc["rows"]]
+    expected = ["sqlite", "postgresql"] if os.environ.get(POSTGRES_ENV) else ["sqlite"]
+    assert backends == expected
+    for row in doc["rows"]:
+        results = row["results"]
+        pages = {case: r for case, r in results.items() if case.startswith("page")}
+        assert len(pages) == 4, results
+        for case, r in pages.items():
+            assert r["rows"] == 50 and r["requests"] == 10, (case, r)
+            assert positive(r["p50_ms"]) and r["p95_ms"] >= r["p50_ms"], (case, r)
+        assert pages["page: deep offset"]["offset"] > big // 2
+        csv = results["csv: every trial"]
+        assert csv["rows"] == big and positive(csv["p50_s"]) and csv["mib"] > 0, csv
+        assert set(row["targets_met"]) == {"page_p95_under_50_ms", "csv_under_3_s"}
+    assert "seeding 2000 trials" in err  # progress on stderr, not in the document

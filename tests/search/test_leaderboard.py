@@ -145,8 +145,8 @@ def test_migration_0003_backfills_cell_kinds_of_existing_trials(db_url: str) -> 
         engine.dispose()
 
 
-def test_a_new_database_is_at_the_cell_kinds_revision(engine: Engine) -> None:
-    assert head_revision() == "0003"
+def test_a_new_database_is_at_the_head_revision(engine: Engine) -> None:
+    assert head_revision() == "0004"
     with session_scope(engine) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Trial)) == 0
         assert Trial.__table__.c.cell_kinds.nullable
@@ -182,6 +182,31 @@ def many_cases(count: int) -> list[tuple[tuple[str, ...], str, float | None]]:
         acc = None if status == "failed" else round((n * 37 % 11) / 10, 1)
         cases.append((kinds[n % len(kinds)], status, acc))
     return cases
+
+
+@pytest.mark.parametrize("sort", ["-val_acc", "+val_acc", "params"])
+def test_pages_slice_one_order_across_the_trials_without_the_metric(
+    engine: Engine, sort: str
+) -> None:
+    cases = many_cases(23)
+    sid = populate(engine, cases)
+    sign = -1 if sort == "-val_acc" else 1
+    if sort == "params":
+        whole = numbers(engine, sid, status="all", sort=sort)
+    else:  # ranked by val_acc (ties by number), then the trials without one, by number
+        ranked = sorted((sign * acc, n) for n, (_, _, acc) in enumerate(cases) if acc is not None)
+        unranked = [n for n, (_, _, acc) in enumerate(cases) if acc is None]
+        whole = [n for _, n in ranked] + unranked
+        assert numbers(engine, sid, status="all", sort=sort) == whole
+    for offset in range(0, 26, 3):
+        for limit in (1, 4, 50):
+            query = svc.TrialQuery(status="all", sort=sort, offset=offset, limit=limit)
+            page = svc.trials(engine, sid, query)
+            assert [t.trial for t in page.items] == whole[offset : offset + limit], (offset, limit)
+            assert page.total == 23
+            assert [t.rank for t in page.items] == list(
+                range(offset + 1, offset + 1 + len(page.items))
+            )
 
 
 QUERIES = [
