@@ -1,12 +1,12 @@
 """``convnas leaderboard``, ``convnas trial`` and ``convnas export``: reading a search's trials.
 
-Each command asks :mod:`search.service` and formats what it returns; the service names request
-fields (``limit``, ``sort``), which the errors here show as the flags the user typed.
+Each command asks :mod:`search.service` on a local database, or a server through its client
+(``--server``; the same calls, models and errors), and formats what it returns; the service
+names request fields (``limit``, ``sort``), which the errors here show as the flags the user typed.
 """
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.commands.common import print_json, user_errors
-from api.commands.output import board_table, cell, console, csv_rows, fmt
-from api.commands.search_cmd import DbOpt, JsonOpt, SearchArg, engine_for
+from api.commands.common import DbOpt, ServerOpt, print_json, search_backend, user_errors
+from api.commands.output import board_table, cell, console, fmt
+from api.commands.search_cmd import JsonOpt, SearchArg
 
 BOARD_FLAGS = {
     "sort": "--sort",
@@ -25,12 +25,14 @@ BOARD_FLAGS = {
     "offset": "--offset",
     "params_max": "--params-max",
     "flops_max": "--flops-max",
+    "cell_kind": "--cell-kind",
 }
 
 
 def leaderboard_cmd(
     search: SearchArg,
     db: DbOpt = None,
+    server: ServerOpt = None,
     sort: Annotated[
         str | None,
         typer.Option(
@@ -54,6 +56,10 @@ def leaderboard_cmd(
     flops_max: Annotated[
         int | None, typer.Option("--flops-max", help="Only trials with at most N FLOPs.")
     ] = None,
+    cell_kind: Annotated[
+        str | None,
+        typer.Option("--cell-kind", help="Only archs using this cell kind (none: feedforward)."),
+    ] = None,
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
@@ -72,16 +78,17 @@ def leaderboard_cmd(
             offset=offset,
             params_max=params_max,
             flops_max=flops_max,
+            cell_kind=cell_kind,
         )
-        page = svc.trials(engine_for(db, must_exist=True), search, query)
+        with search_backend(db, server) as api:
+            page = api.trials(search, query)
     title = f"search {page.search_id} ({page.search_name}), by {page.sort.lstrip('+-')}"
     if as_json:
         print_json(page)
     elif as_csv:
-        columns, rows = csv_rows(page.items)
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+        from search.service.trials import csv_text
+
+        sys.stdout.write(csv_text(page.items))
     elif not page.items:
         typer.echo(f"{title}: no trials match (try --status all)")
     else:
@@ -93,13 +100,12 @@ def trial_cmd(
     search: SearchArg,
     number: Annotated[int, typer.Argument(help="The trial's number.")],
     db: DbOpt = None,
+    server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One trial: outcome, cost, sampled values, per-epoch metrics and accuracy per time step."""
-    with user_errors(as_json):
-        from search import service as svc
-
-        found = svc.trial(engine_for(db, must_exist=True), search, number)
+    with user_errors(as_json), search_backend(db, server) as api:
+        found = api.trial(search, number)
     if as_json:
         print_json(found)
         return
@@ -132,6 +138,7 @@ def trial_cmd(
 def export_cmd(
     search: SearchArg,
     db: DbOpt = None,
+    server: ServerOpt = None,
     trial: Annotated[
         int | None, typer.Option("--trial", help="Trial number (default: the best).")
     ] = None,
@@ -140,22 +147,17 @@ def export_cmd(
         Path | None, typer.Option("-o", "--output", help="Write to FILE (default: stdout).")
     ] = None,
     weights: Annotated[
-        bool, typer.Option("--weights", help="Also copy the trial's trained weights (needs -o).")
+        bool,
+        typer.Option(
+            "--weights",
+            help="Also copy (from a server: download) the trial's trained weights (needs -o).",
+        ),
     ] = False,
 ) -> None:
     """A trial's architecture with provenance, loadable by `convnas arch summary`/`train`."""
     flags = {"format": "--format", "output": "-o/--output", "weights": "--weights"}
-    with user_errors(flags=flags):
-        from search import service as svc
-
-        done = svc.export(
-            engine_for(db, must_exist=True),
-            search,
-            number=trial,
-            fmt=fmt_name,
-            output=output,
-            weights=weights,
-        )
+    with user_errors(flags=flags), search_backend(db, server) as api:
+        done = api.export(search, number=trial, fmt=fmt_name, output=output, weights=weights)
     if output is None:
         sys.stdout.write(done.text)
         return

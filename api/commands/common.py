@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: errors without tracebacks (fields named as flags), JSON output.
+"""Shared CLI plumbing: errors without tracebacks (fields named as flags), JSON output, and
+where a command's searches live (a local database, or a server: :func:`search_backend`).
 
 Every product error is a :class:`~space.errors.ConvnasError`; anything else reaching the top is
 a bug or an unhandled case, reported in one line by :func:`report_unexpected` (``--debug`` or
@@ -13,14 +14,41 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel
 
 from space.errors import ConvnasError, SpecError
 
+if TYPE_CHECKING:  # the service and the client import SQLAlchemy/httpx: only when used
+    from api.client import SearchBackend
+    from search.leaderboard import TrialQuery
+    from search.service import (
+        ActionOut,
+        ExportOut,
+        LeaderboardPage,
+        SearchOut,
+        SearchPage,
+        TrialDetail,
+    )
+
 DEBUG_ENV = "CONVNAS_DEBUG"
+SERVER_ENV = "CONVNAS_SERVER"  # api.client's; repeated so that --help does not import httpx
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $CONVNAS_DATABASE_URL or ./convnas.db)."),
+]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        help=f"A convnas server's URL, instead of a database (default: ${SERVER_ENV}; its token "
+        "from $CONVNAS_API_TOKEN).",
+    ),
+]
 
 
 def debug_enabled() -> bool:
@@ -83,3 +111,130 @@ def report_unexpected(exc: BaseException) -> int:
         err=True,
     )
     return 70  # EX_SOFTWARE: not the user's input error (1) nor a usage error (2)
+
+
+# --------------------------------------------------------------------------------------------
+# where the searches live
+# --------------------------------------------------------------------------------------------
+
+
+def engine_for(db: str | None, *, must_exist: bool = False) -> Any:
+    """The engine for ``--db`` (else the environment, else ./convnas.db).
+
+    ``must_exist`` for the commands that only read or continue a search: they must not create an
+    empty SQLite file where the user mistyped a path. Errors name where the URL came from.
+    """
+    from search.db import DatabaseError, NoDatabase, get_engine
+
+    try:
+        return get_engine(db, must_exist=must_exist)
+    except DatabaseError as exc:
+        origin = (
+            "--db"
+            if db
+            else "CONVNAS_DATABASE_URL"
+            if os.environ.get("CONVNAS_DATABASE_URL")
+            else "database"
+        )
+        hint = (
+            "; start a search with `convnas search run SPEC`" if isinstance(exc, NoDatabase) else ""
+        )
+        raise ConvnasError(f"{origin}: {exc}{hint}") from None
+
+
+def server_for(db: str | None, server: str | None) -> str | None:
+    """The server a command talks to: ``--server``, else $CONVNAS_SERVER unless ``--db`` was
+    given (an explicit flag beats the environment); None for the local database."""
+    if server and db:
+        raise ConvnasError("choose one of --db and --server")
+    if server:
+        return server
+    if db:
+        return None
+    return os.environ.get(SERVER_ENV, "").strip() or None
+
+
+@contextmanager
+def search_backend(
+    db: str | None, server: str | None, *, must_exist: bool = True
+) -> Iterator[SearchBackend]:
+    """The service on the local database, or the client of a server: the same calls, models
+    and errors, so that a command formats either with the same code."""
+    url = server_for(db, server)
+    if url is None:
+        yield LocalService(engine_for(db, must_exist=must_exist))
+        return
+    from api.client import TOKEN_ENV, ApiClient
+
+    with ApiClient(url, os.environ.get(TOKEN_ENV, "").strip() or None) as client:
+        yield client
+
+
+class LocalService:
+    """:mod:`search.service` on one engine, with the client's signatures."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def list_searches(
+        self,
+        *,
+        status: str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> SearchPage:
+        from search import service as svc
+
+        return svc.list_searches(self.engine, status=status, name=name, limit=limit, offset=offset)
+
+    def get_search(self, ref: str | int) -> SearchOut:
+        from search import service as svc
+
+        return svc.get_search(self.engine, ref)
+
+    def submit(self, document: Path) -> SearchOut:
+        from search import service as svc
+
+        return svc.submit(self.engine, document, source=str(document))
+
+    def cancel(self, ref: str | int) -> ActionOut:
+        from search import service as svc
+
+        return svc.cancel(self.engine, ref)
+
+    def resume(self, ref: str | int, *, force: bool = False) -> ActionOut:
+        from search import service as svc
+
+        return svc.resume(self.engine, ref, force=force)
+
+    def delete(self, ref: str | int) -> ActionOut:
+        from search import service as svc
+
+        return svc.delete(self.engine, ref)
+
+    def trials(self, ref: str | int, query: TrialQuery | None = None) -> LeaderboardPage:
+        from search import service as svc
+
+        return svc.trials(self.engine, ref, query or svc.TrialQuery())
+
+    def trial(self, ref: str | int, number: int) -> TrialDetail:
+        from search import service as svc
+
+        return svc.trial(self.engine, ref, number)
+
+    def export(
+        self,
+        ref: str | int,
+        *,
+        number: int | None = None,
+        fmt: str = "yaml",
+        output: Path | None = None,
+        weights: bool = False,
+    ) -> ExportOut:
+        from search import service as svc
+
+        return svc.export(self.engine, ref, number=number, fmt=fmt, output=output, weights=weights)
+
+    def close(self) -> None:
+        """The engine is the process's (search.db caches it)."""

@@ -13,13 +13,6 @@ from space.cost import human_bytes, human_count
 if TYPE_CHECKING:  # the service (SQLAlchemy) is imported by the commands that use it
     from search.service import TrialOut
 
-BOARD_COLUMNS = (
-    "rank", "trial", "status", "val_acc", "last_val_acc", "params", "flops", "memory",
-    "epochs", "seconds", "pareto", "arch_hash",
-)  # fmt: skip
-# The CSV adds these after the table's columns (the JSON has the same keys in the same order,
-# plus the sampled parameters).
-CSV_EXTRA = ("config_hash", "duplicate_of", "node", "error")
 # Printed in the table as 12.3k / 4.56M / 1.2 MiB; exact in --json and --csv.
 HUMAN = {"params": human_count, "flops": human_count, "memory": human_bytes}
 
@@ -48,6 +41,8 @@ def cell(column: str, value: Any) -> str:
 
 
 def board_table(rows: Sequence[TrialOut], title: str) -> Table:
+    from search.service.schemas import BOARD_COLUMNS
+
     table = Table(title=title, title_justify="left")
     for col in BOARD_COLUMNS:
         table.add_column(col, justify="left" if col in ("status", "arch_hash") else "right")
@@ -55,8 +50,3 @@ def board_table(rows: Sequence[TrialOut], title: str) -> Table:
         data = row.model_dump(mode="json")
         table.add_row(*(cell(c, data[c]) for c in BOARD_COLUMNS))
     return table
-
-
-def csv_rows(rows: Sequence[TrialOut]) -> tuple[list[str], list[dict[str, Any]]]:
-    columns = [*BOARD_COLUMNS, *CSV_EXTRA]
-    return columns, [row.model_dump(mode="json") for row in rows]

@@ -1,8 +1,11 @@
-"""``convnas search run|resume|cancel|delete`` and ``convnas searches``.
+"""``convnas search run|submit|resume|cancel|delete`` and ``convnas searches``.
 
-Every command takes ``--db URL`` (else ``CONVNAS_DATABASE_URL``, else ``./convnas.db``) and calls
-:mod:`search.service`; ``run`` and ``resume`` then drive the search in this process (the runner's
-job), which is where Ray and Optuna are imported.
+Every command takes ``--db URL`` (else ``CONVNAS_DATABASE_URL``, else ``./convnas.db``) or
+``--server URL`` (else ``CONVNAS_SERVER``) and calls :mod:`search.service` or its HTTP client
+(:mod:`api.client`: the same calls, models and errors), then formats the result one way.
+``run``, and ``resume`` on a local database, drive the search in this process (the runner's
+job), which is where Ray and Optuna are imported; ``submit``, and ``resume`` on a server, queue
+it for a runner.
 """
 
 from __future__ import annotations
@@ -13,20 +16,25 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.commands.common import print_json, user_errors
+from api.commands.common import (
+    DbOpt,
+    ServerOpt,
+    engine_for,
+    print_json,
+    search_backend,
+    server_for,
+    user_errors,
+)
 from api.commands.output import board_table, console, fmt
+from space.errors import ConvnasError
 from space.status import SearchStatus
 
 search_app = typer.Typer(
     name="search",
-    help="Run, resume, cancel and delete architecture searches.",
+    help="Run, submit, resume, cancel and delete architecture searches.",
     no_args_is_help=True,
 )
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (default: $CONVNAS_DATABASE_URL or ./convnas.db)."),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 SearchArg = Annotated[str, typer.Argument(help="A search id, or a search name (the latest).")]
 AddressOpt = Annotated[
@@ -41,34 +49,6 @@ RunsOpt = Annotated[
         "--runs-dir", help="Ray Tune's run files and checkpoints (default ./convnas_runs)."
     ),
 ]
-
-
-def engine_for(db: str | None, *, must_exist: bool = False) -> Any:
-    """The engine for ``--db`` (else the environment, else ./convnas.db).
-
-    ``must_exist`` for the commands that only read or continue a search: they must not create an
-    empty SQLite file where the user mistyped a path. Errors name where the URL came from.
-    """
-    import os
-
-    from search.db import DatabaseError, NoDatabase, get_engine
-    from space.errors import ConvnasError
-
-    try:
-        return get_engine(db, must_exist=must_exist)
-    except DatabaseError as exc:
-        origin = (
-            "--db"
-            if db
-            else "CONVNAS_DATABASE_URL"
-            if os.environ.get("CONVNAS_DATABASE_URL")
-            else "database"
-        )
-        hint = (
-            "; start a search with `convnas search run SPEC`" if isinstance(exc, NoDatabase) else ""
-        )
-        raise ConvnasError(f"{origin}: {exc}{hint}") from None
-
 
 # --------------------------------------------------------------------------------------------
 # search run / resume: record through the service, then drive here
@@ -116,10 +96,19 @@ def run_cmd(
     address: AddressOpt = None,
     runs_dir: RunsOpt = None,
     as_json: JsonOpt = False,
+    server: Annotated[
+        str | None, typer.Option("--server", help="Not here: use `convnas search submit`.")
+    ] = None,
 ) -> None:
     """Validate a spec, record a new search and drive it to the end with live progress."""
     with user_errors(as_json):
         from search import runner
+
+        if server:
+            raise ConvnasError(
+                "search run drives the search in this process; to have a server's runner run "
+                f"it, queue it with `convnas search submit {file} --server {server}`"
+            )
 
         engine = engine_for(db)
         outcome = runner.start(
@@ -146,6 +135,7 @@ def _announce(search: Any, spec: Any) -> None:
 def resume_cmd(
     search: SearchArg,
     db: DbOpt = None,
+    server: ServerOpt = None,
     address: AddressOpt = None,
     runs_dir: RunsOpt = None,
     force: Annotated[
@@ -153,33 +143,75 @@ def resume_cmd(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Continue a search whose driver stopped (Ctrl+C, crash, kill -9)."""
+    """Continue a search whose driver stopped (Ctrl+C, crash, kill -9): here, or on a server
+    by queueing it for the server's runner."""
     with user_errors(as_json):
-        from search import runner
         from search import service as svc
 
-        engine = engine_for(db, must_exist=True)
         try:
-            outcome = runner.resume(
-                engine,
-                search,
-                force=force,
-                ray_address=address,
-                runs_dir=runs_dir,
-                reporter=_report_line,
-            )
+            if server_for(db, server) is not None:
+                if address or runs_dir:
+                    raise ConvnasError("--address and --runs-dir are for a local resume")
+                with search_backend(db, server) as api:
+                    done = api.resume(search, force=force)
+            else:
+                _resume_here(search, db, address, runs_dir, force, as_json)
+                return
         except svc.Conflict as exc:
             raise svc.Conflict(str(exc).replace("resume with force", "pass --force")) from None
-        _finish(engine, outcome, as_json)
+    _print_action(done, as_json)
+
+
+def _resume_here(
+    search: str,
+    db: str | None,
+    address: str | None,
+    runs_dir: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    from search import runner
+
+    engine = engine_for(db, must_exist=True)
+    outcome = runner.resume(
+        engine,
+        search,
+        force=force,
+        ray_address=address,
+        runs_dir=runs_dir,
+        reporter=_report_line,
+    )
+    _finish(engine, outcome, as_json)
+
+
+@search_app.command("submit")
+def submit_cmd(
+    file: Annotated[Path, typer.Argument(help="A search spec (YAML or JSON).")],
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a spec and queue it as a new search for a runner (`convnas runner`, or the
+    one `convnas serve` starts): on the local database, or on a server."""
+    with user_errors(as_json), search_backend(db, server, must_exist=False) as api:
+        found = api.submit(file)
+    if as_json:
+        print_json(found)
+        return
+    typer.echo(
+        f"search {found.id} ({found.name}) queued: {found.requested} trials for a runner "
+        f"(`convnas runner` or `convnas serve`); watch it with `convnas searches`, its trials "
+        f"with `convnas leaderboard {found.id}`"
+    )
 
 
 @search_app.command("cancel")
-def cancel_cmd(search: SearchArg, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+def cancel_cmd(
+    search: SearchArg, db: DbOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
+) -> None:
     """Stop a search: its driver ends the running trials and marks it cancelled."""
-    with user_errors(as_json):
-        from search import service as svc
-
-        done = svc.cancel(engine_for(db, must_exist=True), search)
+    with user_errors(as_json), search_backend(db, server) as api:
+        done = api.cancel(search)
     _print_action(done, as_json)
 
 
@@ -187,20 +219,18 @@ def cancel_cmd(search: SearchArg, db: DbOpt = None, as_json: JsonOpt = False) ->
 def delete_cmd(
     search: SearchArg,
     db: DbOpt = None,
+    server: ServerOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Delete a search with its trials, metrics and Optuna study (not while it runs)."""
-    with user_errors(as_json):
-        from search import service as svc
-
-        engine = engine_for(db, must_exist=True)
-        found = svc.get_search(engine, search)
+    with user_errors(as_json), search_backend(db, server) as api:
+        found = api.get_search(search)
         if not yes and not typer.confirm(
             f"delete search {found.id} ({found.name}, {found.finished} trials)?"
         ):
             raise typer.Exit(1)
-        done = svc.delete(engine, found.id)
+        done = api.delete(found.id)
     _print_action(done, as_json)
 
 
@@ -220,6 +250,7 @@ _SEARCH_COLUMNS = ("id", "name", "status", "trials", "running", "failed", "val_a
 
 def searches_cmd(
     db: DbOpt = None,
+    server: ServerOpt = None,
     status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Only searches of this name.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most N searches.")] = None,
@@ -228,17 +259,16 @@ def searches_cmd(
 ) -> None:
     """List searches, newest first, with their trial counts and best accuracy."""
     flags = {"status": "--status", "limit": "--limit", "offset": "--offset"}
-    with user_errors(as_json, flags):
-        from search import service as svc
-
-        page = svc.list_searches(
-            engine_for(db, must_exist=True), status=status, name=name, limit=limit, offset=offset
-        )
+    with user_errors(as_json, flags), search_backend(db, server) as api:
+        page = api.list_searches(status=status, name=name, limit=limit, offset=offset)
     if as_json:
         print_json(page)
         return
     if not page.items:
-        typer.echo("no searches yet: start one with `convnas search run SPEC.yaml`")
+        typer.echo(
+            "no searches yet: start one with `convnas search run SPEC.yaml` (or queue it for a "
+            "runner with `convnas search submit SPEC.yaml`)"
+        )
         return
     table = Table(title=f"searches ({page.total})", title_justify="left")
     for col in _SEARCH_COLUMNS:

@@ -7,14 +7,16 @@ import io
 import json
 from pathlib import Path
 
+import yaml
+from search_helpers import spec_data
 from service_helpers import populate
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.commands.output import BOARD_COLUMNS
 from search import repository as repo
 from search.db import session_scope
+from search.service.schemas import BOARD_COLUMNS
 from space.arch import load_arch
 from space.cost import cost, human_bytes, human_count
 
@@ -137,3 +139,26 @@ def test_search_run_checks_its_inputs_before_recording_anything(
         assert message in out.output and "Traceback" not in out.output
     out = runner.invoke(app, ["searches", "--json", *db])
     assert json.loads(out.stdout)["total"] == 0  # nothing recorded, nothing left queued
+
+
+def test_search_submit_queues_a_search_for_a_runner(tmp_path: Path, db_url: str) -> None:
+    db = ["--db", db_url]
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(spec_data("queued_one")))
+    out = runner.invoke(app, ["search", "submit", str(spec), *db])
+    assert out.exit_code == 0, out.output
+    assert "queued: 4 trials" in out.stdout and "convnas runner" in out.stdout
+    out = runner.invoke(app, ["search", "submit", str(spec), "--json", *db])
+    assert out.exit_code == 0, out.output
+    made = json.loads(out.stdout)
+    assert made["status"] == "queued" and made["name"] == "queued_one" and made["requested"] == 4
+    page = json.loads(runner.invoke(app, ["searches", "--json", *db]).stdout)
+    assert [(s["name"], s["status"]) for s in page["items"]] == [("queued_one", "queued")] * 2
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nclasses: 1\n")
+    out = runner.invoke(app, ["search", "submit", str(bad), *db])
+    assert out.exit_code == 1 and f"{bad}:2: classes" in out.output, out.output
+    assert "Traceback" not in out.output
+    out = runner.invoke(app, ["search", "run", str(spec), "--server", "http://x:1", *db])
+    assert out.exit_code == 1 and "convnas search submit" in out.output
