@@ -9,7 +9,9 @@ runners never wait on each other), a ``BEGIN IMMEDIATE`` write transaction on SQ
 its row count checked, so two runners can never both take one search.
 
 A runner is named ``host:pid`` (:func:`runner_id`); a search is driven by the runner recorded on
-its row while that runner keeps refreshing ``heartbeat_at``.
+its row while that runner keeps refreshing ``heartbeat_at``. A runner takes over a running search
+whose runner went quiet for ``STALE_AFTER`` (or, on the same host, whose process is gone) with
+:func:`claim_stale`, and puts a search it stops back in the queue with :func:`requeue`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,19 @@ CLAIMABLE = frozenset(
 
 class SearchStateError(Conflict):
     """A search that cannot be run or resumed in its current state (the message says why)."""
+
+
+# Why the drivers in this process must stop (a runner's driver process got SIGTERM), or None.
+# Process-wide on purpose: it is read by the Tune stopper of whichever search this process
+# drives, through heartbeat() and stop_reason(), so the search stops at its next poll and is
+# recorded as interrupted rather than killed half-way.
+_stopping: str | None = None
+
+
+def stop_drivers(reason: str) -> None:
+    """Make every driver in this process stop at its next poll, recording ``reason``."""
+    global _stopping
+    _stopping = reason
 
 
 def runner_id() -> str:
@@ -114,11 +129,20 @@ def _refuse(search: Search, runner: str, force: bool) -> None:
 
 
 def _take(session: Session, search: Search, runner: str) -> bool:
-    """Mark ``search`` running for ``runner`` if it is still in the state read (row count)."""
+    """Mark ``search`` running for ``runner`` if it is still in the state read (row count):
+    same status and, for a running search taken over, same runner and heartbeat."""
     now = utcnow()
+    unchanged = [Search.id == search.id, Search.status == search.status]
+    if search.status == SearchStatus.RUNNING:
+        unchanged.append(Search.runner == search.runner)
+        unchanged.append(
+            Search.heartbeat_at.is_(None)
+            if search.heartbeat_at is None
+            else Search.heartbeat_at == search.heartbeat_at
+        )
     result = session.execute(
         update(Search)
-        .where(Search.id == search.id, Search.status == search.status)
+        .where(*unchanged)
         .values(
             status=SearchStatus.RUNNING,
             runner=runner,
@@ -142,19 +166,24 @@ def claim(
     Refused (:class:`SearchStateError`) for a succeeded or cancelled search, for one whose
     driver is another runner still alive (unless ``force``), and for one whose stored spec no
     longer validates (which then ends failed, saying why). Claiming a search this runner already
-    holds (e.g. after :func:`claim_next`) is allowed.
+    holds (after :func:`claim_next` or :func:`claim_stale`) keeps it as it is, a cancel asked
+    for in between included.
     """
     runner = runner or runner_id()
     check_writable(engine)
     with session_scope(engine) as s:
         search = _locked(s, search_id)
         _refuse(search, runner, force)
+        held = search.status == SearchStatus.RUNNING and search.runner == runner
         try:
             spec = spec_from_data(search.spec, source=f"search {search.id}")
         except ConvnasError as exc:  # stored by an older version: it can never run as it is
             invalid = f"its stored spec does not validate: {exc}"
             search.status, search.error, search.finished_at = SearchStatus.FAILED, invalid, utcnow()
         else:
+            if held:
+                search.heartbeat_at = utcnow()
+                return spec
             if not _take(s, search, runner):
                 raise SearchStateError(f"search {search.id} was claimed by another runner just now")
             return spec
@@ -185,13 +214,103 @@ def claim_next(engine: Engine, runner: str) -> int | None:
         # read takes no lock): look again.
 
 
+def is_stale(search: Search, stale_after: timedelta = STALE_AFTER) -> bool:
+    """A running search whose runner went quiet for ``stale_after``, or (on this host) whose
+    runner's process is gone."""
+    if search.status != SearchStatus.RUNNING:
+        return False
+    if search.heartbeat_at is None or utcnow() - search.heartbeat_at > stale_after:
+        return True
+    return not _runner_alive(search.runner)
+
+
+def claim_stale(
+    engine: Engine, runner: str, stale_after: timedelta = STALE_AFTER
+) -> tuple[int, str | None] | None:
+    """Take over the running search whose runner went quiet longest ago (:func:`is_stale`);
+    returns its id and the runner it was taken from, or None when every runner is alive.
+
+    The search is then run exactly as ``convnas search resume`` runs it (the ledger marks the
+    trials the dead driver left running as interrupted). A stale search whose cancel was
+    requested is not taken: it ends cancelled, as its dead driver would have ended it. The row
+    is locked (``SKIP LOCKED`` on PostgreSQL) and the update is conditional on the runner and
+    heartbeat read, so a driver that beats in between keeps its search.
+    """
+    check_writable(engine)
+    with session_scope(engine) as s:
+        candidates = s.scalars(
+            select(Search)
+            .where(Search.status == SearchStatus.RUNNING, Search.runner.is_distinct_from(runner))
+            .order_by(Search.heartbeat_at.nulls_first(), Search.id)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for search in candidates:
+            if not is_stale(search, stale_after):
+                continue
+            previous = search.runner
+            if search.cancel_requested:
+                _end_cancelled(s, search)
+            elif _take(s, search, runner):
+                return search.id, previous
+    return None
+
+
+def _end_cancelled(session: Session, search: Search) -> None:
+    now = utcnow()
+    search.status, search.finished_at, search.updated_at = SearchStatus.CANCELLED, now, now
+    search.error = search.error or f"cancelled; its runner {search.runner} had stopped"
+    repo.mark_interrupted(session, search.id)
+
+
+def requeue(engine: Engine, search_id: int, runner: str) -> bool:
+    """Put a search ``runner`` stopped (interrupted, or still running when its driver was
+    killed) back in the queue for the next runner, as ``convnas search resume`` queues one;
+    trials left running become interrupted. Returns whether it was queued (False when the
+    search is no longer ``runner``'s, or ended otherwise, e.g. cancelled)."""
+    with session_scope(engine) as s:
+        search = _locked(s, search_id)
+        stopped = search.status in (SearchStatus.RUNNING, SearchStatus.INTERRUPTED)
+        if search.runner != runner or not stopped or search.cancel_requested:
+            return False
+        repo.mark_interrupted(s, search_id)
+        search.status, search.finished_at, search.updated_at = SearchStatus.QUEUED, None, utcnow()
+        return True
+
+
+def release(engine: Engine, search_id: int, runner: str, status: SearchStatus, note: str) -> bool:
+    """End a search ``runner`` claimed but whose driver never recorded an outcome (it raised
+    before it started, or its process died): ``status`` with ``note``, trials left running
+    interrupted. Only while the search is still running for ``runner``; returns whether it
+    was written."""
+    with session_scope(engine) as s:
+        search = _locked(s, search_id)
+        if search.status != SearchStatus.RUNNING or search.runner != runner:
+            return False
+        repo.mark_interrupted(s, search_id)
+        now = utcnow()
+        search.status, search.error, search.heartbeat_at = status, note, now
+        search.finished_at = None if status == SearchStatus.INTERRUPTED else now
+        return True
+
+
+def held_by(engine: Engine, search_id: int) -> tuple[SearchStatus, str | None, str | None] | None:
+    """The search's status, runner and note (None once it was deleted)."""
+    with session_scope(engine) as s:
+        search = s.get(Search, search_id)
+        if search is None:
+            return None
+        return SearchStatus(search.status), search.runner, search.error
+
+
 def heartbeat(engine: Engine, search_id: int, runner: str) -> bool:
     """Refresh the search's heartbeat if ``runner`` still drives it.
 
     Returns False, and writes nothing, when the driver should stop: the search is no longer
     running for ``runner`` (another runner took it over with force, or it was finalized) or a
-    cancel was requested.
+    cancel was requested, or this process was told to stop (:func:`stop_drivers`).
     """
+    if _stopping is not None:
+        return False
     with session_scope(engine) as s:
         result = s.execute(
             update(Search)
@@ -209,6 +328,8 @@ def heartbeat(engine: Engine, search_id: int, runner: str) -> bool:
 
 def stop_reason(engine: Engine, search_id: int, runner: str) -> str | None:
     """Why the driver ``runner`` of this search should stop now, or None to go on."""
+    if _stopping is not None:
+        return _stopping
     with session_scope(engine) as s:
         search = s.get(Search, search_id)
         if search is None:
