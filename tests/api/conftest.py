@@ -35,8 +35,7 @@ _fixtures = _search_fixtures()
 db_url = _fixtures.db_url
 engine = _fixtures.engine
 
-from api.app import create_app  # noqa: E402
-from api.settings import ApiSettings  # noqa: E402
+from api_helpers import make_client  # noqa: E402
 
 # Environment variables that would change the app under test (a developer's own token...).
 _API_ENV = (
@@ -65,12 +64,6 @@ def data_root(tmp_path: Path) -> Path:
     root = tmp_path / "data"
     root.mkdir()
     return root
-
-
-def make_client(db_url: str, **settings: Any) -> TestClient:
-    """A client of a fresh app on ``db_url`` (exceptions become 500 responses, as served)."""
-    app = create_app(ApiSettings(database_url=db_url, **settings))
-    return TestClient(app, raise_server_exceptions=False)
 
 
 @pytest.fixture

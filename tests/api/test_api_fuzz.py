@@ -1,0 +1,102 @@
+"""Property-based fuzzing of every endpoint from the OpenAPI schema (schemathesis): whatever a
+client sends, valid by the schema or not, the answer is never a 5xx.
+
+Each operation gets schema-valid and schema-violating cases, with its ``{ref}`` either generated
+or pinned to a real search (by id and by name) so the cases reach the service and the database,
+not just the 404 path. Runs on SQLite and on PostgreSQL (NUL bytes and 64-bit overflows differ).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+import pytest
+from api_helpers import make_client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from service_helpers import populate
+from sqlalchemy import Engine
+
+schemathesis = pytest.importorskip("schemathesis")
+from schemathesis.generation.modes import GenerationMode  # noqa: E402
+
+# Per operation and mode; CONVNAS_FUZZ_EXAMPLES=200 for a deeper run.
+EXAMPLES = int(os.environ.get("CONVNAS_FUZZ_EXAMPLES", "25"))
+# 5xx the fuzzer found whose fix belongs to another module's owner: (exception text, where).
+# Each is reported as an expected failure until fixed there; any other 5xx fails the test.
+KNOWN = {
+    "cannot convert float infinity to integer": (
+        "space/spec_settings.py parse_amount: an amount like '1e999' overflows round(float())"
+    ),
+}
+REFS = ({}, {"ref": "1"}, {"ref": "tiny"})
+
+
+def _strategy(operation: Any, mode: GenerationMode) -> Any:
+    pinned = [operation.as_strategy(mode)]
+    if "{ref}" in operation.path:
+        for ref in REFS[1:]:
+            pinned.append(operation.as_strategy(mode, path_parameters=dict(ref)))
+    return st.one_of(pinned)
+
+
+def test_no_input_yields_a_5xx(
+    db_url: str, engine: Engine, data_root: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    populate(engine, name="tiny")
+    populate(engine, name="other")
+    with make_client(db_url, data_roots=[data_root]) as client:
+        schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+        operations = [result.ok() for result in schema.get_all_operations()]
+        # DELETE last: the other operations keep finding the searches.
+        operations.sort(key=lambda op: op.method.upper() == "DELETE")
+        failures: list[str] = []
+        for operation in operations:
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                failures += _fuzz(operation, mode, caplog)
+    unknown = [f for f in failures if not any(text in f for text in KNOWN)]
+    assert not unknown, "\n".join(unknown[:10])
+    if failures:
+        found = sorted({where for text, where in KNOWN.items() if any(text in f for f in failures)})
+        pytest.xfail(f"known 5xx, to be fixed in {'; '.join(found)}")
+
+
+def _fuzz(operation: Any, mode: GenerationMode, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The 5xx answers to EXAMPLES generated cases of one operation in one mode."""
+    failures: list[str] = []
+
+    @given(case=_strategy(operation, mode))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        where = (
+            f"{operation.label} {mode}: path={case.path_parameters} "
+            f"query={case.query} body={case.body!r:.200}"
+        )
+        try:
+            response = case.call()
+        except Exception as exc:  # the app answered 500, then re-raised it here
+            failures.append(f"{where} -> 500 {type(exc).__name__}: {exc}")
+            return
+        if response.status_code >= 500:
+            failures.append(f"{where} -> {response.status_code} {_logged_error(caplog)}")
+
+    with contextlib.suppress(Unsatisfiable):  # nothing to violate (no parameters, no body)
+        run()
+    return failures
+
+
+def _logged_error(caplog: pytest.LogCaptureFixture) -> str:
+    """The exception the app logged for the last 500 (its response says nothing internal)."""
+    for record in reversed(caplog.records):
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            return f"{type(exc).__name__}: {exc}"
+    return "(nothing logged)"
