@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from search.db import Search, Trial, encode_cells
 from search.errors import InvalidRequest, NotFound
@@ -209,14 +209,12 @@ def _page_numbers(session: Session, board: Board, offset: int, limit: int | None
 
 
 def _trials_numbered(session: Session, search_id: int, numbers: list[int]) -> list[Trial]:
-    """The trials of these numbers, in this order (a page never shows the arch or the
-    preprocessing: they load only if a caller reads them)."""
+    """The trials of these numbers, in this order."""
     found: dict[int, Trial] = {}
     for start in range(0, len(numbers), 1000):  # bounded IN lists for an unlimited page
         part = numbers[start : start + 1000]
         stmt = select(Trial).where(Trial.search_id == search_id, Trial.number.in_(part))
-        for trial in session.scalars(stmt.options(defer(Trial.arch), defer(Trial.preprocessing))):
-            found[trial.number] = trial
+        found.update((trial.number, trial) for trial in session.scalars(stmt))
     return [found[n] for n in numbers]
 
 

@@ -16,7 +16,8 @@ from search_helpers import tiny_spec
 from sqlalchemy import Engine, event
 
 from search import service as svc
-from search.db import Trial, create_db_engine, session_scope, utcnow
+from search.db import Search, Trial, create_db_engine, session_scope, utcnow
+from search.leaderboard import leaderboard
 from search.ledger import trial_row
 from search.lifecycle import create_search
 from search.migrations import head_revision, upgrade
@@ -305,3 +306,13 @@ def test_postgres_sessions_plan_every_query_for_its_values(engine: Engine) -> No
         pytest.skip("a PostgreSQL setting")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+
+
+def test_leaderboard_rows_are_whole_after_their_session(engine: Engine) -> None:
+    """Callers (export, the driver's summary) read a row's arch and preprocessing after the
+    query's session closed: nothing on a page may be left to load lazily."""
+    sid = populate(engine, CASES)
+    with session_scope(engine) as s:
+        rows, total, _ = leaderboard(s, s.get_one(Search, sid), svc.TrialQuery(limit=2))
+    assert total == 4 and [r.number for r in rows] == [1, 4]
+    assert rows[0].arch["layers"][0]["cell"]["kind"] == "lstm" and rows[1].preprocessing is None
