@@ -231,10 +231,14 @@ class ApiClient:
             target = output.with_name(output.stem + ".weights" + suffix)
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(target.name + ".part")
-            with partial.open("wb") as sink:
-                for block in response.iter_bytes(1 << 20):
-                    digest.update(block)
-                    sink.write(block)
+            try:
+                with partial.open("wb") as sink:
+                    for block in response.iter_bytes(1 << 20):
+                        digest.update(block)
+                        sink.write(block)
+            except BaseException:
+                partial.unlink(missing_ok=True)  # never a truncated file under the real name
+                raise
             partial.replace(target)
         return target, digest.hexdigest()
 
@@ -299,11 +303,15 @@ class ApiClient:
             raise ConvnasError(
                 f"the convnas server at {self.url} did not answer {method} {path} in time"
             ) from None
-        except (httpx.TransportError, httpx.InvalidURL) as exc:
-            reason = str(exc) or type(exc).__name__
+        except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
             raise ConvnasError(
-                f"cannot reach the convnas server at {self.url} ({reason}); is "
+                f"cannot reach the convnas server at {self.url} ({_reason(exc)}); is "
                 f"`convnas serve` running there? (the URL comes from --server or {SERVER_ENV})"
+            ) from None
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            raise ConvnasError(
+                f"the exchange with the convnas server at {self.url} failed during {method} "
+                f"{path} ({_reason(exc)})"
             ) from None
 
     def _error(self, response: httpx.Response, source: Path | None = None) -> ConvnasError:
@@ -368,6 +376,10 @@ def _server_url(url: str) -> str:
             f"(from --server or {SERVER_ENV})"
         )
     return text
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def _search(ref: str | int) -> str:

@@ -4,6 +4,10 @@ app in test_remote_cli.py."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -47,3 +51,24 @@ def test_a_page_that_is_not_json_says_so() -> None:
     # The path prefix is kept, the token sent, the name escaped into one path segment.
     assert str(seen[0].url) == f"{URL}/api/v1/searches/tiny/cancel"
     assert seen[0].headers["authorization"] == "Bearer t0k"
+
+
+class _Broken(httpx.SyncByteStream):
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"half of the weights"
+        raise httpx.ReadError("connection reset by peer")
+
+
+def test_a_download_cut_short_leaves_no_file(tmp_path: Path) -> None:
+    document = {"arch": {}, "provenance": {"search": {"id": 3}, "trial": {"number": 1}}}
+
+    def server(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/export/weights"):
+            disposition = {"content-disposition": 'attachment; filename="model.pt"'}
+            return httpx.Response(200, stream=_Broken(), headers=disposition)
+        return httpx.Response(200, text=json.dumps(document))
+
+    target = tmp_path / "best.json"
+    with pytest.raises(ConvnasError, match="failed during GET /searches/3/export/weights"):
+        client(server).export(3, fmt="json", output=target, weights=True)
+    assert list(tmp_path.iterdir()) == []  # neither the weights, a .part, nor the document
