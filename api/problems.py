@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from search.db import DatabaseError
 from search.errors import Conflict, NotFound
+from search.schema_lock import SchemaLockTimeout
 from search.service.schemas import ProblemOut
 from space.errors import Problem, SpecError
 
@@ -152,6 +153,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DatabaseError, _database)
+    app.add_exception_handler(SchemaLockTimeout, _database)  # another process migrating
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -8,6 +8,7 @@ from api.deps import EngineHolder
 from api.problems import responses
 from api.security import read_access
 from search.db import DatabaseError
+from search.schema_lock import SchemaLockTimeout
 from search.service.health import HealthOut, health, unreachable
 
 router = APIRouter(tags=["health"], dependencies=[Depends(read_access)])
@@ -26,7 +27,7 @@ def get_health(request: Request, response: Response) -> HealthOut:
     holder: EngineHolder = request.app.state.engine
     try:
         out = health(holder.get())
-    except DatabaseError as exc:
+    except (DatabaseError, SchemaLockTimeout) as exc:
         out = unreachable(str(exc))
     if not out.ok:
         response.status_code = 503

@@ -99,8 +99,9 @@ def data_root_problems(spec: SearchSpec, roots: Sequence[Path]) -> list[Problem]
     except (OSError, ValueError, RuntimeError) as exc:  # NUL byte, symlink loop, name too long
         return [Problem("dataset.path", f"not a usable path: {exc}", path)]
     if not any(resolved.is_relative_to(root) for root in roots):
-        shown = ", ".join(str(root) for root in roots)
-        message = f"resolves to {resolved}, outside the server's data roots ({shown})"
+        # Neither where it resolves to nor the roots are shown: that would let any client read
+        # the server's symlinks (/proc/self/cwd...) and layout.
+        message = "outside the server's data roots (after resolving symlinks and ..)"
         return [Problem("dataset.path", message, path)]
     return []
 
