@@ -39,7 +39,7 @@ SERVER_ENV = "CONVNAS_SERVER"
 TOKEN_ENV = "CONVNAS_API_TOKEN"  # noqa: S105 (the variable's name)
 API_PREFIX = "/api/v1"
 # Rows per request when a command wants more than one page (the server allows up to 10,000).
-PAGE = 1000
+PAGE = 5000
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 Page = TypeVar("Page", SearchPage, LeaderboardPage)

@@ -143,8 +143,10 @@ def resume_cmd(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Continue a search whose driver stopped (Ctrl+C, crash, kill -9): here, or on a server
-    by queueing it for the server's runner."""
+    """Continue a search whose driver stopped (Ctrl+C, crash, kill -9).
+
+    On a local database it is driven here; on a server it is queued for the server's runner.
+    """
     with user_errors(as_json):
         from search import service as svc
 
@@ -191,8 +193,10 @@ def submit_cmd(
     server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate a spec and queue it as a new search for a runner (`convnas runner`, or the
-    one `convnas serve` starts): on the local database, or on a server."""
+    """Validate a spec and queue it as a new search, for a runner to run.
+
+    The runner is `convnas runner`, or the one `convnas serve` starts, on the same database.
+    """
     with user_errors(as_json), search_backend(db, server, must_exist=False) as api:
         found = api.submit(file)
     if as_json:
