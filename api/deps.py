@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -13,6 +15,9 @@ from api.settings import ApiSettings
 from search.db import create_db_engine
 from search.errors import InvalidRequest, NotFound
 from search.service.schemas import ProblemOut
+from space.document import parse_document
+from space.errors import Problem, SpecError
+from space.spec import SearchSpec, spec_from_data
 
 # Media types a spec body may have (JSON is read by the same bounded parser: JSON is YAML).
 SPEC_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml")
@@ -70,23 +75,58 @@ def no_nul(request: Request) -> None:
                 raise InvalidRequest.field(name, "must not contain a NUL character", value)
 
 
-async def spec_text(request: Request) -> str:
+@dataclass(frozen=True)
+class SpecBody:
+    """A spec request body: its text, and whether it was sent as JSON."""
+
+    text: str
+    is_json: bool
+
+
+async def spec_body(request: Request) -> SpecBody:
     """A spec body as text: JSON or YAML, read within the body limit (see BodyLimit)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media and media not in SPEC_TYPES:
         raise ApiProblem(415, f"send the spec as {' or '.join(SPEC_TYPES)}, not {media}")
     body = await request.body()
     try:
-        return body.decode("utf-8")
+        return SpecBody(body.decode("utf-8"), media == "application/json")
     except UnicodeDecodeError as exc:
         problem = ProblemOut(path="", message=f"the body is not UTF-8 text ({exc.reason})")
         raise ApiProblem(422, "the request has 1 problem", errors=[problem]) from None
 
 
+def parse_spec(body: SpecBody) -> SearchSpec:
+    """The validated spec of a body (SpecError with every problem, lines included).
+
+    Both kinds go through the bounded parser first (its limits, duplicate keys, the line of
+    every field). A JSON body's values are then read by JSON's rules: YAML 1.1 reads ``1e-05``,
+    which ``json.dumps`` writes, as a string, and a JSON client must get the numbers it sent.
+    """
+    data, lines = parse_document(body.text, BODY_SOURCE)
+    if body.is_json:
+        data = _json_values(body.text)
+    return spec_from_data(data, BODY_SOURCE, lines)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_values(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        problem = Problem("", f"not valid JSON: {exc.msg}", line=exc.lineno, source=BODY_SOURCE)
+    except (ValueError, RecursionError) as exc:  # NaN, Infinity, a 5,000-digit integer
+        problem = Problem("", f"not valid JSON: {exc}", source=BODY_SOURCE)
+    raise SpecError([problem])
+
+
 Engine_ = Annotated[Engine, Depends(get_engine)]
 Settings_ = Annotated[ApiSettings, Depends(get_settings)]
 Ref = Annotated[str, Depends(search_ref)]
-SpecText = Annotated[str, Depends(spec_text)]
+SpecBody_ = Annotated[SpecBody, Depends(spec_body)]
 
 SPEC_EXAMPLE: dict[str, Any] = {
     "name": "tiny",

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
-from api.deps import BODY_SOURCE, SPEC_BODY, Engine_, Ref, Settings_, SpecText
+from api.deps import BODY_SOURCE, SPEC_BODY, Engine_, Ref, Settings_, SpecBody_, parse_spec
 from api.problems import responses
 from api.security import read_access, write_access
 from search import service
@@ -47,9 +47,9 @@ def links(request: Request, search_id: int) -> Links:
     summary="Submit a search (queued for a runner)",
 )
 def submit_search(
-    request: Request, response: Response, engine: Engine_, settings: Settings_, text: SpecText
+    request: Request, response: Response, engine: Engine_, settings: Settings_, body: SpecBody_
 ) -> SearchCreated:
-    spec = service.load(text, source=BODY_SOURCE)
+    spec = parse_spec(body)
     # Limits and data roots before the dataset check: that check reads the server's disk.
     problems = policy_problems(spec, settings.limits(), settings.resolved_roots())
     if problems:

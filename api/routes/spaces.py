@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from api.deps import BODY_SOURCE, SPEC_BODY, Settings_, SpecText
+from api.deps import BODY_SOURCE, SPEC_BODY, Settings_, SpecBody_, parse_spec
 from api.problems import problems_out, responses
 from api.security import read_access
 from search import service
@@ -22,9 +22,9 @@ router = APIRouter(prefix="/spaces", tags=["spaces"], dependencies=[Depends(read
     openapi_extra=SPEC_BODY,
     summary="Every problem of a spec (ok=false), or the space's description and size",
 )
-def validate(settings: Settings_, text: SpecText) -> ValidationOut:
+def validate(settings: Settings_, body: SpecBody_) -> ValidationOut:
     try:
-        spec = service.load(text, source=BODY_SOURCE)
+        spec = parse_spec(body)
     except SpecError as exc:
         return ValidationOut(ok=False, errors=problems_out(exc.problems), warnings=[])
     # The server's limits and data roots come first: the dataset check reads the server's disk.

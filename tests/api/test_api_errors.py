@@ -4,6 +4,7 @@ being down."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.settings import ApiSettings
 from search import service
+from search.db import Search, session_scope
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -170,3 +172,30 @@ def test_values_the_database_cannot_hold_never_reach_it(client: TestClient, engi
         _problem(client.get(API + path, params=params), 422)
     _problem(client.get(f"{API}/searches/1/trials/{2**40}"), 422)
     assert client.get(f"{API}/searches/1/trials", params={"status": "all"}).status_code == 200
+
+
+def test_json_bodies_follow_json_number_rules(client: TestClient, engine: Engine) -> None:
+    data = spec_data("exp")
+    data["training"]["lr"] = 1e-05  # json.dumps writes 1e-05, which YAML 1.1 reads as text
+    text = json.dumps(data)
+    assert "1e-05" in text
+    response = client.post(
+        f"{API}/searches", content=text, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 201, response.text
+    with session_scope(engine) as s:
+        stored = s.get(Search, response.json()["id"])
+        assert stored is not None and stored.spec["training"]["lr"] == 1e-05
+    nan = text.replace("1e-05", "NaN")
+    body = _problem(
+        client.post(f"{API}/searches", content=nan, headers={"Content-Type": "application/json"}),
+        422,
+    )
+    assert "NaN" in body["errors"][0]["message"]
+    yaml_as_json = _problem(
+        client.post(
+            f"{API}/searches", content="name: x\n", headers={"Content-Type": "application/json"}
+        ),
+        422,
+    )
+    assert yaml_as_json["errors"][0]["message"].startswith("not valid JSON")
