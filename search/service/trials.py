@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from search import export as exporting
 from search import repository as repo
-from search.db import Trial, decode_cells, session_scope
+from search.db import Trial, decode_cells, read_scope
 from search.errors import InvalidRequest
 from search.leaderboard import Board, TrialQuery, board_chunk, board_of, leaderboard, rank_of
 from search.service.schemas import (
@@ -30,7 +30,7 @@ Format = Literal["yaml", "json"]
 
 def trials(engine: Engine, ref: str | int, query: TrialQuery = TrialQuery()) -> LeaderboardPage:
     """One page of a search's trials, best first by ``query.sort``."""
-    with session_scope(engine) as s:
+    with read_scope(engine) as s:
         search = repo.resolve_search(s, ref)
         rows, total, sort = leaderboard(s, search, query)
         start = query.offset + 1
@@ -100,7 +100,7 @@ def trials_csv(
     """
     if chunk < 1:
         raise InvalidRequest.field("chunk", "must be at least 1", chunk)
-    with session_scope(engine) as s:
+    with read_scope(engine) as s:
         board = board_of(repo.resolve_search(s, ref), replace(query, limit=None, offset=0))
     return _csv_chunks(engine, board, chunk)
 
@@ -110,7 +110,7 @@ def _csv_chunks(engine: Engine, board: Board, chunk: int) -> Iterator[str]:
     yield _csv_lines([CSV_COLUMNS])
     rank, after = 0, None
     while True:
-        with session_scope(engine) as s:
+        with read_scope(engine) as s:
             rows = board_chunk(s, board, columns, after, chunk)
         if not rows:
             return
@@ -133,7 +133,7 @@ def pareto(engine: Engine, ref: str | int) -> LeaderboardPage:
 
 def trial(engine: Engine, ref: str | int, number: int) -> TrialDetail:
     """One trial with its architecture, preprocessing and per-epoch metrics."""
-    with session_scope(engine) as s:
+    with read_scope(engine) as s:
         search = repo.resolve_search(s, ref)
         found = repo.get_trial(s, search.id, number)
         return trial_detail(found, rank_of(s, search, found))
@@ -158,7 +158,7 @@ def export(
         raise InvalidRequest.field("output", "is a folder; give a file name", str(output))
     if weights and output is None:
         raise InvalidRequest.field("weights", "needs output (the weights go beside it)", True)
-    with session_scope(engine) as s:
+    with read_scope(engine) as s:
         search = repo.resolve_search(s, ref)
         made = exporting.export_trial(s, search, number, checked, output=output, weights=weights)
         return ExportOut(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -16,7 +18,7 @@ from search_helpers import tiny_spec
 from sqlalchemy import Engine, event
 
 from search import service as svc
-from search.db import Search, Trial, create_db_engine, session_scope, utcnow
+from search.db import Search, Trial, create_db_engine, read_scope, session_scope, utcnow
 from search.leaderboard import leaderboard
 from search.ledger import trial_row
 from search.lifecycle import create_search
@@ -316,3 +318,29 @@ def test_leaderboard_rows_are_whole_after_their_session(engine: Engine) -> None:
         rows, total, _ = leaderboard(s, s.get_one(Search, sid), svc.TrialQuery(limit=2))
     assert total == 4 and [r.number for r in rows] == [1, 4]
     assert rows[0].arch["layers"][0]["cell"]["kind"] == "lstm" and rows[1].preprocessing is None
+
+
+def test_sqlite_reads_neither_wait_for_nor_take_the_write_lock(engine: Engine) -> None:
+    """A page or a CSV read while the driver holds the write lock answers from the last
+    commit at once; a write may start while a read is open."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL readers never take a write lock")
+    sid = populate(engine, CASES)
+    writer = sqlite3.connect(str(engine.url.database), timeout=0.1, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE convnas_trials SET node = 'uncommitted'")
+    try:
+        read: list[str] = []
+        thread = threading.Thread(
+            target=lambda: read.append("".join(trials_csv(engine, sid, svc.TrialQuery())))
+        )
+        thread.start()
+        thread.join(5)  # with the write lock taken to read, this waited for the busy timeout
+        assert read and read[0].count("\r\n") == 5 and "uncommitted" not in read[0]
+    finally:
+        writer.execute("ROLLBACK")
+    with read_scope(engine) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Trial)) == len(CASES)
+        writer.execute("BEGIN IMMEDIATE")  # "database is locked" if the read held the lock
+        writer.execute("ROLLBACK")
+    writer.close()
