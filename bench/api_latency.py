@@ -14,13 +14,14 @@ subprocess on a free port) asked over HTTP with one keep-alive client, one reque
 The searches are the ``examples/cell_families.yaml`` space (8 cell families, so a cell-kind
 filter keeps about 1/8). One search, the one measured, holds most trials (all but 1% per other
 search: 91k of 100k), so that its CSV is the "full CSV of 100k" the target speaks of and a deep
-page is ~90k rows deep. Seeding goes through the ledger's own row constructor
+page is ~77k rows deep. Seeding goes through the ledger's own row constructor
 (``search.ledger.trial_row``: the arch document, hashes, analytic cost and cell kinds of a
 proposal) for a pool of sampled archs, with the outcome fields ``Ledger.finish`` sets (status,
 val_acc, epochs, seconds, values...; accuracies on a 1/1000 grid, so ties are common), inserted
-in bulk (one INSERT per 5000 rows: one row at a time would take minutes and measure nothing of
-interest here); Pareto flags by ``search.pareto.update_pareto``; then ANALYZE. Per-epoch metrics
-are not seeded: neither the leaderboard nor the CSV reads them.
+in bulk (executemany, 5000 rows a transaction: a transaction a row, as the driver commits them
+over hours, would take minutes here and is not what is measured); Pareto flags by
+``search.pareto.update_pareto``; then ANALYZE. Per-epoch metrics are not seeded: neither the
+leaderboard nor the CSV reads them.
 
 Databases: ``--db URL`` (repeatable); by default a temporary SQLite file, and PostgreSQL too when
 ``CONVNAS_TEST_POSTGRES_URL`` is set. On PostgreSQL everything happens in a fresh schema, dropped

@@ -143,7 +143,7 @@ def board_of(search: Search, query: TrialQuery) -> Board:
     statuses = parse_statuses(query.status)
     where: list[ColumnElement[bool]] = [Trial.search_id == search.id]
     if query.status is None:
-        # Completed trials with the metric: the (search_id, status, metric) indexes serve it.
+        # Completed trials with the metric (db.BOARD_INDEXES hold each key's order).
         where.append(column.is_not(None))
     if statuses is not None:
         where.append(
