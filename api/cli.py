@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from api.commands import arch_cmd, board_cmd, graph_cmd, search_cmd, space_cmd, train_cmd
+from api.commands import arch_cmd, board_cmd, graph_cmd, search_cmd, serve_cmd, space_cmd, train_cmd
 from api.commands.common import DEBUG_ENV, debug_enabled, report_unexpected
 
 app = typer.Typer(
@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (space_cmd, arch_cmd, graph_cmd, train_cmd, search_cmd, board_cmd):
+for module in (space_cmd, arch_cmd, graph_cmd, train_cmd, search_cmd, board_cmd, serve_cmd):
     module.register(app)
 
 

@@ -374,26 +374,39 @@ def _load_trainable(path: str) -> Callable[[dict[str, Any]], Any]:
     return trainable
 
 
+def _tagged(prefix: str, line: str) -> str:
+    """A progress line that names its search (progress lines do; trial lines do not)."""
+    line = line.strip()
+    return line if prefix.strip() in line else prefix + line
+
+
 def drive(argv: Sequence[str]) -> int:
-    """Drive one search a runner claimed; exit status 0 once its outcome is recorded."""
+    """Drive one search a runner claimed; exit status 0 once its outcome is recorded.
+
+    SIGTERM makes it stop at the search's next poll (trials cut short recorded as cancelled,
+    the search as interrupted). Ray installs its own SIGTERM handler (an exit) when it starts,
+    so Ray is started here first and the handler set after it.
+    """
     args = _arguments(argv)
     exit_with_parent(args.parent)
-    signal.signal(signal.SIGTERM, lambda signum, frame: lifecycle.stop_drivers(STOP_NOTE))
+    signal.signal(signal.SIGTERM, _stop_here)
     from search.db import create_db_engine
 
     engine = create_db_engine(os.environ[DATABASE_ENV], migrate=False)
     prefix = f"search {args.search}: "
+    started_ray = False
     try:
+        address, started_ray = _start_ray(engine, args)
+        signal.signal(signal.SIGTERM, _stop_here)  # again: Ray's replaced it
         outcome = run_search(
             engine,
             args.search,
-            ray_address=args.address,
+            ray_address=address,
             runs_dir=args.runs_dir,
             runner=args.runner,
-            num_cpus=args.num_cpus,
             trainable=_load_trainable(args.trainable) if args.trainable else None,
             trial_config=json.loads(args.trial_config) if args.trial_config else None,
-            reporter=lambda progress: print(prefix + progress.line(), flush=True),
+            reporter=lambda progress: print(_tagged(prefix, progress.line()), flush=True),
         )
     except Exception as exc:  # recorded on the search, so that no dead claim holds it
         note = f"{type(exc).__name__}: {exc}"[:4000]
@@ -402,8 +415,30 @@ def drive(argv: Sequence[str]) -> int:
         return 1
     finally:
         engine.dispose()
+        if started_ray:
+            import ray
+
+            ray.shutdown()
     print(prefix + outcome.summary(), flush=True)
     return 0
+
+
+def _stop_here(signum: int, frame: object) -> None:
+    lifecycle.stop_drivers(STOP_NOTE)
+
+
+def _start_ray(engine: Engine, args: argparse.Namespace) -> tuple[str | None, bool]:
+    """Connect to the runner's Ray address (else the one stored with the search, as
+    ``run_search`` would choose it) or start a local Ray; returns the address and whether Ray
+    was started here."""
+    from search import repository as repo
+    from search.db import session_scope
+    from search.tune_adapters import ensure_ray
+
+    with session_scope(engine) as s:
+        stored = repo.resolve_search(s, args.search).ray_address
+    address, _ = check_run_inputs(engine, args.address or stored, args.runs_dir)
+    return address, ensure_ray(address, args.num_cpus)
 
 
 if __name__ == "__main__":
