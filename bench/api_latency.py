@@ -415,12 +415,16 @@ def main() -> None:
                 started = time.perf_counter()
                 search_id = seed(scoped, args.trials, args.searches)
                 seeded = round(time.perf_counter() - started, 1)
+                load = os.getloadavg()[0]
                 with server(scoped, args.app) as base:
                     results = measure(base, search_id, args)
                 rows.append(
                     {
                         "backend": backend,
                         "seed_seconds": seeded,
+                        # 1-minute load average before and after: other work on the machine
+                        # moves these figures more than anything measured here.
+                        "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
                         "results": results,
                         "targets_met": verdict(results),
                     }
@@ -444,7 +448,10 @@ def main() -> None:
     else:
         print(table(rows))
         for row in rows:
-            print(f"{row['backend']}: seeded in {row['seed_seconds']} s; {row['targets_met']}")
+            print(
+                f"{row['backend']}: seeded in {row['seed_seconds']} s; load average "
+                f"{row['load_average'][0]} -> {row['load_average'][1]}; {row['targets_met']}"
+            )
 
 
 if __name__ == "__main__":
