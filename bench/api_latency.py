@@ -405,7 +405,7 @@ def main() -> None:
     if args.serve:
         serve(args.app, args.serve)
         return
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="convnas-bench-") as tmp:
         folder = Path(tempfile.mkdtemp(prefix="convnas-bench-")) if args.keep else Path(tmp)
         for url in databases(args, folder):
