@@ -31,6 +31,9 @@ MaxOpt = Annotated[
     typer.Option("--max-searches", min=1, help="Searches one runner drives at once."),
 ]
 RUNNER_STOP_SECONDS = 90.0  # the runner's own grace for its drivers, and then some
+# Shorter, and a runner could take a search from a live driver between two of its heartbeats
+# (search.lifecycle.HEARTBEAT_SECONDS; repeated here so that --help stays light).
+STALE_MIN = 15.0
 
 
 def runner_cmd(
@@ -55,8 +58,9 @@ def runner_cmd(
         float,
         typer.Option(
             "--stale-after",
-            min=1.0,
-            help="Seconds without a heartbeat after which another runner's search is taken over.",
+            min=STALE_MIN,
+            help="Seconds without a heartbeat after which another runner's search is taken over "
+            f"(at least {STALE_MIN:g}: three of the drivers' heartbeats).",
         ),
     ] = 60.0,
     exit_with_parent: Annotated[int | None, typer.Option(hidden=True)] = None,

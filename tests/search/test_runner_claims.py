@@ -198,3 +198,24 @@ def test_a_driver_that_fails_before_it_runs_ends_the_search_failed(
 def test_the_runner_refuses_bad_options(engine: Engine) -> None:
     with pytest.raises(ConvnasError, match="max_searches: must be at least 1, got 0"):
         Runner(engine, max_searches=0)
+
+
+def test_convnas_runner_refuses_what_it_cannot_use_before_it_claims(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    search_id = create_search(engine, tiny_spec())
+    url = engine.url.render_as_string(hide_password=False)
+    cli = CliRunner()
+    bad_ray = cli.invoke(app, ["runner", "--db", url, "--address", "127.0.0.1:1"])
+    assert (
+        bad_ray.exit_code == 1 and "cannot reach the Ray cluster at 127.0.0.1:1" in bad_ray.output
+    )
+    bad_db = cli.invoke(app, ["runner", "--db", "bogus"])
+    assert bad_db.exit_code == 1 and "--db: 'bogus' is not a database URL" in bad_db.output
+    too_eager = cli.invoke(app, ["runner", "--db", url, "--stale-after", "5"])
+    assert too_eager.exit_code == 2
+    assert row(engine, search_id).status == "queued"  # nothing claimed
