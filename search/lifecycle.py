@@ -232,20 +232,26 @@ def claim_stale(
 
     The search is then run exactly as ``convnas search resume`` runs it (the ledger marks the
     trials the dead driver left running as interrupted). A stale search whose cancel was
-    requested is not taken: it ends cancelled, as its dead driver would have ended it. The row
-    is locked (``SKIP LOCKED`` on PostgreSQL) and the update is conditional on the runner and
-    heartbeat read, so a driver that beats in between keeps its search.
+    requested is not taken: it ends cancelled, as its dead driver would have ended it. Candidates
+    are read without a lock (live drivers' heartbeats never wait on it); each stale one is then
+    locked (``SKIP LOCKED`` on PostgreSQL: another runner is on it), checked again, and taken
+    with an update conditional on the runner and heartbeat read, so a driver that beats in
+    between keeps its search.
     """
     check_writable(engine)
     with session_scope(engine) as s:
-        candidates = s.scalars(
+        others = s.scalars(
             select(Search)
             .where(Search.status == SearchStatus.RUNNING, Search.runner.is_distinct_from(runner))
             .order_by(Search.heartbeat_at.nulls_first(), Search.id)
-            .with_for_update(skip_locked=True)
         ).all()
-        for search in candidates:
-            if not is_stale(search, stale_after):
+        stale = [search.id for search in others if is_stale(search, stale_after)]
+    for search_id in stale:
+        with session_scope(engine) as s:
+            search = s.scalars(
+                select(Search).where(Search.id == search_id).with_for_update(skip_locked=True)
+            ).first()
+            if search is None or search.runner == runner or not is_stale(search, stale_after):
                 continue
             previous = search.runner
             if search.cancel_requested:

@@ -219,3 +219,25 @@ def test_convnas_runner_refuses_what_it_cannot_use_before_it_claims(
     too_eager = cli.invoke(app, ["runner", "--db", url, "--stale-after", "5"])
     assert too_eager.exit_code == 2
     assert row(engine, search_id).status == "queued"  # nothing claimed
+
+
+def test_runners_taking_over_at_once_take_each_stale_search_once(engine: Engine) -> None:
+    ids = [create_search(engine, tiny_spec(name=f"s{i}")) for i in range(4)]
+    for search_id in ids:
+        assert claim_next(engine, "gone:1") is not None
+        age_heartbeat(engine, search_id, STALE_AFTER.total_seconds() + 1)
+    taken: list[tuple[str, int]] = []
+    barrier = threading.Barrier(3)
+
+    def take(me: str) -> None:
+        barrier.wait()
+        while (got := claim_stale(engine, me)) is not None:
+            taken.append((me, got[0]))
+
+    threads = [threading.Thread(target=take, args=(f"runner-{i}:1",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(search_id for _, search_id in taken) == ids
+    assert all(row(engine, search_id).runner == me for me, search_id in taken)
