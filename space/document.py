@@ -21,6 +21,7 @@ used and is not walked again (a problem inside aliased content points at the ``*
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +265,15 @@ class _BoundedLoader(
             raise yaml.constructor.ConstructorError(
                 None, None, f"cannot read {tag} {shown!r}: {reason}", node.start_mark
             ) from None
+
+
+# YAML 1.1 (PyYAML) reads ``1e-5`` and ``3E4`` as strings: a float needs a dot there. Specs
+# write learning rates like that, and JSON writes them so, so floats follow YAML 1.2 / JSON: an
+# exponent alone makes a float.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789")
+)
 
 
 def _size_problem(size: int, source: str) -> Problem:

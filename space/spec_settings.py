@@ -3,6 +3,7 @@ the ``search:`` block (trials, time budget, concurrency, sampler, scheduler, see
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -54,8 +55,10 @@ _BINARY = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def parse_amount(value: Any) -> Any:
-    """``200k``, ``1.5M``, ``3G``, ``512MiB`` -> int; numbers pass through; other text is left
-    for pydantic to reject."""
+    """``200k``, ``1.5M``, ``3G``, ``512MiB``, ``1e6`` -> int; other values are left for
+    pydantic to reject (a fractional number, text without a known unit)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # YAML reads 1e6 as a float
     if not isinstance(value, str):
         return value
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", value)
@@ -65,7 +68,10 @@ def parse_amount(value: Any) -> Any:
     factor = _UNITS.get(unit) or _BINARY.get(unit + "b" if unit.endswith("i") else "")
     if factor is None:
         return value
-    return round(float(match.group(1)) * factor)
+    amount = float(match.group(1)) * factor
+    if not math.isfinite(amount):
+        raise ValueError("too large to be an amount")
+    return round(amount)
 
 
 # What parse_amount accepts, for the JSON Schema: a number with an optional SI or binary unit.
@@ -103,7 +109,10 @@ def parse_duration(value: Any) -> Any:
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", value)
     if not match:
         return value
-    return float(match.group(1)) * _DURATION[match.group(2) or "s"]
+    seconds = float(match.group(1)) * _DURATION[match.group(2) or "s"]
+    if not math.isfinite(seconds):
+        raise ValueError("too large to be a duration")
+    return seconds
 
 
 _DURATION_TEXT = r"^\s*[0-9]*\.?[0-9]+\s*[smhd]?\s*$"
