@@ -72,8 +72,12 @@ def problem_response(
         detail=detail,
         errors=list(errors) if errors is not None else None,
     )
+    data = body.model_dump(mode="json", exclude={"errors"})
+    if errors is not None:
+        # A problem's value is kept even when it is null ("got None"); absent when it has none.
+        data["errors"] = [e.model_dump(mode="json", exclude_unset=True) for e in errors]
     return JSONResponse(
-        body.model_dump(mode="json", exclude_none=True),
+        data,
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
