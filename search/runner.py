@@ -396,6 +396,7 @@ def drive(argv: Sequence[str]) -> int:
     prefix = f"search {args.search}: "
     started_ray = False
     try:
+        trainable = _load_trainable(args.trainable) if args.trainable else None
         address, started_ray = _start_ray(engine, args)
         signal.signal(signal.SIGTERM, _stop_here)  # again: Ray's replaced it
         outcome = run_search(
@@ -404,7 +405,7 @@ def drive(argv: Sequence[str]) -> int:
             ray_address=address,
             runs_dir=args.runs_dir,
             runner=args.runner,
-            trainable=_load_trainable(args.trainable) if args.trainable else None,
+            trainable=trainable,
             trial_config=json.loads(args.trial_config) if args.trial_config else None,
             reporter=lambda progress: print(_tagged(prefix, progress.line()), flush=True),
         )
