@@ -33,6 +33,7 @@ SORT_COLUMNS: dict[str, tuple[Any, Goal]] = {
 }
 # Range filters: field -> column (inclusive bounds).
 RANGE_COLUMNS = {"params": Trial.n_params, "flops": Trial.flops}
+RANGE_FIELDS = tuple(f"{name}_{end}" for name in RANGE_COLUMNS for end in ("min", "max"))
 DEFAULT_STATUSES = (TrialStatus.COMPLETED,)
 
 
@@ -115,11 +116,25 @@ def cell_filter(kind: str) -> ColumnElement[bool]:
     return Trial.cell_kinds.contains(encode_cells([kind]), autoescape=True)
 
 
+# What SQL can hold: offsets and counts are 64-bit (a larger value is refused, not sent).
+MAX_OFFSET = 2**62
+MAX_AMOUNT = 2**63 - 1
+
+
+def check_page(limit: int | None, offset: int) -> None:
+    """The one rule for a page request (leaderboards and search lists, every way in)."""
+    if limit is not None and limit < 1:
+        raise InvalidRequest.field("limit", "must be at least 1", limit)
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidRequest.field("offset", f"must be between 0 and {MAX_OFFSET}", offset)
+
+
 def _check_page(query: TrialQuery) -> None:
-    if query.limit is not None and query.limit < 1:
-        raise InvalidRequest.field("limit", "must be at least 1", query.limit)
-    if query.offset < 0:
-        raise InvalidRequest.field("offset", "must be at least 0", query.offset)
+    check_page(query.limit, query.offset)
+    for name in RANGE_FIELDS:
+        value = getattr(query, name)
+        if value is not None and not 0 <= value <= MAX_AMOUNT:
+            raise InvalidRequest.field(name, f"must be between 0 and {MAX_AMOUNT}", value)
 
 
 @dataclass(frozen=True)

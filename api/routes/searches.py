@@ -17,7 +17,6 @@ from search.service.schemas import ActionOut, SearchOut, SearchPage
 
 router = APIRouter(prefix="/searches", tags=["searches"])
 MAX_PAGE = 10_000
-MAX_OFFSET = 2**62
 
 
 class Links(BaseModel):
@@ -71,8 +70,8 @@ def list_searches(
     engine: Engine_,
     status: Annotated[str | None, Query(description="Only searches in this status")] = None,
     name: Annotated[str | None, Query(description="Only searches of this name")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Annotated[int, Query(le=MAX_PAGE)] = 50,
+    offset: int = 0,
 ) -> SearchPage:
     return service.list_searches(engine, status=status, name=name, limit=limit, offset=offset)
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select
 from search import repository as repo
 from search.db import Search, session_scope
 from search.errors import Conflict, InvalidRequest
+from search.leaderboard import check_page
 from search.lifecycle import create_search, driver_is_alive
 from search.service.schemas import (
     ActionOut,
@@ -128,10 +129,7 @@ def list_searches(
     offset: int = 0,
 ) -> SearchPage:
     """Searches newest first, optionally one status or one name, a page at a time."""
-    if limit is not None and limit < 1:
-        raise InvalidRequest.field("limit", "must be at least 1", limit)
-    if offset < 0:
-        raise InvalidRequest.field("offset", "must be at least 0", offset)
+    check_page(limit, offset)
     query = select(Search)
     if status is not None:
         query = query.where(Search.status == _search_status(status))

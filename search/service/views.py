@@ -31,6 +31,7 @@ def search_outs(session: Session, searches: Sequence[Search]) -> list[SearchOut]
         select(Trial.search_id, Trial.status, func.count())
         .where(Trial.search_id.in_(ids))
         .group_by(Trial.search_id, Trial.status)
+        .order_by(Trial.search_id, Trial.status)  # a stable order in every output
     ):
         counts[search_id][status] = int(n)
     keys = list(_BEST)

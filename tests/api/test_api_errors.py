@@ -91,10 +91,15 @@ def test_alias_bomb_is_a_fast_422(client: TestClient) -> None:
 
 
 def test_request_validation_is_the_same_shape(client: TestClient) -> None:
-    body = _problem(client.get(f"{API}/searches", params={"limit": 0, "offset": "x"}), 422)
+    body = _problem(client.get(f"{API}/searches", params={"limit": 10**6, "offset": "x"}), 422)
     by_path = {p["path"]: p for p in body["errors"]}
     assert set(by_path) == {"limit", "offset"}
-    assert by_path["limit"]["value"] == "0" and by_path["offset"]["value"] == "x"
+    assert by_path["limit"]["value"] == str(10**6) and by_path["offset"]["value"] == "x"
+    # A page's own bounds are the service's: the same message as the CLI's.
+    body = _problem(client.get(f"{API}/searches", params={"limit": 0}), 422)
+    assert body["errors"] == [
+        {"path": "limit", "message": "must be at least 1", "line": None, "value": 0}
+    ]
     nul = _problem(client.get(f"{API}/searches", params={"name": "a\x00b"}), 422)
     assert nul["errors"][0]["path"] == "name"
 
