@@ -257,7 +257,7 @@ class Runner:
             if lifecycle.requeue(self.engine, search_id, self.id):
                 self.say(f"{self._describe(search_id)} stopped; queued again to continue")
                 return
-        elif code:
+        else:  # a no-op when the driver recorded how the search ended, as it should
             why = f"signal {-code}" if code < 0 else f"code {code}"
             note = f"its driver process exited with {why} before recording an outcome"
             lifecycle.release(self.engine, search_id, self.id, SearchStatus.FAILED, note)
