@@ -299,15 +299,6 @@ def release(engine: Engine, search_id: int, runner: str, status: SearchStatus, n
         return True
 
 
-def held_by(engine: Engine, search_id: int) -> tuple[SearchStatus, str | None, str | None] | None:
-    """The search's status, runner and note (None once it was deleted)."""
-    with session_scope(engine) as s:
-        search = s.get(Search, search_id)
-        if search is None:
-            return None
-        return SearchStatus(search.status), search.runner, search.error
-
-
 def heartbeat(engine: Engine, search_id: int, runner: str) -> bool:
     """Refresh the search's heartbeat if ``runner`` still drives it.
 
