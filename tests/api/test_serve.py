@@ -4,6 +4,7 @@ HTTP to the end, whose exported best architecture rebuilds the model."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -148,3 +149,43 @@ def test_a_search_submitted_over_http_runs_and_its_export_rebuilds_the_model(
     assert document["provenance"]["trial"]["number"] == best["trial"]
     model = build_model(arch_from_data(document["arch"]))
     assert sum(p.numel() for p in model.parameters()) == best["params"]
+
+
+CLI = [sys.executable, "-c", "from api.cli import main; main()"]
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_the_cli_submits_watches_and_exports_through_the_server(tmp_path: Path) -> None:
+    from space.arch import load_arch
+    from space.nn import build_model
+
+    spec = tmp_path / "cli.yaml"
+    spec.write_text(yaml.safe_dump(spec_data("cli", trials=2, concurrency=2, epochs=1)))
+
+    def convnas(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "CONVNAS_SERVER": url}
+        env.pop("CONVNAS_DATABASE_URL", None)
+        return subprocess.run(
+            [*CLI, *args], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+        )
+
+    with serving(tmp_path) as (url, _, out):
+        submitted = convnas("search", "submit", str(spec), "--json")
+        assert submitted.returncode == 0, submitted.stderr
+        assert json.loads(submitted.stdout)["status"] == "queued"
+        deadline = time.monotonic() + 300
+        while True:
+            listed = convnas("searches", "--json")
+            assert listed.returncode == 0, listed.stderr
+            [search] = json.loads(listed.stdout)["items"]
+            if search["status"] not in ("queued", "running"):
+                break
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(1)
+        assert (search["status"], search["finished"]) == ("succeeded", 2), out.read_text()
+        board = json.loads(convnas("leaderboard", "cli", "--json").stdout)
+        done = convnas("export", "cli", "-o", "best.yaml")
+        assert done.returncode == 0, done.stderr
+    model = build_model(load_arch(tmp_path / "best.yaml"))
+    assert sum(p.numel() for p in model.parameters()) == board["items"][0]["params"]
