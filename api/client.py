@@ -33,6 +33,7 @@ from search.service.schemas import (
     SearchPage,
     TrialDetail,
 )
+from search.service.trials import check_export_target
 from space.errors import ConvnasError, Problem
 
 SERVER_ENV = "CONVNAS_SERVER"
@@ -195,7 +196,7 @@ class ApiClient:
         """The server's export document, written to ``output`` when given, with the trained
         weights downloaded beside it (``weights``) and recorded in its provenance, as a local
         export writes them."""
-        _check_target(output, weights)
+        check_export_target(output, weights)
         params = {"format": fmt, "trial": number}
         text = self._request("GET", f"{_search(ref)}/export", params=params).text
         document = _document(text, fmt, self.url)
@@ -390,14 +391,6 @@ def _param(value: Any) -> str | int | float:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value if isinstance(value, int | float) else str(value)
-
-
-def _check_target(output: Path | None, weights: bool) -> None:
-    """The local side of an export request (the server checks the rest), as the service does."""
-    if output is not None and output.is_dir():
-        raise InvalidRequest.field("output", "is a folder; give a file name", str(output))
-    if weights and output is None:
-        raise InvalidRequest.field("weights", "needs output (the weights go beside it)", True)
 
 
 def _document(text: str, fmt: str, url: str) -> dict[str, Any]:

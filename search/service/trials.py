@@ -154,10 +154,7 @@ def export(
     beside it.
     """
     checked = _format(fmt)
-    if output is not None and output.is_dir():
-        raise InvalidRequest.field("output", "is a folder; give a file name", str(output))
-    if weights and output is None:
-        raise InvalidRequest.field("weights", "needs output (the weights go beside it)", True)
+    check_export_target(output, weights)
     with read_scope(engine) as s:
         search = repo.resolve_search(s, ref)
         made = exporting.export_trial(s, search, number, checked, output=output, weights=weights)
@@ -170,6 +167,14 @@ def export(
             weights=str(made.weights) if made.weights else None,
             output=str(output) if output else None,
         )
+
+
+def check_export_target(output: Path | None, weights: bool) -> None:
+    """Where an export is written: a file (not a folder), which weights need beside them."""
+    if output is not None and output.is_dir():
+        raise InvalidRequest.field("output", "is a folder; give a file name", str(output))
+    if weights and output is None:
+        raise InvalidRequest.field("weights", "needs output (the weights go beside it)", True)
 
 
 def _format(fmt: str) -> Format:
