@@ -342,7 +342,9 @@ def test_leaderboard_is_fast_with_100k_trials(engine: Engine) -> None:
         per_query = (time.perf_counter() - start) / 20
     accs = [t.best_val_acc or 0 for t in top]
     assert accs == sorted(accs, reverse=True) and len(top) == 20
-    assert per_query < 0.05, f"leaderboard query took {per_query * 1000:.1f} ms"
+    # About 10-20 ms per page here (bench/api_latency.py has the figures); a page that scans
+    # the table instead of an index takes well over 100 ms at this size.
+    assert per_query < 0.1, f"leaderboard query took {per_query * 1000:.1f} ms"
 
 
 def test_record_epoch_keeps_the_trainables_metrics_not_tunes_bookkeeping(engine: Engine) -> None:
