@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from search.db import Search, session_scope, utcnow
+from search.db import Search, read_scope, utcnow
 from search.lifecycle import STALE_AFTER, driver_is_alive
 from search.migrations import current_revision, head_revision
 from space.status import SearchStatus
@@ -77,7 +77,7 @@ def health(engine: Engine) -> HealthOut:
 def running(engine: Engine) -> list[RunnerOut]:
     query = select(Search).where(Search.status == SearchStatus.RUNNING).order_by(Search.id)
     now = utcnow()
-    with session_scope(engine) as s:
+    with read_scope(engine) as s:
         return [
             RunnerOut(
                 runner=search.runner,

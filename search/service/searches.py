@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from search import repository as repo
-from search.db import Search, session_scope
+from search.db import Search, read_scope, session_scope
 from search.errors import Conflict, InvalidRequest
 from search.leaderboard import check_page
 from search.lifecycle import create_search, driver_is_alive
@@ -135,7 +135,7 @@ def list_searches(
         query = query.where(Search.status == _search_status(status))
     if name is not None:
         query = query.where(Search.name == name)
-    with session_scope(engine) as s:
+    with read_scope(engine) as s:
         total = int(s.scalar(select(func.count()).select_from(query.subquery())) or 0)
         page = query.order_by(Search.id.desc()).offset(offset)
         rows = list(s.scalars(page.limit(limit) if limit is not None else page))
@@ -154,7 +154,7 @@ def _search_status(status: str) -> SearchStatus:
 
 def get_search(engine: Engine, ref: str | int) -> SearchOut:
     """A search by id, or by name (the latest of that name)."""
-    with session_scope(engine) as s:
+    with read_scope(engine) as s:
         return search_out(s, repo.resolve_search(s, ref))
 
 

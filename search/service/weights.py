@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from search import repository as repo
-from search.db import session_scope
+from search.db import read_scope
 from search.errors import NotFound
 from search.export import find_weights, pick_trial
 
@@ -15,7 +15,7 @@ from search.export import find_weights, pick_trial
 def weights_file(engine: Engine, ref: str | int, number: int | None = None) -> Path:
     """The weights file of trial ``number`` (the best trial when None); NotFound when it kept
     none."""
-    with session_scope(engine) as s:
+    with read_scope(engine) as s:
         search = repo.resolve_search(s, ref)
         trial = pick_trial(s, search, number)
         found, checkpoint, number = find_weights(trial.checkpoint), trial.checkpoint, trial.number
