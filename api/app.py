@@ -20,6 +20,7 @@ from api.deps import EngineHolder, no_nul
 from api.routes import health, presets, searches, spaces, trials
 from api.security import BodyLimit, TokenCheck
 from api.settings import ApiSettings, get_api_settings
+from api.web import install as install_pages
 from space.spec import SearchSpec
 
 API_PREFIX = "/api/v1"
@@ -56,6 +57,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     problems.install(app)
     for module in (searches, trials, spaces, presets, health):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_pages(app)  # the web pages at /, their assets at /static
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

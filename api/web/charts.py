@@ -1,0 +1,150 @@
+"""A tiny line chart drawn as inline SVG on the server: no plotting library, no script.
+
+Colours are the Okabe-Ito palette (distinguishable with every common colour-vision deficiency);
+each series also gets its own dash pattern and point marker, so colour is never the only cue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from xml.sax.saxutils import escape, quoteattr
+
+from markupsafe import Markup
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+DASHES = ("", "6,3", "2,3", "8,3,2,3")
+WIDTH, HEIGHT = 560, 260
+LEFT, RIGHT, TOP, BOTTOM = 52, 120, 16, 40
+Scale = Callable[[float], float]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: its legend label and (x, y) points (a None y leaves a gap)."""
+
+    label: str
+    points: Sequence[tuple[float, float | None]]
+
+
+def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    step = (hi - lo) / (count - 1)
+    return [lo + i * step for i in range(count)]
+
+
+def _bounds(series: Sequence[Series]) -> tuple[float, float, float, float]:
+    xs = [x for s in series for x, _ in s.points]
+    ys = [y for s in series for _, y in s.points if y is not None]
+    x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    y0, y1 = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    if x1 == x0:
+        x0, x1 = x0 - 1, x1 + 1
+    if y1 == y0:
+        pad = abs(y0) * 0.1 or 0.5
+        y0, y1 = y0 - pad, y1 + pad
+    return x0, x1, y0, y1
+
+
+def _segments(points: Sequence[tuple[float, float | None]]) -> list[list[tuple[float, float]]]:
+    runs: list[list[tuple[float, float]]] = [[]]
+    for x, y in points:
+        if y is None:
+            runs.append([])
+        else:
+            runs[-1].append((x, y))
+    return [run for run in runs if run]
+
+
+def line_chart(
+    series: Sequence[Series], *, title: str, x_label: str, y_label: str, chart_id: str
+) -> Markup:
+    """An accessible SVG line chart (a ``<title>``, one ``g.series`` per line, a legend)."""
+    x0, x1, y0, y1 = _bounds(series)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def px(x: float) -> float:
+        return LEFT + (x - x0) / (x1 - x0) * plot_w
+
+    def py(y: float) -> float:
+        return TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id={quoteattr(chart_id)} '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label={quoteattr(title)}>',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="plot-area"/>',
+    ]
+    out += _axes(x0, x1, y0, y1, px, py, x_label, y_label)
+    for i, one in enumerate(series):
+        out.append(_series(i, one, px, py))
+    out.append("</svg>")
+    # Every text and attribute above is escaped (escape, quoteattr): safe to inline.
+    return Markup("\n".join(out))  # noqa: S704
+
+
+def _axes(
+    x0: float, x1: float, y0: float, y1: float, px: Scale, py: Scale, x_label: str, y_label: str
+) -> list[str]:
+    bottom = HEIGHT - BOTTOM
+    out: list[str] = []
+    integer_x = float(x0).is_integer() and float(x1).is_integer() and x1 - x0 <= 20
+    xs = [float(v) for v in range(int(x0), int(x1) + 1)] if integer_x else _ticks(x0, x1)
+    for x in xs:
+        label = f"{x:.0f}" if integer_x else f"{x:.3g}"
+        out.append(
+            f'<line x1="{px(x):.1f}" y1="{bottom}" x2="{px(x):.1f}" y2="{bottom + 4}" '
+            f'class="tick"/><text x="{px(x):.1f}" y="{bottom + 16}" text-anchor="middle">'
+            f"{escape(label)}</text>"
+        )
+    for y in _ticks(y0, y1):
+        out.append(
+            f'<line x1="{LEFT}" y1="{py(y):.1f}" x2="{WIDTH - RIGHT}" y2="{py(y):.1f}" '
+            f'class="grid"/><text x="{LEFT - 6}" y="{py(y) + 4:.1f}" text-anchor="end">'
+            f"{y:.3g}</text>"
+        )
+    out.append(
+        f'<text x="{LEFT + (WIDTH - LEFT - RIGHT) / 2:.0f}" y="{HEIGHT - 6}" '
+        f'text-anchor="middle" class="axis-label">{escape(x_label)}</text>'
+    )
+    out.append(
+        f'<text transform="translate(12 {TOP + (HEIGHT - TOP - BOTTOM) / 2:.0f}) rotate(-90)" '
+        f'text-anchor="middle" class="axis-label">{escape(y_label)}</text>'
+    )
+    return out
+
+
+def _series(i: int, one: Series, px: Scale, py: Scale) -> str:
+    color = PALETTE[i % len(PALETTE)]
+    dash = DASHES[i % len(DASHES)]
+    dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+    parts = [f'<g class="series" data-label={quoteattr(one.label)}>']
+    for run in _segments(one.points):
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
+        parts.append(
+            f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"{dash_attr}/>'
+        )
+        parts += [_marker(i, px(x), py(y), color) for x, y in run]
+    legend_y = TOP + 14 + 16 * i
+    legend_x = WIDTH - RIGHT + 10
+    parts.append(
+        f'<line x1="{legend_x}" y1="{legend_y - 4}" x2="{legend_x + 22}" y2="{legend_y - 4}" '
+        f'stroke="{color}" stroke-width="2"{dash_attr}/>'
+        f'<text x="{legend_x + 27}" y="{legend_y}">{escape(one.label)}</text>'
+    )
+    parts.append("</g>")
+    return "".join(parts)
+
+
+def _marker(i: int, x: float, y: float, color: str) -> str:
+    # Circles, squares and diamonds in turn: the shape, too, tells the series apart.
+    shape = i % 3
+    if shape == 0:
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>'
+    if shape == 1:
+        return f'<rect x="{x - 3:.1f}" y="{y - 3:.1f}" width="6" height="6" fill="{color}"/>'
+    return (
+        f'<path d="M{x:.1f},{y - 4:.1f} L{x + 4:.1f},{y:.1f} L{x:.1f},{y + 4:.1f} '
+        f'L{x - 4:.1f},{y:.1f} z" fill="{color}"/>'
+    )

@@ -1,0 +1,58 @@
+"""How values look on the pages (Jinja2 filters): numbers, durations, times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def number(value: Any) -> str:
+    """1234567 -> 1.23M; None -> an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        for size, unit in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+            if abs(value) >= size:
+                return f"{value / size:.3g}{unit}"
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def accuracy(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as 2h 03m, 4m 05s or 12.3s."""
+    if seconds is None:
+        return "—"
+    whole = int(seconds)
+    if whole >= 3600:
+        return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+    if whole >= 60:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{seconds:.1f}s"
+
+
+def when(moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def span(start: datetime | None, end: datetime | None) -> float | None:
+    """Seconds from start to end (now when still running)."""
+    if start is None:
+        return None
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    stop = end or datetime.now(UTC)
+    stop = stop if stop.tzinfo else stop.replace(tzinfo=UTC)
+    return max((stop - start).total_seconds(), 0.0)
+
+
+FILTERS = {"number": number, "accuracy": accuracy, "duration": duration, "when": when}

@@ -1,0 +1,180 @@
+"""The page routes: the searches list, one search's leaderboard, one trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+
+from api.deps import MAX_ID, get_engine
+from api.web import format as fmt
+from api.web.trial_view import trial_context
+from search import service
+from search.errors import InvalidRequest, NotFound
+from search.leaderboard import SORT_COLUMNS, TrialQuery
+from space.arch import CELL_KINDS
+from space.status import SearchStatus, TrialStatus
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters.update(fmt.FILTERS)
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+PAGE = 50
+SEARCHES_PAGE = 50
+# Leaderboard columns: (TrialOut field, heading, sort key or None when not sortable).
+COLUMNS = (
+    ("rank", "Rank", None), ("trial", "Trial", "number"), ("status", "Status", None),
+    ("val_acc", "Val acc", "val_acc"), ("last_val_acc", "Last acc", "last_val_acc"),
+    ("params", "Params", "params"), ("flops", "FLOPs", "flops"),
+    ("memory", "Memory", "memory"), ("epochs", "Epochs", "epochs"),
+    ("seconds", "Time", "seconds"), ("pareto", "Pareto", None), ("cells", "Cells", None),
+)  # fmt: skip
+STATUS_FILTERS = ("completed", "all", *(s.value for s in TrialStatus if s != "completed"))
+CELL_FILTERS = ("", *CELL_KINDS, "none")
+LIVE = (SearchStatus.QUEUED, SearchStatus.RUNNING)
+
+Engine_ = Annotated[Engine, Depends(get_engine)]
+Offset = Annotated[int, Query(ge=0, le=10**9)]
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
+    tokens = request.app.state.tokens
+    base = {"auth": tokens.enabled, "api": "/api/v1"}
+    return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
+
+
+def _error(request: Request, status: int, title: str, detail: str) -> Any:
+    return _page(request, "error.html", {"title": title, "detail": detail}, status)
+
+
+def _guarded(request: Request) -> Any | None:
+    """The pages render data on the server: with private reads they would need the token on
+    every navigation, which a page cannot send, so they say so instead (the API still works)."""
+    if request.app.state.tokens.private_reads:
+        return _error(
+            request, 401, "Reads need a token",
+            "This server keeps reads private (CONVNAS_API_READ=token); the web pages are off. "
+            "Use the JSON API under /api/v1 with Authorization: Bearer <token>.",
+        )  # fmt: skip
+    return None
+
+
+def _problem_text(exc: InvalidRequest) -> str:
+    return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
+
+
+@router.get("/", name="web_searches")
+def searches_page(request: Request, engine: Engine_, offset: Offset = 0) -> Any:
+    if (refused := _guarded(request)) is not None:
+        return refused
+    page = service.list_searches(engine, limit=SEARCHES_PAGE, offset=offset)
+    rows = [(s, fmt.span(s.started_at, s.finished_at)) for s in page.items]
+    return _page(
+        request,
+        "searches.html",
+        {"page": page, "rows": rows, "pager": _pager(page.total, offset, SEARCHES_PAGE, {})},
+    )
+
+
+@router.get("/searches/{ref}", name="web_search")
+def search_page(
+    request: Request,
+    engine: Engine_,
+    ref: str,
+    sort: str | None = None,
+    status: str | None = None,
+    cell_kind: str | None = None,
+    offset: Offset = 0,
+) -> Any:
+    if (refused := _guarded(request)) is not None:
+        return refused
+    query = TrialQuery(
+        sort=sort or None, status=status or None, cell_kind=cell_kind or None,
+        limit=PAGE, offset=offset,
+    )  # fmt: skip
+    try:
+        search = service.get_search(engine, _ref(ref))
+        board = service.trials(engine, search.id, query)
+    except NotFound as exc:
+        return _error(request, 404, "Not found", str(exc))
+    except InvalidRequest as exc:
+        return _error(request, 422, "Bad request", _problem_text(exc))
+    kept = {"status": status or "", "cell_kind": cell_kind or ""}
+    return _page(
+        request,
+        "search.html",
+        {
+            "search": search,
+            "board": board,
+            "duration": fmt.span(search.started_at, search.finished_at),
+            "columns": _headers(board.sort, {**kept}),
+            "kept": kept,
+            "status_filters": STATUS_FILTERS,
+            "cell_filters": CELL_FILTERS,
+            "live": search.status in LIVE,
+            "pager": _pager(board.total, offset, PAGE, {"sort": board.sort, **kept}),
+            "export_query": urlencode({k: v for k, v in kept.items() if v}),
+        },
+    )
+
+
+@router.get("/searches/{ref}/trials/{number}", name="web_trial")
+def trial_page(request: Request, engine: Engine_, ref: str, number: int) -> Any:
+    if (refused := _guarded(request)) is not None:
+        return refused
+    try:
+        if not 0 <= number <= MAX_ID:
+            raise NotFound(f"no trial {number}")
+        search = service.get_search(engine, _ref(ref))
+        detail = service.trial(engine, search.id, number)
+    except NotFound as exc:
+        return _error(request, 404, "Not found", str(exc))
+    return _page(request, "trial.html", {"search": search, **trial_context(detail)})
+
+
+def _ref(ref: str) -> str:
+    text = ref.strip()
+    if text.isdigit() and (not text.isascii() or int(text) > MAX_ID):
+        raise NotFound(f"no search with id {text}")
+    return text
+
+
+def _headers(sort: str, kept: dict[str, str]) -> list[dict[str, Any]]:
+    """Each column's heading, its sort link (a click on the sorted column reverses it) and the
+    aria-sort state."""
+    key, descending = sort.lstrip("+-"), sort.startswith("-")
+    out = []
+    for field, label, sort_key in COLUMNS:
+        head: dict[str, Any] = {"field": field, "label": label, "href": None, "aria": None}
+        if sort_key is not None:
+            natural = "-" if SORT_COLUMNS[sort_key][1] == "max" else "+"
+            if sort_key == key:
+                head["aria"] = "descending" if descending else "ascending"
+                natural = "+" if descending else "-"
+            params = {"sort": natural + sort_key, **{k: v for k, v in kept.items() if v}}
+            head["href"] = "?" + urlencode(params)
+        out.append(head)
+    return out
+
+
+def _pager(total: int, offset: int, size: int, kept: dict[str, str]) -> dict[str, Any]:
+    def link(at: int) -> str:
+        return "?" + urlencode({**{k: v for k, v in kept.items() if v}, "offset": at})
+
+    last = max((total - 1) // size * size, 0)
+    return {
+        "first": offset + 1 if total else 0,
+        "last": min(offset + size, total),
+        "total": total,
+        "prev": link(max(offset - size, 0)) if offset > 0 else None,
+        "next": link(offset + size) if offset + size < total else None,
+        "start": link(0) if offset > 0 else None,
+        "end": link(last) if offset + size < total else None,
+    }
