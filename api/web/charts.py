@@ -6,6 +6,7 @@ each series also gets its own dash pattern and point marker, so colour is never 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
@@ -27,16 +28,21 @@ class Series:
     points: Sequence[tuple[float, float | None]]
 
 
-def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    if hi <= lo:
-        return [lo]
-    step = (hi - lo) / (count - 1)
-    return [lo + i * step for i in range(count)]
+def _nice_step(span: float, count: int = 5) -> float:
+    """A round step (1, 2, 2.5 or 5 times a power of ten) giving about ``count`` intervals."""
+    raw = span / count
+    power = 10.0 ** math.floor(math.log10(raw))
+    return float(next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw))
 
 
-def _bounds(series: Sequence[Series]) -> tuple[float, float, float, float]:
+def _ticks(lo: float, hi: float, step: float) -> list[float]:
+    first = math.ceil(lo / step - 1e-9)
+    return [round(k * step, 12) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+
+
+def _bounds(series: Sequence[Series]) -> tuple[float, float, float, float, float]:
     xs = [x for s in series for x, _ in s.points]
-    ys = [y for s in series for _, y in s.points if y is not None]
+    ys = [y for s in series for _, y in s.points if y is not None and math.isfinite(y)]
     x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
     y0, y1 = (min(ys), max(ys)) if ys else (0.0, 1.0)
     if x1 == x0:
@@ -44,13 +50,15 @@ def _bounds(series: Sequence[Series]) -> tuple[float, float, float, float]:
     if y1 == y0:
         pad = abs(y0) * 0.1 or 0.5
         y0, y1 = y0 - pad, y1 + pad
-    return x0, x1, y0, y1
+    step = _nice_step(y1 - y0)  # the y axis spans whole steps, so its ticks read round
+    y0, y1 = math.floor(y0 / step + 1e-9) * step, math.ceil(y1 / step - 1e-9) * step
+    return x0, x1, y0, y1, step
 
 
 def _segments(points: Sequence[tuple[float, float | None]]) -> list[list[tuple[float, float]]]:
     runs: list[list[tuple[float, float]]] = [[]]
     for x, y in points:
-        if y is None:
+        if y is None or not math.isfinite(y):  # a gap, not a crash or a spike
             runs.append([])
         else:
             runs[-1].append((x, y))
@@ -61,7 +69,7 @@ def line_chart(
     series: Sequence[Series], *, title: str, x_label: str, y_label: str, chart_id: str
 ) -> Markup:
     """An accessible SVG line chart (a ``<title>``, one ``g.series`` per line, a legend)."""
-    x0, x1, y0, y1 = _bounds(series)
+    x0, x1, y0, y1, y_step = _bounds(series)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def px(x: float) -> float:
@@ -76,7 +84,7 @@ def line_chart(
         f"<title>{escape(title)}</title>",
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="plot-area"/>',
     ]
-    out += _axes(x0, x1, y0, y1, px, py, x_label, y_label)
+    out += _axes((x0, x1, y0, y1, y_step), px, py, x_label, y_label)
     for i, one in enumerate(series):
         out.append(_series(i, one, px, py))
     out.append("</svg>")
@@ -85,12 +93,16 @@ def line_chart(
 
 
 def _axes(
-    x0: float, x1: float, y0: float, y1: float, px: Scale, py: Scale, x_label: str, y_label: str
+    box: tuple[float, float, float, float, float], px: Scale, py: Scale, x_label: str, y_label: str
 ) -> list[str]:
+    x0, x1, y0, y1, y_step = box
     bottom = HEIGHT - BOTTOM
     out: list[str] = []
     integer_x = float(x0).is_integer() and float(x1).is_integer() and x1 - x0 <= 20
-    xs = [float(v) for v in range(int(x0), int(x1) + 1)] if integer_x else _ticks(x0, x1)
+    if integer_x:
+        xs = [float(v) for v in range(int(x0), int(x1) + 1)]
+    else:
+        xs = _ticks(x0, x1, _nice_step(x1 - x0))
     for x in xs:
         label = f"{x:.0f}" if integer_x else f"{x:.3g}"
         out.append(
@@ -98,7 +110,7 @@ def _axes(
             f'class="tick"/><text x="{px(x):.1f}" y="{bottom + 16}" text-anchor="middle">'
             f"{escape(label)}</text>"
         )
-    for y in _ticks(y0, y1):
+    for y in _ticks(y0, y1, y_step):
         out.append(
             f'<line x1="{LEFT}" y1="{py(y):.1f}" x2="{WIDTH - RIGHT}" y2="{py(y):.1f}" '
             f'class="grid"/><text x="{LEFT - 6}" y="{py(y) + 4:.1f}" text-anchor="end">'

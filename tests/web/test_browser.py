@@ -1,0 +1,141 @@
+"""The pages in a real browser: Debian's Chromium driven headless by Playwright.
+
+Skipped when /usr/bin/chromium (``apt-get install chromium``) or the playwright package is
+absent. Screenshots (desktop and phone width) go under the test's tmp_path and, when the notes
+folder exists, to /work/notes/screenshots for a person to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from service_helpers import populate
+from web_helpers import add_trial, bulk_trials, feedback_arch
+
+from api.app import create_app
+from api.settings import ApiSettings
+from search.db import create_db_engine
+
+CHROMIUM = Path("/usr/bin/chromium")
+NOTES_SHOTS = Path("/work/notes/screenshots")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)"
+    ),
+]
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 900}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """uvicorn in a thread on a free port, on a SQLite database with one populated search."""
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    engine = create_db_engine(url)
+    search_id = populate(engine, name="browser_demo")
+    add_trial(engine, search_id, 3, feedback_arch())
+    bulk_trials(engine, search_id, 60)
+    engine.dispose()
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(ApiSettings(database_url=url)), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", search_id
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
+        )
+        yield launched
+        launched.close()
+
+
+def _shot(page: object, tmp_path: Path, name: str) -> None:
+    target = tmp_path / "test-artifacts" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target), full_page=True)  # type: ignore[attr-defined]
+    if NOTES_SHOTS.parent.is_dir():
+        NOTES_SHOTS.mkdir(exist_ok=True)
+        shutil.copy(target, NOTES_SHOTS / name)
+
+
+def _trials(page: object) -> list[int]:
+    cells = page.locator("#leaderboard tbody tr")  # type: ignore[attr-defined]
+    return [int(n) for n in cells.evaluate_all("rows => rows.map(r => r.dataset.trial)")]
+
+
+def test_browse_sort_and_open_a_trial(served, browser, tmp_path: Path) -> None:
+    base, search_id = served
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = browser.new_page(viewport=size)  # type: ignore[attr-defined]
+        page.goto(f"{base}/")
+        assert page.locator("#searches tbody tr").count() == 1
+        assert "browser_demo" in page.locator("#searches").inner_text()
+        _shot(page, tmp_path, f"searches-{label}.png")
+
+        page.click("text=browser_demo")
+        page.wait_for_url(f"**/searches/{search_id}")
+        assert len(_trials(page)) == 50
+        _shot(page, tmp_path, f"search-{label}.png")
+
+        # sort by parameters (ascending), then the same header again (descending)
+        page.click('th[data-field="params"] a')
+        page.wait_for_url("**sort=%2Bparams**")
+        params = page.locator("#leaderboard tbody td[data-value]:nth-child(6)").evaluate_all(
+            "cells => cells.map(c => Number(c.dataset.value))"
+        )
+        assert params == sorted(params) and len(params) == 50
+        page.click('th[data-field="params"] a')
+        page.wait_for_url("**sort=-params**")
+        params = page.locator("#leaderboard tbody td:nth-child(6)").evaluate_all(
+            "cells => cells.map(c => Number(c.dataset.value))"
+        )
+        assert params == sorted(params, reverse=True)
+
+        page.goto(f"{base}/searches/{search_id}/trials/3")
+        arch = feedback_arch()
+        nodes = page.locator("#diagram g.node").count()
+        assert nodes == len(arch.layers) + 2  # with the image and the readout
+        assert page.locator("#diagram g.edge.feedback").count() == len(arch.feedback)
+        assert page.locator("#chart-steps g.series").count() == 3  # one line per epoch
+        _shot(page, tmp_path, f"trial-{label}.png")
+        page.close()
+
+
+def test_keyboard_reaches_the_sort_links(served, browser) -> None:
+    base, search_id = served
+    page = browser.new_page(viewport=DESKTOP)  # type: ignore[attr-defined]
+    page.goto(f"{base}/searches/{search_id}")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.focus('th[data-field="flops"] a')
+    page.keyboard.press("Enter")
+    page.wait_for_url("**sort=%2Bflops**")
+    assert page.locator('th[data-field="flops"]').get_attribute("aria-sort") == "ascending"
