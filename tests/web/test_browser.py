@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,10 +52,15 @@ def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
     add_trial(engine, search_id, 3, feedback_arch())
     bulk_trials(engine, search_id, 60)
     engine.dispose()
+    with _serve(create_app(ApiSettings(database_url=url))) as base:
+        yield base, search_id
+
+
+@contextmanager
+def _serve(app: object) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free port, until the block ends."""
     port = _free_port()
-    config = uvicorn.Config(
-        create_app(ApiSettings(database_url=url)), host="127.0.0.1", port=port, log_level="warning"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -62,9 +68,11 @@ def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", search_id
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -139,3 +147,41 @@ def test_keyboard_reaches_the_sort_links(served, browser) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url("**sort=%2Bflops**")
     assert page.locator('th[data-field="flops"]').get_attribute("aria-sort") == "ascending"
+
+
+def test_cancel_button_asks_for_the_token_once_and_calls_the_api(tmp_path: Path, browser) -> None:
+    url = f"sqlite:///{tmp_path / 'token.db'}"
+    engine = create_db_engine(url)
+    search_id = populate(engine, name="guarded")
+    engine.dispose()
+    app = create_app(ApiSettings(database_url=url, api_token="s3cret"))
+    with _serve(app) as base:
+        page = browser.new_page(viewport=DESKTOP)  # type: ignore[attr-defined]
+        prompts: list[str] = []
+
+        def answer(dialog: object) -> None:
+            prompts.append(dialog.type)  # type: ignore[attr-defined]
+            dialog.accept("s3cret")  # type: ignore[attr-defined]
+
+        page.on("dialog", answer)
+        page.goto(f"{base}/")
+        page.click(f'button[data-action="cancel"][data-id="{search_id}"]')
+        page.wait_for_selector("#notice:not([hidden])")
+        page.wait_for_selector("#searches .status-cancelled", timeout=10_000)
+        assert prompts == ["prompt"]
+        token = page.evaluate("sessionStorage.getItem('convnas-token')")
+        assert token == "s3cret"
+
+
+def test_a_running_search_page_refreshes_when_a_trial_finishes(tmp_path: Path, browser) -> None:
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    engine = create_db_engine(url)
+    search_id = populate(engine, name="live")
+    with _serve(create_app(ApiSettings(database_url=url))) as base:
+        page = browser.new_page(viewport=DESKTOP)  # type: ignore[attr-defined]
+        page.goto(f"{base}/searches/{search_id}")
+        assert _trials(page) == [1, 0]
+        add_trial(engine, search_id, 3, feedback_arch())  # a trial finishes meanwhile
+        page.wait_for_selector('#leaderboard tr[data-trial="3"]', timeout=15_000)
+        assert _trials(page) == [1, 3, 0]
+    engine.dispose()
