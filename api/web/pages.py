@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
-from api.deps import MAX_ID, get_engine
+from api.deps import MAX_ID, SPEC_YAML_EXAMPLE, get_engine
 from api.web import format as fmt
 from api.web.trial_view import trial_context
 from search import service
@@ -81,6 +81,14 @@ def searches_page(request: Request, engine: Engine_, offset: Offset = 0) -> Any:
         "searches.html",
         {"page": page, "rows": rows, "pager": _pager(page.total, offset, SEARCHES_PAGE, {})},
     )
+
+
+@router.get("/searches/new", name="web_launch")
+def launch_page(request: Request) -> Any:
+    """The launch form (a search named "new" is still reachable by its id)."""
+    if (refused := _guarded(request)) is not None:
+        return refused
+    return _page(request, "launch.html", {"example": SPEC_YAML_EXAMPLE})
 
 
 @router.get("/searches/{ref}", name="web_search")

@@ -7,6 +7,7 @@ folder exists, to /work/notes/screenshots for a person to look at.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import threading
@@ -185,3 +186,22 @@ def test_a_running_search_page_refreshes_when_a_trial_finishes(tmp_path: Path, b
         page.wait_for_selector('#leaderboard tr[data-trial="3"]', timeout=15_000)
         assert _trials(page) == [1, 3, 0]
     engine.dispose()
+
+
+def test_launch_form_checks_as_you_type_and_queues_the_search(served, browser, tmp_path) -> None:
+    base, _ = served
+    page = browser.new_page(viewport=DESKTOP)  # type: ignore[attr-defined]
+    page.goto(f"{base}/searches/new")
+    page.fill("#spec", "name: bad\nclasses: zero\n")
+    page.wait_for_selector("#problems li")
+    problems = page.locator("#problems").inner_text()
+    assert "line 2" in problems and "classes" in problems
+    page.click("#use-example")
+    page.wait_for_selector(".verdict.good")
+    said = page.locator("#verdict").inner_text()
+    assert said.startswith("OK") and "'tiny'" in said and "4 trials" in said
+    _shot(page, tmp_path, "launch-desktop.png")
+    page.click("#launch-button")
+    page.wait_for_url(re.compile(r".*/searches/\d+$"))
+    assert page.locator("#live-status").inner_text() == "queued"
+    assert page.locator("h1").inner_text().startswith("tiny")

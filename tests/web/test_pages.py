@@ -211,3 +211,12 @@ print("clean")
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "clean" in done.stdout
+
+
+def test_launch_page_offers_the_tiny_example(seeded) -> None:
+    client, _ = seeded
+    page = client.get("/searches/new")
+    assert page.status_code == 200
+    assert 'id="spec"' in page.text and "name: tiny" in page.text
+    assert "/static/launch.js" in page.text
+    assert client.get("/static/launch.js").status_code == 200

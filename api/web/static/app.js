@@ -13,21 +13,23 @@
     box.hidden = false;
   }
 
-  function headers() {
+  // Authorization headers: with ask, prompt for the token once per tab (null: not given).
+  function headers(ask) {
     if (!needsToken) return {};
     let token = sessionStorage.getItem(TOKEN_KEY);
-    if (!token) {
+    if (!token && ask) {
       token = window.prompt("This server needs an API token for changes:");
       if (!token) return null;
       sessionStorage.setItem(TOKEN_KEY, token.trim());
     }
-    return { Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY) };
+    return token ? { Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY) } : {};
   }
+  window.convnasAuth = headers;
 
   async function act(button) {
     const { action, id, name } = button.dataset;
     if (action === "delete" && !window.confirm(`Delete search ${id} (${name}) and all its trials?`)) return;
-    const sent = headers();
+    const sent = headers(true);
     if (sent === null) return;
     const method = action === "delete" ? "DELETE" : "POST";
     const url = action === "delete" ? `${api}/searches/${id}` : `${api}/searches/${id}/${action}`;
@@ -62,8 +64,7 @@
   // the page (the server renders the current page of the leaderboard again).
   const summary = document.getElementById("summary");
   if (summary && summary.dataset.live === "yes") {
-    const readHeaders = needsToken && sessionStorage.getItem(TOKEN_KEY)
-      ? { Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY) } : {};
+    const readHeaders = headers(false);
     const poll = async () => {
       try {
         const response = await fetch(`${api}/searches/${summary.dataset.search}`, { headers: readHeaders });
