@@ -160,3 +160,60 @@ def _marker(i: int, x: float, y: float, color: str) -> str:
         f'<path d="M{x:.1f},{y - 4:.1f} L{x + 4:.1f},{y:.1f} L{x:.1f},{y + 4:.1f} '
         f'L{x - 4:.1f},{y:.1f} z" fill="{color}"/>'
     )
+
+
+@dataclass(frozen=True)
+class Point:
+    """One trial in a scatter: where it lies, where it links, and whether it is on the front."""
+
+    x: float
+    y: float
+    href: str
+    label: str
+    front: bool
+
+
+def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) -> Markup:
+    """Trials as linked points (keyboard-reachable); the front's points are larger orange
+    diamonds joined by a line, the others small blue circles (shape and colour both differ)."""
+    x0, x1, y0, y1, y_step = _bounds([Series("", [(p.x, p.y) for p in points])])
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def px(x: float) -> float:
+        return LEFT + (x - x0) / (x1 - x0) * plot_w
+
+    def py(y: float) -> float:
+        return TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="chart-pareto" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label={quoteattr(title)}>',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="plot-area"/>',
+        *_axes((x0, x1, y0, y1, y_step), px, py, x_label, y_label),
+    ]
+    front = sorted((p for p in points if p.front), key=lambda p: p.x)
+    if len(front) > 1:
+        line = " ".join(f"{px(p.x):.1f},{py(p.y):.1f}" for p in front)
+        out.append(f'<polyline points="{line}" fill="none" stroke="{PALETTE[1]}" '
+                   'stroke-width="1.5"/>')  # fmt: skip
+    for p in sorted(points, key=lambda p: p.front):  # the front drawn last, on top
+        shape = (
+            _marker(2, px(p.x), py(p.y), PALETTE[1])
+            if p.front
+            else _marker(0, px(p.x), py(p.y), PALETTE[0])
+        )
+        out.append(
+            f'<a href={quoteattr(p.href)} class="point{" front" if p.front else ""}">'
+            f"<title>{escape(p.label)}</title>{shape}</a>"
+        )
+    legend_x = WIDTH - RIGHT + 10
+    out += [
+        _marker(2, legend_x + 4, TOP + 10, PALETTE[1]),
+        f'<text x="{legend_x + 14}" y="{TOP + 14}">Pareto front</text>',
+        _marker(0, legend_x + 4, TOP + 28, PALETTE[0]),
+        f'<text x="{legend_x + 14}" y="{TOP + 32}">other trials</text>',
+        "</svg>",
+    ]
+    # Every text and attribute above is escaped (escape, quoteattr): safe to inline.
+    return Markup("\n".join(out))  # noqa: S704

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from api.deps import MAX_ID, SPEC_YAML_EXAMPLE, get_engine
 from api.web import format as fmt
+from api.web.search_view import front_plot
 from api.web.trial_view import trial_context
 from search import service
 from search.errors import InvalidRequest, NotFound
@@ -110,6 +111,7 @@ def search_page(
     try:
         search = service.get_search(engine, _ref(ref))
         board = service.trials(engine, search.id, query)
+        front = service.pareto(engine, search.id)
     except NotFound as exc:
         return _error(request, 404, "Not found", str(exc))
     except InvalidRequest as exc:
@@ -129,6 +131,7 @@ def search_page(
             "live": search.status in LIVE,
             "pager": _pager(board.total, offset, PAGE, {"sort": board.sort, **kept}),
             "export_query": urlencode({k: v for k, v in kept.items() if v}),
+            "plot": front_plot(search.id, front, board),
         },
     )
 

@@ -14,10 +14,11 @@ import pytest
 from api_helpers import make_client
 from fastapi.testclient import TestClient
 from service_helpers import populate
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from web_helpers import add_trial, bulk_trials, feedback_arch
 
 from search import service
+from search.db import Trial, session_scope
 from search.leaderboard import TrialQuery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,3 +221,15 @@ def test_launch_page_offers_the_tiny_example(seeded) -> None:
     assert 'id="spec"' in page.text and "name: tiny" in page.text
     assert "/static/launch.js" in page.text
     assert client.get("/static/launch.js").status_code == 200
+
+
+def test_search_page_plots_the_front_and_the_page_trials_as_links(seeded, engine) -> None:
+    client, search_id = seeded
+    with session_scope(engine) as s:
+        s.execute(
+            update(Trial).where(Trial.search_id == search_id, Trial.number == 1).values(pareto=True)
+        )
+    page = client.get(f"/searches/{search_id}")
+    plot = page.text.split('id="chart-pareto"', 1)[1].split("</svg>", 1)[0]
+    links = re.findall(r'<a href="/searches/\d+/trials/(\d+)" class="point( front)?">', plot)
+    assert sorted(links) == [("0", ""), ("1", " front"), ("3", "")]
