@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from xml.sax.saxutils import escape, quoteattr
 
 from markupsafe import Markup
@@ -93,7 +93,12 @@ def line_chart(
 
 
 def _axes(
-    box: tuple[float, float, float, float, float], px: Scale, py: Scale, x_label: str, y_label: str
+    box: tuple[float, float, float, float, float],
+    px: Scale,
+    py: Scale,
+    x_label: str,
+    y_label: str,
+    x_format: Callable[[float], str] | None = None,
 ) -> list[str]:
     x0, x1, y0, y1, y_step = box
     bottom = HEIGHT - BOTTOM
@@ -104,7 +109,7 @@ def _axes(
     else:
         xs = _ticks(x0, x1, _nice_step(x1 - x0))
     for x in xs:
-        label = f"{x:.0f}" if integer_x else f"{x:.3g}"
+        label = x_format(x) if x_format else f"{x:.0f}" if integer_x else f"{x:.3g}"
         out.append(
             f'<line x1="{px(x):.1f}" y1="{bottom}" x2="{px(x):.1f}" y2="{bottom + 4}" '
             f'class="tick"/><text x="{px(x):.1f}" y="{bottom + 16}" text-anchor="middle">'
@@ -174,9 +179,13 @@ class Point:
 
 
 def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) -> Markup:
-    """Trials as linked points (keyboard-reachable); the front's points are larger orange
-    diamonds joined by a line, the others small blue circles (shape and colour both differ)."""
-    x0, x1, y0, y1, y_step = _bounds([Series("", [(p.x, p.y) for p in points])])
+    """Trials as linked points (keyboard-reachable) on a log x axis (sizes span decades); the
+    front's points are orange diamonds joined by a line, the others small blue circles (shape
+    and colour both differ)."""
+    points = [replace(p, x=math.log10(max(p.x, 1.0))) for p in points]
+    _, _, y0, y1, y_step = _bounds([Series("", [(p.x, p.y) for p in points])])
+    x0 = math.floor(min(p.x for p in points))
+    x1 = max(math.ceil(max(p.x for p in points)), x0 + 1)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def px(x: float) -> float:
@@ -190,7 +199,7 @@ def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) 
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label={quoteattr(title)}>',
         f"<title>{escape(title)}</title>",
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="plot-area"/>',
-        *_axes((x0, x1, y0, y1, y_step), px, py, x_label, y_label),
+        *_axes((x0, x1, y0, y1, y_step), px, py, x_label, y_label, _power_of_ten),
     ]
     front = sorted((p for p in points if p.front), key=lambda p: p.x)
     if len(front) > 1:
@@ -217,3 +226,11 @@ def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) 
     ]
     # Every text and attribute above is escaped (escape, quoteattr): safe to inline.
     return Markup("\n".join(out))  # noqa: S704
+
+
+def _power_of_ten(exponent: float) -> str:
+    value = round(10**exponent)
+    for size, unit in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if value >= size:
+            return f"{value // size}{unit}"
+    return str(value)

@@ -30,6 +30,6 @@ def front_plot(search_id: int, front: LeaderboardPage, board: LeaderboardPage) -
     return scatter(
         points,
         title="Validation accuracy against parameters (Pareto front and this page's trials)",
-        x_label="parameters",
+        x_label="parameters (log scale)",
         y_label="val acc",
     )
