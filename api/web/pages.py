@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from api.deps import MAX_ID, SPEC_YAML_EXAMPLE, get_engine
 from api.web import format as fmt
+from api.web.compare_view import comparison, parse_refs
 from api.web.search_view import front_plot
 from api.web.trial_view import trial_context
 from search import service
@@ -148,6 +149,27 @@ def trial_page(request: Request, engine: Engine_, ref: str, number: int) -> Any:
     except NotFound as exc:
         return _error(request, 404, "Not found", str(exc))
     return _page(request, "trial.html", {"search": search, **trial_context(detail)})
+
+
+@router.get("/compare", name="web_compare")
+def compare_page(
+    request: Request, engine: Engine_, t: Annotated[list[str] | None, Query()] = None
+) -> Any:
+    """Trials side by side: ``?t=3/17&t=3/4`` (search/number, 2 to 4 of them)."""
+    if (refused := _guarded(request)) is not None:
+        return refused
+    try:
+        shown = []
+        for i, (search_ref, number) in enumerate(parse_refs(t or [])):
+            search = service.get_search(engine, _ref(search_ref))
+            detail = service.trial(engine, search.id, number)
+            shown.append({"search": search, **trial_context(detail, f"c{i}")})
+    except NotFound as exc:
+        return _error(request, 404, "Not found", str(exc))
+    except InvalidRequest as exc:
+        return _error(request, 422, "Bad request", _problem_text(exc))
+    rows = comparison([item["trial"] for item in shown])
+    return _page(request, "compare.html", {"shown": shown, "rows": rows})
 
 
 def _ref(ref: str) -> str:

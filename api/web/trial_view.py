@@ -25,7 +25,7 @@ def diagram(arch: dict[str, Any]) -> tuple[Markup | None, int, int]:
     return Markup(svg[start:]), len(built.layers), len(built.feedback)  # noqa: S704
 
 
-def curves(detail: TrialDetail) -> list[Markup]:
+def curves(detail: TrialDetail, prefix: str = "chart") -> list[Markup]:
     """Loss and accuracy per epoch, then accuracy over unroll time steps (one line per epoch)."""
     history = detail.history
     charts: list[Markup] = []
@@ -38,12 +38,12 @@ def curves(detail: TrialDetail) -> list[Markup]:
     if any(y is not None for s in losses for _, y in s.points):
         charts.append(
             line_chart(losses, title="Loss per epoch", x_label="epoch", y_label="loss",
-                       chart_id="chart-loss")
+                       chart_id=f"{prefix}-loss")
         )  # fmt: skip
     acc = [Series("val acc", [(e.epoch, e.val_acc) for e in history])]
     charts.append(
         line_chart(acc, title="Validation accuracy per epoch", x_label="epoch",
-                   y_label="accuracy", chart_id="chart-acc")
+                   y_label="accuracy", chart_id=f"{prefix}-acc")
     )  # fmt: skip
     steps = [
         Series(f"epoch {e.epoch}", [(t + 1, v) for t, v in enumerate(e.val_acc_per_step)])
@@ -53,17 +53,17 @@ def curves(detail: TrialDetail) -> list[Markup]:
     if steps:
         charts.append(
             line_chart(steps, title="Validation accuracy over unroll time steps",
-                       x_label="time step", y_label="accuracy", chart_id="chart-steps")
+                       x_label="time step", y_label="accuracy", chart_id=f"{prefix}-steps")
         )  # fmt: skip
     return charts
 
 
-def trial_context(detail: TrialDetail) -> dict[str, Any]:
+def trial_context(detail: TrialDetail, prefix: str = "chart") -> dict[str, Any]:
     svg, layers, feedback = diagram(detail.arch)
     return {
         "trial": detail,
         "diagram": svg,
         "layers": layers,
         "feedback": feedback,
-        "charts": curves(detail),
+        "charts": curves(detail, prefix),
     }

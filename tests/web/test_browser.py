@@ -205,3 +205,19 @@ def test_launch_form_checks_as_you_type_and_queues_the_search(served, browser, t
     page.wait_for_url(re.compile(r".*/searches/\d+$"))
     assert page.locator("#live-status").inner_text() == "queued"
     assert page.locator("h1").inner_text().startswith("tiny")
+
+
+def test_tick_two_trials_and_compare_them(served, browser, tmp_path: Path) -> None:
+    base, search_id = served
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = browser.new_page(viewport=size)  # type: ignore[attr-defined]
+        page.goto(f"{base}/searches/{search_id}")
+        page.check(f'input[value="{search_id}/1"]')
+        page.check(f'input[value="{search_id}/3"]')
+        page.click("#compare-form button")
+        page.wait_for_url("**/compare?**")
+        assert page.locator("#compare thead th").count() == 3
+        assert page.locator("#compare tr.diff").count() >= 3
+        assert page.locator(".compare-col .diagram").count() == 2
+        _shot(page, tmp_path, f"compare-{label}.png")
+        page.close()

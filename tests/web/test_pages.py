@@ -233,3 +233,27 @@ def test_search_page_plots_the_front_and_the_page_trials_as_links(seeded, engine
     plot = page.text.split('id="chart-pareto"', 1)[1].split("</svg>", 1)[0]
     links = re.findall(r'<a href="/searches/\d+/trials/(\d+)" class="point( front)?">', plot)
     assert sorted(links) == [("0", ""), ("1", " front"), ("3", "")]
+
+
+def test_compare_page_marks_the_values_that_differ(seeded) -> None:
+    client, search_id = seeded
+    page = client.get(f"/compare?t={search_id}/1&t={search_id}/3")
+    assert page.status_code == 200
+    table = page.text.split('id="compare"', 1)[1].split("</table>", 1)[0]
+    marked = re.findall(
+        r'<tr class="diff">\s*<th scope="row"><span[^>]*>≠</span> ([^<]+)</th>', table
+    )
+    assert "Best val acc" in marked and "Cells" in marked and "training.lr" in marked
+    assert "Status" not in marked  # both completed
+    assert page.text.count('class="node ') > 0 and 'id="c1-steps"' in page.text
+    search_page = client.get(f"/searches/{search_id}")
+    assert f'value="{search_id}/3" form="compare-form"' in search_page.text
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?t=1/1", "?t=nonsense&t=1/2", "?t=1/1&t=1/2&t=1/3&t=1/4&t=1/5"]
+)
+def test_compare_asks_for_two_to_four_trials(seeded, query: str) -> None:
+    client, _ = seeded
+    page = client.get(f"/compare{query}")
+    assert page.status_code == 422 and "t: " in page.text
