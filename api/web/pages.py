@@ -43,7 +43,6 @@ CELL_FILTERS = ("", *CELL_KINDS, "none")
 LIVE = (SearchStatus.QUEUED, SearchStatus.RUNNING)
 
 Engine_ = Annotated[Engine, Depends(get_engine)]
-Offset = Annotated[int, Query(ge=0, le=10**9)]
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
@@ -73,10 +72,13 @@ def _problem_text(exc: InvalidRequest) -> str:
 
 
 @router.get("/", name="web_searches")
-def searches_page(request: Request, engine: Engine_, offset: Offset = 0) -> Any:
+def searches_page(request: Request, engine: Engine_, offset: int = 0) -> Any:
     if (refused := _guarded(request)) is not None:
         return refused
-    page = service.list_searches(engine, limit=SEARCHES_PAGE, offset=offset)
+    try:
+        page = service.list_searches(engine, limit=SEARCHES_PAGE, offset=offset)
+    except InvalidRequest as exc:
+        return _error(request, 422, "Bad request", _problem_text(exc))
     rows = [(s, fmt.span(s.started_at, s.finished_at)) for s in page.items]
     return _page(
         request,
@@ -101,7 +103,7 @@ def search_page(
     sort: str | None = None,
     status: str | None = None,
     cell_kind: str | None = None,
-    offset: Offset = 0,
+    offset: int = 0,
 ) -> Any:
     if (refused := _guarded(request)) is not None:
         return refused

@@ -148,6 +148,10 @@ def test_failed_trial_page_shows_its_error(seeded) -> None:
         ("/searches/99999999999", 404, "no search"),
         ("/searches/{id}/trials/77", 404, "trial"),
         ("/searches/{id}?sort=bogus", 422, "sort: unknown metric"),
+        ("/searches/{id}?offset=-1", 422, "offset: must be between"),
+        ("/?offset=-5", 422, "offset: must be between"),
+        ("/searches/{id}?status=bogus", 422, "status"),
+        ("/searches/{id}?cell_kind=bogus", 422, "cell_kind"),
     ],
 )
 def test_error_pages(seeded, path: str, status: int, text: str) -> None:
