@@ -6,6 +6,7 @@ from typing import Any
 
 from search.errors import InvalidRequest
 from search.service.schemas import TrialDetail
+from space.cost import human_bytes
 
 MIN_TRIALS, MAX_TRIALS = 2, 4
 # (heading, how a trial shows it): the rows of the comparison table.
@@ -15,7 +16,7 @@ ROWS = (
     ("Last val acc", lambda t: t.last_val_acc),
     ("Parameters", lambda t: t.params),
     ("FLOPs", lambda t: t.flops),
-    ("Activation memory", lambda t: t.memory),
+    ("Activation memory", lambda t: human_bytes(t.memory) if t.memory else None),
     ("Epochs", lambda t: t.epochs),
     ("Training time (s)", lambda t: t.seconds),
     ("Cells", lambda t: ", ".join(t.cells) or "feedforward"),

@@ -5,21 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from space.cost import human_bytes, human_count
+
 
 def number(value: Any) -> str:
-    """1234567 -> 1.23M; None -> an em dash."""
+    """1234567 -> 1.23M (as every table of the CLI writes it); None -> an em dash."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        for size, unit in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
-            if abs(value) >= size:
-                return f"{value / size:.3g}{unit}"
-        return str(value)
+        return human_count(value)
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def size(value: int | None) -> str:
+    """Bytes in binary units, as the CLI shows them: 346112 -> 338 KiB."""
+    return "—" if value is None else human_bytes(value)
 
 
 def accuracy(value: float | None) -> str:
@@ -55,4 +59,10 @@ def span(start: datetime | None, end: datetime | None) -> float | None:
     return max((stop - start).total_seconds(), 0.0)
 
 
-FILTERS = {"number": number, "accuracy": accuracy, "duration": duration, "when": when}
+FILTERS = {
+    "number": number,
+    "size": size,
+    "accuracy": accuracy,
+    "duration": duration,
+    "when": when,
+}
