@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api import problems
 from api.deps import EngineHolder, no_nul
-from api.routes import health, presets, searches, spaces, trials
+from api.routes import charts, health, presets, searches, spaces, trials
 from api.security import BodyLimit, TokenCheck
 from api.settings import ApiSettings, get_api_settings
 from api.web import install as install_pages
@@ -55,7 +55,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.engine = holder
     app.state.tokens = TokenCheck(settings.tokens(), private_reads=settings.api_read == "token")
     problems.install(app)
-    for module in (searches, trials, spaces, presets, health):
+    for module in (searches, trials, charts, spaces, presets, health):
         app.include_router(module.router, prefix=API_PREFIX)
     install_pages(app)  # the web pages at /, their assets at /static
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -234,3 +234,122 @@ def _power_of_ten(exponent: float) -> str:
         if value >= size:
             return f"{value // size}{unit}"
     return str(value)
+
+
+def step_chart(
+    steps: Sequence[tuple[float, float]],
+    last: float,
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    chart_id: str,
+) -> Markup:
+    """The best value so far as a step line: it holds each best until the next improvement
+    (a diamond marks each) and runs on to the ``last`` trial."""
+    x_end = max(last, steps[-1][0])
+    x0, x1, y0, y1, y_step = _bounds([Series("", [*steps, (x_end, steps[-1][1])])])
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def px(x: float) -> float:
+        return LEFT + (x - x0) / (x1 - x0) * plot_w
+
+    def py(y: float) -> float:
+        return TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
+
+    corners: list[str] = []
+    for i, (x, y) in enumerate(steps):
+        if i:
+            corners.append(f"{px(x):.1f},{py(steps[i - 1][1]):.1f}")
+        corners.append(f"{px(x):.1f},{py(y):.1f}")
+    corners.append(f"{px(x_end):.1f},{py(steps[-1][1]):.1f}")
+    color = PALETTE[0]
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id={quoteattr(chart_id)} '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label={quoteattr(title)}>',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="plot-area"/>',
+        *_axes((x0, x1, y0, y1, y_step), px, py, x_label, y_label),
+        f'<g class="series" data-label="best so far"><polyline points="{" ".join(corners)}" '
+        f'fill="none" stroke="{color}" stroke-width="2"/>',
+        *(
+            f'<g class="step" data-trial="{x:.0f}"><title>trial {x:.0f}: {y:.4g}</title>'
+            f"{_marker(2, px(x), py(y), color)}</g>"
+            for x, y in steps
+        ),
+        "</g>",
+        f'<line x1="{WIDTH - RIGHT + 10}" y1="{TOP + 10}" x2="{WIDTH - RIGHT + 32}" '
+        f'y2="{TOP + 10}" stroke="{color}" stroke-width="2"/>'
+        f'<text x="{WIDTH - RIGHT + 37}" y="{TOP + 14}">best so far</text>',
+        _marker(2, WIDTH - RIGHT + 14, TOP + 28, color),
+        f'<text x="{WIDTH - RIGHT + 22}" y="{TOP + 32}">improvement</text>',
+        "</svg>",
+    ]
+    # Every text and attribute above is escaped (escape, quoteattr): safe to inline.
+    return Markup("\n".join(out))  # noqa: S704
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One row of a range chart: a label and its five-number summary."""
+
+    label: str
+    count: int
+    low: float
+    q1: float
+    median: float
+    q3: float
+    high: float
+
+
+ROW, LABEL_W = 26, 150
+
+
+def range_chart(rows: Sequence[Spread], *, title: str, x_label: str, chart_id: str) -> Markup:
+    """One horizontal box per row: a line from min to max, a box from the first to the third
+    quartile, a black median bar and the count at the right (the shapes carry the meaning, the
+    colours only tell rows apart)."""
+    lo = min(r.low for r in rows)
+    hi = max(r.high for r in rows)
+    _, _, x0, x1, step = _bounds([Series("", [(0.0, lo), (1.0, hi)])])
+    height = TOP + ROW * len(rows) + BOTTOM
+    right = WIDTH - 70
+    plot_w = right - LABEL_W
+
+    def px(x: float) -> float:
+        return LABEL_W + (x - x0) / (x1 - x0) * plot_w
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id={quoteattr(chart_id)} '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label={quoteattr(title)}>',
+        f"<title>{escape(title)}</title>",
+    ]
+    bottom = height - BOTTOM
+    for x in _ticks(x0, x1, step):
+        out.append(
+            f'<line x1="{px(x):.1f}" y1="{TOP}" x2="{px(x):.1f}" y2="{bottom}" class="grid"/>'
+            f'<text x="{px(x):.1f}" y="{bottom + 16}" text-anchor="middle">{x:.3g}</text>'
+        )
+    out.append(
+        f'<text x="{LABEL_W + plot_w / 2:.0f}" y="{height - 6}" text-anchor="middle" '
+        f'class="axis-label">{escape(x_label)}</text>'
+    )
+    for i, r in enumerate(rows):
+        mid = TOP + ROW * i + ROW / 2
+        color = PALETTE[i % len(PALETTE)]
+        out.append(
+            f'<g class="spread" data-label={quoteattr(r.label)} data-count="{r.count}">'
+            f"<title>{escape(r.label)}: {r.count} trials, min {r.low:.4g}, quartiles "
+            f"{r.q1:.4g} / {r.median:.4g} / {r.q3:.4g}, max {r.high:.4g}</title>"
+            f'<text x="{LABEL_W - 6}" y="{mid + 4:.1f}" text-anchor="end">{escape(r.label)}</text>'
+            f'<line x1="{px(r.low):.1f}" y1="{mid:.1f}" x2="{px(r.high):.1f}" y2="{mid:.1f}" '
+            f'stroke="#000000" stroke-width="1"/>'
+            f'<rect x="{px(r.q1):.1f}" y="{mid - 7:.1f}" width="{max(px(r.q3) - px(r.q1), 1):.1f}" '
+            f'height="14" fill="{color}" fill-opacity="0.55" stroke="{color}"/>'
+            f'<line x1="{px(r.median):.1f}" y1="{mid - 9:.1f}" x2="{px(r.median):.1f}" '
+            f'y2="{mid + 9:.1f}" stroke="#000000" stroke-width="3"/>'
+            f'<text x="{right + 8}" y="{mid + 4:.1f}">n={r.count:,}</text></g>'
+        )
+    out.append("</svg>")
+    # Every text and attribute above is escaped (escape, quoteattr): safe to inline.
+    return Markup("\n".join(out))  # noqa: S704

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from api.deps import MAX_ID, SPEC_YAML_EXAMPLE, get_engine
 from api.web import format as fmt
 from api.web.compare_view import comparison, parse_refs
-from api.web.search_view import front_plot
+from api.web.search_view import best_plot, cells_plot, front_plot
 from api.web.trial_view import trial_context
 from search import service
 from search.errors import InvalidRequest, NotFound
@@ -115,6 +115,7 @@ def search_page(
         search = service.get_search(engine, _ref(ref))
         board = service.trials(engine, search.id, query)
         front = service.pareto(engine, search.id)
+        charts = service.search_charts(engine, search.id)
     except NotFound as exc:
         return _error(request, 404, "Not found", str(exc))
     except InvalidRequest as exc:
@@ -135,6 +136,9 @@ def search_page(
             "pager": _pager(board.total, offset, PAGE, {"sort": board.sort, **kept}),
             "export_query": urlencode({k: v for k, v in kept.items() if v}),
             "plot": front_plot(search.id, front, board),
+            "best_plot": best_plot(charts),
+            "cells_plot": cells_plot(charts),
+            "completed": charts.completed,
         },
     )
 

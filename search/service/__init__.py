@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from search.errors import Conflict, InvalidRequest, NotFound
 from search.leaderboard import TrialQuery
+from search.service.charts import ImportanceOut, SearchCharts, importance, search_charts
 from search.service.health import HealthOut, RunnerOut, health
 from search.service.policy import Limits, policy_problems
 from search.service.presets import preset, presets
@@ -47,6 +48,7 @@ __all__ = [
     "EpochOut",
     "ExportOut",
     "HealthOut",
+    "ImportanceOut",
     "InvalidRequest",
     "LeaderboardPage",
     "Limits",
@@ -55,6 +57,7 @@ __all__ = [
     "PresetOut",
     "ProblemOut",
     "RunnerOut",
+    "SearchCharts",
     "SearchOut",
     "SearchPage",
     "SpecInput",
@@ -67,6 +70,7 @@ __all__ = [
     "export",
     "get_search",
     "health",
+    "importance",
     "list_searches",
     "load",
     "pareto",
@@ -74,6 +78,7 @@ __all__ = [
     "preset",
     "presets",
     "resume",
+    "search_charts",
     "submit",
     "trial",
     "trials",
