@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 from space.arch import Arch, Cell, FeedbackEdge, LayerArch
 from space.graph import first_signal_steps, layer_shapes
 
-BOX_W, BOX_H, GAP = 128, 78, 44
+BOX_W, BOX_H, GAP = 128, 86, 44  # a name and four lines of 15 px, with room below the last
 MARGIN, ARC_STEP, LINE = 24, 34, 15
 ENTRY_COLORS = {"input": "#1f77b4", "cell": "#9467bd", "out": "#d62728"}
 CELL_FILL = {"none": "#f2f2f2", "rgc": "#fde8d7"}
@@ -133,7 +133,9 @@ def render_svg(arch: Arch, title: str | None = None) -> str:
     width = 2 * MARGIN + len(nodes) * BOX_W + (len(nodes) - 1) * GAP
     height = top + BOX_H + MARGIN + 20
     xs = [MARGIN + i * (BOX_W + GAP) for i in range(len(nodes))]
-    heading = title or f"{len(arch.layers)} layers, {len(arch.feedback)} feedback edges"
+    heading = title or f"{_plural(len(arch.layers), 'layer')}, " + _plural(
+        len(arch.feedback), "feedback edge"
+    )
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" '
@@ -187,3 +189,7 @@ def _arc(edge: FeedbackEdge, level: int, x_source: float, x_target: float, top: 
         )
         + "</g>"
     )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
