@@ -209,6 +209,7 @@ def _compute(
             reason=f"not enough trials with sampled values in the study yet: {len(latest)}",
         )  # fmt: skip
     # An in-memory copy of the latest trials: the evaluator never touches the database.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" lines
     study = optuna.create_study(directions=directions)
     study.add_trials(latest)
     evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=16, max_depth=16, seed=0)
