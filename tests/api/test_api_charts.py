@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import optuna
+import pytest
 from fastapi.testclient import TestClient
 from service_helpers import populate
 from sqlalchemy import Engine, insert, select
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, insert, select
 from search import service
 from search.db import Search, Trial, decode_cells, read_scope, session_scope
 from search.optuna_bridge import rdb_storage
+from search.service import charts
 from search.service.charts import IMPORTANCE_MIN_TRIALS
 
 API = "/api/v1"
@@ -181,6 +183,27 @@ def test_importance_ranks_every_searched_parameter(engine: Engine, client: TestC
     started = time.perf_counter()
     assert client.get(f"{API}/searches/{sid}/importance").json() == body
     assert time.perf_counter() - started < 0.5
+
+
+def test_importance_reads_only_the_latest_trials(
+    engine: Engine, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(charts, "IMPORTANCE_MAX_TRIALS", 25)
+    sid = populate(engine)
+    add_trials(engine, sid, 40)
+    seed_study(engine, sid, 60)
+    body = client.get(f"{API}/searches/{sid}/importance").json()
+    assert body["ready"] is True and body["used_trials"] == 25
+    assert len(body["items"]) == 3
+    # Read from the database: only those 25 (the latest), not all 60 then cut.
+    with read_scope(engine) as s:
+        name = s.get(Search, sid).study_name  # type: ignore[union-attr]
+    storage = rdb_storage(engine.url.render_as_string(hide_password=False))
+    try:
+        read = charts._latest_trials(storage, storage.get_study_id_from_name(name))
+    finally:
+        storage.engine.dispose()
+    assert [t.number for t in read] == list(range(35, 60))
 
 
 def test_importance_before_the_study_has_trials(engine: Engine, client: TestClient) -> None:
