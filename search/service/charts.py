@@ -89,9 +89,9 @@ def search_charts(engine: Engine, ref: str | int) -> SearchCharts:
         steps = s.execute(select(Trial.number, column).where(done).order_by(Trial.number))
         points, last = best_steps(steps, goal)
         accs = s.execute(
-            select(Trial.cell_kinds, Trial.best_val_acc)
-            .where(done & Trial.best_val_acc.is_not(None))
-            .order_by(Trial.cell_kinds, Trial.best_val_acc)
+            select(Trial.cell_kinds, Trial.best_val_acc).where(
+                done & Trial.best_val_acc.is_not(None)
+            )
         )
         by_cells = kind_stats(accs)
         completed = s.scalar(select(func.count()).where(done)) or 0
@@ -120,13 +120,13 @@ def best_steps(rows: Any, goal: str) -> tuple[list[StepPoint], int | None]:
 
 
 def kind_stats(rows: Any) -> list[KindStats]:
-    """(cell_kinds, acc) rows sorted by both -> one summary per combination, best median first."""
+    """(cell_kinds, acc) rows -> one summary per combination, best median first."""
     groups: dict[str, list[float]] = {}
     for cells, acc in rows:
         groups.setdefault(cells or "", []).append(float(acc))
     out = []
     for cells, values in groups.items():
-        values.sort()  # the query sorts too; collations differ, so sort again (cheap if sorted)
+        values.sort()
         kinds = decode_cells(cells)
         out.append(
             KindStats(
