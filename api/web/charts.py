@@ -13,6 +13,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from markupsafe import Markup
 
+from space.cost import human_count
+
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 DASHES = ("", "6,3", "2,3", "8,3,2,3")
 WIDTH, HEIGHT = 560, 260
@@ -69,7 +71,32 @@ def line_chart(
     series: Sequence[Series], *, title: str, x_label: str, y_label: str, chart_id: str
 ) -> Markup:
     """An accessible SVG line chart (a ``<title>``, one ``g.series`` per line, a legend)."""
-    x0, x1, y0, y1, y_step = _bounds(series)
+    px, py, out = _frame(_bounds(series), chart_id, title, (x_label, y_label))
+    for i, one in enumerate(series):
+        out.append(_series(i, one, px, py))
+    out.append("</svg>")
+    # Every text and attribute above is escaped (escape, quoteattr): safe to inline.
+    return Markup("\n".join(out))  # noqa: S704
+
+
+def _open(chart_id: str, title: str, height: int = HEIGHT) -> list[str]:
+    """The opening of every chart: an accessible SVG with its title."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id={quoteattr(chart_id)} '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label={quoteattr(title)}>',
+        f"<title>{escape(title)}</title>",
+    ]
+
+
+def _frame(
+    box: tuple[float, float, float, float, float],
+    chart_id: str,
+    title: str,
+    labels: tuple[str, str],
+    x_format: Callable[[float], str] | None = None,
+) -> tuple[Scale, Scale, list[str]]:
+    """The x and y scales of a plot over ``box`` and its opening: title, plot area, axes."""
+    x0, x1, y0, y1, _ = box
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def px(x: float) -> float:
@@ -78,18 +105,12 @@ def line_chart(
     def py(y: float) -> float:
         return TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
 
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id={quoteattr(chart_id)} '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label={quoteattr(title)}>',
-        f"<title>{escape(title)}</title>",
+    head = [
+        *_open(chart_id, title),
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="plot-area"/>',
+        *_axes(box, px, py, labels[0], labels[1], x_format),
     ]
-    out += _axes((x0, x1, y0, y1, y_step), px, py, x_label, y_label)
-    for i, one in enumerate(series):
-        out.append(_series(i, one, px, py))
-    out.append("</svg>")
-    # Every text and attribute above is escaped (escape, quoteattr): safe to inline.
-    return Markup("\n".join(out))  # noqa: S704
+    return px, py, head
 
 
 def _axes(
@@ -186,21 +207,8 @@ def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) 
     _, _, y0, y1, y_step = _bounds([Series("", [(p.x, p.y) for p in points])])
     x0 = math.floor(min(p.x for p in points))
     x1 = max(math.ceil(max(p.x for p in points)), x0 + 1)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def px(x: float) -> float:
-        return LEFT + (x - x0) / (x1 - x0) * plot_w
-
-    def py(y: float) -> float:
-        return TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="chart-pareto" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label={quoteattr(title)}>',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="plot-area"/>',
-        *_axes((x0, x1, y0, y1, y_step), px, py, x_label, y_label, _power_of_ten),
-    ]
+    box = (float(x0), float(x1), y0, y1, y_step)
+    px, py, out = _frame(box, "chart-pareto", title, (x_label, y_label), _power_of_ten)
     front = sorted((p for p in points if p.front), key=lambda p: p.x)
     if len(front) > 1:
         line = " ".join(f"{px(p.x):.1f},{py(p.y):.1f}" for p in front)
@@ -229,11 +237,7 @@ def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) 
 
 
 def _power_of_ten(exponent: float) -> str:
-    value = round(10**exponent)
-    for size, unit in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
-        if value >= size:
-            return f"{value // size}{unit}"
-    return str(value)
+    return human_count(round(10**exponent))
 
 
 def step_chart(
@@ -248,15 +252,8 @@ def step_chart(
     """The best value so far as a step line: it holds each best until the next improvement
     (a diamond marks each) and runs on to the ``last`` trial."""
     x_end = max(last, steps[-1][0])
-    x0, x1, y0, y1, y_step = _bounds([Series("", [*steps, (x_end, steps[-1][1])])])
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def px(x: float) -> float:
-        return LEFT + (x - x0) / (x1 - x0) * plot_w
-
-    def py(y: float) -> float:
-        return TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
-
+    box = _bounds([Series("", [*steps, (x_end, steps[-1][1])])])
+    px, py, out = _frame(box, chart_id, title, (x_label, y_label))
     corners: list[str] = []
     for i, (x, y) in enumerate(steps):
         if i:
@@ -264,12 +261,7 @@ def step_chart(
         corners.append(f"{px(x):.1f},{py(y):.1f}")
     corners.append(f"{px(x_end):.1f},{py(steps[-1][1]):.1f}")
     color = PALETTE[0]
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id={quoteattr(chart_id)} '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label={quoteattr(title)}>',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="plot-area"/>',
-        *_axes((x0, x1, y0, y1, y_step), px, py, x_label, y_label),
+    out += [
         f'<g class="series" data-label="best so far"><polyline points="{" ".join(corners)}" '
         f'fill="none" stroke="{color}" stroke-width="2"/>',
         *(
@@ -319,11 +311,7 @@ def range_chart(rows: Sequence[Spread], *, title: str, x_label: str, chart_id: s
     def px(x: float) -> float:
         return LABEL_W + (x - x0) / (x1 - x0) * plot_w
 
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id={quoteattr(chart_id)} '
-        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label={quoteattr(title)}>',
-        f"<title>{escape(title)}</title>",
-    ]
+    out = _open(chart_id, title, height)
     bottom = height - BOTTOM
     for x in _ticks(x0, x1, step):
         out.append(
