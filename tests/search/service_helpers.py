@@ -60,3 +60,11 @@ def populate(engine: Engine, name: str = "tiny", **spec: Any) -> int:
 def board(session: Any, search_id: int, **query: Any) -> list[Trial]:
     """The leaderboard's trials of a search for ``TrialQuery(**query)``."""
     return leaderboard(session, session.get(Search, search_id), TrialQuery(**query))[0]
+
+
+def row(engine: Engine, search_id: int) -> Search:
+    """The search's record as stored now."""
+    with session_scope(engine) as s:
+        found = s.get(Search, search_id)
+        assert found is not None
+        return found

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from search_helpers import tiny_spec
+from service_helpers import row
 from sqlalchemy import Engine, update
 
 from search.db import Search, Trial, session_scope, utcnow
@@ -31,13 +32,6 @@ from search.lifecycle import (
 from search.runner import Runner
 from space.errors import ConvnasError
 from space.status import SearchStatus
-
-
-def row(engine: Engine, search_id: int) -> Search:
-    with session_scope(engine) as s:
-        found = s.get(Search, search_id)
-        assert found is not None
-        return found
 
 
 def age_heartbeat(engine: Engine, search_id: int, seconds: float) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from search_helpers import tiny_spec
+from service_helpers import row
 from sqlalchemy import Engine
 
 from search.db import Search, session_scope, utcnow
@@ -23,13 +24,6 @@ from search.lifecycle import (
     runner_id,
     stop_reason,
 )
-
-
-def row(engine: Engine, search_id: int) -> Search:
-    with session_scope(engine) as s:
-        found = s.get(Search, search_id)
-        assert found is not None
-        return found
 
 
 def dead_runner() -> str:
