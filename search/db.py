@@ -14,6 +14,7 @@ when another connection wrote in between; an immediate one waits for the lock in
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -413,15 +414,25 @@ def _reason(exc: BaseException) -> str:
     return "; ".join(lines[:2]) or type(orig).__name__
 
 
+PROBE_ATTEMPTS = 40  # 10 s of retries on a locked fresh SQLite file
+
+
 def _probe(engine: Engine, url: str) -> None:
     """Open one connection now, so an unreachable server is one clear line, not a traceback."""
-    try:
-        with engine.connect() as conn:
-            if engine.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA schema_version")  # "file is not a database" here
-    except (DBAPIError, OSError) as exc:
-        engine.dispose()
-        raise DatabaseError(f"cannot connect to {shown_url(url)} ({_reason(exc)})") from None
+    for attempt in range(PROBE_ATTEMPTS):
+        try:
+            with engine.connect() as conn:
+                if engine.dialect.name == "sqlite":
+                    conn.exec_driver_sql("PRAGMA schema_version")  # "file is not a database"
+            return
+        except (DBAPIError, OSError) as exc:
+            engine.dispose()
+            # A fresh SQLite file another process is switching to WAL answers "locked" without
+            # waiting on the busy timeout: wait a little, as that process soon lets go.
+            if "database is locked" in str(exc) and attempt + 1 < PROBE_ATTEMPTS:
+                time.sleep(0.25)
+                continue
+            raise DatabaseError(f"cannot connect to {shown_url(url)} ({_reason(exc)})") from None
 
 
 def create_db_engine(
