@@ -103,6 +103,55 @@ class NpzDataset(DatasetBase):
     path: str = Field(min_length=1)
 
 
+NEURAL_KIND = "neural"
+
+
+class NeuralDataset(SpaceNode):
+    """A neural data set (issue 14): an .npz file with ``stimuli`` uint8 [N,H,W(,C)] and
+    ``responses`` [reps,N,neurons,bins] or [N,neurons,bins], optional ``regions``, ``bin_ms``
+    and ``labels``. Models are *fit* to it (``workers.neural``), never trained on it, so it is
+    not one of :data:`DATASETS` (a training ``dataset: neural:PATH`` is refused by name)."""
+
+    name: Literal["neural"] = "neural"
+    path: str = Field(min_length=1)
+
+    def to_ref(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path}
+
+    def __str__(self) -> str:
+        return f"{NEURAL_KIND}:{self.path}"
+
+
+def neural_path(value: str) -> str:
+    """``neural:PATH`` or a plain ``PATH`` -> ``PATH``; a ValueError naming the form for an
+    empty path or a training kind's reference (``npz:PATH`` is images and labels, not neurons)."""
+    text = value.strip()
+    name, sep, rest = text.partition(":")
+    if sep and name.strip().lower() == NEURAL_KIND:
+        text = rest.strip()
+    elif sep and name.strip().lower() in DATASETS:
+        raise ValueError(
+            f"{name.strip()}:... is a training data set; a neural data set is neural:PATH"
+        )
+    if not text:
+        raise ValueError("a neural data set needs a path: neural:PATH")
+    return text
+
+
+def parse_neural_ref(value: str | dict[str, Any]) -> NeuralDataset:
+    """``neural:PATH``, a plain path, or ``{name: neural, path: PATH}`` as a model (ValueError
+    naming the problem otherwise)."""
+    if isinstance(value, dict):
+        name = str(value.get("name", NEURAL_KIND)).strip().lower()
+        if name != NEURAL_KIND:
+            raise ValueError(f"expected name: neural (got {name!r})")
+        path = value.get("path")
+        if not isinstance(path, str):
+            raise ValueError("a neural data set needs a path: neural:PATH")
+        return NeuralDataset(path=neural_path(path))
+    return NeuralDataset(path=neural_path(value))
+
+
 DATASETS: dict[str, type[DatasetBase]] = {
     "digits": DigitsDataset,
     "shapes": ShapesDataset,

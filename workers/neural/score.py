@@ -1,0 +1,194 @@
+"""``score_model``: one model's neural fit, every chosen layer x response bin x region.
+
+The result (:class:`NeuralScores`) is what a trial records: ``to_json()`` is the trial's
+``neural`` column and ``objective`` its ``neural_fit`` result key (the best normalised fit of
+``settings.region`` over layers and bins; ``None`` when no bin of that region has a ceiling above
+the floor, i.e. the data hold no reliable signal to fit).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from space.arch import Arch
+from space.neural import NeuralFitSettings
+from workers.neural.ceiling import Ceiling, compute_ceiling, given_ceiling
+from workers.neural.data import NeuralData, NeuralDataError
+from workers.neural.fit import fit_layer_bin
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from torch import nn
+
+NEURAL_FORMAT = "convnas.neural/1"
+
+
+@dataclass(frozen=True)
+class FitRow:
+    """One layer, region and response bin: median held-out Pearson r (``raw``) and
+    ``raw / ceiling`` (``normalized``, null below the ceiling floor)."""
+
+    layer: str
+    region: str
+    bin: int
+    bin_ms: float | None
+    steps: list[int]
+    raw: float
+    normalized: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "region": self.region,
+            "bin": self.bin,
+            "bin_ms": self.bin_ms,
+            "steps": list(self.steps),
+            "raw": self.raw,
+            "normalized": self.normalized,
+        }
+
+
+@dataclass(frozen=True)
+class NeuralScores:
+    """The fit of one model to one neural data set (see the module docstring)."""
+
+    rows: list[FitRow]
+    ceiling: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    objective: float | None
+    region: str
+    seconds: float
+    settings: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The trial's ``neural`` column: plain JSON (floats, strings, lists, null)."""
+        return {
+            "format": NEURAL_FORMAT,
+            "region": self.region,
+            "objective": self.objective,
+            "best": self.best,
+            "rows": [row.to_json() for row in self.rows],
+            "ceiling": self.ceiling,
+            "seconds": self.seconds,
+            "timing": self.timing,
+            "settings": self.settings,
+            "data": self.data,
+        }
+
+
+def objective_region(data: NeuralData, settings: NeuralFitSettings) -> str:
+    """``settings.region``, or the only region of the data; an error naming the choices else."""
+    names = data.region_names
+    if settings.region is None:
+        if len(names) == 1:
+            return names[0]
+        raise NeuralDataError(
+            "neural.region",
+            f"the data have several regions ({', '.join(names)}): name the objective's region",
+        )
+    if settings.region not in names:
+        raise NeuralDataError(
+            "neural.region",
+            f"no such region in the data; the data have {', '.join(names)}",
+            settings.region,
+        )
+    return settings.region
+
+
+def _best(rows: list[FitRow], region: str) -> dict[str, Any] | None:
+    scored = [r for r in rows if r.region == region and r.normalized is not None]
+    if not scored:
+        return None
+    top = max(scored, key=lambda r: (r.normalized, r.raw))
+    return {
+        "layer": top.layer,
+        "bin": top.bin,
+        "bin_ms": top.bin_ms,
+        "region": region,
+        "normalized": top.normalized,
+        "raw": top.raw,
+    }
+
+
+def score_features(
+    features: dict[str, np.ndarray],
+    steps: dict[int, list[int]],
+    data: NeuralData,
+    settings: NeuralFitSettings,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[FitRow], Ceiling, str]:
+    """The fit table from already extracted features (``layer -> [bins, N, F]``)."""
+    region = objective_region(data, settings)
+    ceil = (
+        given_ceiling(data, settings.ceiling)
+        if settings.ceiling
+        else compute_ceiling(data, settings.seed)
+    )
+    mean = data.mean_responses()
+    rows: list[FitRow] = []
+    for layer, feats in features.items():
+        if progress is not None:
+            progress(layer)
+        for b in range(data.bins):
+            for name in data.region_names:
+                idx = data.region_index(name)
+                raw = fit_layer_bin(feats[b], mean[:, idx, b], data.labels, settings)
+                c = ceil.value(name, b)
+                rows.append(
+                    FitRow(
+                        layer=layer,
+                        region=name,
+                        bin=b,
+                        bin_ms=data.bin_label(b),
+                        steps=steps[b],
+                        raw=raw,
+                        normalized=ceil.normalize(raw, name, b) if c is not None else None,
+                    )
+                )
+    return rows, ceil, region
+
+
+def score_model(
+    model: nn.Module,
+    arch: Arch,
+    data: NeuralData,
+    settings: NeuralFitSettings,
+    preprocessing: dict[str, Any] | None = None,
+    *,
+    device: str = "cpu",
+    progress: Callable[[str], None] | None = None,
+) -> NeuralScores:
+    """Fit ``model`` (an :class:`~space.nn.ConvRNN` of ``arch``) to ``data``.
+
+    ``preprocessing`` is the training data set's record (``Dataset.preprocessing()``): the
+    stimuli are prepared exactly as the training images were (channels, crop and resize,
+    normalisation with the training statistics). ``None`` (an untrained model, weights without
+    a record) normalises with the stimuli's own per-channel mean and std.
+    ``progress`` is called with each layer's name as its fit starts.
+    """
+    from workers.neural.features import extract_features
+
+    start = time.perf_counter()
+    features, steps = extract_features(model, arch, data, settings, preprocessing, device=device)
+    extracted = time.perf_counter()
+    rows, ceil, region = score_features(features, steps, data, settings, progress=progress)
+    seconds = time.perf_counter() - start
+    return NeuralScores(
+        rows=rows,
+        ceiling=ceil.to_json(),
+        best=_best(rows, region),
+        objective=(_best(rows, region) or {}).get("normalized"),
+        region=region,
+        seconds=seconds,
+        settings=settings.model_dump(),
+        data=data.describe(),
+        timing={"features": extracted - start, "fit": seconds - (extracted - start)},
+    )
