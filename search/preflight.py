@@ -6,6 +6,12 @@ recorded.
 
 Ray itself retries an unreachable address for many minutes without a word, hence the TCP probe
 with a timeout here; a reachable port that is not Ray is still Ray's to report.
+
+:func:`neural_data_problems` checks a spec's neural data file (issue 14) the way the dataset is
+checked at validation (``search.service.searches.dataset_problems``): from the npz headers and
+the small ``regions`` array, never the stimuli or responses themselves, with numpy alone (the
+service process imports neither torch nor the workers). The worker's loader checks everything
+else (NaN, too few images) and a trial fails with its named error.
 """
 
 from __future__ import annotations
@@ -14,13 +20,18 @@ import ipaddress
 import re
 import socket
 import tempfile
+import zipfile
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
 
 from search.db import check_writable
 from search.settings import get_settings
-from space.errors import ConvnasError
+from space.errors import ConvnasError, Problem
+from space.neural import NeuralFitSettings
+from space.spec_model import SearchSpec
 
 RAY_CONNECT_TIMEOUT = 5.0
 # Addresses Ray resolves itself: "auto" (the local cluster's address file, RAY_ADDRESS) and
@@ -116,3 +127,149 @@ def check_run_inputs(
     runs = check_runs_dir(runs_dir or settings.runs_dir)
     check_writable(engine)
     return address, runs
+
+
+# ------------------------------------------------------------------------------------------------
+# The neural data file (issue 14)
+# ------------------------------------------------------------------------------------------------
+
+# The arrays of a neural data file and the ranks each may have.
+_NEURAL_ARRAYS = {"stimuli": (3, 4), "responses": (3, 4), "regions": (1,), "bin_ms": (1,)}
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+# Longest region name read from the file (a header claiming more is not a region list).
+_MAX_REGION_BYTES = 4 * 256
+
+
+class _Bad(Exception):
+    """One problem with the neural file: (path, message, value)."""
+
+    def __init__(self, path: str, message: str, value: Any):
+        super().__init__(message)
+        self.problem = Problem(path, message, value)
+
+
+def neural_data_problems(spec: SearchSpec) -> list[Problem]:
+    """Problems of the spec's neural data file (none without a ``neural:`` block): it exists,
+    is an npz of the documented arrays (no pickles), has repetitions or a given ceiling, names
+    the objective's region, and its time bins fit in the model's steps."""
+    settings = spec.neural
+    if settings is None:
+        return []
+    region = (spec.neural_config() or {}).get("region")
+    try:
+        headers = _neural_headers(Path(settings.path).expanduser())
+        _check_neural_shapes(headers, settings)
+        if region is not None:
+            _check_region(Path(settings.path).expanduser(), headers, region, spec)
+        _check_bins(headers["responses"][0], settings, spec)
+    except _Bad as bad:
+        return [bad.problem]
+    return []
+
+
+def _neural_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+    where = "neural.data"
+    try:
+        if not path.is_file():
+            message = "no such file" if not path.exists() else "not a file"
+            raise _Bad(where, f"{message}: the neural data set must be an .npz file", str(path))
+        with zipfile.ZipFile(path) as archive:
+            members = {n.removesuffix(".npy"): n for n in archive.namelist()}
+            missing = [k for k in ("stimuli", "responses") if k not in members]
+            if missing:
+                raise _Bad(where, f"the npz file lacks array(s) {', '.join(missing)}", str(path))
+            headers = {}
+            for key in (k for k in _NEURAL_ARRAYS if k in members):
+                with archive.open(members[key]) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = _HEADER_READERS.get(version)
+                    if read is None:
+                        raise ValueError(f"npy format version {version} is not supported")
+                    shape, _, dtype = read(f)
+                headers[key] = (tuple(int(n) for n in shape), dtype)
+            return headers
+    except _Bad:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _Bad(where, f"not a readable .npz file ({exc})", str(path)) from None
+
+
+def _check_neural_shapes(
+    headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]], settings: NeuralFitSettings
+) -> None:
+    for key, (shape, dtype) in headers.items():
+        if dtype.hasobject:
+            raise _Bad(f"neural.{key}", "holds Python objects (a pickle): refused", str(dtype))
+        if len(shape) not in _NEURAL_ARRAYS[key]:
+            ranks = " or ".join(str(r) for r in _NEURAL_ARRAYS[key])
+            raise _Bad(f"neural.{key}", f"must have {ranks} dimensions", list(shape))
+    stimuli, responses = headers["stimuli"][0], headers["responses"][0]
+    if headers["stimuli"][1] != np.uint8:
+        raise _Bad(
+            "neural.stimuli", "must be uint8 [N,H,W] or [N,H,W,C]", str(headers["stimuli"][1])
+        )
+    images = responses[-3]
+    if images != stimuli[0]:
+        raise _Bad(
+            "neural.responses",
+            f"must hold one response per stimulus ({stimuli[0]} images)",
+            list(responses),
+        )
+    reps = responses[0] if len(responses) == 4 else 1
+    if reps < 2 and settings.ceiling is None:
+        raise _Bad(
+            "neural.ceiling",
+            f"the responses have {reps} repetition(s), too few to compute the ceiling: keep "
+            "the repetitions ([reps, N, neurons, bins]) or give neural.ceiling",
+            None,
+        )
+    if "regions" in headers and headers["regions"][0][0] != responses[-2]:
+        raise _Bad(
+            "neural.regions",
+            f"must name the region of each of the {responses[-2]} neurons",
+            list(headers["regions"][0]),
+        )
+
+
+def _check_region(
+    path: Path,
+    headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]],
+    region: str,
+    spec: SearchSpec,
+) -> None:
+    where = _region_path(spec)
+    if "regions" not in headers:
+        raise _Bad(where, "the neural data file names no regions (no 'regions' array)", region)
+    if headers["regions"][1].itemsize > _MAX_REGION_BYTES:
+        raise _Bad("neural.regions", "region names are too long", str(headers["regions"][1]))
+    with np.load(path, allow_pickle=False) as archive:
+        names = sorted({str(name) for name in archive["regions"].tolist()})
+    if region not in names:
+        raise _Bad(
+            where, f"no such region in the neural data (regions: {', '.join(names)})", region
+        )
+
+
+def _region_path(spec: SearchSpec) -> str:
+    for i, objective in enumerate(spec.objectives):
+        if objective.metric == "neural_fit" and objective.region:
+            return f"objectives.{i}.region"
+    return "neural.region"
+
+
+def _check_bins(responses: tuple[int, ...], settings: NeuralFitSettings, spec: SearchSpec) -> None:
+    steps = spec.time.steps
+    if not isinstance(steps, int) or isinstance(steps, bool):
+        return  # a searched step count: each trial's fit checks its own
+    bins = responses[-1]
+    needed = settings.offset + bins * settings.steps_per_bin
+    if needed > steps:
+        raise _Bad(
+            "neural.steps_per_bin",
+            f"{bins} time bins at offset {settings.offset} and {settings.steps_per_bin} step(s) "
+            f"per bin need {needed} model steps, but time.steps is {steps}",
+            settings.steps_per_bin,
+        )

@@ -77,14 +77,19 @@ def values_for(
     params: int | None,
     flops: int | None,
     worst_accuracy: bool,
+    neural_fit: float | None = None,
 ) -> list[float] | None:
     """The objective values in the spec's order; None when one is missing or not finite.
-    ``worst_accuracy``: a missing accuracy counts as 0.0 (rejected or diverged candidates)."""
+    ``worst_accuracy``: a missing accuracy or neural fit counts as 0.0 (rejected or diverged
+    candidates: neither was trained to the end, so neither is ever fit to neurons; 0.0 is "no
+    fit", what a model whose features predict nothing scores)."""
     out: list[float] = []
     for objective in objectives:
         value: float | None
         if objective.metric == "val_acc":
             value = 0.0 if worst_accuracy and acc is None else acc
+        elif objective.metric == "neural_fit":
+            value = 0.0 if worst_accuracy and neural_fit is None else neural_fit
         elif objective.metric == "params":
             value = None if params is None else float(params)
         else:
@@ -104,7 +109,9 @@ def outcome(row: Trial, objectives: Sequence[Ranked]) -> tuple[TrialState, list[
     if state == TrialState.FAIL:
         return state, None
     diverged = row.status == TrialStatus.DIVERGED
-    values = values_for(objectives, row.best_val_acc, row.n_params, row.flops, diverged)
+    # The neural_fit column comes with migration 0005; a row read before it has none.
+    fit = getattr(row, "neural_fit", None)
+    values = values_for(objectives, row.best_val_acc, row.n_params, row.flops, diverged, fit)
     if state == TrialState.COMPLETE and values is None:
         return TrialState.FAIL, None
     if state == TrialState.PRUNED:

@@ -10,6 +10,7 @@ from typing import Any
 from space.params import domain_of, finite_values, numeric_bounds
 from space.spec_generated import CellKindSpace, MeanReadoutSpace, RGCCellSpace
 from space.spec_model import SearchSpec
+from space.spec_neural import check_neural
 from space.spec_nodes import CellOneOf, LayerSpace, ReadoutOneOf, branch_name
 
 Loc = tuple[str | int, ...]
@@ -236,4 +237,5 @@ _CHECKS: tuple[Callable[[SearchSpec], Iterator[Issue]], ...] = (
     _check_latency,
     _check_time,
     _check_objectives,
+    check_neural,
 )

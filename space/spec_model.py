@@ -3,12 +3,13 @@ constraints and search settings), the root that :mod:`space.spec_loading` valida
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from space import arch as A
 from space.datasets import DatasetRef
+from space.neural import NeuralFitSettings
 from space.spec_base import SpaceNode
 from space.spec_generated import HeadSpace, InputSpace, TrainingSpace
 from space.spec_nodes import CellSpace, EdgeSpace, FeedbackSpace, LayerSpace, TimeSpace
@@ -35,12 +36,34 @@ class SearchSpec(SpaceNode):
     )
     constraints: Constraints = Field(default_factory=Constraints)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    neural: NeuralFitSettings | None = Field(
+        default=None,
+        description="Fit each trained candidate to recorded neurons (the neural_fit objective "
+        "needs it; without that objective the fit is still recorded per trial)",
+    )
 
     @property
     def scheduler(self) -> Literal["asha", "fifo"]:
+        """ASHA for one objective known every epoch; FIFO for several, or for neural_fit alone
+        (known only once training ends, so there is nothing per epoch to stop trials on)."""
         if self.search.scheduler:
             return self.search.scheduler
-        return "asha" if len(self.objectives) == 1 else "fifo"
+        if len(self.objectives) == 1 and self.objectives[0].metric != "neural_fit":
+            return "asha"
+        return "fifo"
+
+    def neural_objective(self) -> Objective | None:
+        """The neural_fit objective, if the spec has one."""
+        return next((o for o in self.objectives if o.metric == "neural_fit"), None)
+
+    def neural_config(self) -> dict[str, Any] | None:
+        """The ``neural`` block as plain data for a trial's config, with the region settled
+        (the objective's, else the block's); None without a block."""
+        if self.neural is None:
+            return None
+        objective = self.neural_objective()
+        region = (objective.region if objective else None) or self.neural.region
+        return self.neural.model_copy(update={"region": region}).model_dump(mode="json")
 
     def layer(self, name: str) -> LayerSpace:
         for layer in self.layers:

@@ -16,18 +16,29 @@ from space.spec_base import SpaceNode
 # Seeds go to Python's, NumPy's and Optuna's generators; NumPy takes at most 32 bits.
 MAX_SEED = 2**32 - 1
 
-Metric = Literal["val_acc", "params", "flops"]
+# neural_fit: the ceiling-normalised fit of the trained model to recorded neurons of one region
+# (best layer and time bin), computed after training on the spec's ``neural:`` data set.
+Metric = Literal["val_acc", "params", "flops", "neural_fit"]
 DEFAULT_GOALS: dict[str, Literal["max", "min"]] = {
     "val_acc": "max",
     "params": "min",
     "flops": "min",
+    "neural_fit": "max",
 }
 
 
 class Objective(SpaceNode):
     metric: Metric
     goal: Literal["max", "min"] | None = Field(
-        default=None, description="Default: max for val_acc, min for params and flops"
+        default=None,
+        description="Default: max for val_acc and neural_fit, min for params and flops",
+    )
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="neural_fit only: the recorded region whose fit is the objective (e.g. IT); "
+        "default: the neural block's region",
     )
 
     @model_validator(mode="before")

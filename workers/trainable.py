@@ -7,6 +7,7 @@ The trial's ``config`` is plain data, so it travels through Ray and Optuna uncha
       "dataset": "digits",          # a dataset reference (string or mapping), see workers.data
       "training": {"epochs": 2},    # optional TrainConfig overrides of arch.training
       "checkpoint": false,          # optional: report a Tune checkpoint whenever val_acc improves
+      "neural": {...},              # optional: space.neural.NeuralFitSettings (issue 14)
     }
 
 Every epoch is reported with ``ray.tune.report`` (so ASHA can stop the trial): the loop's epoch
@@ -17,6 +18,12 @@ says ``completed``), ``final``, ``arch_hash``, ``params``, ``device`` and ``prep
 otherwise (``diverged``, ``out_of_memory``, ``failed``, or bad input) adds one last report with
 that ``status``, its ``reason``, ``final: true`` and ``val_acc`` = the best reached (0.0 if none),
 so a driver always learns why a trial ended. Nothing here imports ``search`` or ``api``.
+
+With ``neural`` settings, the trained model (its best epoch's weights) is fit to the neural data
+after the last epoch (:mod:`workers.neural_trial`) and the final report adds ``neural_fit``,
+``neural`` and ``neural_seconds``; a fit that fails fails the trial (``neural fit: ...``).
+Every earlier report carries ``neural_fit: null``: Ray Tune checks that each result holds the
+searcher's metrics, and neural_fit may be one.
 """
 
 from __future__ import annotations
@@ -34,13 +41,14 @@ from workers.config import TrainConfig
 from workers.data import load_dataset, parse_dataset_ref
 from workers.errors import WorkerInputError
 from workers.loop import Metrics, TrainResult, TrainRun
+from workers.neural_trial import FIT_KEY, NeuralFitError, neural_settings, score_trial
 
 Report = Callable[[Metrics, str | None], None]  # (metrics, checkpoint folder or None)
 
 
 def parse_trial_config(config: Mapping[str, Any]) -> tuple[Arch, TrainConfig, DatasetBase, bool]:
     """Validate a trial's plain-data config; errors name the field and value."""
-    unknown = sorted(set(config) - {"arch", "dataset", "training", "checkpoint"})
+    unknown = sorted(set(config) - {"arch", "dataset", "training", "checkpoint", "neural"})
     if unknown:
         raise WorkerInputError(
             f"config.{unknown[0]}", "unknown trial config key", config[unknown[0]]
@@ -85,9 +93,11 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
     """
     try:
         arch, cfg, ref, keep = parse_trial_config(config)
+        neural = neural_settings(config)
         data = load_dataset(ref, arch.input.size, arch.input.channels, arch.classes, cfg.seed)
     except ConvnasError as exc:
-        report(_final_report(None, RunStatus.FAILED, f"invalid trial input: {exc}"), None)
+        failed = _final_report(None, RunStatus.FAILED, f"invalid trial input: {exc}")
+        report({**failed, FIT_KEY: None} if "neural" in config else failed, None)
         return None
     with tempfile.TemporaryDirectory(prefix="convnas-ckpt-") as folder:
         if keep:
@@ -105,13 +115,25 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
             # The driver stores it with the trial (export needs it to make weights usable).
             "preprocessing": run.result.preprocessing,
         }
+        if neural is not None:
+            extra[FIT_KEY] = None
+        fit_failed: str | None = None
         for metrics in run:
             final = metrics["status"] != TrialStatus.RUNNING
             row = {**metrics, **extra, "final": final}
             if final:
                 row["train_seconds"] = round(metrics["elapsed"], 3)
+                if neural is not None:
+                    try:
+                        best = folder if keep else None
+                        row |= score_trial(run.model, arch, neural, run.result.preprocessing, best)
+                    except NeuralFitError as exc:  # the epoch is kept; the trial fails below
+                        fit_failed = str(exc)
+                        row |= {"status": TrialStatus.RUNNING, "final": False}
             report(row, folder if keep and metrics["improved"] else None)
         result = run.result
+        if fit_failed is not None:
+            result.status, result.reason = RunStatus.FAILED, fit_failed
         if result.status is not None and result.status != RunStatus.COMPLETED:
             report({**_final_report(result, result.status, result.reason or ""), **extra}, None)
         return result

@@ -7,6 +7,7 @@ from typing import Any
 from markupsafe import Markup
 
 from api.web.charts import Series, line_chart
+from api.web.heatmap import neural_heatmaps, neural_summary
 from search.service.schemas import TrialDetail
 from space.arch import arch_from_data
 from space.errors import SpecError
@@ -60,10 +61,13 @@ def curves(detail: TrialDetail, prefix: str = "chart") -> list[Markup]:
 
 def trial_context(detail: TrialDetail, prefix: str = "chart") -> dict[str, Any]:
     svg, layers, feedback = diagram(detail.arch)
+    neural = getattr(detail, "neural", None)  # the recorded neural fit table (issue 14)
     return {
         "trial": detail,
         "diagram": svg,
         "layers": layers,
         "feedback": feedback,
         "charts": curves(detail, prefix),
+        "neural_maps": neural_heatmaps(neural, f"{prefix}-neural"),
+        "neural": neural_summary(neural),
     }

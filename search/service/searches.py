@@ -17,6 +17,7 @@ from search.db import Search, read_scope, session_scope
 from search.errors import Conflict, InvalidRequest
 from search.leaderboard import check_page
 from search.lifecycle import create_search, driver_is_alive
+from search.preflight import neural_data_problems
 from search.service.schemas import (
     ActionOut,
     ObjectiveOut,
@@ -57,10 +58,12 @@ def dataset_problems(spec: SearchSpec) -> list[Problem]:
     """
     from workers.data.check import check_dataset
 
+    neural = neural_data_problems(spec)  # the neural fit's data file (issue 14), if any
     size, channels = _fixed(spec.input.size), _fixed(spec.input.channels)
     if size is None or channels is None:
-        return []
-    return check_dataset(spec.dataset, input_size=size, channels=channels, classes=spec.classes)
+        return neural
+    problems = check_dataset(spec.dataset, input_size=size, channels=channels, classes=spec.classes)
+    return problems + neural
 
 
 def _fixed(value: Any) -> int | None:
