@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from space import arch as A
-from space.params import Domain, SearchDomain, domain_of, finite_values
+from space.params import Domain, SearchDomain, Tied, domain_of, finite_values
 from space.spec_generated import CellKindSpace, ReadoutKindSpace, RGCCellSpace
 from space.spec_model import SearchSpec
 from space.spec_nodes import EDGE_SETTINGS, CellOneOf, EdgeSpace, LayerSpace, ReadoutOneOf
@@ -29,6 +29,7 @@ from space.walk import (
     SpaceWalk,
     alternatives,
     cell_use,
+    edge_plan,
     edge_setting_value,
     forced_value,
     is_forced,
@@ -191,6 +192,11 @@ class _Counter:
     def joint(self, node: BaseModel, frozen: type[BaseModel], names: Sequence[str]) -> Count:
         """Distinct outcomes of a group of coupled fields, by enumerating their domains."""
         domains = {name: finite_values(domain_of(getattr(node, name))) for name in names}
+        for name in names:
+            if isinstance(domain_of(getattr(node, name)), Tied):
+                # its value follows another field's: one value here, an upper bound overall
+                domains[name] = (True,)
+                self._note("a tie inside a group of dependent rgc/layer fields: upper bound")
         sizes = [len(v) if v is not None else 0 for v in domains.values()]
         if 0 in sizes or math.prod(sizes) > MAX_JOINT:
             self.exact = False
@@ -226,34 +232,32 @@ class _Counter:
         return total * self.feedback({layer.name for layer in present})
 
     def feedback(self, present: set[str]) -> Count:
-        """Edge subsets and settings, by a walk over candidates with state (edges on, whether a
-        shared setting has been sampled)."""
-        fb = self.spec.feedback
-        states: dict[tuple[int, bool], Count] = {(0, False): Count()}
+        """Edge subsets and settings: a walk over the searched candidates with state (edges on,
+        whether a shared setting is used), kept where the number on is a count the sampled
+        ``feedback.edges`` can give (clipped to the candidates left, as sampling does)."""
+        plan = edge_plan(self.spec)
+        forced, free, room = plan.present(present)
+        counts = {min(k, room) for k in finite_values(plan.count) or ()}
         shared = Count()
         for name in EDGE_SETTINGS:
-            shared = shared * _count(domain_of(getattr(fb, name)))
-        for cand in self.spec.edge_candidates():
-            if cand.source not in present or cand.target not in present:
-                continue
+            shared = shared * _count(domain_of(getattr(self.spec.feedback, name)))
+        start, used = Count(), False
+        for cand in forced:
             own, uses_shared = self.edge_settings(cand)
-            enabled = finite_values(domain_of(cand.enabled)) or (False, True)
+            start, used = start * own, used or uses_shared
+        states: dict[tuple[int, bool], Count] = {(0, used): start}
+        for cand in free:
+            own, uses_shared = self.edge_settings(cand)
             nxt: dict[tuple[int, bool], Count] = {}
             for (on, used), count in states.items():
-                options: list[tuple[tuple[int, bool], Count]] = []
-                if fb.max_edges is not None and on >= fb.max_edges:
-                    options.append(((on, used), count))
-                else:
-                    if False in enabled:
-                        options.append(((on, used), count))
-                    if True in enabled:
-                        options.append(((on + 1, used or uses_shared), count * own))
-                for key, value in options:
+                off_key, on_key = (on, used), (on + 1, used or uses_shared)
+                for key, value in ((off_key, count), (on_key, count * own)):
                     nxt[key] = nxt[key] + value if key in nxt else value
             states = nxt
         total = Count(0)
-        for (_, used), count in states.items():
-            total = total + (count * shared if used else count)
+        for (on, used), count in states.items():
+            if on in counts:
+                total = total + (count * shared if used else count)
         return total
 
     def edge_settings(self, cand: EdgeSpace) -> tuple[Count, bool]:

@@ -13,6 +13,16 @@ Two layers live here:
       {int: [low, high], step: 2}          # integer fields; both ends inclusive
       {float: [low, high], log: true}      # float fields; log needs low > 0
       {bool: any}                          # boolean fields (true or false)
+      {tie: other_field, scale: -1, offset: 0}   # not searched: another field's value
+
+  A tie (:class:`TieLeaf`) gives a field the value of a sibling field of the same node (the
+  same cell space or ``one_of`` branch, layer, ``time``, ``training``, ...), times ``scale``
+  plus ``offset`` (numbers only; both default to a plain copy). It is no parameter of its own:
+  the papers searched ``tau_multiplier = -tau_offset`` as ``tau_multiplier: {tie: tau_offset,
+  scale: -1}``. The node checks its ties when it is validated
+  (:func:`space.spec_base.check_ties`): unknown targets, ties to ties (so no chains nor
+  cycles), non-searchable fields and values the tied field cannot take are errors at the tied
+  field's path.
 
   :func:`leaf_type` builds, for a field's type ``T``, the tagged union ``T | Choice[T] | ...`` whose
   members are validated against ``T``'s own constraints (so ``kernel: {choice: [3, 40]}`` fails at
@@ -31,12 +41,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, cast
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     PositiveInt,
+    Strict,
     Tag,
     create_model,
     model_validator,
@@ -47,7 +59,7 @@ Scalar = str | int | float | bool | None
 # Tags of the leaf union members carry a leading '=' so that error locations can drop them
 # (pydantic inserts the tag into the location: ``kernel.=choice.choice.1``).
 TAG_PREFIX = "="
-LEAF_KEYS = ("choice", "int", "float", "bool")
+LEAF_KEYS = ("choice", "int", "float", "bool", "tie")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 """Bounds of ``{int: [low, high]}`` (what Optuna and the database store)."""
 
@@ -142,7 +154,36 @@ class Boolean:
         return "bool"
 
 
-Domain = Fixed | Categorical | IntRange | FloatRange | Boolean
+@dataclass(frozen=True)
+class Tied:
+    """The value of the sibling field ``target`` times ``scale`` plus ``offset`` (a
+    :class:`TieLeaf`): not searched, one value per value of its target."""
+
+    target: str
+    scale: float = 1.0
+    offset: float = 0.0
+
+    def size(self) -> int | None:
+        return 1
+
+    def describe(self) -> str:
+        return f"tied to {self.target}{_affine_text(self.scale, self.offset)}"
+
+    def apply(self, value: Any, integer: bool) -> Any:
+        """The tied field's value when its target holds ``value``: numbers scaled and offset
+        (an int when the tied field holds ``integer`` values), anything else copied."""
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return value
+        result = value * self.scale + self.offset
+        return int(result) if integer else float(result)
+
+
+def _affine_text(scale: float, offset: float) -> str:
+    text = "" if scale == 1 else f" * {scale:g}"
+    return text + ("" if offset == 0 else f" {'+' if offset > 0 else '-'} {abs(offset):g}")
+
+
+Domain = Fixed | Categorical | IntRange | FloatRange | Boolean | Tied
 SearchDomain = Categorical | IntRange | FloatRange | Boolean
 
 
@@ -151,8 +192,8 @@ def finite_values(domain: Domain) -> Sequence[Any] | None:
     ``len``, test ``in``, index it, never list it), or None for a continuous one."""
     if isinstance(domain, Fixed):
         return (domain.value,)
-    if isinstance(domain, FloatRange):
-        return None
+    if isinstance(domain, (FloatRange, Tied)):
+        return None  # continuous, or as many as its target's (unknown here)
     if isinstance(domain, IntRange):
         return domain.as_range()
     return domain.values()
@@ -200,7 +241,7 @@ class Leaf(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
 
-    def domain(self) -> SearchDomain:
+    def domain(self) -> SearchDomain | Tied:
         raise NotImplementedError
 
 
@@ -289,6 +330,37 @@ class BoolLeaf(Leaf):
         return Boolean()
 
 
+class BadTie(dict[str, Any]):
+    """A ``{tie: ...}`` mapping its node found wrong (see :func:`space.spec_base.check_ties`):
+    :class:`TieLeaf` reports ``message`` at the tied field's own path."""
+
+    def __init__(self, raw: dict[str, Any], message: str):
+        super().__init__(raw)
+        self.message = message
+
+
+FiniteFloat = Annotated[float, Strict(), AllowInfNan(False), BeforeValidator(_not_bool)]
+
+
+class TieLeaf(Leaf):
+    """``{tie: FIELD, scale: S, offset: O}``: the value of the sibling ``FIELD`` times ``S``
+    plus ``O`` (not searched; see the module docstring)."""
+
+    target: str = Field(alias="tie", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)
+    scale: FiniteFloat = 1.0
+    offset: FiniteFloat = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reported(cls, data: Any) -> Any:
+        if isinstance(data, BadTie):
+            raise ValueError(data.message)
+        return data
+
+    def domain(self) -> Tied:
+        return Tied(self.target, self.scale, self.offset)
+
+
 def domain_of(value: Any) -> Domain:
     """The domain of a validated spec field: a leaf model's domain, else the value fixed."""
     if isinstance(value, Leaf):
@@ -297,7 +369,9 @@ def domain_of(value: Any) -> Domain:
 
 
 def is_searched(value: Any) -> bool:
-    return isinstance(value, Leaf) and len(finite_values(value.domain()) or (0, 1)) > 1
+    if not isinstance(value, Leaf) or isinstance(value, TieLeaf):
+        return False
+    return len(finite_values(value.domain()) or (0, 1)) > 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,6 +380,8 @@ def is_searched(value: Any) -> bool:
 
 
 def _leaf_tag(value: Any) -> str | None:
+    if isinstance(value, BadTie):
+        return TAG_PREFIX + "tie"
     if isinstance(value, Leaf):
         for cls, tag in _LEAF_TAGS.items():
             if isinstance(value, cls):
@@ -322,7 +398,19 @@ _LEAF_TAGS: dict[type, str] = {
     IntLeaf: "int",
     FloatLeaf: "float",
     BoolLeaf: "bool",
+    TieLeaf: "tie",
 }
+
+
+def value_kinds(tp: Any) -> set[type]:
+    """The plain types a field of type ``tp`` holds, None left out (``int | None`` -> {int})."""
+    return _base_types(tp) - {type(None)}
+
+
+def holds_integers(tp: Any) -> bool:
+    """True for an int field (that takes no float): a tie into it gives an int."""
+    kinds = _base_types(tp)
+    return int in kinds and float not in kinds
 
 
 def _base_types(tp: Any) -> set[type]:
@@ -420,6 +508,8 @@ def leaf_type(tp: Any, metadata: Sequence[Any] = (), name: str | None = None) ->
     if bool in kinds:
         members.append(_annotated(BoolLeaf, (Tag(TAG_PREFIX + "bool"),)))
         expected.append("{bool: any}")
+    members.append(_annotated(TieLeaf, (Tag(TAG_PREFIX + "tie"),)))
+    expected.append("{tie: FIELD}")
     message = "expected " + ", ".join(expected[:-1]) + " or " + expected[-1]
     result = tagged_union(
         members, Discriminator(_leaf_tag, custom_error_type="leaf", custom_error_message=message)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from space import arch as A
 from space.params import TAG_PREFIX, BoolLeaf, ChoiceLeaf, leaf_type
@@ -190,6 +190,8 @@ class EdgeEnds(SpaceNode):
 class EdgeSpace(EdgeOverrides, EdgeEnds):
     """A candidate edge; its own settings, when given, override the feedback block's."""
 
+    allows_ties: ClassVar[bool] = False
+
 
 def _candidates_tag(value: Any) -> str | None:
     if isinstance(value, str):
@@ -214,19 +216,48 @@ class FeedbackChoice(SpaceNode):
     among: list[A.Name] | None = Field(
         default=None, description="Restrict a rule's candidates to these layers"
     )
-    max_edges: A.Int | None = Field(default=None, ge=0)
+    min_edges: A.Int = Field(
+        default=0, ge=0, description="Fewest edges on (searched and always-on edges together)"
+    )
+    max_edges: A.Int | None = Field(
+        default=None, ge=0, description="Most edges on (None: every candidate may be on)"
+    )
     share: Literal["shared", "per_edge"] = Field(
         default="shared",
         description="Edge settings: one sample for all edges (labels feedback.entry, ...) or "
         "one per edge (feedback.SOURCE->TARGET.entry, ...)",
     )
 
+    @model_validator(mode="after")
+    def _edge_bounds(self) -> FeedbackChoice:
+        if self.max_edges is not None and self.min_edges > self.max_edges:
+            raise ValueError(
+                f"min_edges ({self.min_edges}) must not exceed max_edges ({self.max_edges})"
+            )
+        return self
+
 
 class FeedbackSpace(FeedbackSettings, FeedbackChoice):
-    """Long-range feedback: which candidate edges exist is searched, each edge on/off.
+    """Long-range feedback: which candidate edges are on is searched.
 
-    Candidates are visited in order (rules: by source layer, then target); once ``max_edges``
-    edges are on, the rest are off and not sampled. Edges touching an absent optional layer
-    drop out. An edge whose sampled ``entry`` is ``cell`` while its target has no rgc memory is
-    re-routed to ``out`` (the entry the released models use).
+    Candidates come in order (rules: by source layer, then target). A candidate with
+    ``enabled: true`` is always on (the first ``max_edges`` of them); one with ``enabled:
+    false`` never; the others are *searched*, and a sample draws them in two steps:
+
+    1. ``feedback.edges``: how many searched candidates are on, an int uniform on
+       ``min_edges - A .. max_edges - A`` (``A``: the always-on edges; clipped to ``0 ..
+       number of searched candidates``; no ``max_edges``: up to all of them);
+    2. which: each searched candidate has a priority ``feedback.SOURCE->TARGET.priority``
+       (uniform on [0, 1]) and the ``edges`` of highest priority are on (asked only when
+       ``0 < edges <`` the number of searched candidates, where the answer is not forced).
+
+    So under the random sampler the count is uniform and, given the count, every subset of
+    that size is equally likely: every candidate is on with the same probability. Optuna sees
+    one int and one float per candidate under the same names in every trial, and TPE can learn
+    which edges help by raising their priorities. Edges touching an absent optional layer drop
+    out (and a count above the candidates left is clipped). An edge whose sampled ``entry`` is
+    ``cell`` while its target has no rgc memory is re-routed to ``out`` (the entry the released
+    models use).
     """
+
+    allows_ties: ClassVar[bool] = False

@@ -15,14 +15,17 @@ Labels::
     layers.conv2.channels               layers.conv2.cell.filter_size   (inline / per-layer cell)
     cells.main.kind                     cells.main.rgc.cell_depth  (shared cell, one_of branch)
     layers.conv2.cell.kind              layers.conv2.cell.rgc.tau_filter_size (per_layer one_of)
-    feedback.conv3->conv2               (edge on/off)
+    feedback.edges                      (how many searched edges are on)
+    feedback.conv3->conv2.priority      (which: the highest priorities are on)
     feedback.entry                      (shared settings)  feedback.conv3->conv2.entry (per edge)
     head.kind   time.steps   time.readout.kind   time.readout.mean.start   training.lr
 
 Order: input, the presence of optional layers, each present layer (its fields in ``LayerArch``
-order, the cell at ``cell``: a shared cell where its first present user is), feedback candidates
-in order (shared edge settings at the first edge that is on), head, time (the readout at
-``readout``), training.
+order, the cell at ``cell``: a shared cell where its first present user is), the feedback edge
+count, the candidates' priorities in candidate order, the settings of the edges on in candidate
+order (shared settings at the first edge on), head, time (the readout at ``readout``), training.
+The edge encoding and its distribution are documented on
+:class:`space.spec_nodes.FeedbackSpace`.
 
 Repairs that keep every sample a valid arch (:func:`forced_value`, :func:`repair_condition`):
 
@@ -43,14 +46,27 @@ the pieces below (:func:`alternatives`, :func:`cell_use`, :func:`edge_setting_va
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pydantic import BaseModel
 
 from space import arch as A
-from space.params import Boolean, Categorical, Domain, Fixed, SearchDomain, domain_of, finite_values
+from space.params import (
+    Boolean,
+    Categorical,
+    Domain,
+    Fixed,
+    FloatRange,
+    IntRange,
+    SearchDomain,
+    Tied,
+    TieLeaf,
+    domain_of,
+    finite_values,
+    holds_integers,
+)
 from space.spec_generated import CellKindSpace, ReadoutKindSpace, RGCCellSpace
 from space.spec_model import SearchSpec
 from space.spec_nodes import (
@@ -138,6 +154,35 @@ def repair_condition(frozen: type[BaseModel], name: str, prefix: str) -> str | N
 
 
 # --------------------------------------------------------------------------------------------
+# Ties
+# --------------------------------------------------------------------------------------------
+
+
+def tie_order(node: BaseModel, names: list[str]) -> list[str]:
+    """``names`` with each tied field moved just after its target when the target comes later
+    (searched fields keep their order; ties cannot chain, so one pass suffices)."""
+    position = {name: i for i, name in enumerate(names)}
+    waiting: dict[str, list[str]] = {}
+    out: list[str] = []
+    for name in names:
+        value = getattr(node, name, None)
+        target = value.target if isinstance(value, TieLeaf) else None
+        if target is not None and position.get(target, -1) > position[name]:
+            waiting.setdefault(target, []).append(name)
+            continue
+        out.append(name)
+        out.extend(waiting.pop(name, []))
+    return out
+
+
+def tied_value(tie: TieLeaf, target: Any, frozen: type[BaseModel], name: str) -> Any:
+    """The value of a tied field whose target came out ``target`` (UNKNOWN stays UNKNOWN)."""
+    if target is UNKNOWN:
+        return UNKNOWN
+    return tie.domain().apply(target, holds_integers(frozen.model_fields[name].annotation))
+
+
+# --------------------------------------------------------------------------------------------
 # The structure: alternatives, cell uses, edge settings
 # --------------------------------------------------------------------------------------------
 
@@ -210,6 +255,84 @@ def present_condition(spec: SearchSpec, *names: str) -> str | None:
     return both(*(f"layers.{layer.name}.present" for layer in ends if layer.optional))
 
 
+def any_condition(conditions: Iterable[str | None]) -> str | None:
+    """Conditions joined with ``or`` (None: always, as soon as one of them is None)."""
+    kept: list[str] = []
+    for condition in conditions:
+        if condition is None:
+            return None
+        if condition not in kept:
+            kept.append(condition)
+    return " or ".join(kept) if kept else None
+
+
+# --------------------------------------------------------------------------------------------
+# Feedback edges: how many are on, and which
+# --------------------------------------------------------------------------------------------
+
+EDGE_COUNT_LABEL: Final = "feedback.edges"
+PRIORITY: Final = FloatRange(0.0, 1.0)
+"""The domain of a searched candidate's priority (``feedback.S->T.priority``)."""
+
+
+def priority_label(cand: EdgeSpace) -> str:
+    return f"{edge_label(cand.source, cand.target)}.priority"
+
+
+@dataclass(frozen=True)
+class EdgePlan:
+    """The candidates of a spec split by their ``enabled``: ``forced`` (fixed on) and ``free``
+    (searched), in candidate order, and ``count``: the domain of ``feedback.edges``, the number
+    of free candidates on (``min_edges..max_edges`` less the forced edges, within
+    ``0..len(free)``; a one-value domain is fixed)."""
+
+    order: dict[tuple[str, str], int]
+    forced: list[EdgeSpace]
+    free: list[EdgeSpace]
+    count: Domain
+    max_edges: int | None
+
+    def present(self, layers: Container[str]) -> tuple[list[EdgeSpace], list[EdgeSpace], int]:
+        """(forced, free, room) among the candidates whose two layers are present: the forced
+        edges (the first ``max_edges`` of them) and how many free ones may still be on."""
+        forced = [c for c in self.forced if c.source in layers and c.target in layers]
+        free = [c for c in self.free if c.source in layers and c.target in layers]
+        if self.max_edges is None:
+            return forced, free, len(free)
+        forced = forced[: self.max_edges]
+        return forced, free, max(0, min(len(free), self.max_edges - len(forced)))
+
+    def in_order(self, edges: Iterable[EdgeSpace]) -> list[EdgeSpace]:
+        return sorted(edges, key=lambda c: self.order[(c.source, c.target)])
+
+
+def edge_plan(spec: SearchSpec) -> EdgePlan:
+    fb = spec.feedback
+    candidates = spec.edge_candidates()
+    forced: list[EdgeSpace] = []
+    free: list[EdgeSpace] = []
+    for cand in candidates:
+        enabled = finite_values(domain_of(cand.enabled)) or (False, True)
+        if len(set(enabled)) > 1:
+            free.append(cand)
+        elif True in enabled:
+            forced.append(cand)
+    high = len(free)
+    if fb.max_edges is not None:
+        high = max(0, min(high, fb.max_edges - len(forced)))
+    low = min(high, max(0, fb.min_edges - len(forced)))
+    count: Domain = IntRange(low, high) if low < high else Fixed(high)
+    order = {(c.source, c.target): i for i, c in enumerate(candidates)}
+    return EdgePlan(order, forced, free, count, fb.max_edges)
+
+
+def top_priorities(free: list[EdgeSpace], priorities: list[Any], count: int) -> list[EdgeSpace]:
+    """The ``count`` candidates of highest priority (ties: the earlier candidate), in order."""
+    ranked = sorted(range(len(free)), key=lambda i: (-priorities[i], i))
+    keep = set(ranked[:count])
+    return [c for i, c in enumerate(free) if i in keep]
+
+
 # --------------------------------------------------------------------------------------------
 # The walk
 # --------------------------------------------------------------------------------------------
@@ -230,6 +353,8 @@ class SpaceWalk:
     def value(self, label: str, domain: Domain, condition: str | None) -> Any:
         if isinstance(domain, Fixed):
             return domain.value
+        if isinstance(domain, Tied):  # fields() resolves ties; validation allows no others
+            raise AssertionError(f"{label}: a tie outside a node's fields")
         values = finite_values(domain)
         if values is not None and len(values) == 1:
             return values[0]  # a one-value choice is fixed: never bother the sampler
@@ -246,16 +371,21 @@ class SpaceWalk:
         condition: str | None,
         special: Mapping[str, Callable[[], Any]] | None = None,
     ) -> Values:
-        """Every field of ``frozen`` from ``node``: sampled, fixed, forced or ``special``."""
+        """Every field of ``frozen`` from ``node``: sampled, fixed, forced, tied or
+        ``special`` (a repair wins over a tie: it keeps the arch valid)."""
         special = special or {}
         out: Values = {}
-        for name in frozen.model_fields:
+        for name in tie_order(node, list(frozen.model_fields)):
             if name in special:
                 out[name] = special[name]()
                 continue
             forced = forced_value(frozen, name, out, node)
             if is_forced(forced):
                 out[name] = forced
+                continue
+            spec_value = getattr(node, name)
+            if isinstance(spec_value, TieLeaf):
+                out[name] = tied_value(spec_value, out[spec_value.target], frozen, name)
                 continue
             when = both(condition, repair_condition(frozen, name, prefix))
             out[name] = self.draw(f"{prefix}.{name}", getattr(node, name), when)
@@ -312,25 +442,14 @@ class SpaceWalk:
         return out
 
     def feedback(self, layers: list[Values]) -> list[Values]:
-        fb = self.spec.feedback
         present = {layer["name"]: layer for layer in layers}
+        plan = edge_plan(self.spec)
+        forced, free, room = plan.present(present)
+        chosen = forced + self.chosen_edges(plan, free, room)
         edges: list[Values] = []
-        for index, cand in enumerate(self.spec.edge_candidates()):
-            if cand.source not in present or cand.target not in present:
-                continue  # an absent optional layer takes its edges with it
-            if fb.max_edges is not None and len(edges) >= fb.max_edges:
-                break  # the rest are off and never sampled
+        for cand in plan.in_order(chosen):
             label = edge_label(cand.source, cand.target)
-            limit = None
-            if fb.max_edges is not None and index >= fb.max_edges:
-                limit = f"fewer than {fb.max_edges} earlier edges on"
-            when = both(present_condition(self.spec, cand.source, cand.target), limit)
-            on = self.draw(label, cand.enabled, when)
-            if not maybe(on):
-                continue
             settings = {name: self.edge_setting(cand, name, label) for name in EDGE_SETTINGS}
-            if on is UNKNOWN:
-                continue  # not sampling: nothing to build
             target_cell = present[cand.target]["cell"]
             if settings["entry"] == "cell" and not (
                 target_cell["kind"] == "rgc" and rgc_has_memory(target_cell)
@@ -338,6 +457,30 @@ class SpaceWalk:
                 settings["entry"] = "out"  # re-route: 'cell' needs an rgc memory
             edges.append({"source": cand.source, "target": cand.target, **settings})
         return edges
+
+    def chosen_edges(self, plan: EdgePlan, free: list[EdgeSpace], room: int) -> list[EdgeSpace]:
+        """The searched candidates that are on: ``feedback.edges`` says how many, the
+        candidates' priorities which (every free candidate when the count is not known)."""
+        if not free:
+            return []
+        when = any_condition(present_condition(self.spec, c.source, c.target) for c in free)
+        count = self.value(EDGE_COUNT_LABEL, plan.count, when)
+        counts = finite_values(plan.count) or () if count is UNKNOWN else (count,)
+        wanted = {min(k, room) for k in counts}
+        if not any(0 < k < len(free) for k in wanted):  # none, or all: no priorities needed
+            return free if count is UNKNOWN or max(wanted) > 0 else []
+        between = f"0 < {EDGE_COUNT_LABEL} < {len(free)}"
+        priorities = [
+            self.value(
+                priority_label(c),
+                PRIORITY,
+                both(present_condition(self.spec, c.source, c.target), between),
+            )
+            for c in free
+        ]
+        if count is UNKNOWN or UNKNOWN in priorities:
+            return free  # listing: every candidate may be on
+        return top_priorities(free, priorities, min(count, room))
 
     def edge_setting(self, cand: EdgeSpace, name: str, label: str) -> Any:
         value, shared = edge_setting_value(self.spec, cand, name)

@@ -33,7 +33,10 @@ class WithNewField(A.Frozen):
 
 def test_a_new_arch_field_becomes_a_searchable_field() -> None:
     source = codegen.render_class(codegen.Target("WithNewFieldSpace", WithNewField))
-    field = 'width: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.WithNewField, "width")] = 3'
+    field = (
+        "width: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, "
+        'FromArch(A.WithNewField, "width")] = 3'
+    )
     assert field in source
 
 

@@ -28,7 +28,10 @@ def distinct_archs(spec: SearchSpec, limit: int = 20000) -> int:
             label: str, domain: SearchDomain, prefix: list[int] = prefix, path: list[int] = path
         ) -> Any:
             values = finite_values(domain)
-            if values is None:
+            if values is None and label.endswith(".priority"):
+                # an edge's priority: low or high reaches every subset of the candidates
+                values = (0.0, 1.0)
+            elif values is None:
                 assert isinstance(domain, FloatRange)
                 values = (domain.low,)
             depth = len(path)
@@ -180,7 +183,10 @@ def test_params_have_labels_domains_and_conditions() -> None:
     by_label = {p.label: p for p in info.params}
     assert by_label["cells.main.kind"].domain == "choice rgc, lstm, timedecay"
     assert by_label["cells.main.rgc.cell_depth"].condition == "cells.main.kind == rgc"
-    assert by_label["feedback.conv3->conv2"].condition == "layers.conv3.present"
+    # one candidate edge: its count (0 or 1) is searched while conv3 is present, no priority
+    assert by_label["feedback.edges"].condition == "layers.conv3.present"
+    assert by_label["feedback.edges"].domain == "int 0..1"
+    assert not any(label.endswith(".priority") for label in by_label)
     assert by_label["training.lr"].domain == "float 0.02..0.08 log"
     assert by_label["training.lr"].size is None
 
@@ -199,6 +205,8 @@ def everything_on(label: str, domain: SearchDomain) -> Any:
     """Every optional layer and feedback edge present, the first value elsewhere."""
     if isinstance(domain, Boolean):
         return True
+    if label == "feedback.edges":
+        return domain.high  # type: ignore[union-attr]
     values = finite_values(domain)
     return values[0] if values else domain.low  # type: ignore[union-attr]
 

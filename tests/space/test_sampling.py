@@ -150,13 +150,15 @@ def test_optional_layers_and_their_edges_drop_out() -> None:
     absent = Scripted({"layers.conv3.present": False})
     arch = freeze(spec, absent)
     assert [layer.name for layer in arch.layers] == ["conv1", "conv2"]
-    assert arch.feedback == () and "feedback.conv3->conv2" not in absent.asked
-    present = Scripted({"layers.conv3.present": True, "feedback.conv3->conv2": True})
+    assert arch.feedback == () and "feedback.edges" not in absent.asked
+    present = Scripted({"layers.conv3.present": True, "feedback.edges": 1})
     arch = freeze(spec, present)
     assert [(e.source, e.target) for e in arch.feedback] == [("conv3", "conv2")]
 
 
 def test_feedback_rule_max_edges_and_shared_settings() -> None:
+    # The encoding changed with unbiased edge sampling: a count, then per-candidate priorities
+    # (it used to be one on/off per candidate, visited in order until max_edges were on).
     layers = [{"name": f"c{i}", "channels": 8, "cell": "main"} for i in range(4)]
     spec = spec_from_data(
         base(
@@ -168,14 +170,25 @@ def test_feedback_rule_max_edges_and_shared_settings() -> None:
             },
         )
     )
-    everything_on = Scripted({f"feedback.c{i}->c{j}": True for i in range(4) for j in range(i)})
-    everything_on.answers["feedback.kernel"] = 3
-    arch = freeze(spec, everything_on)
-    assert [(e.source, e.target) for e in arch.feedback] == [("c1", "c0"), ("c2", "c0")]
+    answers = {
+        "feedback.edges": 2,
+        "feedback.c3->c1.priority": 0.9,
+        "feedback.c2->c0.priority": 0.8,
+        "feedback.c3->c0.priority": 0.8,  # a tie with c2->c0: the earlier candidate wins
+        "feedback.kernel": 3,
+    }
+    two = Scripted(answers)
+    arch = freeze(spec, two)
+    assert [(e.source, e.target) for e in arch.feedback] == [("c2", "c0"), ("c3", "c1")]
     assert {e.kernel for e in arch.feedback} == {3}
-    edge_labels = [k for k in everything_on.asked if "->" in k]
-    assert edge_labels == ["feedback.c1->c0", "feedback.c2->c0"]  # the rest: never asked
-    assert "feedback.kernel" in everything_on.asked
+    assert two.asked["feedback.edges"] == IntRange(0, 2)
+    priorities = [k for k in two.asked if k.endswith(".priority")]
+    assert priorities == [
+        f"feedback.c{i}->c{j}.priority" for i in range(4) for j in range(i)
+    ]  # every candidate, in candidate order
+    none = Scripted({"feedback.edges": 0})
+    assert freeze(spec, none).feedback == ()
+    assert list(none.asked) == ["feedback.edges"]  # no priorities, no settings
 
 
 def test_feedback_per_edge_settings_and_overrides() -> None:
@@ -318,4 +331,4 @@ def test_labels_are_unique_per_sample() -> None:
 
     freeze(spec, recording)
     assert len(seen) == len(set(seen))
-    assert "cells.rgc.cell_depth" in seen and "feedback.conv5->conv4" in seen
+    assert "cells.rgc.cell_depth" in seen and "feedback.edges" in seen
