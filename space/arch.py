@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
@@ -37,12 +37,31 @@ Kernel = Annotated[int, Strict(), Field(ge=1, le=31)]
 class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: fields added after archs were first recorded: left out of ``arch_hash`` while they hold
+    #: their default, so every arch written before them keeps its hash (see ``Arch.structure``)
+    _hash_neutral: ClassVar[frozenset[str]] = frozenset()
+
 
 # --------------------------------------------------------------------------------------------
 # Cells. Every cell sees ``x`` (the output of its layer's feedforward conv, after the layer's
 # activation) and ``r`` (the layer's input before that conv). Filter sizes are square and
 # same-padded at stride 1. ``bias`` switches the biases of the cell's own convs.
 # --------------------------------------------------------------------------------------------
+
+
+NonNegInt = Annotated[int, Strict(), Field(ge=0)]
+InitScale = Annotated[float, Strict(), Field(gt=0.0, le=100.0)]
+WeightDecay = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
+
+
+#: cell fields the papers searched per cell, on every cell with kernels:
+#: ``init_scale``: the cell's kernels start from fan-in variance scaling with this scale (TF's
+#: ``variance_scaling_initializer``, truncated normal; the median RGC used 0.639) whatever the
+#: arch's ``init.scheme``; None: the scheme's default for cell kernels (Glorot uniform).
+#: ``weight_decay``: L2 decay of the cell's kernels and of the feedback projections into its
+#: layer (they live inside the cell in the released code), in place of
+#: ``training.weight_decay``; None: the training's.
+CELL_TRAINING_FIELDS = frozenset({"init_scale", "weight_decay"})
 
 
 class NoneCell(Frozen):
@@ -67,6 +86,10 @@ class SimpleRNNCell(Frozen):
     activation: Activation = "elu"
     layer_norm: bool = False
     bias: bool = True
+    init_scale: InitScale | None = None
+    weight_decay: WeightDecay | None = None
+
+    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
 
 
 class GRUCell(Frozen):
@@ -78,6 +101,10 @@ class GRUCell(Frozen):
     forget_bias: Float = 1.0
     layer_norm: bool = False
     bias: bool = True
+    init_scale: InitScale | None = None
+    weight_decay: WeightDecay | None = None
+
+    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
 
 
 class LSTMCell(Frozen):
@@ -90,6 +117,10 @@ class LSTMCell(Frozen):
     peepholes: bool = False
     layer_norm: bool = False
     bias: bool = True
+    init_scale: InitScale | None = None
+    weight_decay: WeightDecay | None = None
+
+    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
 
 
 class UGRNNCell(Frozen):
@@ -101,6 +132,10 @@ class UGRNNCell(Frozen):
     forget_bias: Float = 1.0
     layer_norm: bool = False
     bias: bool = True
+    init_scale: InitScale | None = None
+    weight_decay: WeightDecay | None = None
+
+    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
 
 
 class IntersectionRNNCell(Frozen):
@@ -111,6 +146,10 @@ class IntersectionRNNCell(Frozen):
     forget_bias: Float = 1.0
     layer_norm: bool = False
     bias: bool = True
+    init_scale: InitScale | None = None
+    weight_decay: WeightDecay | None = None
+
+    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
 
 
 RGC_MEMORY_ONLY = frozenset(
@@ -170,6 +209,10 @@ class RGCCell(Frozen):
     out_activation: Activation = "elu"
     layer_norm: bool = False
     bias: bool = True
+    init_scale: InitScale | None = None
+    weight_decay: WeightDecay | None = None
+
+    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
 
     @property
     def has_memory(self) -> bool:
@@ -282,23 +325,53 @@ class LastReadout(Frozen):
     kind: Literal["last"] = "last"
 
 
+#: a decoding window's first step: an int, or ``auto``: the first step at which the readout can
+#: depend on the image (``space.graph.first_signal_steps``: under the biological unroll every
+#: edge costs a step, so the number of layers when no feedback edge shortcuts the path).
+#: The released code decodes ``range(num_layers, times)`` with ``num_layers`` counting its
+#: readout node: one step after this ``auto`` (set ``start`` to reproduce it exactly).
+WindowStart = NonNegInt | Literal["auto"]
+#: softmax temperature of a confidence decoder: ``softmax(logits / temperature)``;
+#: ``learned``: a trainable inverse temperature ``beta`` (``softmax(beta * logits)``) starting
+#: uniform in [0, 1) as released. The chosen step is an argmax, so, as in the released code,
+#: ``beta`` moves only the choice, and gets no gradient through it.
+Temperature = Annotated[float, Strict(), Field(gt=0.0, le=1000.0)] | Literal["learned"]
+
+
+WindowEnd = Annotated[int, Strict(), Field(ge=1)] | None
+
+
 class MeanReadout(Frozen):
-    """Mean of the logits over steps ``start <= t < end`` (``end`` None: through the last)."""
+    """Mean of the logits over the window ``start <= t < end`` (``end`` None: to the last)."""
 
     kind: Literal["mean"] = "mean"
-    start: Int = Field(default=0, ge=0)
-    end: Int | None = Field(default=None, ge=1)
+    start: WindowStart = "auto"
+    end: WindowEnd = None
 
 
 class MaxConfReadout(Frozen):
+    """Per sample, the step of the window ``start <= t < end`` with the most confident
+    softmax."""
+
+    _hash_neutral: ClassVar[frozenset[str]] = frozenset({"end", "temperature"})
+
     kind: Literal["max_conf"] = "max_conf"
+    start: WindowStart = "auto"
+    end: WindowEnd = None
+    temperature: Temperature = 1.0
 
 
 class ThreshReadout(Frozen):
-    """First step whose max softmax probability passes ``threshold``, else the most confident."""
+    """First step of the window ``start <= t < end`` whose max softmax probability passes
+    ``threshold``, else the most confident step of the window."""
+
+    _hash_neutral: ClassVar[frozenset[str]] = frozenset({"end", "temperature"})
 
     kind: Literal["thresh"] = "thresh"
+    start: WindowStart = "auto"
+    end: WindowEnd = None
     threshold: Float = Field(default=0.9, gt=0.0, le=1.0)
+    temperature: Temperature = 1.0
 
 
 Readout = Annotated[
@@ -319,12 +392,17 @@ def _readout_shorthand(value: Any) -> Any:
 
 
 class TimeArch(Frozen):
-    """Unroll of ``steps`` steps; image shown for steps ``0 .. image_off-1``, then a blank frame."""
+    """Unroll of ``steps`` steps; image shown for steps ``0 .. image_off-1``, then a blank frame:
+    the constant ``blank`` in the model's (already normalised) input space. The released code
+    feeds 0.5 there (not mid-gray pixels); 0.0 is the zero input."""
+
+    _hash_neutral: ClassVar[frozenset[str]] = frozenset({"blank"})
 
     steps: Int = Field(default=1, ge=1, le=256)
     image_off: Int | None = Field(default=None, ge=1)
     readout: Readout = Field(default_factory=LastReadout)
     unroll: Literal["biological", "feedforward"] = "biological"
+    blank: Annotated[float, Strict(), Field(ge=-1000.0, le=1000.0)] = 0.0
 
     @model_validator(mode="before")
     @classmethod
@@ -367,6 +445,27 @@ class Training(Frozen):
     label_smoothing: Float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
+class Resize(Frozen):
+    """How feedback inputs and resized residual inputs reach a layer's spatial size:
+    ``align_corners`` true is TF's ``resize_images(..., align_corners=True)`` of the released
+    code; false (default) keeps convnas's half-pixel bilinear resize."""
+
+    mode: Literal["bilinear"] = "bilinear"
+    align_corners: bool = False
+
+
+class Init(Frozen):
+    """Initial weights. ``xavier`` (default): Glorot-uniform kernels, zero biases.
+    ``tf``: as the released code: fan-in variance scaling (truncated normal, ``scale``) for the
+    layers' own convs (feedforward, post, residual projections), N(0, 0.01) readout kernels
+    (an fc readout's bias starts at 1, as released), Glorot-uniform cell and feedback kernels
+    with TF's fan sizes, zero biases except the GRU gates' (1.0). A cell's ``init_scale``
+    overrides its kernels in either scheme."""
+
+    scheme: Literal["xavier", "tf"] = "xavier"
+    scale: InitScale = 1.0
+
+
 class InputShape(Frozen):
     size: Int = Field(ge=4, le=4096)
     channels: Int = Field(ge=1, le=64)
@@ -375,6 +474,8 @@ class InputShape(Frozen):
 class Arch(Frozen):
     """A concrete ConvRNN: the unit that is hashed, trained, recorded and exported."""
 
+    _hash_neutral: ClassVar[frozenset[str]] = frozenset({"resize", "init", "crop_depthwise"})
+
     format: Literal["convnas.arch/1"] = ARCH_FORMAT
     input: InputShape
     classes: Int = Field(ge=2, le=100000)
@@ -382,6 +483,12 @@ class Arch(Frozen):
     feedback: tuple[FeedbackEdge, ...] = ()
     head: Head = Field(default_factory=Head)
     time: TimeArch = Field(default_factory=TimeArch)
+    resize: Resize = Field(default_factory=Resize)
+    init: Init = Field(default_factory=Init)
+    #: depth-separable kernels larger than the map they run on shrink to the map's size (their
+    #: parameters too), as in the released code; False keeps the full kernel (every tap is still
+    #: applied through the SAME padding)
+    crop_depthwise: bool = False
     training: Training | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
 
@@ -403,8 +510,11 @@ class Arch(Frozen):
     # Canonical forms --------------------------------------------------------------------------
 
     def structure(self) -> dict[str, Any]:
-        """The architecture alone: what ``arch_hash`` covers (no training, no meta)."""
-        data = self.model_dump(mode="json", exclude={"training", "meta"})
+        """The architecture alone: what ``arch_hash`` covers (no training, no meta), without the
+        hash-neutral fields that hold their defaults."""
+        data = _without_neutral_defaults(self, self.model_dump(mode="json"))
+        data.pop("training", None)
+        data.pop("meta", None)
         data["feedback"] = sorted(data["feedback"], key=lambda e: (e["target"], e["source"]))
         return data
 
@@ -438,6 +548,27 @@ class Arch(Frozen):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
+
+
+def _without_neutral_defaults(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (``model``'s JSON dump) without ``_hash_neutral`` fields at their defaults,
+    recursively through nested models and tuples of models."""
+    neutral: frozenset[str] = getattr(type(model), "_hash_neutral", frozenset())
+    fields = type(model).model_fields
+    out: dict[str, Any] = {}
+    for name, dumped in data.items():
+        value = getattr(model, name)
+        if name in neutral and value == fields[name].get_default(call_default_factory=True):
+            continue
+        if isinstance(value, BaseModel):
+            dumped = _without_neutral_defaults(value, dumped)
+        elif isinstance(value, tuple):
+            dumped = [
+                _without_neutral_defaults(v, d) if isinstance(v, BaseModel) else d
+                for v, d in zip(value, dumped, strict=True)
+            ]
+        out[name] = dumped
+    return out
 
 
 def arch_from_data(

@@ -164,7 +164,7 @@ def cost(arch: Arch) -> ArchCost:
     layers: list[LayerCost] = []
     elements_per_step = 0
     for layer, shape in zip(arch.layers, shapes, strict=True):
-        inv = layer_inventory(layer, shape)
+        inv = layer_inventory(layer, shape, arch.crop_depthwise)
         elements = _layer_elements(layer, shape, inv)
         elements_per_step += elements
         layers.append(

@@ -208,19 +208,33 @@ def final_size(arch: Arch) -> int:
     return size
 
 
+def decode_window(arch: Arch) -> tuple[int, int]:
+    """The steps ``[start, end)`` the readout decoder reads (``last``: the last step alone).
+
+    ``start: auto`` is the readout's first sight of the image (``first_signal_steps``): steps
+    before it cannot depend on the image."""
+    readout, steps = arch.time.readout, arch.time.steps
+    if readout.kind == "last":
+        return steps - 1, steps
+    start = readout.start
+    first = first_signal_steps(arch)["readout"] if start == "auto" else start
+    end = steps if readout.end is None else readout.end
+    return first, end
+
+
 def _check_time(arch: Arch) -> list[str]:
     problems = _check_latency(arch)
     readout = arch.time.readout
-    if problems:
+    if problems or readout.kind == "last":
         return problems
-    if readout.kind == "mean" and readout.end is not None:  # noqa: SIM102
-        if readout.end > arch.time.steps or readout.start >= readout.end:
-            return [
-                f"time.readout: window [{readout.start}, {readout.end}) must lie within "
-                f"0..{arch.time.steps} and be non-empty"
-            ]
-    if readout.kind == "mean" and readout.start >= arch.time.steps:
-        return [f"time.readout.start: {readout.start} is not below time.steps {arch.time.steps}"]
+    start, end = decode_window(arch)
+    if readout.end is not None and readout.end > arch.time.steps:
+        return [f"time.readout.end: {readout.end} is more than time.steps {arch.time.steps}"]
+    if start >= end:
+        return [
+            f"time.readout: the window [{start}, {end}) is empty (start {readout.start!r}, "
+            f"end {readout.end!r}, {arch.time.steps} steps)"
+        ]
     return []
 
 

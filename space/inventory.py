@@ -7,7 +7,8 @@ analytic count equals ``sum(p.numel())`` of the torch model by construction (and
 Conventions (as in the papers' released code, convrnn.md section 6):
 - a conv is square, stride 1 and same-padded unless ``stride`` says otherwise;
 - depth-separable = depthwise ``k x k`` (channel multiplier 1, no bias) then pointwise ``1 x 1``
-  with one bias (when ``bias``);
+  with one bias (when ``bias``); with ``Arch.crop_depthwise`` a ``k`` larger than the map is
+  ``k = size`` (the released code's crop);
 - a norm is a layer norm over (C, H, W) per sample with a per-channel gain and shift (TF's
   ``layer_norm`` with ``begin_params_axis=-1``; ``GroupNorm(1, C)`` in torch).
 
@@ -34,12 +35,13 @@ Conv names and what they read/write (``x``: cell input, C channels; ``r``: layer
   ``cell.in_to_out_tau``, ``cell.res_to_out_tau``, ``cell.in_to_out_gate``,
   ``cell.res_to_out_gate`` (bias-free; the last is depth-separable when ``gate_depth_separable``,
   as released); norms ``cell.ln_cell``, ``cell.ln_out``.
-- readout: ``fc`` (a linear layer, written as a 1x1 conv at size 1) or ``conv`` (k x k to classes).
+- readout: ``fc`` (a linear layer, written as a 1x1 conv at size 1) or ``conv`` (k x k to classes);
+  tensor ``decoder.beta`` of shape (1,) when the decoder learns its softmax temperature.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 
 from space.arch import (
@@ -267,7 +269,16 @@ def _layer_convs(layer: LayerArch, shape: LayerShape) -> list[ConvSpec]:
     return convs
 
 
-def layer_inventory(layer: LayerArch, shape: LayerShape) -> LayerInventory:
+def _cropped(spec: ConvSpec) -> ConvSpec:
+    """A depth-separable conv's kernel shrunk to its (stride-1) map, as the released code does
+    (``ksize = min(filter_size, map size)``, parameters included)."""
+    if not spec.depth_separable or spec.kernel <= spec.size:
+        return spec
+    return replace(spec, kernel=spec.size)
+
+
+def layer_inventory(layer: LayerArch, shape: LayerShape, crop: bool = False) -> LayerInventory:
+    """One layer's parameters; ``crop``: ``Arch.crop_depthwise``."""
     convs = _layer_convs(layer, shape)
     norms: list[NormSpec] = []
     tensors: list[TensorSpec] = []
@@ -282,6 +293,8 @@ def layer_inventory(layer: LayerArch, shape: LayerShape) -> LayerInventory:
     else:
         cell_convs, norms, tensors = _standard_cell(layer, shape)
         convs += cell_convs
+    if crop:
+        convs = [_cropped(spec) for spec in convs]
     return LayerInventory(layer.name, tuple(convs), tuple(norms), tuple(tensors))
 
 
@@ -292,14 +305,18 @@ def readout_inventory(arch: Arch, last: LayerShape) -> LayerInventory:
         k = arch.head.kernel
         size = last.out_size - k + 1 if arch.head.padding == "valid" else last.out_size
         spec = ConvSpec("conv", last.out_channels, arch.classes, k, size)
-    return LayerInventory("readout", (spec,))
+    # a learned softmax temperature of the decoder (max_conf, thresh) is one trainable scalar
+    learned = getattr(arch.time.readout, "temperature", None) == "learned"
+    tensors = (TensorSpec("decoder.beta", (1,)),) if learned else ()
+    return LayerInventory("readout", (spec,), tensors=tensors)
 
 
 def inventory(arch: Arch) -> list[LayerInventory]:
     """Every layer's parameters in layer order, then the readout."""
     shapes = layer_shapes(arch)
     layers = [
-        layer_inventory(layer, shape) for layer, shape in zip(arch.layers, shapes, strict=True)
+        layer_inventory(layer, shape, arch.crop_depthwise)
+        for layer, shape in zip(arch.layers, shapes, strict=True)
     ]
     return [*layers, readout_inventory(arch, shapes[-1])]
 

@@ -2,8 +2,8 @@
 do not edit (a test fails when this file is stale).
 
 The searchable twin of each frozen model: every field is ``T`` or a leaf form
-(``{choice: ...}``, ``{int: ...}``, ``{float: ...}``, ``{bool: any}``), validated as the leaf
-union of the frozen field (see :class:`space.spec_base.FromArch`).
+(``{choice: ...}``, ``{int: ...}``, ``{float: ...}``, ``{bool: any}``, ``{tie: ...}``),
+validated as the leaf union of the frozen field (see :class:`space.spec_base.FromArch`).
 """
 
 from __future__ import annotations
@@ -13,80 +13,96 @@ from typing import Annotated, Literal, TypeAlias
 from pydantic import Field
 
 from space import arch as A
-from space.params import BoolLeaf, ChoiceLeaf, FloatLeaf, IntLeaf
+from space.params import BoolLeaf, ChoiceLeaf, FloatLeaf, IntLeaf, TieLeaf
 from space.spec_base import CellKindBase, FromArch, ReadoutKindBase, SpaceNode
 
 
 class InputSpace(SpaceNode):
-    size: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.InputShape, "size")]
-    channels: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.InputShape, "channels")]
+    size: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.InputShape, "size")]
+    channels: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.InputShape, "channels")]
 
 
 class LayerFields(SpaceNode):
     __doc__ = A.LayerArch.__doc__
 
     name: Annotated[str, FromArch(A.LayerArch, "name", keep=True)]
-    channels: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.LayerArch, "channels")]
-    kernel: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.LayerArch, "kernel")] = 3
-    stride: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.LayerArch, "stride")] = 1
-    pool: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.LayerArch, "pool")] = 1
-    activation: Annotated[A.Activation | ChoiceLeaf, FromArch(A.LayerArch, "activation")] = "elu"
-    bias: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.LayerArch, "bias")] = True
-    post_kernel: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.LayerArch, "post_kernel")] = 0
-    residual: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.LayerArch, "residual")] = False
+    channels: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.LayerArch, "channels")]
+    kernel: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.LayerArch, "kernel")] = 3
+    stride: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.LayerArch, "stride")] = 1
+    pool: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.LayerArch, "pool")] = 1
+    activation: Annotated[
+        A.Activation | ChoiceLeaf | TieLeaf, FromArch(A.LayerArch, "activation")
+    ] = "elu"
+    bias: Annotated[bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.LayerArch, "bias")] = True
+    post_kernel: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.LayerArch, "post_kernel")
+    ] = 0
+    residual: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.LayerArch, "residual")
+    ] = False
     post_activation: Annotated[
-        A.Activation | ChoiceLeaf, FromArch(A.LayerArch, "post_activation")
+        A.Activation | ChoiceLeaf | TieLeaf, FromArch(A.LayerArch, "post_activation")
     ] = "identity"
 
 
 class HeadSpace(SpaceNode):
     __doc__ = A.Head.__doc__
 
-    kind: Annotated[Literal["fc", "conv"] | ChoiceLeaf, FromArch(A.Head, "kind")] = "fc"
-    kernel: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.Head, "kernel")] = 1
-    padding: Annotated[Literal["same", "valid"] | ChoiceLeaf, FromArch(A.Head, "padding")] = "same"
+    kind: Annotated[Literal["fc", "conv"] | ChoiceLeaf | TieLeaf, FromArch(A.Head, "kind")] = "fc"
+    kernel: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.Head, "kernel")] = 1
+    padding: Annotated[
+        Literal["same", "valid"] | ChoiceLeaf | TieLeaf, FromArch(A.Head, "padding")
+    ] = "same"
 
 
 class TimeFields(SpaceNode):
     __doc__ = A.TimeArch.__doc__
 
-    steps: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.TimeArch, "steps")] = 1
-    image_off: Annotated[int | ChoiceLeaf | IntLeaf | None, FromArch(A.TimeArch, "image_off")] = (
-        None
-    )
+    steps: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.TimeArch, "steps")] = 1
+    image_off: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf | None, FromArch(A.TimeArch, "image_off")
+    ] = None
     unroll: Annotated[
-        Literal["biological", "feedforward"] | ChoiceLeaf, FromArch(A.TimeArch, "unroll")
+        Literal["biological", "feedforward"] | ChoiceLeaf | TieLeaf, FromArch(A.TimeArch, "unroll")
     ] = "biological"
+    blank: Annotated[float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.TimeArch, "blank")] = 0.0
 
 
 class TrainingSpace(SpaceNode):
     __doc__ = A.Training.__doc__
 
     optimizer: Annotated[
-        Literal["sgd", "adam", "adamw"] | ChoiceLeaf, FromArch(A.Training, "optimizer")
+        Literal["sgd", "adam", "adamw"] | ChoiceLeaf | TieLeaf, FromArch(A.Training, "optimizer")
     ] = "sgd"
-    lr: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.Training, "lr")] = 0.05
-    momentum: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.Training, "momentum")] = 0.9
-    nesterov: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.Training, "nesterov")] = True
+    lr: Annotated[float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.Training, "lr")] = 0.05
+    momentum: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.Training, "momentum")
+    ] = 0.9
+    nesterov: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.Training, "nesterov")
+    ] = True
     weight_decay: Annotated[
-        float | ChoiceLeaf | FloatLeaf, FromArch(A.Training, "weight_decay")
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.Training, "weight_decay")
     ] = 0.0001
-    batch_size: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.Training, "batch_size")] = 64
-    epochs: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.Training, "epochs")] = 2
+    batch_size: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.Training, "batch_size")
+    ] = 64
+    epochs: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.Training, "epochs")] = 2
     grad_clip: Annotated[
-        float | ChoiceLeaf | FloatLeaf | None, FromArch(A.Training, "grad_clip")
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.Training, "grad_clip")
     ] = 1.0
     grad_clip_mode: Annotated[
-        Literal["norm", "value"] | ChoiceLeaf, FromArch(A.Training, "grad_clip_mode")
+        Literal["norm", "value"] | ChoiceLeaf | TieLeaf, FromArch(A.Training, "grad_clip_mode")
     ] = "norm"
     lr_schedule: Annotated[
-        Literal["constant", "cosine", "step"] | ChoiceLeaf, FromArch(A.Training, "lr_schedule")
+        Literal["constant", "cosine", "step"] | ChoiceLeaf | TieLeaf,
+        FromArch(A.Training, "lr_schedule"),
     ] = "cosine"
     warmup_epochs: Annotated[
-        float | ChoiceLeaf | FloatLeaf, FromArch(A.Training, "warmup_epochs")
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.Training, "warmup_epochs")
     ] = 0.0
     label_smoothing: Annotated[
-        float | ChoiceLeaf | FloatLeaf, FromArch(A.Training, "label_smoothing")
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.Training, "label_smoothing")
     ] = 0.0
 
 
@@ -94,31 +110,33 @@ class FeedbackSettings(SpaceNode):
     __doc__ = A.FeedbackEdge.__doc__
 
     entry: Annotated[
-        Literal["input", "cell", "out"] | ChoiceLeaf, FromArch(A.FeedbackEdge, "entry")
+        Literal["input", "cell", "out"] | ChoiceLeaf | TieLeaf, FromArch(A.FeedbackEdge, "entry")
     ] = "out"
-    kernel: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.FeedbackEdge, "kernel")] = 1
+    kernel: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.FeedbackEdge, "kernel")] = 1
     depth_separable: Annotated[
-        bool | ChoiceLeaf | BoolLeaf, FromArch(A.FeedbackEdge, "depth_separable")
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.FeedbackEdge, "depth_separable")
     ] = False
-    activation: Annotated[A.Activation | ChoiceLeaf, FromArch(A.FeedbackEdge, "activation")] = (
-        "identity"
-    )
+    activation: Annotated[
+        A.Activation | ChoiceLeaf | TieLeaf, FromArch(A.FeedbackEdge, "activation")
+    ] = "identity"
 
 
 class EdgeOverrides(SpaceNode):
     entry: Annotated[
-        Literal["input", "cell", "out"] | ChoiceLeaf | None,
+        Literal["input", "cell", "out"] | ChoiceLeaf | TieLeaf | None,
         FromArch(A.FeedbackEdge, "entry", optional=True),
     ] = Field(default=None, description="Override of feedback.entry")
     kernel: Annotated[
-        int | ChoiceLeaf | IntLeaf | None, FromArch(A.FeedbackEdge, "kernel", optional=True)
+        int | ChoiceLeaf | IntLeaf | TieLeaf | None,
+        FromArch(A.FeedbackEdge, "kernel", optional=True),
     ] = Field(default=None, description="Override of feedback.kernel")
     depth_separable: Annotated[
-        bool | ChoiceLeaf | BoolLeaf | None,
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf | None,
         FromArch(A.FeedbackEdge, "depth_separable", optional=True),
     ] = Field(default=None, description="Override of feedback.depth_separable")
     activation: Annotated[
-        A.Activation | ChoiceLeaf | None, FromArch(A.FeedbackEdge, "activation", optional=True)
+        A.Activation | ChoiceLeaf | TieLeaf | None,
+        FromArch(A.FeedbackEdge, "activation", optional=True),
     ] = Field(default=None, description="Override of feedback.activation")
 
 
@@ -132,60 +150,114 @@ class TimeDecayCellSpace(CellKindBase):
     __doc__ = A.TimeDecayCell.__doc__
 
     kind: Literal["timedecay"] = "timedecay"
-    tau_init: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.TimeDecayCell, "tau_init")] = 0.0
+    tau_init: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.TimeDecayCell, "tau_init")
+    ] = 0.0
 
 
 class SimpleRNNCellSpace(CellKindBase):
     __doc__ = A.SimpleRNNCell.__doc__
 
     kind: Literal["simplernn"] = "simplernn"
-    depth: Annotated[int | ChoiceLeaf | IntLeaf | None, FromArch(A.SimpleRNNCell, "depth")] = None
-    filter_size: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.SimpleRNNCell, "filter_size")] = 3
-    activation: Annotated[A.Activation | ChoiceLeaf, FromArch(A.SimpleRNNCell, "activation")] = (
-        "elu"
+    depth: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf | None, FromArch(A.SimpleRNNCell, "depth")
+    ] = None
+    filter_size: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.SimpleRNNCell, "filter_size")
+    ] = 3
+    activation: Annotated[
+        A.Activation | ChoiceLeaf | TieLeaf, FromArch(A.SimpleRNNCell, "activation")
+    ] = "elu"
+    layer_norm: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.SimpleRNNCell, "layer_norm")
+    ] = False
+    bias: Annotated[bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.SimpleRNNCell, "bias")] = (
+        True
     )
-    layer_norm: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.SimpleRNNCell, "layer_norm")] = (
-        False
-    )
-    bias: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.SimpleRNNCell, "bias")] = True
+    init_scale: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.SimpleRNNCell, "init_scale")
+    ] = None
+    weight_decay: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.SimpleRNNCell, "weight_decay")
+    ] = None
 
 
 class GRUCellSpace(CellKindBase):
     __doc__ = A.GRUCell.__doc__
 
     kind: Literal["gru"] = "gru"
-    depth: Annotated[int | ChoiceLeaf | IntLeaf | None, FromArch(A.GRUCell, "depth")] = None
-    filter_size: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.GRUCell, "filter_size")] = 3
-    forget_bias: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.GRUCell, "forget_bias")] = 1.0
-    layer_norm: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.GRUCell, "layer_norm")] = False
-    bias: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.GRUCell, "bias")] = True
+    depth: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf | None, FromArch(A.GRUCell, "depth")] = (
+        None
+    )
+    filter_size: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.GRUCell, "filter_size")
+    ] = 3
+    forget_bias: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.GRUCell, "forget_bias")
+    ] = 1.0
+    layer_norm: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.GRUCell, "layer_norm")
+    ] = False
+    bias: Annotated[bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.GRUCell, "bias")] = True
+    init_scale: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.GRUCell, "init_scale")
+    ] = None
+    weight_decay: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.GRUCell, "weight_decay")
+    ] = None
 
 
 class LSTMCellSpace(CellKindBase):
     __doc__ = A.LSTMCell.__doc__
 
     kind: Literal["lstm"] = "lstm"
-    depth: Annotated[int | ChoiceLeaf | IntLeaf | None, FromArch(A.LSTMCell, "depth")] = None
-    filter_size: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.LSTMCell, "filter_size")] = 3
-    forget_bias: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.LSTMCell, "forget_bias")] = (
-        1.0
+    depth: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf | None, FromArch(A.LSTMCell, "depth")] = (
+        None
     )
-    peepholes: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.LSTMCell, "peepholes")] = False
-    layer_norm: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.LSTMCell, "layer_norm")] = False
-    bias: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.LSTMCell, "bias")] = True
+    filter_size: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.LSTMCell, "filter_size")
+    ] = 3
+    forget_bias: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.LSTMCell, "forget_bias")
+    ] = 1.0
+    peepholes: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.LSTMCell, "peepholes")
+    ] = False
+    layer_norm: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.LSTMCell, "layer_norm")
+    ] = False
+    bias: Annotated[bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.LSTMCell, "bias")] = True
+    init_scale: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.LSTMCell, "init_scale")
+    ] = None
+    weight_decay: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.LSTMCell, "weight_decay")
+    ] = None
 
 
 class UGRNNCellSpace(CellKindBase):
     __doc__ = A.UGRNNCell.__doc__
 
     kind: Literal["ugrnn"] = "ugrnn"
-    depth: Annotated[int | ChoiceLeaf | IntLeaf | None, FromArch(A.UGRNNCell, "depth")] = None
-    filter_size: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.UGRNNCell, "filter_size")] = 3
-    forget_bias: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.UGRNNCell, "forget_bias")] = (
-        1.0
-    )
-    layer_norm: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.UGRNNCell, "layer_norm")] = False
-    bias: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.UGRNNCell, "bias")] = True
+    depth: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf | None, FromArch(A.UGRNNCell, "depth")
+    ] = None
+    filter_size: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.UGRNNCell, "filter_size")
+    ] = 3
+    forget_bias: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.UGRNNCell, "forget_bias")
+    ] = 1.0
+    layer_norm: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.UGRNNCell, "layer_norm")
+    ] = False
+    bias: Annotated[bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.UGRNNCell, "bias")] = True
+    init_scale: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.UGRNNCell, "init_scale")
+    ] = None
+    weight_decay: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.UGRNNCell, "weight_decay")
+    ] = None
 
 
 class IntersectionRNNCellSpace(CellKindBase):
@@ -193,105 +265,137 @@ class IntersectionRNNCellSpace(CellKindBase):
 
     kind: Literal["intersectionrnn"] = "intersectionrnn"
     filter_size: Annotated[
-        int | ChoiceLeaf | IntLeaf, FromArch(A.IntersectionRNNCell, "filter_size")
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.IntersectionRNNCell, "filter_size")
     ] = 3
     forget_bias: Annotated[
-        float | ChoiceLeaf | FloatLeaf, FromArch(A.IntersectionRNNCell, "forget_bias")
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.IntersectionRNNCell, "forget_bias")
     ] = 1.0
     layer_norm: Annotated[
-        bool | ChoiceLeaf | BoolLeaf, FromArch(A.IntersectionRNNCell, "layer_norm")
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.IntersectionRNNCell, "layer_norm")
     ] = False
-    bias: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.IntersectionRNNCell, "bias")] = True
+    bias: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.IntersectionRNNCell, "bias")
+    ] = True
+    init_scale: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None,
+        FromArch(A.IntersectionRNNCell, "init_scale"),
+    ] = None
+    weight_decay: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None,
+        FromArch(A.IntersectionRNNCell, "weight_decay"),
+    ] = None
 
 
 class RGCCellSpace(CellKindBase):
     __doc__ = A.RGCCell.__doc__
 
     kind: Literal["rgc"] = "rgc"
-    cell_depth: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.RGCCell, "cell_depth")] = 0
+    cell_depth: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.RGCCell, "cell_depth")
+    ] = 0
     tau_filter_size: Annotated[
-        int | ChoiceLeaf | IntLeaf, FromArch(A.RGCCell, "tau_filter_size")
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.RGCCell, "tau_filter_size")
     ] = 3
     cell_tau_filter_size: Annotated[
-        int | ChoiceLeaf | IntLeaf | None, FromArch(A.RGCCell, "cell_tau_filter_size")
+        int | ChoiceLeaf | IntLeaf | TieLeaf | None, FromArch(A.RGCCell, "cell_tau_filter_size")
     ] = None
     gate_filter_size: Annotated[
-        int | ChoiceLeaf | IntLeaf, FromArch(A.RGCCell, "gate_filter_size")
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.RGCCell, "gate_filter_size")
     ] = 3
-    ff_filter_size: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.RGCCell, "ff_filter_size")] = 3
+    ff_filter_size: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.RGCCell, "ff_filter_size")
+    ] = 3
     in_out_filter_size: Annotated[
-        int | ChoiceLeaf | IntLeaf, FromArch(A.RGCCell, "in_out_filter_size")
+        int | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.RGCCell, "in_out_filter_size")
     ] = 3
     tau_depth_separable: Annotated[
-        bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "tau_depth_separable")
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "tau_depth_separable")
     ] = False
     gate_depth_separable: Annotated[
-        bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "gate_depth_separable")
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "gate_depth_separable")
     ] = False
     ff_depth_separable: Annotated[
-        bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "ff_depth_separable")
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "ff_depth_separable")
     ] = False
     in_out_depth_separable: Annotated[
-        bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "in_out_depth_separable")
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "in_out_depth_separable")
     ] = False
-    input_to_cell: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "input_to_cell")] = (
-        True
-    )
-    cell_residual: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "cell_residual")] = (
-        False
-    )
-    input_to_out: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "input_to_out")] = (
-        False
-    )
-    cell_to_out: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "cell_to_out")] = False
-    out_residual: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "out_residual")] = (
-        False
-    )
-    input_to_tau: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "input_to_tau")] = (
-        False
-    )
-    input_to_gate: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "input_to_gate")] = (
-        False
-    )
+    input_to_cell: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "input_to_cell")
+    ] = True
+    cell_residual: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "cell_residual")
+    ] = False
+    input_to_out: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "input_to_out")
+    ] = False
+    cell_to_out: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "cell_to_out")
+    ] = False
+    out_residual: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "out_residual")
+    ] = False
+    input_to_tau: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "input_to_tau")
+    ] = False
+    input_to_gate: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "input_to_gate")
+    ] = False
     residual_to_cell_tau: Annotated[
-        bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "residual_to_cell_tau")
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "residual_to_cell_tau")
     ] = False
     residual_to_cell_gate: Annotated[
-        bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "residual_to_cell_gate")
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "residual_to_cell_gate")
     ] = False
     residual_to_out_tau: Annotated[
-        bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "residual_to_out_tau")
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "residual_to_out_tau")
     ] = False
     residual_to_out_gate: Annotated[
-        bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "residual_to_out_gate")
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "residual_to_out_gate")
     ] = False
     tau_nonlinearity: Annotated[
-        A.GateNonlinearity | ChoiceLeaf, FromArch(A.RGCCell, "tau_nonlinearity")
+        A.GateNonlinearity | ChoiceLeaf | TieLeaf, FromArch(A.RGCCell, "tau_nonlinearity")
     ] = "sigmoid"
     gate_nonlinearity: Annotated[
-        A.GateNonlinearity | ChoiceLeaf, FromArch(A.RGCCell, "gate_nonlinearity")
+        A.GateNonlinearity | ChoiceLeaf | TieLeaf, FromArch(A.RGCCell, "gate_nonlinearity")
     ] = "sigmoid"
-    tau_offset: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.RGCCell, "tau_offset")] = 1.0
+    tau_offset: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.RGCCell, "tau_offset")
+    ] = 1.0
     tau_multiplier: Annotated[
-        float | ChoiceLeaf | FloatLeaf, FromArch(A.RGCCell, "tau_multiplier")
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.RGCCell, "tau_multiplier")
     ] = -1.0
-    gate_offset: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.RGCCell, "gate_offset")] = 1.0
+    gate_offset: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.RGCCell, "gate_offset")
+    ] = 1.0
     gate_multiplier: Annotated[
-        float | ChoiceLeaf | FloatLeaf, FromArch(A.RGCCell, "gate_multiplier")
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.RGCCell, "gate_multiplier")
     ] = -1.0
-    tau_bias: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.RGCCell, "tau_bias")] = 0.0
-    gate_bias: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.RGCCell, "gate_bias")] = 0.0
+    tau_bias: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.RGCCell, "tau_bias")
+    ] = 0.0
+    gate_bias: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.RGCCell, "gate_bias")
+    ] = 0.0
     input_activation: Annotated[
-        A.Activation | ChoiceLeaf, FromArch(A.RGCCell, "input_activation")
+        A.Activation | ChoiceLeaf | TieLeaf, FromArch(A.RGCCell, "input_activation")
     ] = "identity"
     cell_activation: Annotated[
-        A.Activation | ChoiceLeaf, FromArch(A.RGCCell, "cell_activation")
+        A.Activation | ChoiceLeaf | TieLeaf, FromArch(A.RGCCell, "cell_activation")
     ] = "elu"
-    out_activation: Annotated[A.Activation | ChoiceLeaf, FromArch(A.RGCCell, "out_activation")] = (
-        "elu"
-    )
-    layer_norm: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "layer_norm")] = False
-    bias: Annotated[bool | ChoiceLeaf | BoolLeaf, FromArch(A.RGCCell, "bias")] = True
+    out_activation: Annotated[
+        A.Activation | ChoiceLeaf | TieLeaf, FromArch(A.RGCCell, "out_activation")
+    ] = "elu"
+    layer_norm: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "layer_norm")
+    ] = False
+    bias: Annotated[bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.RGCCell, "bias")] = True
+    init_scale: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.RGCCell, "init_scale")
+    ] = None
+    weight_decay: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.RGCCell, "weight_decay")
+    ] = None
 
 
 class LastReadoutSpace(ReadoutKindBase):
@@ -302,21 +406,47 @@ class MeanReadoutSpace(ReadoutKindBase):
     __doc__ = A.MeanReadout.__doc__
 
     kind: Literal["mean"] = "mean"
-    start: Annotated[int | ChoiceLeaf | IntLeaf, FromArch(A.MeanReadout, "start")] = 0
-    end: Annotated[int | ChoiceLeaf | IntLeaf | None, FromArch(A.MeanReadout, "end")] = None
+    start: Annotated[
+        int | Literal["auto"] | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.MeanReadout, "start")
+    ] = "auto"
+    end: Annotated[int | ChoiceLeaf | IntLeaf | TieLeaf | None, FromArch(A.MeanReadout, "end")] = (
+        None
+    )
 
 
 class MaxConfReadoutSpace(ReadoutKindBase):
+    __doc__ = A.MaxConfReadout.__doc__
+
     kind: Literal["max_conf"] = "max_conf"
+    start: Annotated[
+        int | Literal["auto"] | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.MaxConfReadout, "start")
+    ] = "auto"
+    end: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf | None, FromArch(A.MaxConfReadout, "end")
+    ] = None
+    temperature: Annotated[
+        float | Literal["learned"] | ChoiceLeaf | FloatLeaf | TieLeaf,
+        FromArch(A.MaxConfReadout, "temperature"),
+    ] = 1.0
 
 
 class ThreshReadoutSpace(ReadoutKindBase):
     __doc__ = A.ThreshReadout.__doc__
 
     kind: Literal["thresh"] = "thresh"
-    threshold: Annotated[float | ChoiceLeaf | FloatLeaf, FromArch(A.ThreshReadout, "threshold")] = (
-        0.9
-    )
+    start: Annotated[
+        int | Literal["auto"] | ChoiceLeaf | IntLeaf | TieLeaf, FromArch(A.ThreshReadout, "start")
+    ] = "auto"
+    end: Annotated[
+        int | ChoiceLeaf | IntLeaf | TieLeaf | None, FromArch(A.ThreshReadout, "end")
+    ] = None
+    threshold: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.ThreshReadout, "threshold")
+    ] = 0.9
+    temperature: Annotated[
+        float | Literal["learned"] | ChoiceLeaf | FloatLeaf | TieLeaf,
+        FromArch(A.ThreshReadout, "temperature"),
+    ] = 1.0
 
 
 # Every cell and readout kind: the static union and the registry by kind.

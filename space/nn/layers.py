@@ -296,17 +296,9 @@ def make_tensor(spec: TensorSpec, fill: float = 0.0) -> nn.Parameter:
     return nn.Parameter(torch.full(spec.shape, float(fill)))
 
 
-def resize(x: Tensor, size: int) -> Tensor:
-    """Bilinear resize to ``size`` x ``size`` (no-op when already there)."""
+def resize(x: Tensor, size: int, align_corners: bool = False) -> Tensor:
+    """Bilinear resize to ``size`` x ``size`` (no-op when already there); ``align_corners``:
+    corner pixels map to corner pixels, as TF's ``resize_images(align_corners=True)``."""
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-
-
-def init_weights(module: nn.Module) -> None:
-    """Glorot-uniform kernels and zero biases, as the papers' code (``xavier``)."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d | nn.Linear):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=align_corners)

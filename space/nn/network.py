@@ -2,7 +2,8 @@
 
 Biological unroll (default): at step ``t`` every layer reads its feedforward input and its
 feedback sources from step ``t-1`` and its own state from ``t-1``; the first layer reads the
-frame of step ``t`` (the image for ``t < image_steps``, then the blank frame, zeros); the readout
+frame of step ``t`` (the image for ``t < image_steps``, then the blank frame: the constant
+``time.blank`` in the normalised input space, 0.5 as released, 0 by default); the readout
 reads the last layer's output from ``t-1``. Feedforward unroll: a full feedforward pass per step
 (layer ``k`` reads layer ``k-1`` at ``t``, the readout the last layer at ``t``), state and
 feedback from ``t-1``. Zero initial states and outputs, kernels shared across time, full
@@ -21,8 +22,9 @@ from space.arch import Arch, LayerArch
 from space.graph import LayerShape, layer_shapes
 from space.inventory import LayerInventory, inventory
 from space.nn.cells.base import CellModule, State
-from space.nn.decoders import decode
-from space.nn.layers import SameConv, activation, init_weights, make_conv, resize
+from space.nn.decoders import Decoder
+from space.nn.init import init_weights
+from space.nn.layers import SameConv, activation, make_conv, resize
 from space.nn.registry import build_cell
 
 
@@ -40,10 +42,16 @@ class Layer(nn.Module):
     (the order of ``LayerArch``). Submodule names are the inventory's conv names."""
 
     def __init__(
-        self, layer: LayerArch, shape: LayerShape, inv: LayerInventory, index: dict[str, int]
+        self,
+        layer: LayerArch,
+        shape: LayerShape,
+        inv: LayerInventory,
+        index: dict[str, int],
+        align_corners: bool = False,
     ) -> None:
         super().__init__()
         self.size = shape.size
+        self.align_corners = align_corners
         self.conv = make_conv(inv.conv("conv"), in_size=shape.in_size)
         self.act = activation(layer.activation)
         self.feedback = nn.ModuleList(
@@ -70,7 +78,7 @@ class Layer(nn.Module):
         for conv, entry, act, sources in zip(
             self.feedback, self.fb_entries, self.fb_acts, self.fb_sources, strict=True
         ):
-            parts = [resize(outputs[j], self.size) for j in sources]
+            parts = [resize(outputs[j], self.size, self.align_corners) for j in sources]
             fb = act(conv(parts[0] if len(parts) == 1 else torch.cat(parts, 1)))
             entries[entry] = entries[entry] + fb if entry in entries else fb
         return entries
@@ -85,7 +93,7 @@ class Layer(nn.Module):
         if "input" in fb:
             x = x + fb["input"]
         x = self.act(x)
-        r_cell = resize(r, self.size) if self.cell.uses_residual else r
+        r_cell = resize(r, self.size, self.align_corners) if self.cell.uses_residual else r
         fb_out = fb.get("out")
         if self.cell.takes_out_feedback:
             y, state = self.cell(x, r_cell, state, fb.get("cell"), fb_out)
@@ -137,18 +145,21 @@ class ConvRNN(nn.Module):
         self.shapes = layer_shapes(arch)
         self.inventory = inventory(arch)
         index = {layer.name: i for i, layer in enumerate(arch.layers)}
+        corners = arch.resize.align_corners
         self.layers = nn.ModuleDict(
             {
-                layer.name: Layer(layer, shape, inv, index)
+                layer.name: Layer(layer, shape, inv, index, corners)
                 for layer, shape, inv in zip(arch.layers, self.shapes, self.inventory, strict=False)
             }
         )
         self.readout = Readout(arch, self.inventory[-1], self.shapes[-1].out_size)
+        self.decoder = Decoder(arch)
+        self.blank = arch.time.blank
         self.steps = arch.time.steps
         self.image_steps = arch.time.image_steps
         self.biological = arch.time.unroll == "biological"
         self.input_channels, self.input_size = arch.input.channels, arch.input.size
-        init_weights(self)
+        init_weights(self, arch)
 
     def _check(self, images: Tensor) -> None:
         expected = (self.input_channels, self.input_size, self.input_size)
@@ -179,7 +190,7 @@ class ConvRNN(nn.Module):
         # the first conv sees only two distinct frames: compute each once (exactly equivalent)
         first = layers[0]
         x_image = first.conv(images)
-        blank = torch.zeros_like(images) if self.steps > self.image_steps else images
+        blank = torch.full_like(images, self.blank) if self.steps > self.image_steps else images
         x_blank = first.conv(blank) if self.steps > self.image_steps else x_image
         readout_in: list[Tensor] = []
         features: list[list[Tensor]] = [[] for _ in layers]
@@ -201,4 +212,4 @@ class ConvRNN(nn.Module):
         feats = None
         if return_features:
             feats = {name: torch.stack(f) for name, f in zip(self.layers, features, strict=True)}
-        return ModelOutput(logits, decode(logits, self.arch.time.readout), feats)
+        return ModelOutput(logits, self.decoder(logits), feats)

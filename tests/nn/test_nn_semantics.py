@@ -171,13 +171,31 @@ def test_decoders() -> None:
     assert torch.equal(decode(logits, LastReadout()), logits[-1])
     assert torch.allclose(decode(logits, MeanReadout(start=1)), logits[1:].mean(0))
     assert torch.allclose(decode(logits, MeanReadout(start=0, end=2)), logits[:2].mean(0))
-    assert torch.equal(decode(logits, MaxConfReadout()), torch.stack([logits[1, 0], logits[2, 1]]))
+    every = (0, 3)
+    max_conf = decode(logits, MaxConfReadout(), every)
+    assert torch.equal(max_conf, torch.stack([logits[1, 0], logits[2, 1]]))
     # sample 0: p(step1)=0.95 passes 0.9 first; sample 1: step 0 (0.993) passes first
-    thresh = decode(logits, ThreshReadout(threshold=0.9))
+    thresh = decode(logits, ThreshReadout(threshold=0.9), every)
     assert torch.equal(thresh, torch.stack([logits[1, 0], logits[0, 1]]))
     # nothing passes 0.9999 for sample 0 -> its most confident step
-    high = decode(logits, ThreshReadout(threshold=0.9999))
+    high = decode(logits, ThreshReadout(threshold=0.9999), every)
     assert torch.equal(high[0], logits[1, 0])
+    # the window excludes step 0: sample 1 passes 0.9 first at step 2
+    late = decode(logits, ThreshReadout(threshold=0.9, start=1), (1, 3))
+    assert torch.equal(late, torch.stack([logits[1, 0], logits[2, 1]]))
+    # an 'auto' start needs the arch to resolve it
+    with pytest.raises(ValueError, match="auto"):
+        decode(logits, MaxConfReadout())
+
+
+def test_decoder_temperature_changes_the_confident_step() -> None:
+    # step 0 logits (1, 0, 0), step 1 (3, 2.2, 0): max softmax 0.576 vs 0.667 at temperature 1,
+    # 0.99995 vs 0.9997 at temperature 0.1 (sharper softmax favours the larger margin)
+    logits = torch.tensor([[[1.0, 0.0, 0.0]], [[3.0, 2.2, 0.0]]])  # [T=2, B=1, K=3]
+    assert torch.equal(decode(logits, MaxConfReadout(), (0, 2)), logits[1])
+    assert torch.equal(decode(logits, MaxConfReadout(temperature=0.1), (0, 2)), logits[0])
+    beta = torch.tensor([10.0])  # a learned inverse temperature, as a tensor
+    assert torch.equal(decode(logits, MaxConfReadout(), (0, 2), beta=beta), logits[0])
 
 
 def test_decoded_follows_the_arch_readout() -> None:
