@@ -122,13 +122,45 @@ def autocast_for(device: torch.device, amp: str) -> tuple[Any, torch.dtype | Non
 # ------------------------------------------------------------------------------------------------
 
 
+def _cell_weight_decay(model: nn.Module) -> dict[str, float]:
+    """Parameter-name prefix -> decay for the layers whose cell sets its own ``weight_decay``:
+    the cell's convs and the feedback projections into the layer (in the released code those
+    live inside the cell and share its regulariser)."""
+    arch = getattr(model, "arch", None)
+    if not isinstance(arch, Arch):
+        return {}
+    decays: dict[str, float] = {}
+    for layer in arch.layers:
+        decay = getattr(layer.cell, "weight_decay", None)
+        if decay is not None:
+            decays[f"layers.{layer.name}.cell."] = decay
+            decays[f"layers.{layer.name}.feedback."] = decay
+    return decays
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # Weight decay on conv/linear kernels only: decaying biases, norm gains and the cells'
-    # scalar time constants towards zero only hurts (nanoGPT does the same split).
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    # scalar time constants towards zero only hurts (nanoGPT does the same split). A cell's own
+    # weight_decay (searched per cell in the papers) replaces cfg.weight_decay for its kernels.
+    cell_decay = _cell_weight_decay(model)
+    kernels: list[nn.Parameter] = []
+    others: list[nn.Parameter] = []
+    per_cell: dict[float, list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.dim() < 2:
+            others.append(p)
+            continue
+        decay = next((d for prefix, d in cell_decay.items() if name.startswith(prefix)), None)
+        if decay is None:
+            kernels.append(p)
+        else:
+            per_cell.setdefault(decay, []).append(p)
+    groups: list[dict[str, Any]] = [
+        {"params": kernels, "weight_decay": cfg.weight_decay},
+        {"params": others, "weight_decay": 0.0},
+        *({"params": ps, "weight_decay": d} for d, ps in per_cell.items()),
     ]
     groups = [g for g in groups if g["params"]]
     if cfg.optimizer == "sgd":
