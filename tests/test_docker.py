@@ -1,0 +1,605 @@
+"""docker/ and docs/operations.md, checked without a Docker engine (CI machines have none).
+
+What can go wrong there without anyone noticing until a deployment: a compose file that refers to
+a volume, secret or service it does not define; a `convnas` or `ray` command or flag that does not
+exist (or no longer does); a CONVNAS_* variable that no code reads; a file a Dockerfile copies
+that is not there or that the ignore file hides; a CUDA PyTorch in the CPU image (or a CPU one in
+the GPU image); Ray or PyTorch pins outside what the project requires; Ray nodes without the
+shared token; storage not shared between the runner and the workers; the API's health check.
+Every name is compared with the installed CLIs and the settings classes, introspected.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import typer
+import uvicorn
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER = ROOT / "docker"
+COMPOSE = DOCKER / "compose.yaml"
+CPU_IMAGE, GPU_IMAGE = DOCKER / "Dockerfile", DOCKER / "Dockerfile.gpu"
+DOCKERFILES = (CPU_IMAGE, GPU_IMAGE)
+GUIDE = ROOT / "docs" / "operations.md"
+MARKDOWN = (GUIDE, DOCKER / "README.md")
+SERVICES = {"postgres", "ray-head", "gpu-worker", "runner", "api"}
+RAY_SERVICES = {"ray-head", "gpu-worker", "runner"}
+SECRETS_DIR = "/run/secrets/"
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+settings_table = load_script(ROOT / "docs" / "settings_table.py", "settings_table")
+healthcheck = load_script(DOCKER / "healthcheck.py", "convnas_healthcheck")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    return data
+
+
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Dockerfiles: instructions, ARG defaults
+# --------------------------------------------------------------------------------------------
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    joined: list[str] = []
+    pending = ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        joined.append(pending + line)
+        pending = ""
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in joined]
+
+
+def arg_defaults(path: Path) -> dict[str, str]:
+    found = {}
+    for op, rest in instructions(path):
+        if op == "ARG" and "=" in rest:
+            name, _, value = rest.partition("=")
+            found[name.strip()] = value.strip().strip('"')
+    return found
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def pip_installs(path: Path) -> list[str]:
+    """Each `pip install ...` of the Dockerfile's RUN lines, ARGs filled in."""
+    values = arg_defaults(path)
+    found = []
+    for op, rest in instructions(path):
+        if op == "RUN":
+            for part in re.split(r"&&", rest):
+                if "pip install" in part:
+                    found.append(substitute(part.strip(), values))
+    return found
+
+
+def project_requirement(name: str) -> Requirement:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    for line in data["project"]["dependencies"]:
+        requirement = Requirement(line)
+        if requirement.name == name:
+            return requirement
+    raise AssertionError(f"pyproject.toml does not require {name}")
+
+
+def pinned(install: str, name: str) -> str | None:
+    """The version ``install`` pins ``name`` (with or without extras) to, else None."""
+    for word in shlex.split(install):
+        if re.match(rf"^{name}(\[[\w,-]+\])?==", word):
+            return word.split("==", 1)[1]
+    return None
+
+
+def torch_install(path: Path) -> str:
+    (line,) = [p for p in pip_installs(path) if pinned(p, "torch")]
+    return line
+
+
+def test_both_images_share_python_ray_and_torch_versions() -> None:
+    cpu, gpu = arg_defaults(CPU_IMAGE), arg_defaults(GPU_IMAGE)
+    for name in ("PYTHON_VERSION", "RAY_VERSION", "TORCH_VERSION"):
+        assert cpu[name] == gpu[name], name
+    froms = [[rest for op, rest in instructions(p) if op == "FROM"] for p in DOCKERFILES]
+    assert froms[0] == froms[1] == ["python:${PYTHON_VERSION}-slim"]
+
+
+def test_pins_lie_in_the_project_requirements() -> None:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    for path in DOCKERFILES:
+        args = arg_defaults(path)
+        assert SpecifierSet(data["project"]["requires-python"]).contains(args["PYTHON_VERSION"])
+        installs = pip_installs(path)
+        ray = [pinned(line, "ray") for line in installs if pinned(line, "ray")]
+        assert ray == [args["RAY_VERSION"]], f"{path.name}: one pinned ray install"
+        assert project_requirement("ray").specifier.contains(args["RAY_VERSION"])
+        assert pinned(torch_install(path), "torch") == args["TORCH_VERSION"]
+        assert project_requirement("torch").specifier.contains(args["TORCH_VERSION"])
+
+
+def test_cpu_image_installs_the_cpu_torch_wheel() -> None:
+    words = shlex.split(torch_install(CPU_IMAGE))
+    assert words[words.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
+    assert "--extra-index-url" not in words  # a CUDA wheel from PyPI must not win
+
+
+def test_gpu_image_installs_a_cuda_torch_build() -> None:
+    words = shlex.split(torch_install(GPU_IMAGE))
+    index = words[words.index("--index-url") + 1]
+    assert re.fullmatch(r"https://download\.pytorch\.org/whl/cu\d{3}", index), index
+    env = " ".join(rest for op, rest in instructions(GPU_IMAGE) if op == "ENV")
+    assert "NVIDIA_DRIVER_CAPABILITIES=compute,utility" in env
+
+
+def test_the_project_install_comes_after_torch() -> None:
+    """pip then keeps the torch build the image chose instead of fetching PyPI's."""
+    for path in DOCKERFILES:
+        installs = pip_installs(path)
+        first = installs.index(torch_install(path))
+        project = [i for i, line in enumerate(installs) if " ." in line or line.endswith(".")]
+        assert project and project[0] > first, path.name
+
+
+def test_every_copied_file_exists_and_is_in_the_build_context() -> None:
+    for path in DOCKERFILES:
+        ignore = (path.parent / (path.name + ".dockerignore")).read_text(encoding="utf-8")
+        included = {line[1:].rstrip("/") for line in ignore.splitlines() if line.startswith("!")}
+        copies = [rest.split() for op, rest in instructions(path) if op == "COPY"]
+        assert copies, path.name
+        for words in copies:
+            assert not any(w.startswith("--from") for w in words)
+            for source in words[:-1]:
+                assert (ROOT / source).exists(), f"{path.name} copies {source}: missing"
+                assert source.rstrip("/") in included, f"{path.name}: {source} is ignored"
+
+
+# --------------------------------------------------------------------------------------------
+# compose.yaml: structure
+# --------------------------------------------------------------------------------------------
+
+
+def test_compose_defines_the_stack(compose: dict[str, Any]) -> None:
+    assert set(services(compose)) == SERVICES
+    for name, service in services(compose).items():
+        assert "image" in service, f"{name}: no image"
+        build = service.get("build")
+        if build is not None:
+            assert (COMPOSE.parent / build["context"]).resolve() == ROOT, name
+            assert (ROOT / build["dockerfile"]).is_file(), name
+    by_image: dict[str, list[Any]] = {}
+    for service in services(compose).values():
+        by_image.setdefault(service["image"], []).append(service.get("build"))
+    for image, builds in by_image.items():
+        assert all(b == builds[0] for b in builds), f"{image} is built two ways"
+
+
+def test_every_service_has_a_health_check(compose: dict[str, Any]) -> None:
+    for name, service in services(compose).items():
+        test = service.get("healthcheck", {}).get("test")
+        assert isinstance(test, list) and test[0] in ("CMD", "CMD-SHELL") and test[1:], name
+    checks = {name: s["healthcheck"]["test"][1:] for name, s in services(compose).items()}
+    assert checks["postgres"][0] == "pg_isready"
+    for name in RAY_SERVICES:
+        assert checks[name] == ["ray", "status"], name
+    assert checks["api"][0] == "convnas-healthcheck"
+
+
+def test_api_health_check_calls_the_health_route(compose: dict[str, Any]) -> None:
+    from api.app import API_PREFIX
+    from api.routes.health import router
+
+    url = services(compose)["api"]["healthcheck"]["test"][-1]
+    paths = {API_PREFIX + getattr(route, "path", "") for route in router.routes}
+    assert url.startswith("http://127.0.0.1:8000/")
+    assert "/" + url.split("/", 3)[3] in paths
+    assert "8000" in services(compose)["api"]["command"]
+
+
+def test_postgres_check_and_url_name_the_same_database(compose: dict[str, Any]) -> None:
+    postgres = services(compose)["postgres"]
+    env = postgres["environment"]
+    check = postgres["healthcheck"]["test"]
+    assert check[check.index("-U") + 1] == env["POSTGRES_USER"]
+    assert check[check.index("-d") + 1] == env["POSTGRES_DB"]
+    for name, service in services(compose).items():
+        url = service.get("environment", {}).get("CONVNAS_DATABASE_URL")
+        if url is None:
+            continue
+        pattern = r"postgresql://(\w+):\$\{POSTGRES_PASSWORD[^}]*\}@(\w+):5432/(\w+)"
+        match = re.fullmatch(pattern, url)
+        assert match, f"{name}: {url}"
+        assert match.groups() == (env["POSTGRES_USER"], "postgres", env["POSTGRES_DB"])
+
+
+def mount(text: str) -> tuple[str, str]:
+    """``SOURCE:TARGET[:ro]`` -> (SOURCE, TARGET); SOURCE may hold ``${VAR:-default}``."""
+    source, _, target = text.removesuffix(":ro").removesuffix(":rw").rpartition(":")
+    return source, target
+
+
+def test_volumes_secrets_and_dependencies_are_defined(compose: dict[str, Any]) -> None:
+    used_volumes, used_secrets = set(), set()
+    for name, service in services(compose).items():
+        for source, _ in map(mount, service.get("volumes", [])):
+            if not source.startswith((".", "/", "$", "~")):
+                assert source in compose["volumes"], f"{name}: volume {source} is not defined"
+                used_volumes.add(source)
+        for secret in service.get("secrets", []):
+            assert secret in compose["secrets"], f"{name}: secret {secret} is not defined"
+            used_secrets.add(secret)
+        for target, rule in service.get("depends_on", {}).items():
+            assert target in SERVICES and target != name, f"{name} depends on {target}"
+            if rule["condition"] == "service_healthy":
+                assert "healthcheck" in services(compose)[target]
+    assert used_volumes == set(compose["volumes"])
+    assert used_secrets == set(compose["secrets"])
+    ignored = (DOCKER / ".gitignore").read_text(encoding="utf-8").split()
+    for secret in compose["secrets"].values():
+        assert secret["file"].startswith("./secrets/") and "secrets/" in ignored
+    assert ".env" in ignored
+
+
+def test_runner_and_workers_share_storage_at_the_configured_paths(
+    compose: dict[str, Any],
+) -> None:
+    """A checkpoint a worker writes must be where the runner and the API look for it."""
+    for setting in ("CONVNAS_RUNS_DIR", "CONVNAS_DATA_DIR", "CONVNAS_DATA_ROOTS"):
+        sources = {}
+        for name, service in services(compose).items():
+            path = service.get("environment", {}).get(setting)
+            if path is None:
+                continue
+            mounts = {target: source for source, target in map(mount, service.get("volumes", []))}
+            assert path in mounts, f"{name}: {setting}={path} is not a mounted volume"
+            sources[name] = mounts[path]
+        assert {"runner", "gpu-worker", "api"} <= set(sources), setting
+        assert len(set(sources.values())) == 1, f"{setting}: {sources}"
+
+
+def test_every_ray_container_uses_the_shared_token(compose: dict[str, Any]) -> None:
+    for name, service in services(compose).items():
+        command = service.get("command") or image_command(service)
+        runs_ray = "ray start" in " ".join(command)
+        assert runs_ray == (name in RAY_SERVICES), name
+        if not runs_ray:
+            continue
+        env = service["environment"]
+        assert env["RAY_AUTH_MODE"] == "token", name
+        token = env["RAY_AUTH_TOKEN_PATH"]
+        assert token.startswith(SECRETS_DIR), name
+        assert token.removeprefix(SECRETS_DIR) in service["secrets"], name
+
+
+def test_the_ray_address_is_the_head(compose: dict[str, Any]) -> None:
+    head = services(compose)["ray-head"]["command"]
+    port = next(a.split("=")[1] for a in head if a.startswith("--port="))
+    for name in RAY_SERVICES - {"ray-head"}:
+        env = services(compose)[name]["environment"]
+        assert env["CONVNAS_RAY_ADDRESS"] == f"ray-head:{port}", name
+    # The runner's node offers nothing, so no trial is placed beside the driver.
+    script = services(compose)["runner"]["command"][-1]
+    assert "--num-cpus=0" in script and "--num-gpus=0" in script
+
+
+def test_gpu_worker_reserves_nvidia_gpus(compose: dict[str, Any]) -> None:
+    worker = services(compose)["gpu-worker"]
+    (device,) = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert worker["build"]["dockerfile"] == "docker/Dockerfile.gpu"
+
+
+def compose_variables() -> set[str]:
+    return set(re.findall(r"\$\{(\w+)", COMPOSE.read_text(encoding="utf-8")))
+
+
+def env_example() -> dict[str, str]:
+    lines = (DOCKER / ".env.example").read_text(encoding="utf-8").splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {name.strip(): value for name, value in pairs}
+
+
+def test_env_example_lists_the_variables_compose_reads() -> None:
+    example = env_example()
+    assert compose_variables() == set(example)
+    assert example["POSTGRES_PASSWORD"] == ""  # compose refuses to start until it is set
+    assert not [name for name in example if name.startswith("CONVNAS_")]
+
+
+# --------------------------------------------------------------------------------------------
+# Commands, flags and settings named in the files
+# --------------------------------------------------------------------------------------------
+
+
+def image_command(service: dict[str, Any]) -> list[str]:
+    """The CMD of the Dockerfile a service's image is built from."""
+    dockerfile = ROOT / service["build"]["dockerfile"] if "build" in service else None
+    if dockerfile is None:
+        return []
+    (cmd,) = [rest for op, rest in instructions(dockerfile) if op == "CMD"]
+    words: list[str] = json.loads(cmd)
+    return words
+
+
+def shell_lines(words: list[str]) -> list[str]:
+    """A command as shell lines: the script of ``sh -c SCRIPT``, else the words quoted."""
+    if words[:2] == ["sh", "-c"]:
+        return words[2].splitlines()
+    return [shlex.join(words)]
+
+
+def markdown_code(path: Path) -> list[str]:
+    """The lines of a Markdown file's code blocks and inline code spans."""
+    lines: list[str] = []
+    fenced = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif fenced:
+            lines.append(line)
+        else:
+            lines += re.findall(r"`([^`]+)`", line)
+    return lines
+
+
+def logical(lines: list[str]) -> list[str]:
+    """Lines with backslash continuations joined."""
+    out: list[str] = []
+    pending = ""
+    for line in lines:
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+        else:
+            out.append(pending + line)
+            pending = ""
+    return out
+
+
+def command_lines() -> dict[str, list[str]]:
+    """Every shell line the deployment files and guides show or run, by file."""
+    found: dict[str, list[str]] = {}
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    lines = []
+    for service in compose["services"].values():
+        for words in (service.get("command"), service.get("healthcheck", {}).get("test")):
+            if words:
+                lines += shell_lines([w for w in words if w not in ("CMD", "CMD-SHELL")])
+    found["compose.yaml"] = lines
+    for path in DOCKERFILES:
+        found[path.name] = [
+            line
+            for op, rest in instructions(path)
+            if op in ("CMD", "ENTRYPOINT")
+            for line in shell_lines(json.loads(rest))
+        ]
+    for path in MARKDOWN:
+        found[path.name] = markdown_code(path)
+    return {name: logical(lines) for name, lines in found.items()}
+
+
+def invocations(lines: list[str], program: str) -> Iterator[list[str]]:
+    """The arguments of every call of ``program`` in ``lines``: first in a command (also after
+    ``&&``, ``|``, ``;``), after ``exec``, or after the service of ``docker compose exec|run``."""
+    for line in lines:
+        for segment in re.split(r"&&|\|\||[|;()]", line):
+            try:
+                words = shlex.split(segment, comments=True)
+            except ValueError:
+                words = segment.split()
+            for i, word in enumerate(words):
+                before = words[i - 1] if i else None
+                in_compose = words[:2] == ["docker", "compose"] and before in SERVICES
+                if word == program and (i == 0 or before == "exec" or in_compose):
+                    yield words[i + 1 :]
+                    break
+
+
+def problem(root: Any, program: str, args: list[str]) -> str | None:
+    """Why ``program args`` is not a valid command line of ``root`` (a click command, or
+    typer's copy of one: both have ``commands`` on groups and ``params``), or None."""
+    command, path = root, [program]
+    rest = list(args)
+    while rest and hasattr(command, "commands") and not rest[0].startswith("-"):
+        name = rest.pop(0)
+        sub = command.commands.get(name)
+        if sub is None:
+            return f"{' '.join(path)} has no command {name!r}"
+        command, path = sub, [*path, name]
+    options = {"--help"}
+    for param in command.params:
+        options.update(param.opts + param.secondary_opts)
+    unknown = [a.split("=", 1)[0] for a in rest if a.startswith("-")]
+    unknown = [a for a in unknown if a not in options]
+    return f"{' '.join(path)} has no option {', '.join(unknown)}" if unknown else None
+
+
+def convnas_cli() -> Any:
+    from api.cli import app
+
+    return typer.main.get_command(app)
+
+
+def ray_cli() -> Any:
+    from ray.scripts.scripts import cli
+
+    return cli
+
+
+@pytest.mark.parametrize("program", ["convnas", "ray"])
+def test_every_command_and_flag_named_exists(program: str) -> None:
+    root = convnas_cli() if program == "convnas" else ray_cli()
+    seen, problems = 0, []
+    for name, lines in command_lines().items():
+        for args in invocations(lines, program):
+            seen += 1
+            why = problem(root, program, args)
+            if why:
+                problems.append(f"{name}: {program} {shlex.join(args)}: {why}")
+    assert not problems, "\n".join(problems)
+    assert seen >= 10  # the files do name commands: the extraction found them
+
+
+def test_the_checker_refuses_what_does_not_exist() -> None:
+    root = convnas_cli()
+    assert problem(root, "convnas", ["runner", "--max-searches", "2"]) is None
+    assert problem(root, "convnas", ["search", "resume", "3", "--server", "U"]) is None
+    assert "no command 'db'" in str(problem(root, "convnas", ["db", "upgrade"]))
+    assert "no command" in str(problem(root, "convnas", ["search", "restart", "3"]))
+    assert "--workers" in str(problem(root, "convnas", ["runner", "--workers=2"]))
+    assert "--gpus" in str(problem(ray_cli(), "ray", ["start", "--head", "--gpus=1"]))
+
+
+def known_variables() -> set[str]:
+    return {variable.name for variable in settings_table.variables()}
+
+
+def test_every_convnas_variable_named_is_a_setting() -> None:
+    known = known_variables()
+    # The introspection itself: the settings classes' fields and what the packages read.
+    from api.settings import ApiSettings
+    from search.settings import Settings
+
+    fields = {f"CONVNAS_{name.upper()}" for name in Settings.model_fields}
+    fields |= {f"CONVNAS_{name.upper()}" for name in ApiSettings.model_fields}
+    assert fields <= known and "CONVNAS_THREADS" in known
+    files = [COMPOSE, *DOCKERFILES, *MARKDOWN, DOCKER / ".env.example", DOCKER / "healthcheck.py"]
+    named = {
+        (path.name, name)
+        for path in files
+        for name in re.findall(r"CONVNAS_[A-Z0-9_]+", path.read_text(encoding="utf-8"))
+    }
+    assert {name for _, name in named} >= {"CONVNAS_DATABASE_URL", "CONVNAS_RAY_ADDRESS"}
+    unknown = sorted(f"{path}: {name}" for path, name in named if name not in known)
+    assert not unknown, unknown
+
+
+def test_the_guide_documents_every_setting_as_the_code_has_it() -> None:
+    _, table, _ = settings_table.split_guide(GUIDE.read_text(encoding="utf-8"))
+    assert table.strip() == settings_table.markdown(), "run python docs/settings_table.py --write"
+    rows = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert rows == known_variables()
+
+
+def test_settings_table_script_checks_the_guide() -> None:
+    script = str(ROOT / "docs" / "settings_table.py")
+    done = subprocess.run(
+        [sys.executable, script, "--check"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# The API container's health check, against a real server
+# --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def live_server(db_url: str, **settings: Any) -> Iterator[str]:
+    """The real app on a free loopback port (uvicorn in a thread); its health URL."""
+    from api.app import API_PREFIX, create_app
+    from api.settings import ApiSettings
+
+    app = create_app(ApiSettings(database_url=db_url, **settings))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}{API_PREFIX}/health"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+@pytest.fixture
+def no_api_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("CONVNAS_API_TOKEN", "CONVNAS_API_TOKENS_FILE", "CONVNAS_API_READ"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_healthcheck_passes_on_a_healthy_server(tmp_path: Path, no_api_env: Any) -> None:
+    with live_server(f"sqlite:///{tmp_path / 'ok.db'}") as url:
+        assert healthcheck.check(url) == (True, "ok")
+        done = subprocess.run(
+            [sys.executable, str(DOCKER / "healthcheck.py"), url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_healthcheck_sends_the_token_when_reads_are_private(
+    tmp_path: Path, no_api_env: pytest.MonkeyPatch
+) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# rotated 2026-11\nsecret-one\nsecret-two\n", encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'private.db'}"
+    with live_server(db, api_tokens_file=tokens, api_read="token") as url:
+        ok, why = healthcheck.check(url)
+        assert not ok and "HTTP 401" in why  # no token configured in this environment
+        no_api_env.setenv("CONVNAS_API_READ", "token")
+        no_api_env.setenv("CONVNAS_API_TOKENS_FILE", str(tokens))
+        assert healthcheck.check(url) == (True, "ok")
+        no_api_env.setenv("CONVNAS_API_TOKEN", "wrong")
+        ok, why = healthcheck.check(url)
+        assert not ok and "HTTP 403" in why
+
+
+def test_healthcheck_fails_when_nothing_answers(no_api_env: Any) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ok, why = healthcheck.check(f"http://127.0.0.1:{port}/api/v1/health")
+    assert not ok and str(port) in why
