@@ -13,15 +13,21 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import secrets
 import shlex
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -596,10 +602,104 @@ def test_healthcheck_sends_the_token_when_reads_are_private(
 
 
 def test_healthcheck_fails_when_nothing_answers(no_api_env: Any) -> None:
-    import socket
-
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     ok, why = healthcheck.check(f"http://127.0.0.1:{port}/api/v1/health")
     assert not ok and str(port) in why
+
+
+# --------------------------------------------------------------------------------------------
+# Ray's token authentication, shared as a file (what every Ray container of compose.yaml does)
+# --------------------------------------------------------------------------------------------
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def ray_env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    return {**env, "RAY_USAGE_STATS_ENABLED": "0", **values}
+
+
+@contextmanager
+def ray_head(env: dict[str, str]) -> Iterator[str]:
+    """``ray start --head --block`` on a loopback port, as compose's head runs it; its address.
+    Stopped (its whole process group) at the end, also when the test fails."""
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="cnray", dir="/tmp")  # short: Ray's socket paths are bounded
+    command = [RAY, "start", "--head", "--block", f"--port={port}", "--num-cpus=1"]
+    command += ["--num-gpus=0", "--include-dashboard=false", f"--temp-dir={temp}"]
+    command += ["--node-ip-address=127.0.0.1", f"--dashboard-agent-listen-port={free_port()}"]
+    head = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        head.send_signal(signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            head.wait(timeout=30)
+        with suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)  # whatever of its group is left
+        head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def ray_status(address: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RAY, "status", f"--address={address}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+DRIVER = """
+import ray
+from search.tune_adapters import ensure_ray
+
+ensure_ray({address!r}, None)
+print("cpus", ray.cluster_resources().get("CPU"))
+print("task", ray.get(ray.remote(lambda: 6 * 7).remote()))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+@pytest.mark.cluster
+def test_ray_token_file_is_shared_by_head_driver_and_cli(tmp_path: Path) -> None:
+    """RAY_AUTH_MODE=token with RAY_AUTH_TOKEN_PATH on the head, the convnas driver and `ray
+    status` (compose.yaml's health check) works; another token is refused."""
+    token = tmp_path / "ray_auth_token"
+    token.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")  # as the guide makes it
+    env = ray_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    with ray_head(env) as address:
+        deadline = time.monotonic() + 90
+        while (status := ray_status(address, env)).returncode != 0:
+            assert time.monotonic() < deadline, status.stderr[-2000:]
+            time.sleep(1)
+        driver = subprocess.run(
+            [sys.executable, "-c", DRIVER.format(address=address)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert driver.returncode == 0, driver.stderr[-3000:]
+        assert "task 42" in driver.stdout
+        wrong = ray_status(address, ray_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="0" * 64))
+        assert wrong.returncode != 0
+        assert "InvalidAuthToken" in wrong.stdout + wrong.stderr
