@@ -12,7 +12,16 @@ from typing import Annotated
 
 import typer
 
-from api.commands import arch_cmd, board_cmd, graph_cmd, search_cmd, serve_cmd, space_cmd, train_cmd
+from api.commands import (
+    arch_cmd,
+    board_cmd,
+    fit_cmd,
+    graph_cmd,
+    search_cmd,
+    serve_cmd,
+    space_cmd,
+    train_cmd,
+)
 from api.commands.common import DEBUG_ENV, debug_enabled, report_unexpected
 
 app = typer.Typer(
@@ -24,6 +33,7 @@ app = typer.Typer(
 )
 for module in (space_cmd, arch_cmd, graph_cmd, train_cmd, search_cmd, board_cmd, serve_cmd):
     module.register(app)
+fit_cmd.register(app)  # convnas fit, convnas neural synth (issue 14)
 
 
 @app.callback()

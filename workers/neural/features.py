@@ -21,6 +21,7 @@ loses little. Outputs are read by forward hooks on the layer modules and reduced
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from typing import Any
 
@@ -108,11 +109,19 @@ def projection(channels: int, width: int, seed: int, layer: str) -> Tensor:
     return matrix
 
 
+class _Enough(Exception):
+    """Raised by the last layer's hook after the last step a bin needs: later steps (and the
+    readout) cannot change the features, so the unroll stops there."""
+
+
 class _Reducer:
     """Forward hook of one layer: reduces its output at the wanted steps, sums per bin."""
 
-    def __init__(self, name: str, steps: dict[int, list[int]], settings: NeuralFitSettings):
+    def __init__(
+        self, name: str, steps: dict[int, list[int]], settings: NeuralFitSettings, last: bool
+    ):
         self.name = name
+        self.last_step = max(s for ss in steps.values() for s in ss) if last else None
         self.settings = settings
         self.step_bins: dict[int, list[int]] = {}
         for b, ss in steps.items():
@@ -140,13 +149,14 @@ class _Reducer:
     def __call__(self, module: nn.Module, args: Any, output: Any) -> None:
         bins = self.step_bins.get(self.t)
         self.t += 1
-        if not bins:
-            return
-        y = output[0] if isinstance(output, tuple) else output
-        r = self.reduce(y.detach().float())
-        for b in bins:
-            prev = self.sums[b]
-            self.sums[b] = r if prev is None else prev + r
+        if bins:
+            y = output[0] if isinstance(output, tuple) else output
+            r = self.reduce(y.detach().float())
+            for b in bins:
+                prev = self.sums[b]
+                self.sums[b] = r if prev is None else prev + r
+        if self.last_step is not None and self.t > self.last_step:
+            raise _Enough
 
     def result(self) -> Tensor:
         """``[bins, B, F]``: the mean over each bin's steps."""
@@ -171,7 +181,9 @@ def extract_features(
     if device is None:
         device = next(model.parameters()).device
     modules = {name: model.get_submodule(f"layers.{name}") for name in layers}
-    reducers = {name: _Reducer(name, steps, settings) for name in layers}
+    order = [layer.name for layer in arch.layers]
+    final = max(layers, key=order.index)  # the last chosen layer to run within a step
+    reducers = {name: _Reducer(name, steps, settings, name == final) for name in layers}
     handles = [modules[name].register_forward_hook(reducers[name]) for name in layers]
     parts: dict[str, list[Tensor]] = {name: [] for name in layers}
     was_training = model.training
@@ -182,7 +194,8 @@ def extract_features(
                 x = preprocess(data.stimuli[i : i + BATCH], record, device)
                 for reducer in reducers.values():
                     reducer.start()
-                model(x)
+                with contextlib.suppress(_Enough):
+                    model(x)
                 for name, reducer in reducers.items():
                     parts[name].append(reducer.result().cpu())
     finally:

@@ -84,6 +84,10 @@ def fit_scores(
 ) -> np.ndarray:
     """Held-out Pearson r per neuron ``[neurons]`` of features ``x`` ``[N, F]`` for responses
     ``y`` ``[N, neurons]``."""
+    if float(x.var(axis=0).max(initial=0.0)) < 1e-20:
+        # no feature varies over the images (a layer the image has not reached yet): no fit.
+        # (Per-fold mean predictions would correlate negatively with the held-out responses.)
+        return np.zeros(y.shape[1])
     splits = fold_splits(len(x), labels, settings.folds, settings.seed)
     pred = held_out_predictions(x, y, splits, settings.components)
     return pearson_columns(pred, y)
