@@ -9,7 +9,8 @@
 - the readout: kernels N(0, 0.01); an fc readout's bias 1 (``model_tool.fc``'s default), a conv
   readout's 0;
 - cells and feedback projections: Glorot uniform (``tf.get_variable``'s default), with TF's fan
-  sizes; GRU gate biases 1.0 (the released ``bias_ones``); other biases 0.
+  sizes; LSTM peepholes too (zeros under ``xavier``); GRU gate biases 1.0 (the released
+  ``bias_ones``); other biases 0.
 
 A cell's ``init_scale`` makes its kernels (and its layer's feedback projections, which live in
 the cell in the released code) fan-in variance scaling with that scale, in either scheme.
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from space.arch import Arch, GRUCell
+from space.arch import Arch, GRUCell, LSTMCell
 
 if TYPE_CHECKING:
     from space.nn.network import ConvRNN
@@ -58,6 +59,20 @@ def glorot_uniform_tf_(weight: Tensor, groups: int = 1) -> None:
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     with torch.no_grad():
         weight.uniform_(-limit, limit)
+
+
+def _init_peephole(weight: Tensor, scale: float | None) -> None:
+    """A peephole ``(D, H, W)``, TF's ``[H, W, D]`` variable under the cell's kernel initialiser
+    (TF's fans for a rank-3 shape: in ``H*W``, out ``H*D``)."""
+    depth, height, width = weight.shape
+    fan_in, fan_out = height * width, height * depth
+    with torch.no_grad():
+        if scale is not None:
+            std = math.sqrt(scale / fan_in) / TRUNCATED_STD
+            nn.init.trunc_normal_(weight, 0.0, std, -2 * std, 2 * std)
+        else:
+            limit = math.sqrt(6.0 / (fan_in + fan_out))
+            weight.uniform_(-limit, limit)
 
 
 def _kernels(module: nn.Module) -> list[nn.Conv2d | nn.Linear]:
@@ -94,6 +109,9 @@ def init_weights(model: ConvRNN, arch: Arch) -> None:
         for name, child in layer.named_children():
             in_cell = name in ("feedback", "cell")
             _init_kernels(child, scheme, cell_scale if in_cell else own_scale)
+        if scheme == "tf" and isinstance(spec.cell, LSTMCell) and spec.cell.peepholes:
+            for gate in "ifo":
+                _init_peephole(layer.get_parameter(f"cell.peep_{gate}"), cell_scale)
         if scheme == "tf" and isinstance(spec.cell, GRUCell) and spec.cell.bias:
             # the released GRU starts its gates' (reset, update) bias at 1.0
             gates = layer.get_submodule("cell.gates.conv")

@@ -300,3 +300,24 @@ def test_every_option_trains_a_step() -> None:
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
     assert SIZE == 8
+
+
+def test_tf_scheme_initialises_peepholes_with_the_cells_kernel_initialiser() -> None:
+    cell = {"kind": "lstm", "depth": 5, "peepholes": True}
+    xavier = build_model(tiny(cell), seed=0)
+    assert not xavier.get_parameter("layers.c2.cell.peep_f").detach().any()  # zeros, as before
+    scaled = {**cell, "init_scale": 2.0}
+    tf = build_model(tiny(scaled, init={"scheme": "tf"}), seed=0)
+    peep = tf.get_parameter("layers.c2.cell.peep_f")  # (D, H, W) = (5, 8, 8): TF fan-in H*W
+    assert peep.detach().any()
+    bound = 2 * math.sqrt(2.0 / 64) / TRUNCATED_STD
+    assert float(peep.detach().abs().max()) <= bound
+
+
+def test_lstm_shallow_peepholes_and_cells_follow_the_tuned_scales() -> None:
+    model = build_model(load_preset("lstm_shallow"), seed=0)
+    peep = model.get_parameter("layers.conv4.cell.peep_i")  # (256, 14, 14), scale 1.8315
+    assert _std(peep) == pytest.approx(math.sqrt(1.8314561102978617 / 196), rel=0.05)
+    gates = model.get_parameter("layers.conv3.cell.gates.conv.weight")  # 2x2, 256+128 -> 512
+    fan_in = 4 * (256 + 128)
+    assert _std(gates) == pytest.approx(math.sqrt(0.7008842622125534 / fan_in), rel=0.05)

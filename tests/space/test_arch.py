@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from space.arch import arch_from_data, load_arch, save_arch
+from space.arch import RGCCell, arch_from_data, load_arch, save_arch
 from space.errors import SpecError
 from space.presets import load_preset, preset_names
 
@@ -127,3 +127,85 @@ def test_bad_arch_file_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_arch(path)
     assert any(p.path == "classes" for p in info.value.problems)
+
+
+# Hashes recorded before the issue-13 fields existed: archs written then keep their hashes.
+PINNED = {
+    "minimal": "396504cd38c6bece",
+    "minimal_mean_from_0": "48206c43b42b7c1b",
+    "ff_shallow": "89db6723fdecd6c8",
+    "ff_intermediate": "ce0880d0364c104d",
+}
+
+
+def test_hashes_of_archs_written_before_the_new_fields_are_stable() -> None:
+    assert arch_from_data(MINIMAL).arch_hash == PINNED["minimal"]
+    assert arch_from_data({**MINIMAL, "training": {"lr": 0.1}}).config_hash == "42b88da506d35dcd"
+    mean = {**MINIMAL, "time": {**MINIMAL["time"], "readout": {"kind": "mean", "start": 0}}}
+    assert arch_from_data(mean).arch_hash == PINNED["minimal_mean_from_0"]
+    for name in ("ff_shallow", "ff_intermediate"):
+        assert load_preset(name).arch_hash == PINNED[name]
+
+
+NEW_FIELDS: list[tuple[str, Any, Any]] = [
+    ("time.blank", 0.0, 0.5),
+    ("resize", {"mode": "bilinear", "align_corners": False}, {"align_corners": True}),
+    ("init", {"scheme": "xavier", "scale": 1.0}, {"scheme": "tf"}),
+    ("crop_depthwise", False, True),
+    ("layers.1.cell.init_scale", None, 0.639),
+    ("layers.1.cell.weight_decay", None, 2e-4),
+    ("time.readout", {"kind": "max_conf", "end": None, "temperature": 1.0}, None),
+]
+
+
+def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    data = json.loads(json.dumps(data))
+    *parents, last = path.split(".")
+    node: Any = data
+    for key in parents:
+        node = node[int(key)] if key.isdigit() else node.setdefault(key, {})
+    node[last] = value
+    return data
+
+
+@pytest.mark.parametrize(("path", "default", "other"), NEW_FIELDS, ids=[f[0] for f in NEW_FIELDS])
+def test_new_fields_hash_only_when_set(path: str, default: Any, other: Any) -> None:
+    base = arch_from_data(_set(MINIMAL, "time.readout", "max_conf")).arch_hash
+    start = _set(MINIMAL, "time.readout", "max_conf")
+    assert arch_from_data(_set(start, path, default)).arch_hash == base
+    if other is not None:
+        assert arch_from_data(_set(start, path, other)).arch_hash != base
+
+
+def test_readout_window_and_temperature_hash_when_set() -> None:
+    base = _set(MINIMAL, "time.readout", {"kind": "thresh"})
+    plain = arch_from_data(base).arch_hash
+    for readout in (
+        {"kind": "thresh", "start": 1},
+        {"kind": "thresh", "end": 4},
+        {"kind": "thresh", "temperature": "learned"},
+        {"kind": "thresh", "temperature": 0.5},
+    ):
+        assert arch_from_data(_set(MINIMAL, "time.readout", readout)).arch_hash != plain
+
+
+def test_new_field_values_are_checked() -> None:
+    for path, bad in (
+        ("time.readout", {"kind": "max_conf", "temperature": 0.0}),
+        ("time.readout", {"kind": "max_conf", "temperature": "hot"}),
+        ("time.readout", {"kind": "mean", "start": "first"}),
+        ("layers.1.cell.init_scale", 0.0),
+        ("layers.1.cell.weight_decay", -1e-4),
+        ("init", {"scheme": "he"}),
+        ("resize", {"mode": "nearest"}),
+    ):
+        with pytest.raises(SpecError):
+            arch_from_data(_set(MINIMAL, path, bad))
+
+
+def test_papers_continuous_gate_biases_are_valid() -> None:
+    data = _set(MINIMAL, "layers.1.cell.tau_bias", 4.147336708899556)
+    data = _set(data, "layers.1.cell.gate_bias", 2.776542926439013)
+    cell = arch_from_data(data).layers[1].cell
+    assert isinstance(cell, RGCCell)
+    assert (cell.tau_bias, cell.gate_bias) == (4.147336708899556, 2.776542926439013)

@@ -244,3 +244,71 @@ def test_presets_are_cached_and_frozen() -> None:
     assert load_preset("rgc_shallow") is a
     with pytest.raises(Exception, match="frozen"):
         a.classes = 10  # type: ignore[misc]
+
+
+# Parameter counts of the shipped presets (the 14 released models match the original code):
+# the issue-13 options (blank frame, initialisers, resize, crop) must not move them.
+PARAMS = {
+    "ff_intermediate": 6_054_376,
+    "ff_shallow": 4_197_736,
+    "gru_intermediate": 67_725_032,
+    "gru_shallow": 25_434_472,
+    "intersectionrnn_intermediate": 84_832_232,
+    "intersectionrnn_shallow": 32_513_384,
+    "lstm_intermediate": 84_832_232,
+    "lstm_shallow": 21_126_248,
+    "rgc_intermediate": 15_445_800,
+    "rgc_shallow": 23_956_840,
+    "simplernn_intermediate": 33_512_936,
+    "simplernn_shallow": 6_272_872,
+    "timedecay_intermediate": 16_403_439,
+    "timedecay_shallow": 4_197_739,
+    "ugrnn_intermediate": 50_617_832,
+    "ugrnn_shallow": 18_355_560,
+}
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_preset_parameter_counts_are_pinned(name: str) -> None:
+    assert cost(load_preset(name)).params == PARAMS[name]
+
+
+@pytest.mark.parametrize("name", [n for n in EXPECTED if not n.startswith("ff_")])
+def test_released_presets_use_the_released_input_and_initialisers(name: str) -> None:
+    arch = load_preset(name)
+    assert arch.time.blank == 0.5  # the released blank frame, in normalised input space
+    assert arch.init.scheme == "tf"
+    assert arch.time.steps > arch.time.image_steps  # the blank frame is shown
+
+
+def test_ff_baselines_keep_the_defaults() -> None:
+    for name in ("ff_shallow", "ff_intermediate"):
+        arch = load_preset(name)
+        assert arch.time.blank == 0.0 and arch.init.scheme == "xavier" and arch.training is None
+
+
+def test_rgc_intermediate_carries_the_median_cells_search_settings() -> None:
+    arch = load_preset("rgc_intermediate")
+    cells = [layer.cell for layer in arch.layers if isinstance(layer.cell, RGCCell)]
+    assert len(cells) == 7
+    for cell in cells:
+        assert cell.init_scale == pytest.approx(0.6393378386273998)
+        assert cell.weight_decay == pytest.approx(0.0002033999204146308)
+    assert arch.resize.align_corners and arch.crop_depthwise
+
+
+def test_lstm_shallow_carries_the_tuned_optimizer_and_per_layer_settings() -> None:
+    arch = load_preset("lstm_shallow")
+    training = arch.training
+    assert training is not None
+    assert training.grad_clip_mode == "value"
+    assert training.grad_clip == pytest.approx(0.324, abs=1e-3)
+    assert training.lr == pytest.approx(0.00759, abs=1e-5) and training.nesterov
+    assert training.batch_size == 64
+    cells = [layer.cell for layer in arch.layers if isinstance(layer.cell, LSTMCell)]
+    scales = [c.init_scale for c in cells]
+    assert scales == pytest.approx([0.7008842622125534, 1.8314561102978617, 0.8937636886958731])
+    assert all(c.weight_decay is not None and c.weight_decay < 1e-5 for c in cells)
+    assert arch.init.scale == pytest.approx(1.7261410620368636)
+    # training is not architecture: the arch hash ignores it
+    assert arch.model_copy(update={"training": None}).arch_hash == arch.arch_hash
