@@ -235,3 +235,41 @@ def test_human_units() -> None:
     assert human_bytes(512) == "512 B"
     assert human_bytes(1536) == "1.5 KiB"
     assert human_bytes(3 * 1024**3) == "3 GiB"
+
+
+def test_cropped_depth_separable_kernels_by_hand() -> None:
+    # rgc on a 2x2 map (8x8 input, conv stride 4), tau 7x7 depth-separable, no memory:
+    # out_tau = depthwise 7x7 on 4 channels (196) + pointwise 4->4 (16) + bias 4 = 216;
+    # cropped as released, the depthwise is 2x2: 16 + 16 + 4 = 36, and MACs follow
+    cell = {"kind": "rgc", "tau_filter_size": 7, "tau_depth_separable": True, "gate_filter_size": 0}
+    data = {
+        "input": {"size": 8, "channels": 3},
+        "classes": 10,
+        "layers": [{"name": "conv1", "channels": 4, "kernel": 3, "stride": 4, "cell": cell}],
+        "time": {"steps": 2},
+    }
+    full, cropped = arch_from_data(data), arch_from_data({**data, "crop_depthwise": True})
+    assert cost(full).params - cost(cropped).params == 216 - 36
+    assert cost(full).macs_per_step - cost(cropped).macs_per_step == (49 - 4) * 4 * 4
+    assert param_count(cropped) == cost(cropped).params
+
+
+def test_rgc_intermediate_search_feedback_variant_count() -> None:
+    # the released median model with the search's feedback choice (entry input, 8x8
+    # depth-separable, elu): 15,569,192 parameters in the original, whose 8x8 kernel into conv9
+    # (a 7x7 map) is cropped to 7x7
+    from space.presets import load_preset
+
+    data = load_preset("rgc_intermediate").to_dict()
+    for edge in data["feedback"]:
+        edge.update(entry="input", kernel=8, depth_separable=True, activation="elu")
+    assert cost(arch_from_data(data)).params == 15_569_192
+    data["crop_depthwise"] = False
+    assert cost(arch_from_data(data)).params == 15_569_192 + 512 * (64 - 49)
+
+
+def test_learned_decoder_temperature_is_one_parameter() -> None:
+    plain = one_layer({"kind": "gru"}, steps=3)
+    data = plain.to_dict()
+    data["time"]["readout"] = {"kind": "thresh", "temperature": "learned"}
+    assert cost(arch_from_data(data)).params == cost(plain).params + 1
