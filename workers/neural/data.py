@@ -102,10 +102,11 @@ def _err(name: str, message: str, value: object = None) -> NeuralDataError:
 def _existing(path: str | Path) -> Path:
     p = Path(path).expanduser()
     try:
-        if not p.is_file():
-            raise _err("", "no such file (a neural data set is an .npz file)", str(path))
-    except (OSError, ValueError) as exc:
+        found = p.is_file()
+    except (OSError, ValueError) as exc:  # an embedded NUL byte, a name too long
         raise _err("", f"not a usable path: {exc}", str(path)) from None
+    if not found:
+        raise _err("", "no such file (a neural data set is an .npz file)", str(path))
     return p
 
 
