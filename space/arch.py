@@ -465,6 +465,14 @@ class Init(Frozen):
     scheme: Literal["xavier", "tf"] = "xavier"
     scale: InitScale = 1.0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical_scale(cls, data: Any) -> Any:
+        """``scale`` means nothing under ``xavier``: reset it, so that equal models hash equal."""
+        if isinstance(data, dict) and data.get("scheme", "xavier") == "xavier" and "scale" in data:
+            data = {k: v for k, v in data.items() if k != "scale"}
+        return data
+
 
 class InputShape(Frozen):
     size: Int = Field(ge=4, le=4096)

@@ -209,3 +209,11 @@ def test_papers_continuous_gate_biases_are_valid() -> None:
     cell = arch_from_data(data).layers[1].cell
     assert isinstance(cell, RGCCell)
     assert (cell.tau_bias, cell.gate_bias) == (4.147336708899556, 2.776542926439013)
+
+
+def test_init_scale_is_canonical_under_xavier() -> None:
+    plain = arch_from_data(MINIMAL)
+    ignored = arch_from_data({**MINIMAL, "init": {"scheme": "xavier", "scale": 3.0}})
+    assert ignored == plain and ignored.arch_hash == plain.arch_hash
+    tf = arch_from_data({**MINIMAL, "init": {"scheme": "tf", "scale": 3.0}})
+    assert tf.init.scale == 3.0
