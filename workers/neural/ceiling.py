@@ -7,8 +7,9 @@ Estimator (per neuron and bin), as Brain-Score's internal consistency:
    seeded by ``settings.seed``;
 2. for each split, the Pearson r over images between the two halves' mean responses;
 3. ``r_half`` = the mean of these r over the splits;
-4. Spearman-Brown: ``rho = 2 r_half / (1 + r_half)``, the reliability of the average of all
-   repetitions (the quantity the model is fit to); negative ``r_half`` stays negative;
+4. Spearman-Brown: ``rho = k r_half / (1 + (k - 1) r_half)`` with ``k = reps / (reps // 2)``
+   (``2 r / (1 + r)`` for an even count), the reliability of the average of *all* repetitions
+   (the quantity the model is fit to); negative ``r_half`` stays negative;
 5. the ceiling of a region and bin is the median of ``rho`` over the region's neurons.
 
 For signal variance ``s`` and noise variance ``n`` per repetition (independent across
@@ -49,9 +50,11 @@ def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(out, -1.0, 1.0)
 
 
-def spearman_brown(r: np.ndarray) -> np.ndarray:
-    """``2 r / (1 + r)``: a split-half correlation to the reliability of the full average."""
-    return np.where(r > -1.0, 2.0 * r / np.maximum(1.0 + r, 1e-12), -1.0)
+def spearman_brown(r: np.ndarray, k: float = 2.0) -> np.ndarray:
+    """``k r / (1 + (k - 1) r)``: the reliability of an average ``k`` times as long as the
+    halves that correlate ``r`` (``k = 2``: ``2 r / (1 + r)``)."""
+    den = 1.0 + (k - 1.0) * r
+    return np.where(den > 1e-12, k * r / np.maximum(den, 1e-12), -1.0)
 
 
 def analytic_ceiling(signal_var: float, noise_var: float, reps: int) -> float:
@@ -76,7 +79,7 @@ def neuron_reliability(responses: np.ndarray, seed: int, splits: int = SPLITS) -
         a = responses[order[:half]].mean(axis=0).reshape(n, -1)
         b = responses[order[half : 2 * half]].mean(axis=0).reshape(n, -1)
         total += pearson_columns(a, b)
-    return spearman_brown(total / splits).reshape(neurons, bins)
+    return spearman_brown(total / splits, reps / half).reshape(neurons, bins)
 
 
 @dataclass(frozen=True)

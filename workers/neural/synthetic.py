@@ -122,7 +122,7 @@ def make_synthetic(
     """Write a synthetic neural data set to ``path`` (.npz) and return its true values."""
     from workers.data.shapes import generate
 
-    if not 0 <= bin < bins:
+    if kind == "model" and not 0 <= bin < bins:
         raise ValueError(f"bin must lie in 0..{bins - 1} (got {bin})")
     if reps < 2 or n_images < 4 or neurons < 1 or noise < 0:
         raise ValueError("need reps >= 2, n_images >= 4, neurons >= 1 and noise >= 0")
