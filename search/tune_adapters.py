@@ -215,15 +215,15 @@ def ensure_ray(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
-def trial_resources(spec: SearchSpec) -> dict[str, float]:
-    """The spec's per-trial resources, fitted to the cluster (no GPU there: CPU only)."""
+def trial_resources(spec: SearchSpec) -> Any:
+    """The spec's per-trial resources, fitted to the cluster (no GPU there: CPU only): a dict,
+    or with ``gpu: auto`` a callable of the trial config (cost-aware packing,
+    :mod:`search.resources`)."""
+    from search import resources
+
     available = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    cpu = min(spec.search.resources.cpu, float(available.get("CPU", 1.0)))
-    gpu = spec.search.resources.gpu
-    if gpu and not available.get("GPU"):
-        log.warning("search.resources.gpu=%s but the Ray cluster has no GPU: training on CPU", gpu)
-        gpu = 0.0
-    return {"cpu": cpu, "gpu": gpu}
+    cpus = float(available.get("CPU", 1.0))
+    return resources.trial_resources(spec, cpus, float(available.get("GPU", 0.0)))
 
 
 def asha_grace_period(max_t: int) -> int:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, Strict, field_validator, model_validator
 
 from space import arch as A
+from space.packing import DEFAULT_GPU_OVERHEAD
 from space.spec_base import SpaceNode
 
 # Seeds go to Python's, NumPy's and Optuna's generators; NumPy takes at most 32 bits.
@@ -133,15 +134,85 @@ Duration = Annotated[
 
 
 class Resources(SpaceNode):
+    """What one trial gets from Ray, and how it uses its GPU (see :mod:`space.packing`).
+
+    ``gpu: auto`` sizes each trial's GPU share from the analytic memory estimate of its
+    candidate (cost-aware packing); a number asks every trial for the same share. A cluster
+    without GPUs trains on CPU either way (with a logged notice).
+    """
+
     cpu: A.Float = Field(default=1.0, gt=0.0)
-    gpu: A.Float = Field(default=0.0, ge=0.0, description="Fractions below 1 share a GPU")
+    gpu: A.Float | Literal["auto"] = Field(
+        default=0.0,
+        description="GPUs per trial: a fraction below 1 shares a GPU, a whole number above; "
+        "auto: each candidate's share from its estimated memory (space.packing)",
+    )
+    gpu_memory: Amount | None = Field(
+        default=None,
+        description="gpu: auto: the memory of one GPU in bytes (80GiB, 24GB); default: read "
+        "from a GPU of the cluster when the search starts. On a cluster with different GPUs, "
+        "give the smallest",
+    )
+    min_gpu_share: A.Float = Field(
+        default=0.1,
+        gt=0.0,
+        le=1.0,
+        description="gpu: auto: the least share a trial gets, however small its estimate "
+        "(caps how many trials share one GPU: 0.1 -> at most 10)",
+    )
+    safety_factor: A.Float = Field(
+        default=2.0,
+        ge=1.0,
+        le=100.0,
+        description="gpu: auto: the estimate is multiplied by this before sizing the share "
+        "(allocator rounding, cuDNN workspaces, temporaries the cost model leaves out)",
+    )
+    gpu_overhead: Amount = Field(
+        default=DEFAULT_GPU_OVERHEAD,
+        description="gpu: auto: memory every trial's process takes besides its tensors (the "
+        "CUDA context and kernels), added to the estimate",
+    )
+    limit_memory: bool = Field(
+        default=True,
+        description="Cap each trial's PyTorch allocator at its GPU share "
+        "(torch.cuda.set_per_process_memory_fraction): a trial that outgrows its share runs "
+        "out of memory alone instead of starving the trials it shares the GPU with",
+    )
+    oom_retry: bool = Field(
+        default=False,
+        description="Retry a candidate that ran out of GPU memory once, with twice its share "
+        "(at most a whole GPU), as a new trial of the same architecture",
+    )
+    compile: bool = Field(
+        default=False, description="torch.compile each model before training (opt-in)"
+    )
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _number_or_auto(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if isinstance(value, bool | str) or not isinstance(value, int | float):
+            # one clear error rather than one per branch of the union
+            raise ValueError("must be a number of GPUs or auto")
+        return value
 
     @field_validator("gpu")
     @classmethod
-    def _whole_above_one(cls, value: float) -> float:
+    def _whole_above_one(cls, value: float | str) -> float | str:
+        if isinstance(value, str):
+            return value
+        if value < 0:
+            raise ValueError("must be 0 or more")
         if value > 1 and value != int(value):
             raise ValueError("more than one GPU per trial must be a whole number")
+        if 0 < value < 1 and round(value * 10_000) == 0:
+            raise ValueError("Ray's resource grid is 0.0001: a smaller share is not a share")
         return value
+
+    @property
+    def gpu_auto(self) -> bool:
+        return self.gpu == "auto"
 
 
 class SearchSettings(SpaceNode):

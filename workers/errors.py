@@ -32,3 +32,19 @@ class DatasetError(WorkerInputError):
 
 class TrainConfigError(WorkerInputError):
     """A training configuration that is invalid or inconsistent."""
+
+
+class TrialOutOfMemory(RuntimeError):
+    """The accelerator ran out of memory during training (``torch.cuda.OutOfMemoryError``, or
+    the CUDA allocator's "out of memory" under another exception type). The message starts with
+    ``out of memory:``; the loop ends the run with status ``out_of_memory``.
+
+    Not a :class:`ConvnasError`: it is an outcome of training, not bad input. A CPU allocation
+    failure ("can't allocate memory") is not this: it is the machine, not the trial's share.
+    """
+
+    def __init__(self, detail: str, *, share: float | None = None) -> None:
+        self.detail = detail
+        self.share = share
+        where = f" (GPU share {share:g})" if share is not None else ""
+        super().__init__(f"out of memory{where}: {detail}")

@@ -6,7 +6,9 @@ report. Failures end the run with a status and a reason instead of an exception 
 
 * ``completed``      the budget was spent;
 * ``diverged``       a loss was not finite, or the training loss exploded past a limit;
-* ``out_of_memory``  the accelerator ran out of memory;
+* ``out_of_memory``  the GPU ran out of memory (``torch.cuda.OutOfMemoryError``, reason
+                     ``out of memory: ...``, see :class:`~workers.errors.TrialOutOfMemory`;
+                     a CPU allocation failure is ``failed``: the machine, not the trial's share);
 * ``failed``         any other exception (its type and message are the reason);
 * ``stopped``        the consumer stopped iterating (e.g. Ray Tune's ASHA pruned the trial).
 
@@ -35,13 +37,19 @@ from space.arch import Arch, load_arch
 from space.status import RunStatus
 from workers.config import TrainConfig
 from workers.data import Dataset
-from workers.errors import TrainConfigError
+from workers.errors import TrainConfigError, TrialOutOfMemory
 
 Metrics = dict[str, Any]
 EpochCallback = Callable[[Metrics], None]
 StepCallback = Callable[[int, int, float], None]  # (epoch, batch index in epoch, loss)
 
 PREPROCESSING_FILE = "preprocessing.json"
+
+# Fault injection for tests of the out-of-memory path on machines without a GPU: raise
+# torch.cuda.OutOfMemoryError at this optimizer step (1 = the first), and only when the run's
+# GPU share is below FAULT_OOM_BELOW_SHARE if that is set (a model that needs more than that).
+FAULT_OOM_AT_STEP = "CONVNAS_FAULT_OOM_AT_STEP"
+FAULT_OOM_BELOW_SHARE = "CONVNAS_FAULT_OOM_BELOW_SHARE"
 
 
 class Diverged(Exception):
@@ -62,6 +70,9 @@ class TrainResult:
     device: str = "cpu"
     threads: int = 0
     params: int = 0
+    gpu_share: float = 0.0  # the fraction of a GPU the run had (0 on CPU)
+    # torch.cuda.max_memory_allocated over the run (None on CPU): compare with the estimate
+    peak_memory: int | None = None
     # The dataset's input pipeline (workers.data.Dataset.preprocessing()): needed to use the
     # trained weights on new images.
     preprocessing: dict[str, Any] = field(default_factory=dict)
@@ -113,7 +124,9 @@ def autocast_for(device: torch.device, amp: str) -> tuple[Any, torch.dtype | Non
     """A context factory for mixed precision on CUDA (bf16 where supported, else fp16)."""
     if device.type != "cuda" or amp == "off":
         return contextlib.nullcontext, None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    # Native bf16 only (Ampere and later): emulated bf16 on older GPUs is slower than fp16.
+    bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    dtype = torch.bfloat16 if bf16 else torch.float16
     return (lambda: torch.autocast("cuda", dtype=dtype)), dtype
 
 
@@ -283,7 +296,10 @@ class TrainRun:
         *,
         model: nn.Module | None = None,
         on_step: StepCallback | None = None,
+        gpu_share: float | None = None,
     ) -> None:
+        """``gpu_share``: the fraction of the GPU this run was given (Ray's assignment; by
+        default the whole device on CUDA, 0 on CPU)."""
         if data.classes != arch.classes:
             raise TrainConfigError("classes", f"the dataset has {data.classes}", arch.classes)
         expected = (arch.input.channels, arch.input.size, arch.input.size)
@@ -307,6 +323,11 @@ class TrainRun:
             params=sum(p.numel() for p in model.parameters()),
             preprocessing=data.preprocessing(),
         )
+        # Ray's assignment as given (even if this process cannot use CUDA: device says so);
+        # outside Ray a CUDA run has the whole device.
+        default_share = 1.0 if self.device.type == "cuda" else 0.0
+        self.result.gpu_share = gpu_share if gpu_share is not None else default_share
+        self.fault_oom_step = _fault_oom_step(self.result.gpu_share)
 
     def __iter__(self) -> Iterator[Metrics]:
         start = time.perf_counter()
@@ -316,26 +337,51 @@ class TrainRun:
             res.status = RunStatus.COMPLETED
         except Diverged as exc:
             res.status, res.reason = RunStatus.DIVERGED, str(exc)
-        except torch.cuda.OutOfMemoryError as exc:
-            res.status, res.reason = RunStatus.OUT_OF_MEMORY, _first_line(exc)
         except GeneratorExit:
             res.status, res.reason = RunStatus.STOPPED, "stopped by the caller"
             raise
         except Exception as exc:
-            if "out of memory" in str(exc).lower():
-                res.status, res.reason = RunStatus.OUT_OF_MEMORY, _first_line(exc)
+            oom = self._out_of_memory(exc)
+            if oom is not None:
+                res.status, res.reason = RunStatus.OUT_OF_MEMORY, str(oom)
             else:
                 reason = f"{type(exc).__name__}: {_first_line(exc)}"
                 res.status, res.reason = RunStatus.FAILED, reason
         finally:
             res.train_seconds = round(time.perf_counter() - start, 3)
-            if self.device.type == "cuda" and res.status == RunStatus.OUT_OF_MEMORY:
-                self.model.to("cpu")
-                torch.cuda.empty_cache()
+            if self.device.type == "cuda":
+                res.peak_memory = int(torch.cuda.max_memory_allocated(self.device))
+                if res.status == RunStatus.OUT_OF_MEMORY:
+                    # free what this run holds for whatever the process does next
+                    self.model.to("cpu")
+                    torch.cuda.empty_cache()
+
+    def _out_of_memory(self, exc: BaseException) -> TrialOutOfMemory | None:
+        """``exc`` as the trial's out-of-memory outcome, or None if it is another failure.
+
+        torch.cuda.OutOfMemoryError is the allocator's; a few CUDA libraries report the same
+        condition as a plain RuntimeError ("CUDA error: out of memory"), which counts only on a
+        CUDA device. A CPU RuntimeError ("DefaultCPUAllocator: can't allocate memory") does not:
+        a bigger GPU share would not help it.
+        """
+        share = self.result.gpu_share or None
+        if isinstance(exc, TrialOutOfMemory):
+            return exc
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            return TrialOutOfMemory(_first_line(exc), share=share)
+        text = str(exc)
+        cuda_oom = "CUDA out of memory" in text or "CUDA error: out of memory" in text
+        if self.device.type == "cuda" and (cuda_oom or "_ALLOC_FAILED" in text):
+            return TrialOutOfMemory(_first_line(exc), share=share)
+        return None
 
     def _epochs(self, start: float) -> Iterator[Metrics]:
         cfg, data, model, device, res = self.cfg, self.data, self.model, self.device, self.result
         channels_last = cfg.channels_last and device.type == "cuda"
+        if device.type == "cuda":
+            if cfg.memory_fraction is not None:
+                torch.cuda.set_per_process_memory_fraction(cfg.memory_fraction, device)
+            torch.cuda.reset_peak_memory_stats(device)
         model.to(device)
         if channels_last:
             channels_last_module: Any = model  # nn.Module.to's stubs lack memory_format
@@ -353,7 +399,7 @@ class TrainRun:
         if cfg.max_steps is not None:
             total_steps = min(total_steps, cfg.max_steps)
         warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
-        eval_bs = cfg.eval_batch_size or max(cfg.batch_size, 256)
+        eval_bs = cfg.eval_batch
         shuffle = torch.Generator().manual_seed(cfg.seed)
 
         step, out_of_budget = 0, False
@@ -382,6 +428,10 @@ class TrainRun:
                 for group in opt.param_groups:
                     group["lr"] = lr
 
+                if step + 1 == self.fault_oom_step:
+                    raise torch.cuda.OutOfMemoryError(
+                        f"CUDA out of memory (injected by {FAULT_OOM_AT_STEP} at step {step + 1})"
+                    )
                 with autocast():
                     out = model(x)
                 loss = F.cross_entropy(out.decoded.float(), y, label_smoothing=cfg.label_smoothing)
@@ -435,6 +485,9 @@ class TrainRun:
                 "lr": lr,
                 "images_per_sec": seen / train_time if train_time > 0 else 0.0,
                 "elapsed": time.perf_counter() - start,
+                "peak_memory": (
+                    int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
+                ),
                 # the trial's status while epochs remain (Tune reports it), the run's at the end
                 "status": RunStatus.COMPLETED if last else RunStatus.RUNNING,
             }
@@ -452,6 +505,20 @@ def _clip_gradients(model: nn.Module, cfg: TrainConfig) -> None:
         nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip)
     else:
         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+
+
+def _fault_oom_step(share: float) -> int | None:
+    """The step at which to inject an out-of-memory error (tests only; see FAULT_OOM_AT_STEP)."""
+    step = os.environ.get(FAULT_OOM_AT_STEP, "").strip()
+    if not step.isdigit() or int(step) < 1:
+        return None
+    below = os.environ.get(FAULT_OOM_BELOW_SHARE, "").strip()
+    try:
+        if below and share >= float(below):
+            return None
+    except ValueError:
+        return None
+    return int(step)
 
 
 def _first_line(exc: BaseException) -> str:

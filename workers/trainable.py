@@ -8,13 +8,25 @@ The trial's ``config`` is plain data, so it travels through Ray and Optuna uncha
       "training": {"epochs": 2},    # optional TrainConfig overrides of arch.training
       "checkpoint": false,          # optional: report a Tune checkpoint whenever val_acc improves
       "neural": {...},              # optional: space.neural.NeuralFitSettings (issue 14)
+      "resources": {...},           # optional: workers.config.TrialGpu (GPU share use)
     }
+
+The device is the one Ray assigned: inside a Ray worker with ``training.device: auto``, a trial
+given a GPU share trains on CUDA (Ray set ``CUDA_VISIBLE_DEVICES`` to that GPU, so it is
+``cuda:0`` here), and a trial given none trains on CPU even on a GPU node (Ray leaves
+``CUDA_VISIBLE_DEVICES`` alone for it, so every GPU would be visible). A share below one caps
+PyTorch's allocator at it (``resources.limit_memory``), so a trial that outgrows its share
+runs out of memory alone: it reports ``status: out_of_memory`` and a ``reason`` starting
+``out of memory:``.
 
 Every epoch is reported with ``ray.tune.report`` (so ASHA can stop the trial): the loop's epoch
 metrics (``epoch``, ``train_loss``, ``val_loss``, ``val_acc``, ``val_acc_per_step``,
 ``images_per_sec``, ``elapsed``, ...) plus ``status`` (``running`` until the last epoch, which
 says ``completed``), ``final``, ``arch_hash``, ``params``, ``device`` and ``preprocessing``
-(the input pipeline, ``workers.data.Dataset.preprocessing()``). A run that ends
+(the input pipeline, ``workers.data.Dataset.preprocessing()``), and for packing
+``gpu_share`` (the GPU fraction Ray gave the trial, 0 without one), ``memory_estimate`` (the
+analytic estimate in bytes, :mod:`space.packing`) and ``peak_memory``
+(``torch.cuda.max_memory_allocated`` so far; null on CPU). A run that ends
 otherwise (``diverged``, ``out_of_memory``, ``failed``, or bad input) adds one last report with
 that ``status``, its ``reason``, ``final: true`` and ``val_acc`` = the best reached (0.0 if none),
 so a driver always learns why a trial ended. Nothing here imports ``search`` or ``api``.
@@ -29,6 +41,7 @@ searcher's metrics, and neural_fit may be one.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -37,18 +50,21 @@ from space.arch import Arch, arch_from_data
 from space.datasets import DatasetBase
 from space.errors import ConvnasError
 from space.status import RunStatus, TrialStatus
-from workers.config import TrainConfig
+from workers.config import TrainConfig, TrialGpu, memory_estimate, trial_gpu_from_data
 from workers.data import load_dataset, parse_dataset_ref
 from workers.errors import WorkerInputError
 from workers.loop import Metrics, TrainResult, TrainRun
 from workers.neural_trial import FIT_KEY, NeuralFitError, neural_settings, score_trial
 
+log = logging.getLogger(__name__)
+
 Report = Callable[[Metrics, str | None], None]  # (metrics, checkpoint folder or None)
+CONFIG_KEYS = frozenset({"arch", "dataset", "training", "checkpoint", "neural", "resources"})
 
 
 def parse_trial_config(config: Mapping[str, Any]) -> tuple[Arch, TrainConfig, DatasetBase, bool]:
     """Validate a trial's plain-data config; errors name the field and value."""
-    unknown = sorted(set(config) - {"arch", "dataset", "training", "checkpoint", "neural"})
+    unknown = sorted(set(config) - CONFIG_KEYS)
     if unknown:
         raise WorkerInputError(
             f"config.{unknown[0]}", "unknown trial config key", config[unknown[0]]
@@ -72,6 +88,37 @@ def parse_trial_config(config: Mapping[str, Any]) -> tuple[Arch, TrainConfig, Da
     return arch, cfg, ref, bool(config.get("checkpoint", False))
 
 
+def ray_gpu_share() -> float | None:
+    """The GPU fraction Ray assigned to this worker (0.0 for none); None outside a Ray worker."""
+    try:
+        import ray
+
+        if not ray.is_initialized():
+            return None
+        context: Any = ray.get_runtime_context()
+        return float(context.get_assigned_resources().get("GPU") or 0.0)
+    except Exception:  # the driver process (no assignment), or Ray not installed
+        return None
+
+
+def place_on_device(cfg: TrainConfig, gpu: TrialGpu, share: float | None) -> TrainConfig:
+    """``cfg`` with the device Ray assigned (``share``; None outside Ray) and, on a shared GPU,
+    the allocator cap."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if share is not None and cfg.device == "auto":
+        if share > 0 and not cuda:
+            log.warning("Ray gave this trial %g GPU but torch sees no CUDA: training on CPU", share)
+        cfg = cfg.model_copy(update={"device": "cuda" if share > 0 and cuda else "cpu"})
+    if cuda and cfg.device.startswith("cuda") and share is not None:
+        total = torch.cuda.get_device_properties(torch.device(cfg.device)).total_memory
+        fraction = gpu.memory_fraction(share, total)
+        if fraction is not None and cfg.memory_fraction is None:
+            cfg = cfg.model_copy(update={"memory_fraction": round(fraction, 4)})
+    return cfg
+
+
 def _final_report(result: TrainResult | None, status: RunStatus, reason: str) -> Metrics:
     best = result.best_val_acc if result is not None else None
     last = result.final if result is not None else None
@@ -93,6 +140,7 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
     """
     try:
         arch, cfg, ref, keep = parse_trial_config(config)
+        gpu = trial_gpu_from_data(config.get("resources"))
         neural = neural_settings(config)
         data = load_dataset(ref, arch.input.size, arch.input.channels, arch.classes, cfg.seed)
     except ConvnasError as exc:
@@ -103,7 +151,9 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
         if keep:
             cfg = cfg.model_copy(update={"checkpoint_dir": folder})
         try:
-            run = TrainRun(arch, data, cfg)
+            share = ray_gpu_share()
+            cfg = place_on_device(cfg, gpu, share)
+            run = TrainRun(arch, data, cfg, gpu_share=share)
         except Exception as exc:  # an arch that cannot be built is this trial's failure
             reason = f"{type(exc).__name__}: {exc}"
             report(_final_report(None, RunStatus.FAILED, reason), None)
@@ -114,13 +164,17 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
             "device": run.result.device,
             # The driver stores it with the trial (export needs it to make weights usable).
             "preprocessing": run.result.preprocessing,
+            # packing: what the trial got, what the cost model said, what it really took
+            "gpu_share": run.result.gpu_share,
+            "memory_estimate": memory_estimate(arch, cfg, cuda=run.device.type == "cuda").total,
+            "peak_memory": None,
         }
         if neural is not None:
             extra[FIT_KEY] = None
         fit_failed: str | None = None
         for metrics in run:
             final = metrics["status"] != TrialStatus.RUNNING
-            row = {**metrics, **extra, "final": final}
+            row = {**extra, **metrics, "final": final}
             if final:
                 row["train_seconds"] = round(metrics["elapsed"], 3)
                 if neural is not None:
@@ -135,7 +189,8 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
         if fit_failed is not None:
             result.status, result.reason = RunStatus.FAILED, fit_failed
         if result.status is not None and result.status != RunStatus.COMPLETED:
-            report({**_final_report(result, result.status, result.reason or ""), **extra}, None)
+            closing = _final_report(result, result.status, result.reason or "")
+            report({**closing, **extra, "peak_memory": result.peak_memory}, None)
         return result
 
 
