@@ -120,7 +120,11 @@ class LSTMCell(Frozen):
     init_scale: InitScale | None = None
     weight_decay: WeightDecay | None = None
 
-    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
+    #: the start of every bias of the gates conv (i, j, f, o); None: 0. The released
+    #: lstm_shallow tuned it per layer (its bias_initializer constant)
+    bias_init: Annotated[float, Strict(), Field(ge=-100.0, le=100.0)] | None = None
+
+    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS | {"bias_init"}
 
 
 class UGRNNCell(Frozen):

@@ -233,6 +233,9 @@ class LSTMCellSpace(CellKindBase):
     weight_decay: Annotated[
         float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.LSTMCell, "weight_decay")
     ] = None
+    bias_init: Annotated[
+        float | ChoiceLeaf | FloatLeaf | TieLeaf | None, FromArch(A.LSTMCell, "bias_init")
+    ] = None
 
 
 class UGRNNCellSpace(CellKindBase):

@@ -12,6 +12,7 @@
   sizes; LSTM peepholes too (zeros under ``xavier``); GRU gate biases 1.0 (the released
   ``bias_ones``); other biases 0.
 
+An LSTM's ``bias_init`` sets its gates' biases, in either scheme.
 A cell's ``init_scale`` makes its kernels (and its layer's feedback projections, which live in
 the cell in the released code) fan-in variance scaling with that scale, in either scheme.
 TF's fan sizes differ from torch's for depthwise kernels: TF's ``[k, k, C, 1]`` has fan-in
@@ -109,6 +110,9 @@ def init_weights(model: ConvRNN, arch: Arch) -> None:
         for name, child in layer.named_children():
             in_cell = name in ("feedback", "cell")
             _init_kernels(child, scheme, cell_scale if in_cell else own_scale)
+        if isinstance(spec.cell, LSTMCell) and spec.cell.bias_init is not None and spec.cell.bias:
+            gates_bias = layer.get_parameter("cell.gates.conv.bias")
+            nn.init.constant_(gates_bias, spec.cell.bias_init)
         if scheme == "tf" and isinstance(spec.cell, LSTMCell) and spec.cell.peepholes:
             for gate in "ifo":
                 _init_peephole(layer.get_parameter(f"cell.peep_{gate}"), cell_scale)

@@ -321,3 +321,13 @@ def test_lstm_shallow_peepholes_and_cells_follow_the_tuned_scales() -> None:
     gates = model.get_parameter("layers.conv3.cell.gates.conv.weight")  # 2x2, 256+128 -> 512
     fan_in = 4 * (256 + 128)
     assert _std(gates) == pytest.approx(math.sqrt(0.7008842622125534 / fan_in), rel=0.05)
+
+
+def test_lstm_bias_init_sets_the_gates_biases() -> None:
+    cell = {"kind": "lstm", "depth": 5, "bias_init": -1.25}
+    for scheme in ("xavier", "tf"):
+        model = build_model(tiny(cell, init={"scheme": scheme}), seed=0)
+        bias = model.get_parameter("layers.c3.cell.gates.conv.bias")
+        assert torch.equal(bias, torch.full_like(bias, -1.25))
+    plain = build_model(tiny({"kind": "lstm", "depth": 5}), seed=0)
+    assert not plain.get_parameter("layers.c3.cell.gates.conv.bias").detach().any()

@@ -154,6 +154,7 @@ NEW_FIELDS: list[tuple[str, Any, Any]] = [
     ("crop_depthwise", False, True),
     ("layers.1.cell.init_scale", None, 0.639),
     ("layers.1.cell.weight_decay", None, 2e-4),
+    ("layers.2.cell.bias_init", None, 1.64),
     ("time.readout", {"kind": "max_conf", "end": None, "temperature": 1.0}, None),
 ]
 

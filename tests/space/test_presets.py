@@ -309,6 +309,7 @@ def test_lstm_shallow_carries_the_tuned_optimizer_and_per_layer_settings() -> No
     scales = [c.init_scale for c in cells]
     assert scales == pytest.approx([0.7008842622125534, 1.8314561102978617, 0.8937636886958731])
     assert all(c.weight_decay is not None and c.weight_decay < 1e-5 for c in cells)
+    assert [c.bias_init for c in cells] == pytest.approx([1.6428, -1.1660, -1.3495], abs=1e-4)
     assert arch.init.scale == pytest.approx(1.7261410620368636)
     # training is not architecture: the arch hash ignores it
     assert arch.model_copy(update={"training": None}).arch_hash == arch.arch_hash
