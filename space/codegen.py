@@ -60,6 +60,8 @@ TARGETS: tuple[Target, ...] = (
     Target("HeadSpace", A.Head),
     Target("TimeFields", A.TimeArch, exclude=("readout",)),
     Target("TrainingSpace", A.Training),
+    Target("ResizeSpace", A.Resize),
+    Target("InitSpace", A.Init),
     Target("FeedbackSettings", A.FeedbackEdge, exclude=EDGE_ENDS),
     Target("EdgeOverrides", A.FeedbackEdge, exclude=EDGE_ENDS, override=True),
     *(

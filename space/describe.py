@@ -303,6 +303,8 @@ class _Counter:
         rest = self.fields(spec.input, A.InputShape) * self.fields(spec.head, A.Head)
         readout = self.alternatives(spec.time.readout)
         rest = rest * self.fields(spec.time, A.TimeArch, ("readout",)) * readout
+        rest = rest * self.fields(spec.resize, A.Resize) * self.fields(spec.init, A.Init)
+        rest = rest * _count(domain_of(spec.crop_depthwise))
         return body * rest
 
 

@@ -106,6 +106,26 @@ class TrainingSpace(SpaceNode):
     ] = 0.0
 
 
+class ResizeSpace(SpaceNode):
+    __doc__ = A.Resize.__doc__
+
+    mode: Annotated[Literal["bilinear"] | ChoiceLeaf | TieLeaf, FromArch(A.Resize, "mode")] = (
+        "bilinear"
+    )
+    align_corners: Annotated[
+        bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.Resize, "align_corners")
+    ] = False
+
+
+class InitSpace(SpaceNode):
+    __doc__ = A.Init.__doc__
+
+    scheme: Annotated[
+        Literal["xavier", "tf"] | ChoiceLeaf | TieLeaf, FromArch(A.Init, "scheme")
+    ] = "xavier"
+    scale: Annotated[float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.Init, "scale")] = 1.0
+
+
 class FeedbackSettings(SpaceNode):
     __doc__ = A.FeedbackEdge.__doc__
 

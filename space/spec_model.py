@@ -11,8 +11,15 @@ from space import arch as A
 from space.datasets import DatasetRef
 from space.neural import NeuralFitSettings
 from space.spec_base import SpaceNode
-from space.spec_generated import HeadSpace, InputSpace, TrainingSpace
-from space.spec_nodes import CellSpace, EdgeSpace, FeedbackSpace, LayerSpace, TimeSpace
+from space.spec_generated import HeadSpace, InitSpace, InputSpace, ResizeSpace, TrainingSpace
+from space.spec_nodes import (
+    CellSpace,
+    CropDepthwise,
+    EdgeSpace,
+    FeedbackSpace,
+    LayerSpace,
+    TimeSpace,
+)
 from space.spec_settings import Constraints, Objective, ObjectiveItem, SearchSettings
 
 
@@ -31,6 +38,10 @@ class SearchSpec(SpaceNode):
     head: HeadSpace = Field(default_factory=HeadSpace)
     time: TimeSpace = Field(default_factory=TimeSpace)
     training: TrainingSpace = Field(default_factory=TrainingSpace)
+    # model options of the whole arch (space.arch.Arch): TF-compatible resizing, initialisation
+    resize: ResizeSpace = Field(default_factory=ResizeSpace)
+    init: InitSpace = Field(default_factory=InitSpace)
+    crop_depthwise: CropDepthwise = False
     objectives: list[ObjectiveItem] = Field(
         default_factory=lambda: [Objective(metric="val_acc")], min_length=1
     )

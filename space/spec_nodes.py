@@ -18,9 +18,10 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from space import arch as A
-from space.params import TAG_PREFIX, BoolLeaf, ChoiceLeaf, leaf_type
+from space.params import TAG_PREFIX, BoolLeaf, ChoiceLeaf, TieLeaf, leaf_type
 from space.spec_base import (
     CellSpaceBase,
+    FromArch,
     SpaceNode,
     ValidateAs,
     keyed_tag,
@@ -168,6 +169,12 @@ class TimeSpace(TimeFields):
     ``kind``, or ``one_of`` alternatives (label ``time.readout.kind``)."""
 
     readout: ReadoutSpace = Field(default_factory=LastReadoutSpace)
+
+
+CropDepthwise = Annotated[
+    bool | ChoiceLeaf | BoolLeaf | TieLeaf, FromArch(A.Arch, "crop_depthwise")
+]
+"""The spec type of the arch's top-level ``crop_depthwise`` (a leaf like any other)."""
 
 
 # --------------------------------------------------------------------------------------------

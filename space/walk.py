@@ -18,12 +18,14 @@ Labels::
     feedback.edges                      (how many searched edges are on)
     feedback.conv3->conv2.priority      (which: the highest priorities are on)
     feedback.entry                      (shared settings)  feedback.conv3->conv2.entry (per edge)
-    head.kind   time.steps   time.readout.kind   time.readout.mean.start   training.lr
+    head.kind   time.steps   time.readout.kind   time.readout.mean.start
+    resize.align_corners   init.scheme   crop_depthwise   training.lr
 
 Order: input, the presence of optional layers, each present layer (its fields in ``LayerArch``
 order, the cell at ``cell``: a shared cell where its first present user is), the feedback edge
 count, the candidates' priorities in candidate order, the settings of the edges on in candidate
-order (shared settings at the first edge on), head, time (the readout at ``readout``), training.
+order (shared settings at the first edge on), head, time (the readout at ``readout``), resize,
+init, crop_depthwise, training.
 The edge encoding and its distribution are documented on
 :class:`space.spec_nodes.FeedbackSpace`.
 
@@ -503,6 +505,9 @@ class SpaceWalk:
         data["head"] = self.fields(spec.head, A.Head, "head", None)
         readout = {"readout": self.readout}
         data["time"] = self.fields(spec.time, A.TimeArch, "time", None, readout)
+        data["resize"] = self.fields(spec.resize, A.Resize, "resize", None)
+        data["init"] = self.fields(spec.init, A.Init, "init", None)
+        data["crop_depthwise"] = self.draw("crop_depthwise", spec.crop_depthwise, None)
         data["training"] = self.fields(spec.training, A.Training, "training", None)
         data["meta"] = {"space": spec.name}
         return data

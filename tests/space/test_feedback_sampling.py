@@ -119,10 +119,13 @@ def test_min_edges_above_max_edges_is_an_error() -> None:
 
 def test_priorities_pick_the_edges_deterministically() -> None:
     spec = load_spec(EXAMPLES / "paper_rgc.yaml")
-    recorder = RandomSampler(11)
-    arch = freeze(spec, recorder)
-    count = recorder.params["feedback.edges"]
-    assert 0 < count < 21, "pick a seed whose sample needs priorities"
+    for seed in range(100):  # the first sample whose edges need priorities
+        recorder = RandomSampler(seed)
+        arch = freeze(spec, recorder)
+        count = recorder.params["feedback.edges"]
+        if 0 < count < 21:
+            break
+    assert 0 < count < 21
     priorities = {
         label.removeprefix("feedback.").removesuffix(".priority"): value
         for label, value in recorder.params.items()

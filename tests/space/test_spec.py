@@ -184,7 +184,7 @@ def test_examples_validate(name: str) -> None:
 
 def test_paper_rgc_matches_the_papers() -> None:
     spec = load_spec(EXAMPLES / "paper_rgc.yaml")
-    assert spec.input.size == 128 and spec.classes == 1000
+    assert spec.input.size == 224 and spec.classes == 1000  # the released models' resolution
     assert [layer.name for layer in spec.layers] == [f"conv{i}" for i in range(1, 11)]
     assert {layer.name for layer in spec.layers if layer.cell == "rgc"} == {
         f"conv{i}" for i in range(4, 11)
