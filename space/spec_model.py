@@ -3,6 +3,7 @@ constraints and search settings), the root that :mod:`space.spec_loading` valida
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import Field
@@ -74,7 +75,11 @@ class SearchSpec(SpaceNode):
             return None
         objective = self.neural_objective()
         region = (objective.region if objective else None) or self.neural.region
-        return self.neural.model_copy(update={"region": region}).model_dump(mode="json")
+        # Absolute: Ray Tune runs each trial in its own folder, where a relative path (as the
+        # spec and its validation read it, from where the search is run) would not resolve.
+        data = f"neural:{os.path.abspath(os.path.expanduser(self.neural.path))}"
+        settings = self.neural.model_copy(update={"region": region, "data": data})
+        return settings.model_dump(mode="json")
 
     def layer(self, name: str) -> LayerSpace:
         for layer in self.layers:
