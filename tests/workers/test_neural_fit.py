@@ -14,7 +14,7 @@ from space.arch import Arch, arch_from_data
 from space.neural import CEILING_FLOOR, NeuralFitSettings
 from workers.neural import NeuralData, NeuralDataError, load_neural
 from workers.neural.ceiling import analytic_ceiling, compute_ceiling, given_ceiling, null_se
-from workers.neural.fit import fold_splits, held_out_predictions, split_kind
+from workers.neural.fit import fold_splits, held_out_predictions, pls_predict, split_kind
 from workers.neural.score import score_features
 
 RGC = {"kind": "rgc", "cell_depth": 8, "gate_filter_size": 3, "tau_filter_size": 3}
@@ -104,6 +104,24 @@ def test_folds_partition_the_images_and_stratify_by_label() -> None:
         assert not set(train) & set(test)
         assert sorted(set(labels[test])) == [0, 1, 2, 3]  # every object in every fold
     assert split_kind(np.repeat(np.arange(20), 2), 5) == "kfold"  # 2 images per object < 5
+
+
+@pytest.mark.parametrize(("n", "features", "neurons"), [(80, 200, 12), (40, 6, 3), (60, 30, 1)])
+def test_the_pls_is_scikit_learns(n: int, features: int, neurons: int) -> None:
+    """Same predictions as PLSRegression(scale=False) run to convergence."""
+    import warnings
+
+    from sklearn.cross_decomposition import PLSRegression
+
+    rng = np.random.default_rng(n)
+    x, x_test = rng.standard_normal((n, features)), rng.standard_normal((10, features))
+    y = x @ rng.standard_normal((features, neurons)) / 10 + rng.standard_normal((n, neurons))
+    k = min(10, features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = PLSRegression(k, scale=False, max_iter=5000, tol=1e-14).fit(x, y)
+    want = reference.predict(x_test).reshape(10, -1)
+    np.testing.assert_allclose(pls_predict(x, y, x_test, k), want, rtol=1e-5, atol=1e-5)
 
 
 def test_held_out_images_never_reach_the_fit() -> None:

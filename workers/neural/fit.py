@@ -1,9 +1,14 @@
 """Cross-validated PLS from a layer's features (one response bin) to a region's neurons.
 
-- Regression: scikit-learn's ``PLSRegression`` with ``n_components = min(components,
-  n_features, n_train - 1)`` and ``scale=False`` (Brain-Score's setting: features are centred on
-  the training images only, by the PLS itself). All neurons of a region are fit jointly (the
-  components are shared, as Brain-Score fits one region's assembly).
+- Regression: PLS2 as scikit-learn's ``PLSRegression(n_components, scale=False)`` computes it
+  (Brain-Score's setting; NIPALS with regression-mode deflation; features and responses centred
+  on the training images only), with ``n_components = min(components, n_features, n_train -
+  1)``. One change, for speed: each component's weight vector is computed exactly, as the top
+  singular vector of ``X_k' Y_k`` (from the small ``Y_k' X_k X_k' Y_k`` eigenproblem), where
+  scikit-learn runs a power iteration to the same vector (up to 500 iterations a component on
+  noisy responses). A test checks the predictions equal scikit-learn's; it is 10-50x faster,
+  which is what lets the fit run after every trial. All neurons of a region are fit jointly
+  (shared components, as Brain-Score fits one region's assembly).
 - Folds: K-fold over images, shuffled with ``settings.seed``. With ``labels`` (the object of
   each image), folds are *stratified* by label, so every fold holds out images of every object
   in proportion: Brain-Score's split for neural predictivity (stratified by object name) and
@@ -16,8 +21,6 @@
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -47,24 +50,46 @@ def fold_splits(n: int, labels: np.ndarray | None, folds: int, seed: int) -> lis
     return [(tr, te) for tr, te in plain.split(x)]
 
 
-def _pls_predict(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, k: int
+def pls_predict(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, components: int
 ) -> np.ndarray:
-    from sklearn.cross_decomposition import PLSRegression
-
-    y_mean = y_train.mean(axis=0)
-    if float(x_train.var(axis=0).max(initial=0.0)) < 1e-20:
+    """Fit PLS2 with ``components`` components on the training rows, predict ``x_test``
+    (``[n_test, neurons]``); see the module docstring. Stops early, as scikit-learn does, when
+    the responses' residual or the features' residual is exhausted."""
+    x_mean, y_mean = x_train.mean(axis=0), y_train.mean(axis=0)
+    x = x_train - x_mean
+    y = y_train - y_mean
+    tiny = 1e-12 * max(1.0, float(np.abs(x).max(initial=0.0)))
+    weights, x_loadings, y_loadings = [], [], []
+    for _ in range(components):
+        if float(np.abs(y).max(initial=0.0)) < 1e-12 * max(1.0, float(np.abs(y_train).max())):
+            break  # the responses are fully explained (scikit-learn: "Y residual is constant")
+        cross = x.T @ y  # [features, neurons]
+        if cross.shape[1] == 1:
+            w = cross[:, 0]
+        else:  # top left singular vector of cross, via the small neurons x neurons problem
+            _, vectors = np.linalg.eigh(cross.T @ cross)
+            w = cross @ vectors[:, -1]
+        norm = float(np.linalg.norm(w))
+        if norm < tiny:
+            break
+        w = w / norm
+        t = x @ w
+        tt = float(t @ t)
+        if tt < tiny**2:
+            break
+        p, q = x.T @ t / tt, y.T @ t / tt
+        x -= np.outer(t, p)
+        y -= np.outer(t, q)
+        weights.append(w)
+        x_loadings.append(p)
+        y_loadings.append(q)
+    if not weights:
         return np.broadcast_to(y_mean, (len(x_test), y_train.shape[1])).copy()
-    pls = PLSRegression(n_components=k, scale=False)
-    with warnings.catch_warnings():
-        # components beyond the features' rank: sklearn warns and the extra ones are zero
-        warnings.simplefilter("ignore")
-        pls.fit(x_train, y_train)
-        pred = np.asarray(pls.predict(x_test), dtype=np.float64).reshape(len(x_test), -1)
-    bad = ~np.isfinite(pred)
-    if bad.any():
-        pred[bad] = np.broadcast_to(y_mean, pred.shape)[bad]
-    return pred
+    w_, p_, q_ = np.array(weights).T, np.array(x_loadings).T, np.array(y_loadings).T
+    rotations = w_ @ np.linalg.pinv(p_.T @ w_)
+    pred = (x_test - x_mean) @ (rotations @ q_.T) + y_mean
+    return np.asarray(pred, dtype=np.float64)
 
 
 def held_out_predictions(
@@ -72,10 +97,15 @@ def held_out_predictions(
 ) -> np.ndarray:
     """``[N, neurons]``: each image's responses predicted by the PLS fit on the other folds
     (the PLS sees only the training rows of ``x`` and ``y``)."""
+    from threadpoolctl import threadpool_limits
+
     pred = np.zeros_like(y, dtype=np.float64)
-    for train, test in splits:
-        k = max(1, min(components, x.shape[1], len(train) - 1))
-        pred[test] = _pls_predict(x[train], y[train], x[test], k)
+    # Small matrices: one BLAS thread is fastest (threads contend on a shared or busy machine,
+    # measured 20x slower on two busy cores), and it keeps the sums' order fixed.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for train, test in splits:
+            k = max(1, min(components, x.shape[1], len(train) - 1))
+            pred[test] = pls_predict(x[train], y[train], x[test], k)
     return pred
 
 
