@@ -104,6 +104,10 @@ class NpzDataset(DatasetBase):
 
 
 NEURAL_KIND = "neural"
+NEURAL_NOT_TRAINING = (
+    "neural:PATH is a neural data set: models are fit to it (the neural_fit objective, "
+    "convnas fit), not trained on it; train on an image data set"
+)
 
 
 class NeuralDataset(SpaceNode):
@@ -179,6 +183,8 @@ def parse_shorthand(text: str) -> dict[str, Any]:
     as a mapping; a ValueError when an option is not written ``key=value``."""
     name, sep, rest = text.strip().partition(":")
     name = name.strip()
+    if name.lower() == NEURAL_KIND:
+        raise ValueError(NEURAL_NOT_TRAINING)
     if not sep:
         return {"name": name}
     if name in FILE_KINDS:

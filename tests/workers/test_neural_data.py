@@ -132,3 +132,12 @@ def test_settings_normalise_the_data_reference() -> None:
         NeuralFitSettings(data="a", folds=1)
     with pytest.raises(ValidationError):
         NeuralFitSettings(data="a", unknown=1)  # type: ignore[call-arg]
+
+
+def test_a_neural_file_is_not_a_training_data_set() -> None:
+    from workers.data import parse_dataset_ref
+    from workers.errors import DatasetError
+
+    for ref in ("neural:rec.npz", {"name": "neural", "path": "rec.npz"}):
+        with pytest.raises(DatasetError, match="is a neural data set: models are fit to it"):
+            parse_dataset_ref(ref)

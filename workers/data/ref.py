@@ -16,6 +16,8 @@ from space.datasets import (
     DATASET_KINDS,
     DATASETS,
     FILE_KINDS,
+    NEURAL_KIND,
+    NEURAL_NOT_TRAINING,
     DatasetBase,
     parse_shorthand,
     unknown_option_message,
@@ -79,6 +81,8 @@ def parse_dataset_ref(ref: AnyRef, where: str = "dataset") -> DatasetBase:
     if not isinstance(name, str) or not name:
         raise DatasetError(name_at, "a dataset name is required", name)
     kind = data["name"] = name.strip().lower()
+    if kind == NEURAL_KIND:
+        raise DatasetError(name_at, NEURAL_NOT_TRAINING, name)
     if kind not in DATASETS:
         raise DatasetError(
             name_at, f"unknown dataset; expected one of {', '.join(DATASET_KINDS)}", name
