@@ -59,6 +59,11 @@ NOTES: dict[str, str] = {
     "CONVNAS_DEBUG": "`1`: print tracebacks of unexpected errors (`--debug`).",
     "CONVNAS_THREADS": "Torch threads per trial; unset: the CPUs Ray gave the trial, at most 16.",
     "CONVNAS_DATA_DIR": "The cache of generated datasets.",
+    "CONVNAS_FAULT_OOM_AT_STEP": "Tests only, never in production: every trial raises a CUDA "
+    "out-of-memory error at this optimizer step (1 = the first), to exercise the "
+    "`out_of_memory` path without a GPU.",
+    "CONVNAS_FAULT_OOM_BELOW_SHARE": "Tests only: with the above, only trials whose GPU share is "
+    "below this fail.",
 }
 # Defaults of the variables read with os.environ (the settings classes carry their own).
 PLAIN_DEFAULTS: dict[str, str] = {
@@ -66,6 +71,8 @@ PLAIN_DEFAULTS: dict[str, str] = {
     "CONVNAS_DEBUG": "(off)",
     "CONVNAS_THREADS": "(Ray's CPUs, at most 16)",
     "CONVNAS_DATA_DIR": "`~/.cache/convnas/data`",
+    "CONVNAS_FAULT_OOM_AT_STEP": "(off)",
+    "CONVNAS_FAULT_OOM_BELOW_SHARE": "(any share)",
 }
 
 
