@@ -211,6 +211,16 @@ class Trial(Base):
     # The recurrent cell kinds of the arch's layers as ",rgc,lstm," (see encode_cells): the
     # leaderboard's cell-kind filter reads this column instead of parsing every arch document.
     cell_kinds: Mapped[str | None] = mapped_column(String(200))
+    # Where and how the trial ran (issue 12): the GPU fraction Ray gave it (0 on CPU), the
+    # analytic memory estimate its share was packed by and the measured peak (CUDA only), so
+    # that the estimate can be checked against reality.
+    gpu_share: Mapped[float | None] = mapped_column(Float)
+    memory_estimate: Mapped[int | None] = mapped_column(BigInteger)
+    peak_memory: Mapped[int | None] = mapped_column(BigInteger)
+    # The neural fit objective (issue 14): the ceiling-normalised median fit (a leaderboard
+    # sort key, see BOARD_INDEXES) and the full layer x time bin x region table.
+    neural_fit: Mapped[float | None] = mapped_column(Float)
+    neural: Mapped[dict[str, Any] | None]
 
     search: Mapped[Search] = relationship(back_populates="trials")
     metrics: Mapped[list[TrialMetric]] = relationship(
@@ -246,6 +256,7 @@ BOARD_INDEXES = [
     _board_index("seconds", "train_seconds", "min"),
     _board_index("epochs", "epochs", "max"),
     _board_index("number", "number", "min"),
+    _board_index("neural_fit", "neural_fit", "max"),
 ]
 
 

@@ -30,6 +30,7 @@ SORT_COLUMNS: dict[str, tuple[Any, Goal]] = {
     "seconds": (Trial.train_seconds, "min"),
     "epochs": (Trial.epochs, "max"),
     "number": (Trial.number, "min"),
+    "neural_fit": (Trial.neural_fit, "max"),
 }
 # Range filters: field -> column (inclusive bounds).
 RANGE_COLUMNS = {"params": Trial.n_params, "flops": Trial.flops}

@@ -104,6 +104,38 @@ def trial_row(
     )
 
 
+def _bytes(value: Any) -> int | None:
+    number = finite(value)
+    return None if number is None else int(number)
+
+
+def _table(value: Any) -> dict[str, Any] | None:
+    return clean_json(dict(value)) if isinstance(value, Mapping) else None
+
+
+# Result keys recorded on the trial row (the contract between workers and search): key ->
+# (column, how a reported value becomes the column's). A key present in a result sets its
+# column, so the last result that has it wins; a missing key leaves the column as it was.
+RUN_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "gpu_share": ("gpu_share", finite),
+    "memory_estimate": ("memory_estimate", _bytes),
+    "peak_memory": ("peak_memory", _bytes),
+    "neural_fit": ("neural_fit", finite),
+    "neural": ("neural", _table),
+}
+
+
+def record_run_facts(row: Trial, result: Mapping[str, Any]) -> None:
+    """Copy what the trial reported about where and how it ran, and its neural fit, onto its
+    row (:data:`RUN_FACTS`); ``node`` (the trainable's own name for its Ray node) too."""
+    for key, (column, convert) in RUN_FACTS.items():
+        if key in result:
+            setattr(row, column, convert(result[key]))
+    node = result.get("node")
+    if isinstance(node, str) and node:
+        row.node = node[:200]
+
+
 class Ledger:
     """Bookkeeping of one driver run of one search (see the module docstring)."""
 
@@ -192,7 +224,15 @@ class Ledger:
 
     def _config(self, arch: Arch, number: int) -> dict[str, Any]:
         # Exactly the keys workers.trainable accepts; the trial number travels in the ledger.
-        return {**self.trial_config, "arch": arch.to_dict(), "dataset": self.spec.dataset.to_ref()}
+        config = {
+            **self.trial_config,
+            "arch": arch.to_dict(),
+            "dataset": self.spec.dataset.to_ref(),
+        }
+        neural = self.spec.neural_config()  # the trainable scores the model against neurons
+        if neural is not None:
+            config["neural"] = neural
+        return config
 
     def _new_row(
         self,
@@ -322,6 +362,7 @@ class Ledger:
         with session_scope(self.engine) as s:
             row = repo.get_trial(s, self.search_id, live.number)
             repo.record_epoch(s, row, epoch, dict(result))
+            record_run_facts(row, result)
             if result.get("node_ip") and not row.node:
                 row.node = str(result["node_ip"])
             prep = result.get("preprocessing")
@@ -345,6 +386,7 @@ class Ledger:
                 return
             row.status = status
             row.finished_at = utcnow()
+            record_run_facts(row, last)  # the final result wins (e.g. the neural fit)
             if message and not row.error:
                 row.error = message
             if last.get("checkpoint") and isinstance(last["checkpoint"], str):

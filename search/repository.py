@@ -33,6 +33,7 @@ NOT_METRICS = frozenset(
         "pid", "hostname", "node_ip", "done", "should_checkpoint", "checkpoint_dir_name",
         "trial_resources", "epoch", "arch_hash", "val_acc_per_step",
         "preprocessing",  # stored once, on the trial row
+        "neural",  # the fit table: on the trial row (search.ledger.RUN_FACTS)
     }
 )  # fmt: skip
 

@@ -8,15 +8,20 @@ names request fields (``limit``, ``sort``), which the errors here show as the fl
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from api.commands.common import DbOpt, ServerOpt, print_json, search_backend, user_errors
-from api.commands.output import board_table, cell, console, fmt
+from api.commands.output import cell, console, fmt
 from api.commands.search_cmd import JsonOpt, SearchArg
+from space.cost import human_bytes
+
+if TYPE_CHECKING:  # the service (SQLAlchemy) is imported by the commands that use it
+    from search.service import TrialOut
 
 BOARD_FLAGS = {
     "sort": "--sort",
@@ -37,8 +42,9 @@ def leaderboard_cmd(
         str | None,
         typer.Option(
             "--sort",
-            help="val_acc, last_val_acc, params, flops, memory, seconds, epochs, number (+/- "
-            "prefix: ascending/descending). Default: the search's first objective.",
+            help="val_acc, last_val_acc, params, flops, memory, seconds, epochs, number, "
+            "neural_fit (+/- prefix: ascending/descending). Default: the search's first "
+            "objective.",
         ),
     ] = None,
     top: Annotated[int | None, typer.Option("--top", help="Show the best K trials.")] = None,
@@ -93,7 +99,45 @@ def leaderboard_cmd(
         typer.echo(f"{title}: no trials match (try --status all)")
     else:
         shown = f"{len(page.items)} of {page.total}" if page.total > len(page.items) else ""
-        console().print(board_table(page.items, title + (f" ({shown})" if shown else "")))
+        console().print(trials_table(page.items, title + (f" ({shown})" if shown else "")))
+
+
+# Headings of the columns a plain leaderboard does not have (the field names elsewhere).
+_HEADINGS = {
+    "neural_fit": "fit",
+    "gpu_share": "gpu",
+    "peak_memory": "peak",
+    "memory_estimate": "est.",
+}
+
+
+def trials_table(rows: Sequence[TrialOut], title: str) -> Table:
+    """The leaderboard table: its columns, the node each trial ran on, and the neural fit and
+    the measured peak memory against the estimate when some trial of the page has them."""
+    from search.service.schemas import shown_columns
+
+    columns = shown_columns(rows)
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        left = col in ("status", "arch_hash", "node")
+        # A node's name is read whole (its IP alone is the same for every node of a machine).
+        table.add_column(
+            _HEADINGS.get(col, col),
+            justify="left" if left else "right",
+            overflow="fold" if col == "node" else "ellipsis",
+        )
+    for row in rows:
+        data = row.model_dump(mode="json")
+        table.add_row(*(_cell(c, data[c]) for c in columns))
+    return table
+
+
+def _cell(column: str, value: object) -> str:
+    if column in ("peak_memory", "memory_estimate") and isinstance(value, int):
+        return human_bytes(value)
+    if column == "gpu_share" and isinstance(value, float):
+        return fmt(value, 2)
+    return cell(column, value)
 
 
 def trial_cmd(

@@ -25,7 +25,7 @@ from api.commands.common import (
     server_for,
     user_errors,
 )
-from api.commands.output import board_table, console, fmt
+from api.commands.output import console, fmt
 from space.errors import ConvnasError
 from space.status import SearchStatus
 
@@ -60,6 +60,7 @@ def _report_line(progress: Any) -> None:
 
 
 def _finish(engine: Any, outcome: Any, as_json: bool) -> None:
+    from api.commands.board_cmd import trials_table  # it imports this module
     from search import service as svc
 
     search = svc.get_search(engine, outcome.search_id)
@@ -71,7 +72,7 @@ def _finish(engine: Any, outcome: Any, as_json: bool) -> None:
             f"search {outcome.search_id} {outcome.status}: {outcome.summary()} "
             f"in {outcome.elapsed:.0f}s" + (f" ({outcome.note})" if outcome.note else "")
         )
-        console().print(board_table(top, f"top {len(top)}"))
+        console().print(trials_table(top, f"top {len(top)}"))
         if top:
             typer.echo(f"export the best: convnas export {outcome.search_id} -o best.yaml")
     if outcome.status != SearchStatus.SUCCEEDED:

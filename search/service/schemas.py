@@ -6,6 +6,7 @@ its flags (``limit`` is ``--top``) and formats these models, nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -80,10 +81,22 @@ class TrialOut(Schema):
     arch_hash: str
     config_hash: str
     duplicate_of: int | None
-    node: str | None
+    node: str | None = Field(description="The Ray node that ran it (IP/node id)")
     error: str | None
     cells: list[str] = Field(
         description="The recurrent cell kinds its layers use, in layer order ([]: feedforward)"
+    )
+    gpu_share: float | None = Field(
+        default=None, description="The fraction of a GPU Ray gave it (0: CPU)"
+    )
+    memory_estimate: int | None = Field(
+        default=None, description="The analytic GPU memory estimate its share was packed by, bytes"
+    )
+    peak_memory: int | None = Field(
+        default=None, description="Measured peak GPU memory (CUDA only), bytes"
+    )
+    neural_fit: float | None = Field(
+        default=None, description="Ceiling-normalised fit to recorded neurons (the objective)"
     )
     sampled: dict[str, Any] = Field(description="The searched parameters' values")
 
@@ -95,8 +108,34 @@ BOARD_COLUMNS = (
     "rank", "trial", "status", "val_acc", "last_val_acc", "params", "flops", "memory",
     "epochs", "seconds", "pareto", "arch_hash",
 )  # fmt: skip
-CSV_EXTRA = ("config_hash", "duplicate_of", "node", "error", "cells")
+CSV_EXTRA = (
+    "config_hash", "duplicate_of", "node", "error", "cells",
+    "gpu_share", "memory_estimate", "peak_memory", "neural_fit",
+)  # fmt: skip
 CSV_COLUMNS = (*BOARD_COLUMNS, *CSV_EXTRA)
+# Shown in a leaderboard table only when some trial of the page has them (a CPU search without
+# a neural objective has none): the fit, and the measured peak memory against the estimate.
+OPTIONAL_COLUMNS = ("neural_fit", "gpu_share", "peak_memory", "memory_estimate")
+# Shown together: the estimate means something next to the peak.
+_COLUMN_GROUPS = {
+    "neural_fit": ("neural_fit",),
+    "gpu_share": ("gpu_share", "peak_memory", "memory_estimate"),
+    "peak_memory": ("gpu_share", "peak_memory", "memory_estimate"),
+    "memory_estimate": ("gpu_share", "peak_memory", "memory_estimate"),
+}
+
+
+def shown_columns(items: Sequence[TrialOut]) -> tuple[str, ...]:
+    """A leaderboard table's columns for this page: BOARD_COLUMNS, the node, then each of
+    OPTIONAL_COLUMNS only when some trial of the page has a value for it (or a column it goes
+    with: a GPU share of 0 alone, a CPU trial's, shows nothing)."""
+    wanted: set[str] = set()
+    for item in items:
+        for name in OPTIONAL_COLUMNS:
+            value = getattr(item, name)
+            if value is not None and not (name == "gpu_share" and value == 0):
+                wanted.update(_COLUMN_GROUPS[name])
+    return (*BOARD_COLUMNS, "node", *(c for c in OPTIONAL_COLUMNS if c in wanted))
 
 
 class LeaderboardPage(Schema):
@@ -107,6 +146,10 @@ class LeaderboardPage(Schema):
     limit: int | None
     offset: int
     items: list[TrialOut]
+
+    def shown_columns(self) -> tuple[str, ...]:
+        """The table columns this page needs (see :func:`shown_columns`)."""
+        return shown_columns(self.items)
 
 
 class EpochOut(Schema):
@@ -132,6 +175,10 @@ class TrialDetail(TrialOut):
     search_id: int
     arch: dict[str, Any]
     preprocessing: dict[str, Any] | None
+    neural: dict[str, Any] | None = Field(
+        default=None,
+        description="The neural fit per layer, time bin and region, with ceilings and seconds",
+    )
     started_at: datetime | None
     finished_at: datetime | None
     has_weights: bool

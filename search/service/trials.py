@@ -65,6 +65,10 @@ _CSV_SOURCES: dict[str, Any] = {
     "node": Trial.node,
     "error": Trial.error,
     "cells": Trial.cell_kinds,
+    "gpu_share": Trial.gpu_share,
+    "memory_estimate": Trial.memory_estimate,
+    "peak_memory": Trial.peak_memory,
+    "neural_fit": Trial.neural_fit,
 }
 _CELLS = CSV_COLUMNS.index("cells")
 

@@ -101,6 +101,10 @@ def _row_fields(trial: Trial, rank: int | None) -> dict[str, Any]:
         "config_hash": trial.config_hash,
         "duplicate_of": trial.duplicate_of,
         "node": trial.node,
+        "gpu_share": trial.gpu_share,
+        "memory_estimate": trial.memory_estimate,
+        "peak_memory": trial.peak_memory,
+        "neural_fit": trial.neural_fit,
         "error": trial.error,
         "sampled": trial.params or {},
     }
@@ -112,7 +116,7 @@ def trial_out(trial: Trial, rank: int) -> TrialOut:
 
 def trial_detail(trial: Trial, rank: int | None) -> TrialDetail:
     fields = _row_fields(trial, rank)
-    for name in ("search_id", "arch", "preprocessing", "started_at", "finished_at"):
+    for name in ("search_id", "arch", "preprocessing", "neural", "started_at", "finished_at"):
         fields[name] = getattr(trial, name)
     fields["has_weights"] = find_weights(trial.checkpoint) is not None
     fields["history"] = [EpochOut.model_validate(m) for m in trial.metrics]
