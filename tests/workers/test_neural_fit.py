@@ -290,3 +290,19 @@ def test_features_are_bounded_and_averaged_over_a_bins_steps(tiny4: Arch) -> Non
 def data_of_steps(data: NeuralData, bins: int) -> NeuralData:
     responses = np.zeros((2, data.n_images, 1, bins))
     return NeuralData("x", data.stimuli, responses, data.regions, None, None, True)
+
+
+@pytest.mark.slow  # importing torch's compiler takes seconds
+def test_a_compiled_model_gives_the_same_features(tiny4: Arch) -> None:
+    """The trainable may compile the model: the fit runs its eager forward (hooks fire)."""
+    from space.nn import build_model
+    from workers.neural.features import extract_features
+
+    rng = np.random.default_rng(1)
+    stimuli = rng.integers(0, 255, (4, 32, 32), dtype=np.uint8)
+    data = NeuralData("x", stimuli, np.zeros((2, 4, 1, 4)), np.array(["IT"]), None, None, True)
+    settings = NeuralFitSettings(data="x", layers=["conv2", "conv3"])
+    eager, _ = extract_features(build_model(tiny4, seed=3), tiny4, data, settings)
+    compiled, _ = extract_features(build_model(tiny4, seed=3, compile=True), tiny4, data, settings)
+    for name in eager:
+        np.testing.assert_array_equal(eager[name], compiled[name])

@@ -195,7 +195,9 @@ def extract_features(
                 for reducer in reducers.values():
                     reducer.start()
                 with contextlib.suppress(_Enough):
-                    model(x)
+                    # forward() itself, not __call__: a compiled model (nn.Module.compile)
+                    # would trace the hooks and the early stop into its graph
+                    model.forward(x)
                 for name, reducer in reducers.items():
                     parts[name].append(reducer.result().cpu())
     finally:

@@ -163,7 +163,7 @@ def score_model(
     settings: NeuralFitSettings,
     preprocessing: dict[str, Any] | None = None,
     *,
-    device: str = "cpu",
+    device: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> NeuralScores:
     """Fit ``model`` (an :class:`~space.nn.ConvRNN` of ``arch``) to ``data``.
@@ -172,7 +172,8 @@ def score_model(
     stimuli are prepared exactly as the training images were (channels, crop and resize,
     normalisation with the training statistics). ``None`` (an untrained model, weights without
     a record) normalises with the stimuli's own per-channel mean and std.
-    ``progress`` is called with each layer's name as its fit starts.
+    ``device``: where the stimuli go (default: the model's device). ``progress`` is called with
+    each layer's name as its fit starts.
     """
     from workers.neural.features import extract_features
 
