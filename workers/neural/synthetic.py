@@ -181,13 +181,40 @@ def make_synthetic(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m workers.neural.synthetic OUT.npz [--kind noise]`` (``convnas neural synth``
-    is the same with named errors)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """``python -m workers.neural.synthetic OUT.npz [--kind noise] [--input-size 128] ...``:
+    the same defaults as ``convnas neural synth`` (which reports errors by name)."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("out")
     parser.add_argument("--kind", choices=["model", "noise"], default="model")
+    parser.add_argument("--arch", default=DEFAULT_ARCH)
+    parser.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE)
+    parser.add_argument("--layer", default="conv4")
+    parser.add_argument("--bin", type=int, default=5)
+    parser.add_argument("--bins", type=int, default=8)
+    parser.add_argument("--noise", type=float, default=1.0)
+    parser.add_argument("--reps", type=int, default=4)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--neurons", type=int, default=40)
+    parser.add_argument("--region", default="IT")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(json.dumps(make_synthetic(args.out, kind=args.kind), indent=2))
+    truth = make_synthetic(
+        args.out,
+        kind=args.kind,
+        arch=args.arch,
+        input_size=args.input_size,
+        layer=args.layer,
+        bin=args.bin,
+        bins=args.bins,
+        noise=args.noise,
+        reps=args.reps,
+        n_images=args.images,
+        neurons=args.neurons,
+        region=args.region,
+        seed=args.seed,
+        model_seed=args.seed,
+    )
+    print(json.dumps(truth, indent=2))
 
 
 if __name__ == "__main__":
