@@ -121,3 +121,16 @@ def test_fit_refuses_a_bad_file(tmp_path: Path, files: dict[str, Path]) -> None:
     code, out = run_json(["fit", str(files["arch"]), "--neural", str(bad)])
     assert code == 1
     assert out["errors"][0]["message"].startswith("neural.responses: one repetition per image")
+
+
+def test_averaged_responses_with_a_given_ceiling(tmp_path: Path, files: dict[str, Path]) -> None:
+    with np.load(files["data"], allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["responses"] = arrays["responses"].mean(axis=0)  # [N, neurons, bins]
+    averaged = tmp_path / "averaged.npz"
+    np.savez(averaged, **arrays)
+    args = ["fit", str(files["arch"]), "--neural", str(averaged), "--folds", "3"]
+    code, out = run_json([*args, "--components", "5", "--ceiling", "0.8"])
+    assert code == 0
+    assert {(c["value"], c["source"]) for c in out["ceiling"]} == {(0.8, "given")}
+    assert all(r["normalized"] == pytest.approx(r["raw"] / 0.8) for r in out["rows"])
