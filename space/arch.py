@@ -208,6 +208,11 @@ class RGCCell(Frozen):
     gate_multiplier: Float = -1.0
     tau_bias: Float = 0.0
     gate_bias: Float = 0.0
+    #: where ``tau_bias``/``gate_bias`` apply: ``every_path`` (default) to every tau and gate;
+    #: ``released`` exactly where the released code added them: only on full (not
+    #: depth-separable) tau/gate convs, not to an output gate without a memory gate, and the
+    #: ``gate_bias`` into the ``cell_to_out`` drive
+    bias_placement: Literal["every_path", "released"] = "every_path"
     input_activation: Activation = "identity"
     cell_activation: Activation = "elu"
     out_activation: Activation = "elu"
@@ -216,7 +221,7 @@ class RGCCell(Frozen):
     init_scale: InitScale | None = None
     weight_decay: WeightDecay | None = None
 
-    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
+    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS | {"bias_placement"}
 
     @property
     def has_memory(self) -> bool:

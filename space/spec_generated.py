@@ -400,6 +400,10 @@ class RGCCellSpace(CellKindBase):
     gate_bias: Annotated[
         float | ChoiceLeaf | FloatLeaf | TieLeaf, FromArch(A.RGCCell, "gate_bias")
     ] = 0.0
+    bias_placement: Annotated[
+        Literal["every_path", "released"] | ChoiceLeaf | TieLeaf,
+        FromArch(A.RGCCell, "bias_placement"),
+    ] = "every_path"
     input_activation: Annotated[
         A.Activation | ChoiceLeaf | TieLeaf, FromArch(A.RGCCell, "input_activation")
     ] = "identity"

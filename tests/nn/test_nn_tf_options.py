@@ -170,6 +170,7 @@ def _search_feedback_variant() -> Arch:
     return arch_from_data(data)
 
 
+@pytest.mark.slow
 def test_rgc_intermediate_search_feedback_variant_has_the_released_parameter_count() -> None:
     arch = _search_feedback_variant()
     assert param_count(arch) == 15_569_192  # the original's count for this variant
@@ -233,6 +234,7 @@ def test_xavier_default_draws_what_the_old_loop_drew(monkeypatch: pytest.MonkeyP
     )
 
 
+@pytest.mark.slow
 def test_tf_scheme_statistics() -> None:
     arch = load_preset("gru_intermediate")
     tf = _with(arch, **{"init.scheme": "tf"})
@@ -314,6 +316,7 @@ def test_tf_scheme_initialises_peepholes_with_the_cells_kernel_initialiser() -> 
     assert float(peep.detach().abs().max()) <= bound
 
 
+@pytest.mark.slow
 def test_lstm_shallow_peepholes_and_cells_follow_the_tuned_scales() -> None:
     model = build_model(load_preset("lstm_shallow"), seed=0)
     peep = model.get_parameter("layers.conv4.cell.peep_i")  # (256, 14, 14), scale 1.8315
@@ -331,3 +334,71 @@ def test_lstm_bias_init_sets_the_gates_biases() -> None:
         assert torch.equal(bias, torch.full_like(bias, -1.25))
     plain = build_model(tiny({"kind": "lstm", "depth": 5}), seed=0)
     assert not plain.get_parameter("layers.c3.cell.gates.conv.bias").detach().any()
+
+
+# -- where tau_bias / gate_bias apply (bias_placement) ------------------------------------------
+
+
+def _logits(arch: Arch) -> torch.Tensor:
+    model = build_model(arch, seed=0)
+    randomize_biases(model)
+    with torch.no_grad():
+        return model(images()).logits
+
+
+def _rgc(**fields: Any) -> Arch:
+    return tiny({"kind": "rgc", "cell_depth": 3, **fields})
+
+
+def test_released_placement_drops_biases_on_depth_separable_taus_and_gates() -> None:
+    ds = {"tau_depth_separable": True, "gate_depth_separable": True}
+    released = _rgc(**ds, tau_bias=4.147, gate_bias=2.777, bias_placement="released")
+    unbiased = _rgc(**ds)
+    assert torch.equal(_logits(released), _logits(unbiased))
+    # every_path (the default) applies them: another network
+    assert not torch.allclose(
+        _logits(_rgc(**ds, tau_bias=4.147, gate_bias=2.777)), _logits(unbiased)
+    )
+
+
+def test_released_placement_on_full_convs_is_every_path() -> None:
+    both = {"tau_bias": 0.7, "gate_bias": -0.4}
+    assert torch.equal(_logits(_rgc(**both, bias_placement="released")), _logits(_rgc(**both)))
+    # only the tau conv depth-separable: the gate bias stays, the tau bias goes
+    assert torch.equal(
+        _logits(_rgc(**both, tau_depth_separable=True, bias_placement="released")),
+        _logits(_rgc(tau_depth_separable=True, gate_bias=-0.4)),
+    )
+
+
+def test_released_placement_without_memory_gates_the_output_without_bias() -> None:
+    released = tiny(
+        {"kind": "rgc", "tau_bias": 0.7, "gate_bias": -0.4, "bias_placement": "released"}
+    )
+    assert torch.equal(_logits(released), _logits(tiny({"kind": "rgc", "tau_bias": 0.7})))
+
+
+def test_released_placement_adds_the_gate_bias_to_the_cell_to_out_drive() -> None:
+    quirk = _rgc(cell_to_out=True, gate_bias=0.5, bias_placement="released")
+    assert not torch.allclose(_logits(quirk), _logits(_rgc(cell_to_out=True, gate_bias=0.5)))
+    zero = _rgc(cell_to_out=True, bias_placement="released")
+    assert torch.equal(_logits(zero), _logits(_rgc(cell_to_out=True)))
+
+
+@pytest.mark.slow
+def test_rgc_intermediate_with_the_released_biases_is_the_preset() -> None:
+    # the preset keeps tau_bias / gate_bias 0; the released config's 4.147 / 2.777 placed as
+    # released (never on this cell's depth-separable tau and gate convs) give the same network
+    data = load_preset("rgc_intermediate").to_dict()
+    data["input"]["size"] = 64  # the same network on a small image, for speed
+    preset = arch_from_data(data)
+    for layer in data["layers"]:
+        if layer["cell"]["kind"] == "rgc":
+            layer["cell"].update(
+                tau_bias=4.147336708899556, gate_bias=2.776542926439013, bias_placement="released"
+            )
+    released = arch_from_data(data)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = build_model(preset, seed=0)(x).logits, build_model(released, seed=0)(x).logits
+    assert torch.equal(a, b)

@@ -16,7 +16,9 @@ Output ``h`` (channels of ``x``)::
     h'  = a_h(LN?((a_t + b_t.T_h).h + (a_g + b_g.G_h).D_h))
 
 ``tau_bias``/``gate_bias`` are added on every path, depth-separable included (the released code
-dropped them there), and only to gate pre-activations (it also added ``gate_bias`` to the
+dropped them there; ``bias_placement: released`` reproduces it exactly: no bias on a
+depth-separable tau or gate, none on an output gate without a memory gate, ``gate_bias`` added to
+the ``cell_to_out`` drive), and only to gate pre-activations (it also added ``gate_bias`` to the
 ``cell_to_out`` drive, which we do not). Both gates read the previous states.
 """
 
@@ -69,6 +71,29 @@ def _sum(
     return total
 
 
+def _bias_placement(cell: RGCCell) -> dict[str, float]:
+    """The constant added to each tau / gate pre-activation (and to the ``cell_to_out`` drive)."""
+    tau, gate = cell.tau_bias, cell.gate_bias
+    if cell.bias_placement == "every_path":
+        return {
+            "cell_tau": tau,
+            "cell_gate": gate,
+            "out_tau": tau,
+            "out_gate": gate,
+            "cell_to_out_drive": 0.0,
+        }
+    full_tau = 0.0 if cell.tau_depth_separable else tau
+    full_gate = 0.0 if cell.gate_depth_separable else gate
+    memory_gates_out = cell.has_memory and not cell.cell_to_out
+    return {
+        "cell_tau": full_tau,
+        "cell_gate": full_gate,
+        "out_tau": full_tau,
+        "out_gate": full_gate if memory_gates_out else 0.0,
+        "cell_to_out_drive": full_gate if cell.has_memory and cell.cell_to_out else 0.0,
+    }
+
+
 class ReciprocalGatedCell(CellModule):
     takes_out_feedback = True
 
@@ -107,7 +132,7 @@ class ReciprocalGatedCell(CellModule):
         self.phi_gate = _GATE_FNS[cell.gate_nonlinearity]
         self.tau_offset, self.tau_multiplier = cell.tau_offset, cell.tau_multiplier
         self.gate_offset, self.gate_multiplier = cell.gate_offset, cell.gate_multiplier
-        self.tau_bias, self.gate_bias = cell.tau_bias, cell.gate_bias
+        self.biases = _bias_placement(cell)
         self.input_act = activation(cell.input_activation)
         self.cell_act = activation(cell.cell_activation)
         self.out_act = activation(cell.out_activation)
@@ -149,9 +174,13 @@ class ReciprocalGatedCell(CellModule):
         for _, group in self.groups:
             group.release()
 
-    def _mix(self, prev: Tensor, tau_pre: Tensor, gate_pre: Tensor, drive: Tensor) -> Tensor:
-        tau = self.tau_offset + self.tau_multiplier * self.phi_tau(tau_pre + self.tau_bias)
-        gate = self.gate_offset + self.gate_multiplier * self.phi_gate(gate_pre + self.gate_bias)
+    def _mix(
+        self, prev: Tensor, tau_pre: Tensor, gate_pre: Tensor, drive: Tensor, state: str
+    ) -> Tensor:
+        """``state``: ``cell`` or ``out``, whose tau and gate biases apply."""
+        tau_bias, gate_bias = self.biases[f"{state}_tau"], self.biases[f"{state}_gate"]
+        tau = self.tau_offset + self.tau_multiplier * self.phi_tau(tau_pre + tau_bias)
+        gate = self.gate_offset + self.gate_multiplier * self.phi_gate(gate_pre + gate_bias)
         return tau * prev + gate * drive
 
     def _memory(self, k: dict[str, Tensor], c: Tensor, fb: Tensor | None) -> Tensor:
@@ -161,12 +190,12 @@ class ReciprocalGatedCell(CellModule):
         tau_pre = _sum(k, ("cell_tau", "in_to_cell_tau", "res_to_cell_tau"))
         gate_pre = _sum(k, ("out_to_cell", "in_to_cell_gate", "res_to_cell_gate"))
         assert tau_pre is not None and gate_pre is not None
-        return self.cell_act(self.ln_cell(self._mix(c, tau_pre, gate_pre, drive)))
+        return self.cell_act(self.ln_cell(self._mix(c, tau_pre, gate_pre, drive, "cell")))
 
     def _out_drive(self, x: Tensor, r: Tensor, k: dict[str, Tensor], fb: Tensor | None) -> Tensor:
         drive = k.get("in_to_out", x)
         if self.cell_to_out_drive:
-            drive = drive + k["cell_to_out"]
+            drive = drive + k["cell_to_out"] + self.biases["cell_to_out_drive"]
         if self.out_residual:
             drive = drive + k.get("res_to_out", r)
         return drive if fb is None else drive + fb
@@ -202,7 +231,7 @@ class ReciprocalGatedCell(CellModule):
         tau_pre = _sum(k, ("out_tau", "in_to_out_tau", "res_to_out_tau"))
         assert tau_pre is not None
         gate_pre = self._out_gate(k, h)
-        new_h = self.out_act(self.ln_out(self._mix(h, tau_pre, gate_pre, drive)))
+        new_h = self.out_act(self.ln_out(self._mix(h, tau_pre, gate_pre, drive, "out")))
         if new_c is None:
             return new_h, (new_h,)
         return new_h, (new_c, new_h)
