@@ -207,3 +207,36 @@ def retry_config(config: Mapping[str, Any], share: float) -> dict[str, Any]:
     """``config`` asking for ``share`` of a GPU (what an out-of-memory retry trains with)."""
     block = dict(config.get("resources") or {})
     return {**config, "resources": {**block, "gpu_share": share}}
+
+
+# Optuna user attributes of an enqueued out-of-memory retry (the ledger reads them on ask()).
+RETRY_OF = "convnas_oom_retry_of"
+RETRY_SHARE = "convnas_oom_retry_share"
+
+
+def enqueue_oom_retry(
+    study: Any,
+    spec: SearchSpec,
+    number: int,
+    params: Mapping[str, Any],
+    config: Mapping[str, Any],
+    result: Mapping[str, Any],
+) -> float | None:
+    """If trial ``number`` (``params``, ``config``) ran out of memory and may be retried
+    (:func:`oom_retry_share`), enqueue the same parameters in the Optuna study for the next
+    proposal and return the share it will ask for; else None."""
+    share = oom_retry_share(spec, config, result)
+    if share is None:
+        return None
+    study.enqueue_trial(dict(params), user_attrs={RETRY_OF: number, RETRY_SHARE: share})
+    log.info("trial %s ran out of memory: retrying it with GPU share %g", number, share)
+    return share
+
+
+def retry_request(user_attrs: Mapping[str, Any]) -> tuple[int, float] | None:
+    """(the trial retried, the share to ask for) for an asked trial that is an out-of-memory
+    retry (its Optuna ``user_attrs``), else None."""
+    number, share = user_attrs.get(RETRY_OF), user_attrs.get(RETRY_SHARE)
+    if isinstance(number, int) and isinstance(share, int | float) and 0 < share <= 1:
+        return number, float(share)
+    return None

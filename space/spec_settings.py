@@ -161,11 +161,12 @@ class Resources(SpaceNode):
         "(caps how many trials share one GPU: 0.1 -> at most 10)",
     )
     safety_factor: A.Float = Field(
-        default=2.0,
+        default=1.5,
         ge=1.0,
         le=100.0,
         description="gpu: auto: the estimate is multiplied by this before sizing the share "
-        "(allocator rounding, cuDNN workspaces, temporaries the cost model leaves out)",
+        "(allocator rounding, cuDNN workspaces, backward temporaries); lower it once the "
+        "trials' recorded peak_memory shows the margin is not needed",
     )
     gpu_overhead: Amount = Field(
         default=DEFAULT_GPU_OVERHEAD,
