@@ -16,7 +16,12 @@ from space.status import TrialStatus
 
 Goal = Literal["max", "min"]
 # Objective metric names of a spec -> the trial column holding them.
-OBJECTIVE_COLUMNS = {"val_acc": "best_val_acc", "params": "n_params", "flops": "flops"}
+OBJECTIVE_COLUMNS = {
+    "val_acc": "best_val_acc",
+    "params": "n_params",
+    "flops": "flops",
+    "neural_fit": "neural_fit",  # issue 14: the ceiling-normalised fit to recorded neurons
+}
 
 
 class Ranked(Protocol):

@@ -109,9 +109,9 @@ def outcome(row: Trial, objectives: Sequence[Ranked]) -> tuple[TrialState, list[
     if state == TrialState.FAIL:
         return state, None
     diverged = row.status == TrialStatus.DIVERGED
-    # The neural_fit column comes with migration 0005; a row read before it has none.
-    fit = getattr(row, "neural_fit", None)
-    values = values_for(objectives, row.best_val_acc, row.n_params, row.flops, diverged, fit)
+    values = values_for(
+        objectives, row.best_val_acc, row.n_params, row.flops, diverged, row.neural_fit
+    )
     if state == TrialState.COMPLETE and values is None:
         return TrialState.FAIL, None
     if state == TrialState.PRUNED:
