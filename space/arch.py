@@ -249,6 +249,16 @@ class RGCCell(Frozen):
                 data["gate_filter_size"] = 0
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical_bias_placement(cls, data: Any) -> Any:
+        """With both biases 0 the placement changes nothing: reset it (one ``arch_hash``)."""
+        if isinstance(data, dict) and "bias_placement" in data:
+            biases = (data.get("tau_bias", 0.0), data.get("gate_bias", 0.0))
+            if all(type(b) in (int, float) and b == 0 for b in biases):
+                data = {k: v for k, v in data.items() if k != "bias_placement"}
+        return data
+
     @model_validator(mode="after")
     def _memory_needs_a_drive(self) -> RGCCell:
         if self.has_memory and not (self.input_to_cell or self.cell_residual):

@@ -218,3 +218,17 @@ def test_init_scale_is_canonical_under_xavier() -> None:
     assert ignored == plain and ignored.arch_hash == plain.arch_hash
     tf = arch_from_data({**MINIMAL, "init": {"scheme": "tf", "scale": 3.0}})
     assert tf.init.scale == 3.0
+
+
+def test_bias_placement_is_canonical_without_biases() -> None:
+    plain = arch_from_data(MINIMAL)
+    placed = arch_from_data(_set(MINIMAL, "layers.1.cell.bias_placement", "released"))
+    assert placed == plain and placed.arch_hash == plain.arch_hash
+    # with a bias and a depth-separable tau the placement is another network: another hash
+    biased = _set(
+        _set(MINIMAL, "layers.1.cell.tau_bias", 1.0), "layers.1.cell.tau_depth_separable", True
+    )
+    assert (
+        arch_from_data(_set(biased, "layers.1.cell.bias_placement", "released")).arch_hash
+        != arch_from_data(biased).arch_hash
+    )
