@@ -6,9 +6,18 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from api_helpers import API, make_client
+from fastapi.testclient import TestClient
+from service_helpers import populate
+from sqlalchemy import Engine, update
+from web_helpers import add_trial, feedback_arch
+
 from api.web.heatmap import colour, neural_heatmaps, region_fits
+from search.db import Trial, session_scope
 
 SVG = "{http://www.w3.org/2000/svg}"
 LAYERS = ["conv1", "conv2", "conv3"]
@@ -125,3 +134,42 @@ def test_hostile_names_are_escaped_and_bad_rows_skipped() -> None:
     assert len(cells(parse(str(svg)))) == (len(LAYERS) + 1) * len(BINS_MS)
     assert neural_heatmaps(None) == [] and neural_heatmaps({"rows": "nope"}) == []
     assert region_fits({"rows": []}) == []
+
+
+@pytest.fixture
+def recorded(db_url: str, engine: Engine) -> Iterator[tuple[TestClient, int, dict[str, Any]]]:
+    """The app on a database with trial 3 holding a recorded neural table (trial 0 none)."""
+    search_id = populate(engine)
+    arch = feedback_arch()
+    add_trial(engine, search_id, 3, arch)
+    table = recorded_table()
+    with session_scope(engine) as s:
+        s.execute(
+            update(Trial)
+            .where(Trial.search_id == search_id, Trial.number == 3)
+            .values(neural=table, neural_fit=1.0)
+        )
+    with make_client(db_url) as client:
+        yield client, search_id, table
+
+
+def test_the_api_record_returns_the_table(recorded) -> None:
+    client, search_id, table = recorded
+    body = client.get(f"{API}/searches/{search_id}/trials/3").json()
+    assert body["neural_fit"] == 1.0 and body["neural"] == table
+    none = client.get(f"{API}/searches/{search_id}/trials/0").json()
+    assert none["neural"] is None and none["neural_fit"] is None
+
+
+def test_the_trial_page_draws_the_maps_of_a_recorded_table(recorded) -> None:
+    client, search_id, _table = recorded
+    page = client.get(f"/searches/{search_id}/trials/3")
+    assert page.status_code == 200
+    html = page.text
+    assert 'id="neural-heading"' in html
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart heatmap"') == 2
+    assert html.count('<g class="cell') == 2 * len(LAYERS) * len(BINS_MS)
+    assert "Best: <strong>1.000</strong> at conv3, 110 ms (IT; raw r 0.500); fit in 1.2s" in html
+    assert '<dt>Neural fit (IT)</dt><dd><a href="#neural">1.000</a>' in html
+    plain = client.get(f"/searches/{search_id}/trials/0").text
+    assert "neural-heading" not in plain and "Neural fit" not in plain
