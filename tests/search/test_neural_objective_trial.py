@@ -86,3 +86,13 @@ def test_a_bad_neural_setting_is_invalid_input_named(tmp_path: Path) -> None:
     [last] = reports
     assert last["status"] == "failed" and "config.neural.folds" in last["reason"]
     assert "neural_fit" in last
+
+
+def test_pure_noise_fails_the_trial_instead_of_a_confident_fit(tmp_path: Path) -> None:
+    spec, _ = synthetic_spec(tmp_path / "syn.npz")
+    hidden = freeze(spec, RandomSampler(0))
+    make_synthetic(tmp_path / "noise.npz", kind="noise", **synthetic_options(hidden))
+    config = trial_config(spec, data=f"neural:{tmp_path / 'noise.npz'}")
+    last = run(config)[-1]
+    assert last["status"] == "failed" and last["neural_fit"] is None
+    assert last["reason"].startswith("neural fit: no finite fit for region IT")
