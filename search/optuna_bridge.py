@@ -73,12 +73,7 @@ def make_sampler(
     if name == "motpe":
         # Multi-objective TPE: Optuna's TPE handles several objectives itself; multivariate
         # grouping models the joint distribution of parameters sampled together (one branch).
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            multivariate=True,
-            group=True,
-            warn_independent_sampling=False,
-        )
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
     if name == "nsga2":
         # Optuna's default population (50) would keep a small search random throughout: use
         # about a quarter of the trials (at least 4) so that some generations evolve.

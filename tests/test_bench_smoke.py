@@ -121,3 +121,19 @@ def test_api_latency_smoke_times_every_case_over_http_on_each_backend() -> None:
         assert csv["rows"] == big and positive(csv["p50_s"]) and csv["mib"] > 0, csv
         assert set(row["targets_met"]) == {"page_p95_under_50_ms", "csv_under_3_s"}
     assert "seeding 2000 trials" in err  # progress on stderr, not in the document
+
+
+def test_search_efficiency_smoke_runs_every_arm_over_the_table() -> None:
+    doc, err = run_bench("search_efficiency.py")
+    assert doc["settings"]["smoke"] is True and doc["settings"]["trials"] == 6
+    assert doc["space"]["configs"] == 8  # 2 widths x 2 learning rates x 2 edge sets
+    assert 0 <= doc["space"]["worst"] <= doc["space"]["best"] <= 1
+    assert set(doc["arms"]) == {"random", "tpe", "tpe-group", "tpe-indep"}
+    for arm, row in doc["arms"].items():
+        curve = row["best_so_far"]
+        assert len(curve) == 6 and curve == sorted(curve), arm  # best so far never drops
+        assert curve[-1] <= doc["space"]["best"], arm
+        assert 1 <= row["distinct"] <= 6, arm
+    match = doc["arms"]["random"]["trials_to_match"]
+    assert match is not None and match <= 6
+    assert "training 8 of 8 configs" in err  # progress on stderr, not in the document

@@ -191,3 +191,17 @@ def test_no_ties_in_feedback_settings() -> None:
 def test_the_json_schema_offers_ties() -> None:
     text = str(spec_json_schema())
     assert "'tie'" in text
+
+
+def test_a_tie_among_dependent_fields_makes_the_count_an_upper_bound() -> None:
+    # gate_filter_size decides whether the rgc has memory, which the drive repair reads
+    cell = {
+        "kind": "rgc",
+        "cell_depth": {"choice": [0, 8]},
+        "tau_filter_size": {"choice": [1, 3]},
+        "gate_filter_size": {"tie": "tau_filter_size"},
+    }
+    info = describe(_spec(cell))
+    assert not info.exact
+    assert "a tie inside a group of dependent rgc/layer fields: upper bound" in info.notes
+    assert info.arch_count is not None and info.arch_count >= 4
