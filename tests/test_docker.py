@@ -536,6 +536,41 @@ def test_settings_table_script_checks_the_guide() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def spec_field(path: str) -> bool:
+    """Whether ``search.resources.gpu`` (a dotted path of spec fields) is a field of the spec."""
+    from pydantic import BaseModel
+
+    from space.spec import SearchSpec
+
+    model: Any = SearchSpec
+    for name in path.split("."):
+        fields = model.model_fields if model is not None else {}
+        if name not in fields:
+            return False
+        annotation = fields[name].annotation
+        options = [annotation, *getattr(annotation, "__args__", ())]
+        model = next((o for o in options if isinstance(o, type) and issubclass(o, BaseModel)), None)
+    return True
+
+
+def test_every_spec_setting_named_exists() -> None:
+    """`search.resources.gpu` and the like in the guides are fields of the spec; a dotted name
+    that is not must be a module (`search.runner`)."""
+    named = set()
+    for path in MARKDOWN:
+        for code in markdown_code(path):
+            named.update(re.findall(r"(?<![\w.])(search(?:\.\w+)+)", code))
+    assert {"search.resources", "search.retries"} <= named
+    assert not spec_field("search.resources.gpus")  # the check can fail
+
+    def module(name: str) -> bool:
+        path = ROOT.joinpath(*name.split("."))
+        return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+    unknown = sorted(n for n in named if not spec_field(n) and not module(n))
+    assert not unknown, unknown
+
+
 # --------------------------------------------------------------------------------------------
 # The API container's health check, against a real server
 # --------------------------------------------------------------------------------------------
