@@ -133,16 +133,28 @@ def _run_fit(
         TimeElapsedColumn(),
         console=console,
     )
-    task = progress.add_task("features (model over the stimuli)", total=len(layers))
+    images = progress.add_task("features: stimuli through the model", total=data.n_images)
+    task = progress.add_task("fit", total=len(layers), visible=False)
+
+    def batch(done: int, total: int) -> None:
+        progress.update(images, completed=done)
 
     def step(layer: str) -> None:  # called as each layer's fit starts
         progress.update(task, description=f"fitting {layer}", completed=layers.index(layer))
+        progress.update(task, visible=True)
 
     with progress:
         scores = score_model(
-            model, arch, data, settings, preprocessing, device=str(target), progress=step
+            model,
+            arch,
+            data,
+            settings,
+            preprocessing,
+            device=str(target),
+            progress=step,
+            on_batch=batch,
         )
-        progress.update(task, completed=len(layers), description="done")
+        progress.update(task, completed=len(layers), description="fitted")
     return scores
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -172,8 +173,10 @@ def extract_features(
     preprocessing: dict[str, Any] | None = None,
     *,
     device: str | torch.device | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[int, list[int]]]:
-    """``({layer: [bins, N, F] float64}, {bin: model steps})`` for the chosen layers."""
+    """``({layer: [bins, N, F] float64}, {bin: model steps})`` for the chosen layers;
+    ``on_batch(done, total)`` after each batch of stimuli."""
     layers = select_layers(arch, settings)
     steps = bin_steps(arch, data, settings)
     record = preprocessing or stimuli_preprocessing(arch, data)
@@ -200,6 +203,8 @@ def extract_features(
                     model.forward(x)
                 for name, reducer in reducers.items():
                     parts[name].append(reducer.result().cpu())
+                if on_batch is not None:
+                    on_batch(min(i + BATCH, data.n_images), data.n_images)
     finally:
         for handle in handles:
             handle.remove()

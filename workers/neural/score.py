@@ -165,6 +165,7 @@ def score_model(
     *,
     device: str | None = None,
     progress: Callable[[str], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> NeuralScores:
     """Fit ``model`` (an :class:`~space.nn.ConvRNN` of ``arch``) to ``data``.
 
@@ -173,12 +174,15 @@ def score_model(
     normalisation with the training statistics). ``None`` (an untrained model, weights without
     a record) normalises with the stimuli's own per-channel mean and std.
     ``device``: where the stimuli go (default: the model's device). ``progress`` is called with
-    each layer's name as its fit starts.
+    each layer's name as its fit starts, ``on_batch(done, total)`` as the stimuli go through
+    the model.
     """
     from workers.neural.features import extract_features
 
     start = time.perf_counter()
-    features, steps = extract_features(model, arch, data, settings, preprocessing, device=device)
+    features, steps = extract_features(
+        model, arch, data, settings, preprocessing, device=device, on_batch=on_batch
+    )
     extracted = time.perf_counter()
     rows, ceil, region = score_features(features, steps, data, settings, progress=progress)
     seconds = time.perf_counter() - start
