@@ -141,3 +141,20 @@ def test_a_neural_file_is_not_a_training_data_set() -> None:
     for ref in ("neural:rec.npz", {"name": "neural", "path": "rec.npz"}):
         with pytest.raises(DatasetError, match="is a neural data set: models are fit to it"):
             parse_dataset_ref(ref)
+
+
+def test_a_header_claiming_a_huge_array_is_refused_before_reading(tmp_path: Path) -> None:
+    """responses.npy claiming 38 TB while holding 192 bytes: refused from the header alone."""
+    import io
+    import zipfile
+
+    path = tmp_path / "bomb.npz"
+    np.savez(path, stimuli=arrays()["stimuli"])
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (4, N, 10**6, 10**5)}
+    )
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("responses.npy", header.getvalue() + b"\0" * 64)
+    message = error_of(path)
+    assert message.startswith("neural.responses: claims 38400000000000 bytes but holds 192")
