@@ -306,3 +306,15 @@ def test_a_compiled_model_gives_the_same_features(tiny4: Arch) -> None:
     compiled, _ = extract_features(build_model(tiny4, seed=3, compile=True), tiny4, data, settings)
     for name in eager:
         np.testing.assert_array_equal(eager[name], compiled[name])
+
+
+def test_features_constant_up_to_rounding_have_no_fit() -> None:
+    """A layer the image has not reached: equal outputs up to float32 rounding fit 0."""
+    rng = np.random.default_rng(2)
+    n = 40
+    x = (np.ones((n, 20)) + 1e-8 * rng.standard_normal((n, 20))).astype(np.float32)
+    y = rng.standard_normal((n, 3))
+    data = data_of(y[None, :, :, None].repeat(2, axis=0))
+    settings = NeuralFitSettings(data="x", components=5)
+    rows, _, _ = score_features({"l": x[None]}, {0: [0]}, data, settings)
+    assert rows[0].raw == 0.0

@@ -175,7 +175,7 @@ def extract_features(
     device: str | torch.device | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[int, list[int]]]:
-    """``({layer: [bins, N, F] float64}, {bin: model steps})`` for the chosen layers;
+    """``({layer: [bins, N, F] float32}, {bin: model steps})`` for the chosen layers;
     ``on_batch(done, total)`` after each batch of stimuli."""
     layers = select_layers(arch, settings)
     steps = bin_steps(arch, data, settings)
@@ -209,5 +209,6 @@ def extract_features(
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    features = {name: torch.cat(p, dim=1).double().numpy() for name, p in parts.items()}
+    # float32 while held (layers x bins x N x F can be large); each fit works in float64
+    features = {name: torch.cat(p, dim=1).float().numpy() for name, p in parts.items()}
     return features, steps

@@ -114,9 +114,12 @@ def fit_scores(
 ) -> np.ndarray:
     """Held-out Pearson r per neuron ``[neurons]`` of features ``x`` ``[N, F]`` for responses
     ``y`` ``[N, neurons]``."""
-    if float(x.var(axis=0).max(initial=0.0)) < 1e-20:
-        # no feature varies over the images (a layer the image has not reached yet): no fit.
-        # (Per-fold mean predictions would correlate negatively with the held-out responses.)
+    x = np.asarray(x, dtype=np.float64)
+    spread = float((x.max(axis=0) - x.min(axis=0)).max(initial=0.0)) if len(x) else 0.0
+    if spread <= 1e-6 * max(1.0, float(np.abs(x).max(initial=0.0))):
+        # No feature varies over the images beyond float32 rounding (a layer the image has not
+        # reached yet): no fit. (Per-fold mean predictions would correlate negatively with the
+        # held-out responses, and rounding noise is not a signal.)
         return np.zeros(y.shape[1])
     splits = fold_splits(len(x), labels, settings.folds, settings.seed)
     pred = held_out_predictions(x, y, splits, settings.components)
