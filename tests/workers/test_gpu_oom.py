@@ -188,3 +188,32 @@ def test_without_oom_retry_an_oom_trial_is_just_recorded(tmp_path: Any) -> None:
     assert _row(ledger, first.number).status == TrialStatus.OUT_OF_MEMORY
     nxt = ledger.propose("t1")
     assert nxt is not None and "gpu_share" not in nxt.config.get("resources", {})
+
+
+# ------------------------------------------------------------------------------------------------
+# torch.compile opt-in (search.resources.compile -> training.compile)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_compile_is_off_by_default_and_reaches_the_model_when_asked(
+    tiny: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiling is lazy (the first forward pays): an OOM injected before the first forward
+    ends the run right after the loop asked for it, so this stays cheap."""
+    monkeypatch.setenv(FAULT_OOM_AT_STEP, "1")
+    arch, data = tiny(), _data()
+    for asked in (False, True):
+        run = TrainRun(arch, data, TrainConfig.for_arch(arch, {"compile": asked}))
+        list(run)
+        assert run.result.status == RunStatus.OUT_OF_MEMORY
+        assert (getattr(run.model, "_compiled_call_impl", None) is not None) is asked
+
+
+@pytest.mark.slow
+def test_a_compiled_model_trains_on_the_cpu(tiny: Any) -> None:
+    """Really compiled (inductor, a C++ compiler): minutes on a loaded 2-core machine."""
+    arch = tiny()
+    cfg = TrainConfig.for_arch(arch, {"compile": True, "epochs": 1, "max_steps": 2})
+    result = train(arch, _data(), cfg)
+    assert result.status == RunStatus.COMPLETED, result.reason
+    assert result.final is not None and 0 <= result.final["val_acc"] <= 1
