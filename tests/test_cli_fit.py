@@ -67,6 +67,7 @@ def test_fit_json_has_a_row_per_layer_region_and_bin(files: dict[str, Path]) -> 
     assert [(c["region"], c["bin"]) for c in out["ceiling"]] == [("IT", b) for b in range(3)]
     assert out["best"]["bin"] == 2 and out["objective"] == out["best"]["normalized"]
     assert out["seconds"] > 0
+    assert out["data"]["split"] == "stratified"  # 60 images of 8 shapes, 3 folds
 
 
 def test_fit_table_and_best(files: dict[str, Path]) -> None:

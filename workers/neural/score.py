@@ -18,7 +18,7 @@ from space.arch import Arch
 from space.neural import NeuralFitSettings
 from workers.neural.ceiling import Ceiling, compute_ceiling, given_ceiling
 from workers.neural.data import NeuralData, NeuralDataError
-from workers.neural.fit import fit_layer_bin
+from workers.neural.fit import fit_layer_bin, split_kind
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -194,6 +194,6 @@ def score_model(
         region=region,
         seconds=seconds,
         settings=settings.model_dump(),
-        data=data.describe(),
+        data={**data.describe(), "split": split_kind(data.labels, settings.folds)},
         timing={"features": extracted - start, "fit": seconds - (extracted - start)},
     )
