@@ -166,7 +166,7 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
             "preprocessing": run.result.preprocessing,
             # packing: what the trial got, what the cost model said, what it really took
             "gpu_share": run.result.gpu_share,
-            "memory_estimate": memory_estimate(arch, cfg, cuda=run.device.type == "cuda").total,
+            "memory_estimate": memory_estimate(arch, cfg, cuda=True).total,  # as packing sizes it
             "peak_memory": None,
         }
         if neural is not None:
