@@ -36,6 +36,7 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from space.arch import Arch, arch_from_data
@@ -175,6 +176,9 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, str]:
             ma, mb = models[a]["val_acc_mean"], models[b]["val_acc_mean"]
             if ma is None or mb is None:
                 continue
+            if min(len(models[m]["val_acc_per_seed"]) for m in (a, b)) < 2:
+                out[f"{difficulty}: {a} vs {b}"] = "one seed: no spread to judge a gap by"
+                continue
             spread = models[a]["val_acc_std"] + models[b]["val_acc_std"]
             gap = ma - mb
             word = "no difference" if abs(gap) <= spread else (">" if gap > 0 else "<")
@@ -187,8 +191,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=32, help="image side (hard needs 32)")
     parser.add_argument("--time-steps", type=int, default=6, help="T of the recurrent models")
     parser.add_argument("--width", type=int, default=16, help="conv2/conv3 channels (conv1 half)")
-    parser.add_argument("--steps", type=int, default=400, help="optimizer steps, every run")
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=200, help="optimizer steps, every run")
+    parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=0.003)
     parser.add_argument("--samples", type=int, default=4000, help="pathfinder images (20%% val)")
     parser.add_argument("--difficulties", nargs="+", default=["medium", "hard"])
@@ -196,6 +200,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--out", help="also write the document here after every run")
+    parser.add_argument(
+        "--combine", nargs="+", metavar="FILE", help="print one document from --out files"
+    )
     parser.add_argument("--smoke", action="store_true", help=f"smallest run: defaults {SMOKE}")
     if parser.parse_known_args(argv)[0].smoke:
         parser.set_defaults(**SMOKE)
@@ -213,36 +221,62 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ff_width = matched_ff_width(args, rgc_params)
     archs = {m: make_arch(m, args, ff_width if m == "ff" else None) for m in args.models}
     params = {m: count_params(a) for m, a in archs.items()}
+    meta = {
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "out")},
+        "params": params,
+        "ff_width": ff_width,
+        "time_steps": {m: a.time.steps for m, a in archs.items()},
+    }
     print(f"params {params} (ff width {ff_width})", file=sys.stderr, flush=True)
     runs: list[dict[str, Any]] = []
-    summary: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
-    for difficulty in args.difficulties:
-        ref = f"pathfinder:samples={args.samples},difficulty={difficulty}"
-        summary[difficulty] = {}
-        for model, arch in archs.items():
-            mine = []
-            for seed in args.seeds:
+    # seed-major: a run cut short still holds every model for the seeds it finished
+    for seed in args.seeds:
+        for difficulty in args.difficulties:
+            ref = f"pathfinder:samples={args.samples},difficulty={difficulty}"
+            for model, arch in archs.items():
                 row = {"difficulty": difficulty, "model": model, "seed": seed}
                 row |= run_one(arch, ref, seed, args)
-                mine.append(row)
+                runs.append(row)
                 print(
                     f"{difficulty} {model} seed {seed}: val acc {row['val_acc']} "
                     f"({row['seconds']:.0f} s, {time.perf_counter() - start:.0f} s in all)",
                     file=sys.stderr,
                     flush=True,
                 )
-            runs.extend(mine)
-            summary[difficulty][model] = {"params": params[model], **summarise(mine)}
-    return {
-        "settings": vars(args),
-        "params": params,
-        "ff_width": ff_width,
-        "time_steps": {m: a.time.steps for m, a in archs.items()},
-        "summary": summary,
-        "verdicts": verdicts(summary),
-        "runs": runs,
-    }
+                if args.out:
+                    _write(args.out, build_doc(meta, runs))
+    return build_doc(meta, runs)
+
+
+def build_doc(meta: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The document: ``meta``, the runs, and per difficulty and model their summary."""
+    summary: dict[str, dict[str, Any]] = {}
+    for row in runs:
+        summary.setdefault(row["difficulty"], {}).setdefault(row["model"], {})
+    for difficulty, models in summary.items():
+        for model in models:
+            mine = [r for r in runs if r["difficulty"] == difficulty and r["model"] == model]
+            models[model] = {"params": mine[0]["params"], **summarise(mine)}
+    return {**meta, "summary": summary, "verdicts": verdicts(summary), "runs": runs}
+
+
+def combine(paths: list[str]) -> dict[str, Any]:
+    """One document from several runs' ``--out`` files (e.g. one process per difficulty)."""
+    docs = [json.loads(Path(p).read_text()) for p in paths]
+    meta = {k: docs[0][k] for k in ("settings", "params", "ff_width", "time_steps")}
+    meta["settings"] = {**meta["settings"], "difficulties": []}
+    for doc in docs:
+        if doc["params"] != meta["params"]:
+            raise SystemExit(f"{paths}: the runs used different models ({doc['params']})")
+        meta["settings"]["difficulties"] += doc["settings"]["difficulties"]
+    return build_doc(meta, [r for doc in docs for r in doc["runs"]])
+
+
+def _write(path: str, doc: dict[str, Any]) -> None:
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def print_table(doc: dict[str, Any]) -> None:
@@ -265,8 +299,9 @@ def print_table(doc: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    doc = run(parse_args())
-    if doc["settings"]["json"]:
+    args = parse_args()
+    doc = combine(args.combine) if args.combine else run(args)
+    if args.json:
         print(json.dumps(doc, indent=2))
     else:
         print_table(doc)
