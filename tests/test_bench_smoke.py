@@ -128,7 +128,7 @@ def test_search_efficiency_smoke_runs_every_arm_over_the_table() -> None:
     assert doc["settings"]["smoke"] is True and doc["settings"]["trials"] == 6
     assert doc["space"]["configs"] == 8  # 2 widths x 2 learning rates x 2 edge sets
     assert 0 <= doc["space"]["worst"] <= doc["space"]["best"] <= 1
-    assert set(doc["arms"]) == {"random", "tpe", "tpe-group", "tpe-indep"}
+    assert set(doc["arms"]) == {"random", "tpe", "tpe-10", "tpe-group", "tpe-indep"}
     for arm, row in doc["arms"].items():
         curve = row["best_so_far"]
         assert len(curve) == 6 and curve == sorted(curve), arm  # best so far never drops

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.optuna_bridge import OptunaSampler, make_sampler
+from search.optuna_bridge import OptunaSampler, make_sampler, tpe_startup
 from space.sampling import ReplaySampler, freeze
 from space.spec import load_spec
 
@@ -47,3 +47,13 @@ def test_optuna_params_replay_to_the_same_edges(sampler: str) -> None:
     assert priorities == {
         f"feedback.{c.source}->{c.target}.priority" for c in spec.edge_candidates()
     }
+
+
+def test_tpe_starts_modelling_after_a_tenth_of_a_short_search() -> None:
+    # bench/search_efficiency.py: with Optuna's 10 random startup trials TPE needed 24 trials to
+    # reach random's best of 40; with 4, 17 (N/2 or fewer is the goal)
+    assert [tpe_startup(n) for n in (8, 20, 40, 60, 100, 2000)] == [4, 4, 4, 6, 10, 10]
+    for name in ("tpe", "motpe"):
+        sampler = make_sampler(name, seed=0, n_objectives=1, trials=40)
+        assert isinstance(sampler, optuna.samplers.TPESampler)
+        assert sampler._n_startup_trials == 4
