@@ -379,8 +379,9 @@ class TrainRun:
         cfg, data, model, device, res = self.cfg, self.data, self.model, self.device, self.result
         channels_last = cfg.channels_last and device.type == "cuda"
         if device.type == "cuda":
-            if cfg.memory_fraction is not None:
-                torch.cuda.set_per_process_memory_fraction(cfg.memory_fraction, device)
+            # always set: the cap is per process, and Tune may reuse this one for a trial
+            # with another share (or a whole GPU: 1.0)
+            torch.cuda.set_per_process_memory_fraction(cfg.memory_fraction or 1.0, device)
             torch.cuda.reset_peak_memory_stats(device)
         model.to(device)
         if channels_last:
