@@ -222,8 +222,15 @@ def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
                 storage_path=str(run.runs_dir),
                 stop=ta.CancelStopper(ledger, run.runner, spec.search.time_budget, run.started),
                 callbacks=[ta.RecordCallback(ledger, run.reporter, run.started)],
+                # A trial reports a checkpoint when its accuracy improves: the last is its best,
+                # the one export --weights reads (under storage_path, which every node reaches).
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 verbose=0,
-                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                # A trial whose worker or node dies runs again from its start, up to
+                # search.retries times; then (or with 0) it is recorded failed with the reason.
+                failure_config=tune.FailureConfig(
+                    max_failures=spec.search.retries, fail_fast=False
+                ),
             ),
         )
         # Tune's per-trial CSV/JSON/TensorBoard loggers duplicate what the database records; off

@@ -71,6 +71,8 @@ class _Live:
     # The last epoch's accuracy (told to Optuna only if the trial ends pruned, see finish()).
     last_acc: float | None = None
     last_epoch: int = 0
+    # Times Ray Tune started it again after its worker or node died (search.retries).
+    retries: int = 0
 
 
 def trial_row(
@@ -345,6 +347,23 @@ class Ledger:
             row.started_at = row.started_at or utcnow()
             row.node = node or row.node
             row.heartbeat_at = utcnow()
+
+    def retrying(self, tune_id: str, message: str) -> None:
+        """The trial's worker or node died and Ray Tune runs it again (``search.retries``):
+        the record keeps the reason; its epochs are recorded again as they come."""
+        number = self.number_of(tune_id)
+        live = self.live.get(tune_id)
+        if number is None or live is None:
+            return
+        live.retries += 1
+        live.last_result, live.last_epoch, live.last_acc = {}, 0, None
+        with session_scope(self.engine) as s:
+            row = repo.get_trial(s, self.search_id, number)
+            row.error = f"retried ({live.retries}x) after: {message}"[:4000]
+            # It trains again from its first epoch: the new run's epochs replace the old's.
+            row.epochs, row.best_val_acc, row.last_val_acc = 0, None, None
+            row.heartbeat_at = utcnow()
+        log.warning("trial %s: retrying after %s", number, message)
 
     def report(self, tune_id: str, result: Mapping[str, Any]) -> None:
         """One reported result: an epoch's metrics are recorded (one transaction)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -104,7 +105,11 @@ class RecordCallback(Unpicklable, Callback):
         self._last_report = 0.0
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._ledger.started(trial.trial_id, None)
+        self._ledger.started(trial.trial_id, node_label(trial))
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        # The trial's worker (or its node) died and Tune runs it again (search.retries).
+        self._ledger.retrying(trial.trial_id, error_message(trial))
 
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
@@ -165,17 +170,62 @@ class CancelStopper(Unpicklable, Stopper):
         return ledger.stop_reason is not None
 
 
+def node_label(trial: Any) -> str | None:
+    """``IP/node id`` (the id's first 8 hex digits) of the Ray node running ``trial``'s actor,
+    or None when Ray cannot say.
+
+    The IP alone does not tell nodes apart where a machine runs several (one machine's test
+    cluster, containers sharing a host's network). Ray's public state API needs the dashboard,
+    which a cluster may run without; the actor's record in the GCS (what ``ray.util.state``
+    reads too) is always there.
+    """
+    try:
+        from ray._private import state
+
+        actor = trial.temporary_state.ray_actor
+        info = state.actors(actor._actor_id.hex()) if actor is not None else None
+        address = (info or {}).get("Address") or {}
+        node_id, ip = str(address.get("NodeID") or ""), str(address.get("IPAddress") or "")
+    except Exception as exc:  # a record, not a reason to stop the search
+        log.debug("no node for trial %s: %s", getattr(trial, "trial_id", "?"), exc)
+        return None
+    if not node_id.strip("0"):
+        return ip or None
+    return f"{ip}/{node_id[:8]}" if ip else node_id[:8]
+
+
+# How Ray words the loss of a trial's worker process (its node died, or the process was
+# killed): the exception classes, and the messages Tune writes without the class name
+# ("The actor 5a3e... is unavailable: ... Connection reset by peer", "The actor died ...").
+_LOST_WORKER = re.compile(
+    r"ActorDiedError|NodeDiedError|ActorUnavailableError|RayActorError"
+    r"|The actor \w* ?is unavailable|The actor died",
+)
+
+
 def error_message(trial: Any) -> str:
-    """The exception line of a failed trial's traceback (``ValueError: boom``)."""
-    text = ""
+    """The exception line of a failed trial's traceback (``ValueError: boom``). A trial whose
+    worker was lost reads ``node died or worker killed: <Ray's line>``: the trial did not fail
+    by itself, and Ray cannot tell at that moment which of the two happened."""
+    line = _error_line(trial)
+    if _LOST_WORKER.search(_error_text(trial)):
+        return f"node died or worker killed: {line}"[:2000]
+    return line
+
+
+def _error_text(trial: Any) -> str:
     try:
         path = trial.error_file  # Tune writes the traceback there before on_trial_error
         if path and Path(path).is_file():
-            text = Path(path).read_text(errors="replace")
-        else:
-            text = str(trial.get_error() or "")
+            return Path(path).read_text(errors="replace")
+        return str(trial.get_error() or "")
     except Exception:  # the error file may be gone; the status alone is still recorded
-        text = ""
+        return ""
+
+
+def _error_line(trial: Any) -> str:
+    """The exception line of a failed trial's traceback (``ValueError: boom``)."""
+    text = _error_text(trial)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in reversed(lines):
         if not line.startswith(("File ", "^", "~", "Failure #", "Traceback")):

@@ -240,4 +240,10 @@ class SearchSettings(SpaceNode):
         description="Stop the search after this many consecutive trials fail with the same "
         "error instead of spending the whole budget (null: never stop)",
     )
+    retries: A.NonNegInt = Field(
+        default=0,
+        le=100,
+        description="Run a trial again (from its start) up to this many times when its worker "
+        "or node dies (or it raises); 0: it is recorded failed with the reason",
+    )
     resources: Resources = Field(default_factory=Resources)
