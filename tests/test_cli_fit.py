@@ -72,7 +72,7 @@ def test_fit_json_has_a_row_per_layer_region_and_bin(files: dict[str, Path]) -> 
 
 def test_fit_table_and_best(files: dict[str, Path]) -> None:
     args = ["fit", str(files["arch"]), "--neural", str(files["data"]), "--folds", "3"]
-    result = runner.invoke(app, [*args, "--components", "5"])
+    result = runner.invoke(app, [*args, "--components", "5", "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert "IT: ceiling-normalised fit" in result.stdout
     assert "best for IT: conv2, bin 2" in result.stdout  # 'cells': conv2 and conv3
@@ -102,6 +102,7 @@ def test_fit_with_trained_weights(files: dict[str, Path], tmp_path: Path) -> Non
     ("extra", "needle"),
     [
         (["--folds", "1"], "--folds"),
+        (["--threads", "0"], "--threads: must be at least 1"),
         (["--layers", "conv9"], "neural.layers: no layer 'conv9'"),
         (["--region", "V4"], "neural.region: no such region"),
         (["--steps-per-bin", "3"], "neural.steps_per_bin"),

@@ -230,6 +230,13 @@ def fit(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the folds, splits and untrained weights.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU threads for the model (default: torch's; 1 is fastest for small "
+            "models on a busy machine)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit an architecture's layers and time steps to recorded neurons (cross-validated PLS,
@@ -254,6 +261,12 @@ def fit(
                 "ceiling": ceiling,
             }
         )
+        if threads is not None:
+            if threads < 1:
+                raise SpecError([Problem("--threads", "must be at least 1", threads)])
+            import torch
+
+            torch.set_num_threads(threads)
         arch = _retarget(resolve_arch(arch_ref), input_size)
         data = load_neural(settings.path, ceiling=settings.ceiling, folds=settings.folds)
         model = build_model(arch, seed=seed)
