@@ -84,3 +84,26 @@ def test_each_trial_gets_and_records_the_share_its_estimate_needs(
             assert row.memory_estimate == config_memory_estimate(config)
             assert row.peak_memory is None  # trained on the CPU
     engine.dispose()
+
+
+def test_without_gpu_memory_it_is_read_from_a_gpu_or_the_search_fails_naming_it(
+    fake_gpu_ray: None, tmp_path: Path
+) -> None:
+    """The probe runs a tiny task on a GPU of the cluster; this "GPU" has no CUDA behind it, so
+    the search fails before any trial, naming the setting to give."""
+    from search.db import Search
+    from search.resources import ResourceError
+
+    data = spec_data()
+    del data["search"]["resources"]["gpu_memory"]
+    spec = spec_from_data(data)
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'convnas.db'}")
+    search_id = create_search(engine, spec)
+    with pytest.raises(ResourceError, match=r"search\.resources\.gpu_memory: could not read"):
+        run_search(engine, search_id, runs_dir=tmp_path / "runs")
+    with session_scope(engine) as s:
+        search = s.get(Search, search_id)
+        assert search is not None and search.status == "failed"
+        assert search.error is not None and "search.resources.gpu_memory" in search.error
+        assert not s.scalars(select(Trial).where(Trial.search_id == search_id)).all()
+    engine.dispose()
