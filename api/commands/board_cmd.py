@@ -159,6 +159,9 @@ def trial_cmd(
         f"{fmt(found.val_acc)}, params {cell('params', found.params)}, flops "
         f"{cell('flops', found.flops)}, memory {cell('memory', found.memory)}"
     )
+    ran = _where_it_ran(found)
+    if ran:
+        typer.echo(ran)
     if found.error:
         typer.echo(f"error: {found.error}")
     for label, value in sorted(found.sampled.items()):
@@ -216,6 +219,21 @@ def export_cmd(
             "inputs for these weights: the file's `preprocessing` block "
             "(workers.data.preprocess(images, doc['preprocessing']) applies it)"
         )
+
+
+def _where_it_ran(found: TrialOut) -> str:
+    """``node 10.0.0.2/ab12cd34; gpu share 0.25; peak memory 1.2 MiB (estimate 2 MiB); neural
+    fit 0.4100``: the parts the trial has."""
+    parts = [f"node {found.node}"] if found.node else []
+    if found.gpu_share:
+        parts.append(f"gpu share {fmt(found.gpu_share, 2)}")
+    if found.peak_memory is not None or found.memory_estimate is not None:
+        peak = "-" if found.peak_memory is None else human_bytes(found.peak_memory)
+        estimate = "-" if found.memory_estimate is None else human_bytes(found.memory_estimate)
+        parts.append(f"peak memory {peak} (estimate {estimate})")
+    if found.neural_fit is not None:
+        parts.append(f"neural fit {fmt(found.neural_fit)}")
+    return "; ".join(parts)
 
 
 def register(app: typer.Typer) -> None:

@@ -46,7 +46,11 @@ AddressOpt = Annotated[
 RunsOpt = Annotated[
     Path | None,
     typer.Option(
-        "--runs-dir", help="Ray Tune's run files and checkpoints (default ./convnas_runs)."
+        "--runs-dir",
+        "--storage",
+        help="Ray Tune's storage: run files and checkpoints (default $CONVNAS_RUNS_DIR or "
+        "./convnas_runs). On a cluster, a path every node reaches (a shared mount): export "
+        "--weights reads the checkpoints there.",
     ),
 ]
 

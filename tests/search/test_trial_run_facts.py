@@ -200,6 +200,12 @@ def test_cli_leaderboard_shows_node_and_the_optional_columns(engine: Engine, db_
     assert out.exit_code == 0, out.output
     [item] = json.loads(out.stdout)["items"]
     assert item["neural_fit"] == 0.61 and item["peak_memory"] == 3 * 2**20
+    out = runner.invoke(app, ["trial", str(sid), "1", "--db", db_url])
+    assert out.exit_code == 0, out.output
+    assert "node 10.0.0.2/bbbb2222; gpu share 0.50; peak memory " in out.stdout
+    assert f"(estimate {human_bytes(2 * 2**20)}); neural fit 0.6100" in out.stdout
+    out = runner.invoke(app, ["trial", str(sid), "1", "--json", "--db", db_url])
+    assert json.loads(out.stdout)["neural"] == TABLE
     out = runner.invoke(app, ["leaderboard", str(sid), "--sort", "fit", "--db", db_url])
     assert out.exit_code != 0 and "--sort" in out.output and "neural_fit" in out.output
 
