@@ -129,12 +129,13 @@ RUN_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 
 def record_run_facts(row: Trial, result: Mapping[str, Any]) -> None:
     """Copy what the trial reported about where and how it ran, and its neural fit, onto its
-    row (:data:`RUN_FACTS`); ``node`` (the trainable's own name for its Ray node) too."""
+    row (:data:`RUN_FACTS`); a reported ``node`` too when the driver could not name the node
+    (its ``IP/node id`` from Ray, set as the trial starts, tells apart nodes sharing an IP)."""
     for key, (column, convert) in RUN_FACTS.items():
         if key in result:
             setattr(row, column, convert(result[key]))
     node = result.get("node")
-    if isinstance(node, str) and node:
+    if isinstance(node, str) and node and not row.node:
         row.node = node[:200]
 
 

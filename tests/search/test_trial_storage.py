@@ -78,8 +78,9 @@ def test_a_retried_trial_keeps_the_reason_and_its_second_runs_epochs(
     proposal = ledger.propose("t0")
     assert proposal is not None
     ledger.started("t0", "10.0.0.2/bbbb2222")
-    for epoch in (1, 2):
-        ledger.report("t0", epoch_result(epoch, 0.6 + epoch / 10))
+    for epoch in (1, 2):  # a reported bare IP does not replace the driver's node name
+        ledger.report("t0", {**epoch_result(epoch, 0.6 + epoch / 10), "node": "10.0.0.2"})
+    assert trial_row(engine, ledger.search_id, proposal.number).node == "10.0.0.2/bbbb2222"
     ledger.retrying("t0", "node died or worker killed: The actor is unavailable")
     row = trial_row(engine, ledger.search_id, proposal.number)
     assert row.status == "running" and row.epochs == 0 and row.best_val_acc is None
