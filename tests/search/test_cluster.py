@@ -119,8 +119,11 @@ def _run_search(local: LocalCluster, pg_url: str, retries: int) -> tuple[Any, Pa
     spec = local.root / "spec.yaml"
     spec.write_text(yaml.safe_dump(data))
     storage = local.root / "storage"
-    args = [CONVNAS, "search", "run", str(spec), "--db", pg_url, "--address", local.address]
-    driver = local.spawn("driver", [*args, "--runs-dir", str(storage), "--json"])
+    args = [CONVNAS, "search", "run", str(spec), "--db", pg_url, "--storage", str(storage)]
+    if retries:  # the runner finds the cluster by its setting, or by its flag
+        driver = local.spawn("driver", args, CONVNAS_RAY_ADDRESS=local.address)
+    else:
+        driver = local.spawn("driver", [*args, "--address", local.address])
     return driver, storage, spec
 
 
