@@ -377,16 +377,21 @@ def shell_lines(words: list[str]) -> list[str]:
 
 
 def markdown_code(path: Path) -> list[str]:
-    """The lines of a Markdown file's code blocks and inline code spans."""
+    """The lines of a Markdown file's code blocks, and its inline code spans (a span may wrap
+    onto the next line of its paragraph)."""
     lines: list[str] = []
     fenced = False
-    for line in path.read_text(encoding="utf-8").splitlines():
+    paragraph: list[str] = []
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
+        if line.startswith("```") or not line.strip() or fenced:
+            lines += re.findall(r"`([^`]+)`", " ".join(paragraph))
+            paragraph = []
         if line.startswith("```"):
             fenced = not fenced
         elif fenced:
             lines.append(line)
-        else:
-            lines += re.findall(r"`([^`]+)`", line)
+        elif line.strip():
+            paragraph.append(line)
     return lines
 
 
