@@ -196,9 +196,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=0.003)
     parser.add_argument("--samples", type=int, default=4000, help="pathfinder images (20%% val)")
     parser.add_argument("--difficulties", nargs="+", default=["medium", "hard"])
+    parser.add_argument(
+        "--pathfinder",
+        default="",
+        metavar="OPTS",
+        help="more pathfinder options, e.g. length=0.4,distractors=1 (an easier matched task)",
+    )
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=None)
+    # 1: on the shared 2-core machine, two intra-op threads of these tiny convs ran over 5x
+    # slower per step than one (each waits for the other at every op)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--out", help="also write the document here after every run")
     parser.add_argument(
@@ -234,6 +242,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for seed in args.seeds:
         for difficulty in args.difficulties:
             ref = f"pathfinder:samples={args.samples},difficulty={difficulty}"
+            ref += f",{args.pathfinder}" if args.pathfinder else ""
             for model, arch in archs.items():
                 row = {"difficulty": difficulty, "model": model, "seed": seed}
                 row |= run_one(arch, ref, seed, args)
