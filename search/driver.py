@@ -36,6 +36,7 @@ from search.db import Search, session_scope
 from search.ledger import Ledger
 from search.lifecycle import SearchStateError, claim, finalize, runner_id
 from search.preflight import check_run_inputs
+from search.resources import with_trial_settings
 from search.study import open_study
 from search.verdict import no_success_reason
 from space.spec import SearchSpec
@@ -177,6 +178,8 @@ def _open_ledger(run: _Run, spec: SearchSpec, trial_config: Mapping[str, Any] | 
     study = open_study(study_name, spec, url, requested)
     # Workers keep a checkpoint of each trial's best epoch, so that export --weights works.
     config = {"checkpoint": True} if trial_config is None else trial_config
+    # search.resources: the GPU settings (allocator cap, overhead) and training.compile
+    config = with_trial_settings(spec, config)
     ledger = Ledger(run.engine, run.search_id, spec, study, trial_config=config)
     ledger.on_trial_done = run.reporter
     interrupted = ledger.reconcile()

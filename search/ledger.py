@@ -40,6 +40,7 @@ from search.db import (
 from search.optuna_bridge import OptunaSampler, mark_infeasible
 from search.pareto import add_to_pareto, update_pareto
 from search.progress import Progress, TrialDone, measure
+from search.resources import enqueue_oom_retry, retry_config, retry_request
 from search.study import outcome, tell, values_for
 from search.verdict import FailureStreak, epoch_of, final_status, stop_after_failures
 from space.arch import Arch
@@ -71,6 +72,7 @@ class _Live:
     # The last epoch's accuracy (told to Optuna only if the trial ends pruned, see finish()).
     last_acc: float | None = None
     last_epoch: int = 0
+    config: dict[str, Any] = field(default_factory=dict)  # what the trainable was given
     # Times Ray Tune started it again after its worker or node died (search.retries).
     retries: int = 0
 
@@ -214,15 +216,20 @@ class Ledger:
             if any(limit.exceeded for limit in limits(self.spec, arch_cost)):
                 self._reject(ot_trial, sampler.params, arch, arch_cost)
                 continue
-            if self._settle_duplicate(ot_trial, sampler.params, arch, arch_cost):
+            # an out-of-memory retry is the same arch again on purpose, not a duplicate
+            retry = retry_request(ot_trial.user_attrs)
+            if retry is None and self._settle_duplicate(ot_trial, sampler.params, arch, arch_cost):
                 continue
             self._record_running(ot_trial, sampler.params, arch, arch_cost, tune_id)
             planned = (self.trial_config.get("training") or {}).get("epochs") or (
                 arch.training.epochs if arch.training is not None else None
             )
-            self.live[tune_id] = _Live(ot_trial.number, ot_trial, planned)
+            config = self._config(arch, ot_trial.number)
+            if retry is not None:  # a larger GPU share (search.resources.TrialResources)
+                config = retry_config(config, retry[1])
+            self.live[tune_id] = _Live(ot_trial.number, ot_trial, planned, config=config)
             self.numbers[tune_id] = ot_trial.number
-            return Proposal(ot_trial.number, self._config(arch, ot_trial.number))
+            return Proposal(ot_trial.number, config)
         return None
 
     def _config(self, arch: Arch, number: int) -> dict[str, Any]:
@@ -420,7 +427,20 @@ class Ledger:
             self._tell_intermediate(live)
         tell(self.study, live.ot_trial, state, values)
         self._count_outcome(live.number, status, row.error, raised=error)
+        if status == TrialStatus.OUT_OF_MEMORY:
+            self._retry_out_of_memory(live, last)
         self._settle_waiting(live.number)
+
+    def _retry_out_of_memory(self, live: _Live, last: Mapping[str, Any]) -> None:
+        """``search.resources.oom_retry``: the candidate again as the next proposal, with twice
+        the GPU share (:func:`search.resources.enqueue_oom_retry` decides)."""
+        params = live.ot_trial.params
+        share = enqueue_oom_retry(self.study, self.spec, live.number, params, live.config, last)
+        if share is None:
+            return
+        with session_scope(self.engine) as s:
+            row = repo.get_trial(s, self.search_id, live.number)
+            row.error = f"{row.error or 'out of memory'}; retried with GPU share {share:g}"
 
     def _tell_intermediate(self, live: _Live) -> None:
         """A pruned trial's last epoch accuracy, which Optuna takes as its value (TPE ranks

@@ -23,15 +23,19 @@ Structure (every mapping rejects unknown keys)::
     cell space     {kind: KIND, <fields of that cell model as leaves>}
                    or {one_of: [cell space, ...]}: the kind is searched, only the chosen branch's
                    fields are sampled; two branches of one kind need distinct ``branch:`` names
-    feedback       candidates (a rule or an explicit list), max_edges, share, and the edge
-                   settings entry/kernel/depth_separable/activation (leaves)
+    feedback       candidates (a rule or an explicit list), min_edges, max_edges, share, and the
+                   edge settings entry/kernel/depth_separable/activation (leaves); sampled as
+                   ``feedback.edges`` (how many are on, uniform) and one
+                   ``feedback.SOURCE->TARGET.priority`` per candidate (the highest are on)
+    any leaf       may be ``{tie: FIELD, scale, offset}``: a sibling field's value, not a parameter
     head, time     leaves; time.readout is a kind (last|mean|max_conf|thresh), a mapping, or
                    {one_of: [...]}
     training       every Training field (leaves)
-    objectives     [{metric: val_acc|params|flops, goal: max|min}]
+    objectives     [{metric: val_acc|params|flops|neural_fit, goal: max|min, region}]
+    neural         the neural data set and fit settings for a ``neural_fit`` objective
     constraints    {max_params, max_flops, max_activation_memory}  (e.g. 200k, 1.5M, 2GiB)
     search         {trials, time_budget, concurrency, sampler, scheduler, seed (0..2**32-1),
-                    stop_after_failures, resources}
+                    stop_after_failures, retries, resources}
 
 Where each part lives (this module re-exports the public names)::
 
