@@ -94,6 +94,7 @@ def _frame(
     title: str,
     labels: tuple[str, str],
     x_format: Callable[[float], str] | None = None,
+    integer_x: bool = True,
 ) -> tuple[Scale, Scale, list[str]]:
     """The x and y scales of a plot over ``box`` and its opening: title, plot area, axes."""
     x0, x1, y0, y1, _ = box
@@ -108,7 +109,7 @@ def _frame(
     head = [
         *_open(chart_id, title),
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="plot-area"/>',
-        *_axes(box, px, py, labels[0], labels[1], x_format),
+        *_axes(box, px, py, labels[0], labels[1], x_format, integer_x),
     ]
     return px, py, head
 
@@ -120,11 +121,13 @@ def _axes(
     x_label: str,
     y_label: str,
     x_format: Callable[[float], str] | None = None,
+    integer_x: bool = True,
 ) -> list[str]:
+    """``integer_x=False``: a score axis, whose 0 to 1 still gets fractional ticks."""
     x0, x1, y0, y1, y_step = box
     bottom = HEIGHT - BOTTOM
     out: list[str] = []
-    integer_x = float(x0).is_integer() and float(x1).is_integer() and x1 - x0 <= 20
+    integer_x = integer_x and float(x0).is_integer() and float(x1).is_integer() and x1 - x0 <= 20
     if integer_x:
         xs = [float(v) for v in range(int(x0), int(x1) + 1)]
     else:
@@ -199,16 +202,18 @@ class Point:
     front: bool
 
 
-def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) -> Markup:
-    """Trials as linked points (keyboard-reachable) on a log x axis (sizes span decades); the
-    front's points are orange diamonds joined by a line, the others small blue circles (shape
-    and colour both differ)."""
-    points = [replace(p, x=math.log10(max(p.x, 1.0))) for p in points]
+def scatter(
+    points: Sequence[Point], *, title: str, x_label: str, y_label: str, log_x: bool = True
+) -> Markup:
+    """Trials as linked points (keyboard-reachable) on a log x axis (sizes span decades) or,
+    with ``log_x=False``, a linear one (a score); the front's points are orange diamonds joined
+    by a line, the others small blue circles (shape and colour both differ)."""
+    if log_x:
+        points = [replace(p, x=math.log10(max(p.x, 1.0))) for p in points]
     _, _, y0, y1, y_step = _bounds([Series("", [(p.x, p.y) for p in points])])
-    x0 = math.floor(min(p.x for p in points))
-    x1 = max(math.ceil(max(p.x for p in points)), x0 + 1)
-    box = (float(x0), float(x1), y0, y1, y_step)
-    px, py, out = _frame(box, "chart-pareto", title, (x_label, y_label), _power_of_ten)
+    box, x_format = _scatter_x(points, log_x), _power_of_ten if log_x else None
+    labels = (x_label, y_label)
+    px, py, out = _frame((*box, y0, y1, y_step), "chart-pareto", title, labels, x_format, log_x)
     front = sorted((p for p in points if p.front), key=lambda p: p.x)
     if len(front) > 1:
         line = " ".join(f"{px(p.x):.1f},{py(p.y):.1f}" for p in front)
@@ -234,6 +239,18 @@ def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) 
     ]
     # Every text and attribute above is escaped (escape, quoteattr): safe to inline.
     return Markup("\n".join(out))  # noqa: S704
+
+
+def _scatter_x(points: Sequence[Point], log_x: bool) -> tuple[float, float]:
+    """The x range: whole decades on a log axis, round steps around the values on a linear one."""
+    lo, hi = min(p.x for p in points), max(p.x for p in points)
+    if log_x:
+        return float(math.floor(lo)), float(max(math.ceil(hi), math.floor(lo) + 1))
+    if hi == lo:
+        pad = abs(lo) * 0.1 or 0.5
+        lo, hi = lo - pad, hi + pad
+    step = _nice_step(hi - lo)
+    return math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
 
 
 def _power_of_ten(exponent: float) -> str:

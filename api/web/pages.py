@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from api.deps import MAX_ID, SPEC_YAML_EXAMPLE, get_engine
 from api.web import format as fmt
 from api.web.compare_view import comparison, parse_refs
-from api.web.search_view import best_plot, cells_plot, front_plot
+from api.web.search_view import best_plot, cells_plot, front_plot, neural_axis
 from api.web.trial_view import trial_context
 from search import service
 from search.errors import InvalidRequest, NotFound
@@ -121,6 +121,7 @@ def search_page(
     except InvalidRequest as exc:
         return _error(request, 422, "Bad request", _problem_text(exc))
     kept = {"status": status or "", "cell_kind": cell_kind or ""}
+    neural = neural_axis(search, charts)
     return _page(
         request,
         "search.html",
@@ -135,7 +136,8 @@ def search_page(
             "live": search.status in LIVE,
             "pager": _pager(board.total, offset, PAGE, {"sort": board.sort, **kept}),
             "export_query": urlencode({k: v for k, v in kept.items() if v}),
-            "plot": front_plot(search.id, front, board),
+            "plot": front_plot(search.id, front, board, neural),
+            "plot_neural": neural,
             "best_plot": best_plot(charts),
             "cells_plot": cells_plot(charts),
             "completed": charts.completed,

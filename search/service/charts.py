@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from search import repository as repo
 from search.db import Trial, decode_cells, read_scope
 from search.leaderboard import default_sort, objectives_of, parse_sort
+from space.spec import Objective
 from space.status import TrialStatus
 
 # Below this many completed trials importance is noise: the endpoint says so instead.
@@ -62,6 +63,11 @@ class SearchCharts(BaseModel):
     completed: int
     best_so_far: BestSoFar
     by_cells: list[KindStats] = Field(description="Best median first")
+    neural_region: str | None = Field(
+        default=None,
+        description="The region a neural_fit objective fits (the objective's, else the neural "
+        "block's); None without a neural_fit objective or when the spec leaves it to the data",
+    )
 
 
 class Importance(BaseModel):
@@ -84,7 +90,8 @@ def search_charts(engine: Engine, ref: str | int) -> SearchCharts:
     """The best-so-far steps and the per-cell-kind accuracy summary of a search."""
     with read_scope(engine) as s:
         search = repo.resolve_search(s, ref)
-        column, goal, metric = parse_sort(default_sort(objectives_of(search.spec)))
+        objectives = objectives_of(search.spec)
+        column, goal, metric = parse_sort(default_sort(objectives))
         done = (Trial.search_id == search.id) & (Trial.status == TrialStatus.COMPLETED)
         steps = s.execute(select(Trial.number, column).where(done).order_by(Trial.number))
         points, last = best_steps(steps, goal)
@@ -100,7 +107,18 @@ def search_charts(engine: Engine, ref: str | int) -> SearchCharts:
             completed=completed,
             best_so_far=BestSoFar(metric=metric, goal=goal, points=points, last_trial=last),
             by_cells=by_cells,
+            neural_region=neural_region(search.spec, objectives),
         )
+
+
+def neural_region(spec_data: dict[str, Any], objectives: Sequence[Objective]) -> str | None:
+    """The region named for the neural_fit objective, as the trials are scored on it."""
+    fit = next((o for o in objectives if o.metric == "neural_fit"), None)
+    if fit is None:
+        return None
+    block = spec_data.get("neural")
+    named = block.get("region") if isinstance(block, dict) else None
+    return fit.region or (named if isinstance(named, str) else None)
 
 
 def best_steps(rows: Any, goal: str) -> tuple[list[StepPoint], int | None]:
