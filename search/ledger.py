@@ -519,6 +519,7 @@ class Ledger:
                 row.n_params,
                 seconds,
                 note[:200] if note else None,
+                row.neural_fit,
             )
         )
 

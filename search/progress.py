@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from search import repository as repo
-from search.db import Trial, session_scope, utcnow
+from search.db import Search, Trial, session_scope, utcnow
+from search.leaderboard import default_sort, objectives_of, parse_sort
 from space.status import FAILED_TRIAL, FINISHED_TRIAL, TRAINED_TRIAL, TrialStatus
 
 
@@ -22,7 +23,8 @@ class Progress:
     failed: int
     duplicate: int
     rejected: int
-    best_val_acc: float | None
+    # The best value of the search's first objective (named by ``best_metric``) and its trial.
+    best_value: float | None
     best_trial: int | None
     elapsed: float
     # Trials finished by this driver run (resume: not the ones already done before).
@@ -32,6 +34,12 @@ class Progress:
     # How long each running trial has been training, in seconds.
     running_elapsed: tuple[float, ...] = ()
     concurrency: int = 1
+    best_metric: str = "val_acc"
+
+    @property
+    def best_val_acc(self) -> float | None:
+        """The best validation accuracy, when that is the first objective (else None)."""
+        return self.best_value if self.best_metric == "val_acc" else None
 
     @property
     def eta(self) -> float | None:
@@ -54,8 +62,9 @@ class Progress:
 
     def line(self) -> str:
         best = (
-            f"best val_acc {self.best_val_acc:.4f} (trial {self.best_trial})"
-            if self.best_val_acc is not None
+            f"best {self.best_metric} {metric_text(self.best_metric, self.best_value)} "
+            f"(trial {self.best_trial})"
+            if self.best_value is not None
             else "best -"
         )
         extra = []
@@ -94,14 +103,16 @@ def measure(
     now = now or utcnow()
     with session_scope(engine) as s:
         counts = repo.trial_counts(s, search_id)
+        spec = s.scalar(select(Search.spec).where(Search.id == search_id)) or {}
+        column, goal, metric = parse_sort(default_sort(objectives_of(spec)))
         best = s.execute(
-            select(Trial.best_val_acc, Trial.number)
+            select(column, Trial.number)
             .where(
                 Trial.search_id == search_id,
                 Trial.status == TrialStatus.COMPLETED,
-                Trial.best_val_acc.is_not(None),
+                column.is_not(None),
             )
-            .order_by(Trial.best_val_acc.desc(), Trial.number)
+            .order_by(column.desc() if goal == "max" else column.asc(), Trial.number)
             .limit(1)
         ).first()
         timing = s.execute(
@@ -129,7 +140,8 @@ def measure(
         failed=sum(counts.get(status, 0) for status in FAILED_TRIAL),
         duplicate=counts.get(TrialStatus.DUPLICATE, 0),
         rejected=counts.get(TrialStatus.REJECTED, 0),
-        best_val_acc=best[0] if best else None,
+        best_value=float(best[0]) if best else None,
+        best_metric=metric,
         best_trial=best[1] if best else None,
         elapsed=elapsed,
         finished_this_run=finished - finished_before,
@@ -150,17 +162,27 @@ class TrialDone:
     params: int | None
     seconds: float | None
     note: str | None = None
+    neural_fit: float | None = None
 
     def line(self) -> str:
         parts = [f"  trial {self.number}: {self.status}"]
         if self.val_acc is not None:
             parts.append(f"val_acc {self.val_acc:.4f}")
+        if self.neural_fit is not None:
+            parts.append(f"neural_fit {self.neural_fit:.4f}")
         if self.params is not None:
             parts.append(f"{self.params:,} params")
         if self.seconds is not None:
             parts.append(f"{self.seconds:.1f}s")
         text = ", ".join(parts)
         return f"{text} ({self.note})" if self.note else text
+
+
+def metric_text(metric: str, value: float | None) -> str:
+    """A score to four decimals, a count (params, flops) with thousands separators."""
+    if value is None:
+        return "-"
+    return f"{round(value):,}" if metric in ("params", "flops") else f"{value:.4f}"
 
 
 def duration(seconds: float) -> str:
