@@ -137,3 +137,21 @@ def test_search_efficiency_smoke_runs_every_arm_over_the_table() -> None:
     match = doc["arms"]["random"]["trials_to_match"]
     assert match is not None and match <= 6
     assert "training 8 of 8 configs" in err  # progress on stderr, not in the document
+
+
+@pytest.mark.slow
+def test_recurrence_smoke_trains_every_model_at_both_difficulties() -> None:
+    doc, err = run_bench("recurrence.py")
+    assert doc["settings"]["smoke"] is True
+    assert list(doc["summary"]) == ["medium", "hard"]
+    params = doc["params"]
+    assert set(params) == {"rgc", "lstm", "ff"}
+    # the feedforward baseline is widened to the RGC's parameter count (the nearest whole width)
+    assert abs(params["ff"] - params["rgc"]) <= 0.03 * params["rgc"]
+    assert doc["ff_width"] > doc["settings"]["width"]
+    assert len(doc["runs"]) == 6  # 2 difficulties x 3 models x 1 smoke seed
+    for run in doc["runs"]:
+        assert run["status"] == "completed", run
+        assert 0 <= run["val_acc"] <= 1, run
+        assert len(run["val_acc_per_step"]) == doc["time_steps"][run["model"]], run
+    assert "hard ff seed 0" in err  # progress on stderr, not in the document
