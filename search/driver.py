@@ -238,7 +238,14 @@ def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
         )
         # Tune's per-trial CSV/JSON/TensorBoard loggers duplicate what the database records; off
         # for this search only, so that a library user's own Tune runs in the process keep theirs.
-        quiet_env = _scoped_env(TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1", RAY_AIR_NEW_OUTPUT="0")
+        # Tune's strict check wants the searcher's metrics in every result, but the ledger reads
+        # the objectives from the trial record (flops is never reported, nor params by a trial
+        # that could not be built): off, or a flops or params objective fails the search.
+        quiet_env = _scoped_env(
+            TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1",
+            RAY_AIR_NEW_OUTPUT="0",
+            TUNE_DISABLE_STRICT_METRIC_CHECKING="1",
+        )
         with quiet_env, quiet_tune():
             tuner.fit()
     finally:
