@@ -228,6 +228,13 @@ def _check_objectives(spec: SearchSpec) -> Iterator[Issue]:
             "asha stops trials on one metric: use fifo with several objectives",
             "asha",
         )
+    elif spec.search.scheduler == "asha" and spec.objectives[0].metric != "val_acc":
+        yield (
+            ("search", "scheduler"),
+            f"asha stops trials on the per-epoch val_acc, not on {spec.objectives[0].metric}: "
+            "use fifo",
+            "asha",
+        )
 
 
 _CHECKS: tuple[Callable[[SearchSpec], Iterator[Issue]], ...] = (

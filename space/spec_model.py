@@ -56,11 +56,12 @@ class SearchSpec(SpaceNode):
 
     @property
     def scheduler(self) -> Literal["asha", "fifo"]:
-        """ASHA for one objective known every epoch; FIFO for several, or for neural_fit alone
-        (known only once training ends, so there is nothing per epoch to stop trials on)."""
+        """ASHA when val_acc is the one objective (ASHA stops trials on the per-epoch val_acc);
+        FIFO for several objectives, or for one that is not measured every epoch (params and
+        flops are fixed by the arch, neural_fit is known only once training ends)."""
         if self.search.scheduler:
             return self.search.scheduler
-        if len(self.objectives) == 1 and self.objectives[0].metric != "neural_fit":
+        if len(self.objectives) == 1 and self.objectives[0].metric == "val_acc":
             return "asha"
         return "fifo"
 

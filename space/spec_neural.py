@@ -51,14 +51,7 @@ def check_neural(spec: SearchSpec) -> Iterator[NeuralIssue]:
                 f"differs from neural.region ({block.region}); set one of them",
                 objective.region,
             )
-        # (several objectives with asha: space.spec_checks already says use fifo)
-        if getattr(spec.search, "scheduler", None) == "asha" and len(spec.objectives) == 1:
-            yield (
-                ("search", "scheduler"),
-                "asha stops trials on per-epoch val_acc, but neural_fit is known only after "
-                "training: use fifo",
-                "asha",
-            )
+        # (asha with a neural_fit objective: space.spec_checks says use fifo)
     if block is not None and isinstance(block.layers, list):
         names = [getattr(layer, "name", None) for layer in getattr(spec, "layers", None) or []]
         for j, name in enumerate(block.layers):

@@ -152,6 +152,8 @@ def test_amounts_durations_and_search_settings() -> None:
     assert spec.search.resources.gpu == 0.25
     assert [o.direction for o in spec.objectives] == ["max", "min"]
     assert spec.scheduler == "fifo"  # several objectives: no asha by default
+    params_only = spec.model_copy(update={"objectives": spec.objectives[1:]})
+    assert params_only.scheduler == "fifo"  # asha stops on val_acc, which is not the objective
 
 
 def test_yaml_and_json_give_the_same_spec(tmp_path: Path) -> None:

@@ -113,6 +113,12 @@ CASES = [
         ("search.scheduler", 8),
     ),
     (
+        "asha with one objective that is not val_acc",
+        "layers:\n  - {name: a, channels: 8}\nobjectives: [{metric: flops, goal: min}]\n"
+        "search: {scheduler: asha}\n",
+        ("search.scheduler", 8),
+    ),
+    (
         "residual fixed on with a searched stride",
         "layers:\n  - name: a\n    channels: 8\n    stride: {choice: [1, 2]}\n    residual: true\n",
         ("layers.0.residual", 9),
