@@ -22,7 +22,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 # The leaderboard index of the new sort key, as revision 0004 made the others: a search's
 # trials best fit first, then by number, then every column a leaderboard filters on.
 FIT_INDEX = "ix_convnas_trials_search_neural_fit"
-FIT_COLUMNS = [
+FIT_COLUMNS: list[str | sa.TextClause] = [
     "search_id",
     sa.text("neural_fit DESC"),
     "number",
