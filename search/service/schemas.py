@@ -121,14 +121,15 @@ _COLUMN_GROUPS = {
     "neural_fit": ("neural_fit",),
     "gpu_share": ("gpu_share", "peak_memory", "memory_estimate"),
     "peak_memory": ("gpu_share", "peak_memory", "memory_estimate"),
-    "memory_estimate": ("gpu_share", "peak_memory", "memory_estimate"),
+    # every trial carries its estimate (CPU ones too): alone it shows nothing
+    "memory_estimate": (),
 }
 
 
 def shown_columns(items: Sequence[TrialOut]) -> tuple[str, ...]:
     """A leaderboard table's columns for this page: BOARD_COLUMNS, the node, then each of
     OPTIONAL_COLUMNS only when some trial of the page has a value for it (or a column it goes
-    with: a GPU share of 0 alone, a CPU trial's, shows nothing)."""
+    with: a GPU share of 0 or an estimate alone, a CPU trial's, shows nothing)."""
     wanted: set[str] = set()
     for item in items:
         for name in OPTIONAL_COLUMNS:

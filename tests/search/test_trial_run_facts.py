@@ -171,6 +171,9 @@ def test_optional_columns_only_when_a_trial_of_the_page_has_them(engine: Engine)
     sid = populate(engine)
     plain = service.trials(engine, sid, TrialQuery(status="all")).items
     assert shown_columns(plain) == (*BOARD_COLUMNS, "node")
+    # every CPU trial carries its estimate: alone it opens no GPU columns
+    estimated = [t.model_copy(update={"memory_estimate": 2**20, "gpu_share": 0.0}) for t in plain]
+    assert shown_columns(estimated) == (*BOARD_COLUMNS, "node")
     _facts(engine, sid)
     cpu_only = service.trials(engine, sid, TrialQuery(status="all", sort="number", limit=1))
     assert [t.trial for t in cpu_only.items] == [0]  # gpu_share 0: a CPU trial shows nothing
