@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from api.commands.arch_cmd import ArchArg, JsonOpt
 from api.commands.common import print_json, user_errors
 from space.errors import ConvnasError, Problem, SpecError
 
@@ -29,11 +30,6 @@ neural_app = typer.Typer(
     help="Neural data sets for the neural fit (synthetic data).",
     no_args_is_help=True,
 )
-
-ArchArg = Annotated[
-    str, typer.Argument(help="A preset name or an arch file (YAML/JSON, exported files too).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 def _settings(values: dict[str, Any]) -> NeuralFitSettings:
