@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from api.commands.common import print_json, user_errors
+from api.commands.output import console as make_console
 from space.arch import Arch
 from space.cost import ArchCost, cost, human_bytes, human_count
 from space.errors import ConvnasError
@@ -28,12 +28,6 @@ ArchArg = Annotated[
     str, typer.Argument(help="An arch file (YAML/JSON, exported files too) or a preset name.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def _console() -> Console:
-    # A terminal keeps its width; pipes and tests get a wide one so that rows don't wrap.
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(width=160, highlight=False)
 
 
 def _time_text(arch: Arch) -> str:
@@ -101,7 +95,7 @@ def _layer_table(result: ArchCost) -> Table:
 
 
 def _print_summary(label: str, arch: Arch, result: ArchCost) -> None:
-    console = _console()
+    console = make_console()
     console.print(f"[bold]{label}[/bold]  arch_hash {result.arch_hash}")
     description = arch.meta.get("description")
     if description:
@@ -193,7 +187,7 @@ def presets(as_json: JsonOpt = False) -> None:
             str(row.steps),
             row.description,
         )
-    _console().print(table)
+    make_console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from api.commands.arch_cmd import ArchArg, JsonOpt
 from api.commands.common import print_json, user_errors
+from api.commands.output import console as make_console
 from space.errors import ConvnasError, Problem, SpecError
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ def fit(
 ) -> None:
     """Fit an architecture's layers and time steps to recorded neurons (cross-validated PLS,
     held-out Pearson r, ceiling-normalised): one row per layer, region and time bin."""
-    console = Console(stderr=True, highlight=False)
+    console = make_console(stderr=True)
     with user_errors(as_json):
         from space.nn import build_model
         from space.presets import resolve_arch
@@ -289,9 +290,7 @@ def fit(
     if as_json:
         print_json(payload)
         return
-    out = Console(highlight=False)
-    if not out.is_terminal:
-        out = Console(width=160, highlight=False)
+    out = make_console()
     for table in _tables(scores):
         out.print(table)
     best = scores.best
@@ -339,7 +338,7 @@ def synth(
     as_json: JsonOpt = False,
 ) -> None:
     """Write synthetic neural data whose true ceiling, layer and bin are known."""
-    console = Console(stderr=True, highlight=False)
+    console = make_console(stderr=True)
     with user_errors(as_json):
         from workers.neural.synthetic import make_synthetic
 

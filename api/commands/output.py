@@ -17,9 +17,14 @@ if TYPE_CHECKING:  # the service (SQLAlchemy) is imported by the commands that u
 HUMAN = {"params": human_count, "flops": human_count, "memory": human_bytes}
 
 
-def console() -> Console:
-    found = Console(highlight=False)
-    return found if found.is_terminal else Console(width=160, highlight=False)
+def console(*, stderr: bool = False) -> Console:
+    """The CLI's console: the terminal's width on a terminal; piped to a file or a test runner,
+    tables are 160 columns wide and text lines are never wrapped (a log line read whole, whatever
+    COLUMNS or the path lengths in it)."""
+    found = Console(highlight=False, stderr=stderr)
+    if found.is_terminal:
+        return found
+    return Console(width=160, soft_wrap=True, highlight=False, stderr=stderr)
 
 
 def fmt(value: Any, digits: int = 4) -> str:

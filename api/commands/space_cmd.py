@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from api.commands.common import print_json, user_errors
+from api.commands.output import console as make_console
 from space.budget import over_budget
 from space.cost import cost
 from space.describe import describe
@@ -28,11 +28,6 @@ space_app = typer.Typer(
 
 SpecArg = Annotated[Path, typer.Argument(help="A search spec file (YAML or JSON).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _console() -> Console:
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(width=160, highlight=False)
 
 
 def _search_text(spec: SearchSpec) -> str:
@@ -99,7 +94,7 @@ def describe_cmd(file: SpecArg, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(info.to_dict())
         return
-    console = _console()
+    console = make_console()
     table = Table(title=f"searched parameters of {spec.name!r}", title_justify="left")
     for column in ("label", "domain", "active when"):
         table.add_column(column)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.commands.common import print_json, user_errors
+from api.commands.output import console as make_console
 from space.arch import Arch, arch_from_data
 from space.errors import ConvnasError, Problem, SpecError
 from space.status import RunStatus
@@ -219,7 +220,7 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train one architecture (arch file or preset) on a dataset and print its metrics."""
-    console = Console(stderr=True, highlight=False)
+    console = make_console(stderr=True)
     with user_errors(as_json):
         from space.presets import resolve_arch
         from workers.data import load_dataset
@@ -270,7 +271,7 @@ def train(
     if as_json:
         print_json(payload)
     else:
-        Console(highlight=False).print(_summary_table(result, arch, data))
+        make_console().print(_summary_table(result, arch, data))
         if save is not None and result.best_epoch is not None:
             typer.echo(f"best checkpoint (epoch {result.best_epoch}) in {save}")
     if result.status != RunStatus.COMPLETED:
