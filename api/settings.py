@@ -17,18 +17,18 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from search.service.policy import Limits
-from search.settings import DEFAULT_DATABASE_URL
+from search.settings import DEFAULT_DATABASE_URL, ENV_PREFIX, load_settings
 from space.document import MAX_DOCUMENT_BYTES
 
 
 class ApiSettings(BaseSettings):
     """Database, auth, data roots and request limits of the HTTP service."""
 
-    model_config = SettingsConfigDict(env_prefix="CONVNAS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
     api_token: SecretStr | None = Field(
@@ -59,17 +59,47 @@ class ApiSettings(BaseSettings):
     def _split_roots(cls, value: Any) -> Any:
         if isinstance(value, str):
             parts = value.replace(",", os.pathsep).split(os.pathsep)
-            return [part.strip() for part in parts if part.strip()]
+            named = [part.strip() for part in parts if part.strip()]
+            if not named:  # set, yet no folder: unset it to refuse file datasets over HTTP
+                raise ValueError("set but names no folder")
+            return named
         return value
 
-    def tokens(self) -> list[str]:
-        """Every accepted token (empty: no auth). An unreadable tokens file is an error at start,
-        never an open server."""
-        found = [self.api_token.get_secret_value().strip()] if self.api_token else []
+    @field_validator("data_roots")
+    @classmethod
+    def _roots_exist(cls, roots: list[Path]) -> list[Path]:
+        # A mistyped root would refuse every file dataset for reasons no client could see.
+        for root in roots:
+            if not Path(root).expanduser().is_dir():
+                raise ValueError(f"{root} is not an existing folder")
+        return roots
+
+    _tokens: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("api_token")
+    @classmethod
+    def _literal_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Taken literally: a '#' is part of the token (comments belong to the tokens file).
+        if value is not None:
+            check_token(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> ApiSettings:
+        """Auth that is asked for but yields no token refuses to start, never serves open."""
+        self._tokens = [self.api_token.get_secret_value()] if self.api_token else []
         if self.api_tokens_file is not None:
-            text = self.api_tokens_file.read_text(encoding="utf-8")
-            found += [line.strip() for line in text.splitlines()]
-        return [token for token in found if token and not token.startswith("#")]
+            self._tokens += tokens_in_file(self.api_tokens_file)
+        if self.api_read == "token" and not self._tokens:
+            raise ValueError(
+                f"{ENV_PREFIX}API_READ=token needs a token: set {ENV_PREFIX}API_TOKEN or "
+                f"{ENV_PREFIX}API_TOKENS_FILE"
+            )
+        return self
+
+    def tokens(self) -> list[str]:
+        """Every accepted token (empty: no auth was asked for)."""
+        return list(self._tokens)
 
     def limits(self) -> Limits:
         return Limits(
@@ -85,5 +115,35 @@ class ApiSettings(BaseSettings):
         return [Path(root).expanduser().resolve() for root in self.data_roots]
 
 
+def check_token(token: str) -> None:
+    """A token must be something a client can send: not empty, no spaces or control
+    characters (a header value cannot carry them intact)."""
+    if not token.strip():
+        raise ValueError("set but empty; unset it for a server without auth, or give a token")
+    if any(ch.isspace() or not ch.isprintable() for ch in token):
+        raise ValueError("a token must not hold spaces or control characters")
+
+
+def tokens_in_file(path: Path) -> list[str]:
+    """The tokens of a tokens file: one a line; blank lines and ``#`` comments skipped."""
+    name = f"{ENV_PREFIX}API_TOKENS_FILE"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ValueError(f"{name}: cannot read {path} ({reason})") from None
+    lines = [line.strip() for line in text.splitlines()]
+    found = [line for line in lines if line and not line.startswith("#")]
+    if not found:
+        raise ValueError(f"{name}: {path} holds no token (only blank lines or # comments)")
+    for number, token in enumerate(found, 1):
+        try:
+            check_token(token)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {path}, token {number}: {exc}") from None
+    return found
+
+
 def get_api_settings() -> ApiSettings:
-    return ApiSettings()
+    """The settings from the environment; a SettingsError naming each bad variable."""
+    return load_settings(ApiSettings)

@@ -39,14 +39,16 @@ NOTES: dict[str, str] = {
     "starts a private local Ray. `--address` overrides it.",
     "CONVNAS_RUNS_DIR": "Ray Tune's run files and the trials' checkpoints (Tune's storage "
     "path). On a cluster every node must reach it at this same path (a shared volume).",
-    "CONVNAS_API_TOKEN": "Server: a bearer token accepted on changes (submit, cancel, delete). "
-    "CLI with `--server`: the token it sends.",
+    "CONVNAS_API_TOKEN": "Server: a bearer token accepted on changes (submit, cancel, delete), "
+    "taken literally (a `#` is part of it); set but empty refuses to start. CLI with "
+    "`--server`: the token it sends.",
     "CONVNAS_API_TOKENS_FILE": "Server: a file of accepted tokens, one a line (`#` comments); "
-    "unreadable is an error at start, never an open server.",
+    "unreadable or holding no token refuses to start, never an open server.",
     "CONVNAS_API_READ": "`open`: anyone who reaches the server may read; `token`: reads "
-    "need a token too (and the web pages are off).",
-    "CONVNAS_DATA_ROOTS": "Folders a spec submitted over HTTP may name a file dataset in "
-    "(`:`- or comma-separated); none: file datasets are refused over HTTP.",
+    "need a token too (and the web pages are off); `token` without a token refuses to start.",
+    "CONVNAS_DATA_ROOTS": "Folders a spec submitted over HTTP may name a file in "
+    "(`:`- or comma-separated, each an existing folder); unset: file datasets are refused over "
+    "HTTP.",
     "CONVNAS_MAX_BODY_BYTES": "Largest request body the server reads.",
     "CONVNAS_MAX_TRIALS": "Most trials a submitted search may ask for.",
     "CONVNAS_MAX_LAYERS": "Most layers a submitted space may have.",

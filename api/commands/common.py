@@ -93,7 +93,8 @@ def user_errors(as_json: bool = False, flags: Mapping[str, str] | None = None) -
             print_json({"ok": False, "errors": [{"message": str(exc)}]})
         else:
             typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        # 2 for a setting that refuses to start (a usage error), 1 for the rest.
+        raise typer.Exit(getattr(exc, "exit_code", 1)) from None
 
 
 def report_unexpected(exc: BaseException) -> int:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from api.commands.common import DbOpt, engine_for, user_errors
-from space.errors import ConvnasError
 
 if TYPE_CHECKING:
     from api.settings import ApiSettings
@@ -123,18 +122,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _settings(db: str | None) -> ApiSettings:
-    from api.settings import ApiSettings, get_api_settings
+    from api.settings import get_api_settings
     from search.settings import database_url
 
     # --db, else CONVNAS_DATABASE_URL, else ./convnas.db; spelled as the CLI accepts it.
-    settings = get_api_settings()
-    settings = ApiSettings(**{**settings.model_dump(), "database_url": database_url(db)})
-    try:
-        settings.tokens()
-    except OSError as exc:
-        raise ConvnasError(
-            f"CONVNAS_API_TOKENS_FILE: cannot read {settings.api_tokens_file} ({exc.strerror})"
-        ) from None
+    # Every setting is checked here (a SettingsError: exit 2), before anything listens.
+    settings = get_api_settings().model_copy(update={"database_url": database_url(db)})
     engine_for(settings.database_url)  # an unusable database is refused before anything starts
     return settings
 

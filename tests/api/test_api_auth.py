@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from api_helpers import API, make_client
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from search_helpers import spec_data
 
 from api import security
-from api.app import create_app
 from api.settings import ApiSettings
 
 TOKEN = "s3cret-token"
@@ -81,6 +81,8 @@ def test_tokens_file_one_per_line(db_url: str, tmp_path: Path) -> None:
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CONVNAS_API_TOKEN", "envtoken")
     monkeypatch.setenv("CONVNAS_API_READ", "token")
+    for name in "abc":
+        (tmp_path / name).mkdir()
     monkeypatch.setenv("CONVNAS_DATA_ROOTS", f"{tmp_path}/a,{tmp_path}/b:{tmp_path}/c")
     monkeypatch.setenv("CONVNAS_MAX_TRIALS", "7")
     settings = ApiSettings()
@@ -90,9 +92,8 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_unreadable_tokens_file_fails_at_start(tmp_path: Path) -> None:
-    settings = ApiSettings(database_url="sqlite://", api_tokens_file=tmp_path / "missing")
-    with pytest.raises(FileNotFoundError):
-        create_app(settings)
+    with pytest.raises(ValidationError, match="CONVNAS_API_TOKENS_FILE: cannot read"):
+        ApiSettings(database_url="sqlite://", api_tokens_file=tmp_path / "missing")
 
 
 def test_tokens_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
