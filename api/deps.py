@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 
 from api.problems import ApiProblem
 from api.settings import ApiSettings
 from search.db import create_db_engine
 from search.errors import InvalidRequest, NotFound
+from search.leaderboard import MAX_OFFSET
 from search.service.schemas import ProblemOut
 from space.document import parse_document
 from space.errors import Problem, SpecError
@@ -86,8 +88,9 @@ class SpecBody:
 async def spec_body(request: Request) -> SpecBody:
     """A spec body as text: JSON or YAML, read within the body limit (see BodyLimit)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media and media not in SPEC_TYPES:
-        raise ApiProblem(415, f"send the spec as {' or '.join(SPEC_TYPES)}, not {media}")
+    if media not in SPEC_TYPES:  # none: what a cross-site page's typeless Blob sends
+        given = f"not {media[:100]}" if media else "and name it in a Content-Type header"
+        raise ApiProblem(415, f"send the spec as {' or '.join(SPEC_TYPES)} ({given})")
     body = await request.body()
     try:
         return SpecBody(body.decode("utf-8"), media == "application/json")
@@ -103,7 +106,7 @@ def parse_spec(body: SpecBody) -> SearchSpec:
     every field). A JSON body's values are then read by JSON's rules: YAML 1.1 reads ``1e-05``,
     which ``json.dumps`` writes, as a string, and a JSON client must get the numbers it sent.
     """
-    data, lines = parse_document(body.text, BODY_SOURCE)
+    data, lines = parse_document(body.text, BODY_SOURCE, spec=True)
     if body.is_json:
         data = _json_values(body.text)
     return spec_from_data(data, BODY_SOURCE, lines)
@@ -127,6 +130,19 @@ Engine_ = Annotated[Engine, Depends(get_engine)]
 Settings_ = Annotated[ApiSettings, Depends(get_settings)]
 Ref = Annotated[str, Depends(search_ref)]
 SpecBody_ = Annotated[SpecBody, Depends(spec_body)]
+
+# A page's bounds: documented here, checked by the service (search.leaderboard.check_page) so
+# that every way in says the same; MAX_PAGE is this server's own limit, checked here.
+MAX_PAGE = 10_000
+Limit = Annotated[int, Query(le=MAX_PAGE, json_schema_extra={"minimum": 1})]
+Offset = Annotated[int, Query(json_schema_extra={"minimum": 0, "maximum": MAX_OFFSET})]
+
+
+def one_of(values: Sequence[str], description: str) -> Any:
+    """A query parameter documented as an enum, checked by the service (its message names the
+    choices, the same on every way in)."""
+    return Query(description=description, json_schema_extra={"enum": list(values)})
+
 
 SPEC_EXAMPLE: dict[str, Any] = {
     "name": "tiny",

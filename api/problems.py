@@ -18,15 +18,21 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from search.db import DatabaseError
 from search.errors import Conflict, NotFound
 from search.schema_lock import SchemaLockTimeout
 from search.service.schemas import ProblemOut
-from space.errors import Problem, SpecError
+from space.errors import RENDER_LIMIT, Problem, SpecError, capped, echo, more_problems, short_repr
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+# A database that stops answering mid-request (server down, connections refused, a pool that
+# cannot hand out a connection): the driver's errors, which no service function wraps.
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 log = logging.getLogger("convnas.api")
 
 
@@ -85,7 +91,9 @@ def problem_response(
 
 
 def problems_out(problems: Sequence[Problem]) -> list[ProblemOut]:
-    return [ProblemOut.model_validate(p.to_dict()) for p in problems]
+    """The problems a response lists: the first 50, values cut to 200 characters (a response
+    stays small however many problems, or however large a value, a request holds)."""
+    return [ProblemOut.model_validate(p.to_dict()) for p in capped(problems)]
 
 
 def _count(n: int) -> str:
@@ -108,13 +116,16 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
 async def _spec_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SpecError)
     errors = problems_out(exc.problems)
-    return problem_response(422, f"the request has {_count(len(errors))}", errors)
+    return problem_response(422, f"the request has {_count(len(exc.problems))}", errors)
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [_field_problem(error) for error in exc.errors()]
-    return problem_response(422, f"the request has {_count(len(errors))}", errors)
+    found = exc.errors()
+    errors = [_field_problem(error) for error in found[:RENDER_LIMIT]]
+    if len(found) > RENDER_LIMIT:
+        errors += problems_out([more_problems(len(found) - RENDER_LIMIT)])
+    return problem_response(422, f"the request has {_count(len(found))}", errors)
 
 
 def _field_problem(error: dict[str, Any]) -> ProblemOut:
@@ -128,8 +139,8 @@ def _field_problem(error: dict[str, Any]) -> ProblemOut:
 
 def _safe(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return repr(value)[:200]
+        return echo(value)
+    return short_repr(value)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -139,8 +150,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database unavailable: %s", exc)
-    return problem_response(503, f"the database is unavailable: {exc}")
+    # The driver's text names hosts, ports and databases: the log has it, a client does not.
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    log.warning(
+        "database unavailable on %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        reason,
+    )
+    return problem_response(
+        503,
+        "the database is unavailable; try again later (the server log has the reason)",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -158,6 +181,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DatabaseError, _database)
     app.add_exception_handler(SchemaLockTimeout, _database)  # another process migrating
+    for error in UNAVAILABLE:
+        app.add_exception_handler(error, _database)
     app.add_exception_handler(Exception, _unexpected)
 
 

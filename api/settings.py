@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from search.service.policy import Limits
+from search.service.policy import DEFAULT_MAX_DATASET_PIXELS, Limits
 from search.settings import DEFAULT_DATABASE_URL, ENV_PREFIX, load_settings
 from space.document import MAX_DOCUMENT_BYTES
 
@@ -45,6 +45,14 @@ class ApiSettings(BaseSettings):
         description="Folders a submitted file dataset must lie in (os.pathsep or comma list)",
     )
     max_body_bytes: int = Field(default=MAX_DOCUMENT_BYTES, ge=1)
+    body_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a client has to send a whole request body"
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers to besides IP addresses (comma list; * "
+        "for any); none: the loopback names and the address it listens on",
+    )
     max_trials: int = Field(default=10_000, ge=1)
     max_layers: int = Field(default=64, ge=1)
     max_input_size: int = Field(default=1024, ge=1)
@@ -53,6 +61,18 @@ class ApiSettings(BaseSettings):
     max_params: int = Field(default=2_000_000_000, ge=1)
     max_flops: int = Field(default=1_000_000_000_000, ge=1)
     max_activation_memory: int = Field(default=64 * 1024**3, ge=1)
+    max_dataset_pixels: int = Field(
+        default=DEFAULT_MAX_DATASET_PIXELS,
+        ge=1,
+        description="Most pixels (images x side x side x channels) a built-in dataset may hold",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("data_roots", mode="before")
     @classmethod
@@ -109,6 +129,7 @@ class ApiSettings(BaseSettings):
             max_params=self.max_params,
             max_flops=self.max_flops,
             max_activation_memory=self.max_activation_memory,
+            max_dataset_pixels=self.max_dataset_pixels,
         )
 
     def resolved_roots(self) -> list[Path]:

@@ -57,6 +57,10 @@ NOTES: dict[str, str] = {
     "many parameters.",
     "CONVNAS_MAX_FLOPS": "... and at most this many multiply-adds per image.",
     "CONVNAS_MAX_ACTIVATION_MEMORY": "... and at most this many bytes of activations per image.",
+    "CONVNAS_MAX_DATASET_PIXELS": "Most pixels (images x side x side x channels, at the larger "
+    "of the generated and the input size) a submitted spec's dataset may hold, where its image "
+    "count is known before reading a file: the built-in kinds, an image folder with "
+    "`max_per_class`.",
     "CONVNAS_SERVER": "The server to talk to instead of a database (`--server`).",
     "CONVNAS_DEBUG": "`1`: print tracebacks of unexpected errors (`--debug`).",
     "CONVNAS_THREADS": "Torch threads per trial; unset: the CPUs Ray gave the trial, at most 16.",

@@ -133,7 +133,11 @@ class Base(DeclarativeBase):
 
 class Search(Base):
     __tablename__ = "convnas_searches"
-    __table_args__ = (UniqueConstraint("study_name", name="uq_convnas_searches_study_name"),)
+    # AUTOINCREMENT: SQLite would give a new search a deleted one's id (and its old links).
+    __table_args__ = (
+        UniqueConstraint("study_name", name="uq_convnas_searches_study_name"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
@@ -153,6 +157,11 @@ class Search(Base):
     run_dir: Mapped[str | None] = mapped_column(String(1000))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    # The resolved folders a search submitted to a server may read files from (its workers
+    # confine every open to them: space.paths); NULL for a local search, which is unconfined.
+    # Deferred (only the driver reads it), so a database a revision behind still answers the
+    # other queries, as the health check needs to report it behind.
+    data_roots: Mapped[list[Any] | None] = mapped_column(deferred=True)
 
     trials: Mapped[list[Trial]] = relationship(
         back_populates="search", cascade="all, delete-orphan", passive_deletes=True

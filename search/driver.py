@@ -34,7 +34,14 @@ from sqlalchemy import Engine
 from search import repository as repo
 from search.db import Search, session_scope
 from search.ledger import Ledger
-from search.lifecycle import SearchStateError, claim, finalize, runner_id
+from search.lifecycle import (
+    SearchStateError,
+    claim,
+    finalize,
+    record_run_dir,
+    runner_id,
+    search_folder,
+)
 from search.preflight import check_run_inputs
 from search.resources import with_trial_settings
 from search.study import open_study
@@ -174,12 +181,15 @@ def _open_ledger(run: _Run, spec: SearchSpec, trial_config: Mapping[str, Any] | 
         search = s.get(Search, run.search_id)
         assert search is not None
         study_name, requested = search.study_name, search.requested_trials
+        roots = search.data_roots
     url = run.engine.url.render_as_string(hide_password=False)
     study = open_study(study_name, spec, url, requested)
     # Workers keep a checkpoint of each trial's best epoch, so that export --weights works.
-    config = {"checkpoint": True} if trial_config is None else trial_config
+    base = {"checkpoint": True} if trial_config is None else trial_config
     # search.resources: the GPU settings (allocator cap, overhead) and training.compile
-    config = with_trial_settings(spec, config)
+    config = with_trial_settings(spec, base)
+    if roots is not None:  # submitted to a server: workers confine every file they open again
+        config["data_roots"] = list(roots)
     ledger = Ledger(run.engine, run.search_id, spec, study, trial_config=config)
     ledger.on_trial_done = run.reporter
     interrupted = ledger.reconcile()
@@ -210,6 +220,10 @@ def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
         if len(objectives) == 1:
             metric, mode = objectives[0].metric, objectives[0].direction
         fn = run.trainable or _default_trainable()
+        # Every run of the search (a resume starts another) under one folder, which a delete
+        # removes with the records.
+        folder = search_folder(run.runs_dir, ledger.search_id)
+        record_run_dir(run.engine, ledger.search_id, folder)
         tuner = tune.Tuner(
             tune.with_resources(fn, ta.trial_resources(spec)),
             tune_config=tune.TuneConfig(
@@ -221,8 +235,8 @@ def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
                 trial_dirname_creator=ta.trial_dirname,
             ),
             run_config=tune.RunConfig(
-                name=f"search-{ledger.search_id}-{int(time.time())}",
-                storage_path=str(run.runs_dir),
+                name=f"run-{int(time.time())}",
+                storage_path=str(folder),
                 stop=ta.CancelStopper(ledger, run.runner, spec.search.time_budget, run.started),
                 callbacks=[ta.RecordCallback(ledger, run.reporter, run.started)],
                 # A trial reports a checkpoint when its accuracy improves: the last is its best,

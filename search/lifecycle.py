@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
@@ -62,8 +64,14 @@ def runner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def create_search(engine: Engine, spec: SearchSpec, ray_address: str | None = None) -> int:
-    """Store a validated spec as a queued search; returns its id.
+def create_search(
+    engine: Engine,
+    spec: SearchSpec,
+    ray_address: str | None = None,
+    data_roots: Sequence[Path] | None = None,
+) -> int:
+    """Store a validated spec as a queued search; returns its id. ``data_roots``: the folders
+    its files are confined to (None: unconfined, a local search).
 
     Raises ``search.db.DatabaseError`` (nothing written) when the database is read-only.
     """
@@ -75,6 +83,7 @@ def create_search(engine: Engine, spec: SearchSpec, ray_address: str | None = No
             spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),
             requested_trials=spec.search.trials,
             ray_address=ray_address,
+            data_roots=None if data_roots is None else [str(root) for root in data_roots],
         )
         return search.id
 
@@ -156,6 +165,17 @@ def _take(session: Session, search: Search, runner: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def search_folder(runs_dir: Path, search_id: int) -> Path:
+    """The one folder under the runs folder that holds every run of a search (its Tune
+    experiments and checkpoints), recorded as ``Search.run_dir`` and removed with the search."""
+    return runs_dir.resolve() / f"search-{search_id}"
+
+
+def record_run_dir(engine: Engine, search_id: int, folder: Path) -> None:
+    with session_scope(engine) as s:
+        s.execute(update(Search).where(Search.id == search_id).values(run_dir=str(folder)))
 
 
 def claim(

@@ -21,8 +21,10 @@ import re
 import socket
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from sqlalchemy import Engine
@@ -31,6 +33,7 @@ from search.db import check_writable
 from search.settings import get_settings
 from space.errors import ConvnasError, Problem
 from space.neural import NeuralFitSettings
+from space.paths import PathRefused, Roots, open_confined
 from space.spec_model import SearchSpec
 
 RAY_CONNECT_TIMEOUT = 5.0
@@ -141,6 +144,11 @@ _HEADER_READERS = {
 }
 # Longest region name read from the file (a header claiming more is not a region list).
 _MAX_REGION_BYTES = 4 * 256
+# The regions array is read this many bytes at a time (a 389 kB file of repeated names once
+# expanded to a gigabyte when read whole), and at most this much of it is read in all.
+_REGION_CHUNK_BYTES = 1 << 20
+_MAX_REGIONS_BYTES = 64 << 20
+Headers = dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
 
 
 class _Bad(Exception):
@@ -151,55 +159,74 @@ class _Bad(Exception):
         self.problem = Problem(path, message, value)
 
 
-def neural_data_problems(spec: SearchSpec) -> list[Problem]:
+def neural_data_problems(spec: SearchSpec, roots: Roots | None = None) -> list[Problem]:
     """Problems of the spec's neural data file (none without a ``neural:`` block): it exists,
     is an npz of the documented arrays (no pickles), has repetitions or a given ceiling, names
-    the objective's region, and its time bins fit in the model's steps."""
+    the objective's region, and its time bins fit in the model's steps.
+
+    ``roots`` (a server's data roots; None: unconfined): the file is opened only once its path
+    resolves inside them (:func:`space.paths.open_confined`); a refusal says nothing about it.
+    """
     settings = spec.neural
     if settings is None:
         return []
     region = (spec.neural_config() or {}).get("region")
     try:
-        headers = _neural_headers(Path(settings.path).expanduser())
-        _check_neural_shapes(headers, settings)
-        if region is not None:
-            _check_region(Path(settings.path).expanduser(), headers, region, spec)
+        with _open_neural(settings.path, roots) as file:
+            headers = _neural_headers(file, settings.path)
+            _check_neural_shapes(headers, settings)
+            if region is not None:
+                _check_region(file, headers, region, spec)
         _check_bins(headers["responses"][0], settings, spec)
     except _Bad as bad:
         return [bad.problem]
     return []
 
 
-def _neural_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+@contextmanager
+def _open_neural(path: str, roots: Roots | None) -> Iterator[IO[bytes]]:
+    where, shown = "neural.data", path
+    try:
+        file = open_confined(path, roots)
+    except PathRefused as refused:
+        raise _Bad(where, str(refused), shown) from None
+    except FileNotFoundError:
+        raise _Bad(where, "no such file: the neural data set must be an .npz file", shown) from None
+    except (OSError, ValueError) as exc:  # a folder, a FIFO, no permission, a NUL byte
+        raise _Bad(where, f"not a readable .npz file ({exc})", shown) from None
+    with file:
+        yield file
+
+
+def _neural_headers(file: IO[bytes], path: str) -> Headers:
     where = "neural.data"
     try:
-        if not path.is_file():
-            message = "no such file" if not path.exists() else "not a file"
-            raise _Bad(where, f"{message}: the neural data set must be an .npz file", str(path))
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(file) as archive:
             members = {n.removesuffix(".npy"): n for n in archive.namelist()}
             missing = [k for k in ("stimuli", "responses") if k not in members]
             if missing:
-                raise _Bad(where, f"the npz file lacks array(s) {', '.join(missing)}", str(path))
+                raise _Bad(where, f"the npz file lacks array(s) {', '.join(missing)}", path)
             headers = {}
             for key in (k for k in _NEURAL_ARRAYS if k in members):
                 with archive.open(members[key]) as f:
-                    version = np.lib.format.read_magic(f)
-                    read = _HEADER_READERS.get(version)
-                    if read is None:
-                        raise ValueError(f"npy format version {version} is not supported")
-                    shape, _, dtype = read(f)
-                headers[key] = (tuple(int(n) for n in shape), dtype)
+                    headers[key] = _array_header(f)
             return headers
     except _Bad:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise _Bad(where, f"not a readable .npz file ({exc})", str(path)) from None
+        raise _Bad(where, f"not a readable .npz file ({exc})", path) from None
 
 
-def _check_neural_shapes(
-    headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]], settings: NeuralFitSettings
-) -> None:
+def _array_header(f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    version = np.lib.format.read_magic(f)
+    read = _HEADER_READERS.get(version)
+    if read is None:
+        raise ValueError(f"npy format version {version} is not supported")
+    shape, _, dtype = read(f)
+    return tuple(int(n) for n in shape), dtype
+
+
+def _check_neural_shapes(headers: Headers, settings: NeuralFitSettings) -> None:
     for key, (shape, dtype) in headers.items():
         if dtype.hasobject:
             raise _Bad(f"neural.{key}", "holds Python objects (a pickle): refused", str(dtype))
@@ -234,23 +261,47 @@ def _check_neural_shapes(
         )
 
 
-def _check_region(
-    path: Path,
-    headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]],
-    region: str,
-    spec: SearchSpec,
-) -> None:
+def _check_region(file: IO[bytes], headers: Headers, region: str, spec: SearchSpec) -> None:
+    """The objective's region is named in the file's ``regions`` array, read a chunk at a time
+    (bounded memory and work). The names in the file are never shown: a message echoes only
+    what the client wrote."""
     where = _region_path(spec)
     if "regions" not in headers:
         raise _Bad(where, "the neural data file names no regions (no 'regions' array)", region)
-    if headers["regions"][1].itemsize > _MAX_REGION_BYTES:
-        raise _Bad("neural.regions", "region names are too long", str(headers["regions"][1]))
-    with np.load(path, allow_pickle=False) as archive:
-        names = sorted({str(name) for name in archive["regions"].tolist()})
-    if region not in names:
-        raise _Bad(
-            where, f"no such region in the neural data (regions: {', '.join(names)})", region
-        )
+    (count,), dtype = headers["regions"]
+    if dtype.kind not in "US":
+        raise _Bad("neural.regions", "must be unicode strings (dtype 'U'), one per neuron", None)
+    if dtype.itemsize > _MAX_REGION_BYTES:
+        raise _Bad("neural.regions", "region names are too long", str(dtype))
+    if count * dtype.itemsize > _MAX_REGIONS_BYTES:
+        message = f"the regions array is larger than {_MAX_REGIONS_BYTES >> 20} MiB"
+        raise _Bad("neural.regions", message, None)
+    try:
+        found = _names_region(file, dtype, count, region)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _Bad("neural.regions", f"cannot be read ({exc})", None) from None
+    if not found:
+        raise _Bad(where, "no such region in the neural data file", region)
+
+
+def _names_region(file: IO[bytes], dtype: np.dtype[Any], count: int, region: str) -> bool:
+    """Whether ``region`` is one of the ``count`` names of the file's ``regions`` array."""
+    step = max(1, _REGION_CHUNK_BYTES // dtype.itemsize)
+    file.seek(0)
+    with zipfile.ZipFile(file) as archive:
+        member = next(n for n in archive.namelist() if n.removesuffix(".npy") == "regions")
+        with archive.open(member) as f:
+            _array_header(f)
+            for start in range(0, count, step):
+                n = min(step, count - start)
+                data = f.read(n * dtype.itemsize)
+                if len(data) != n * dtype.itemsize:
+                    raise EOFError("the regions array is shorter than its header says")
+                names = np.frombuffer(data, dtype=dtype)
+                text = names.astype(str) if dtype.kind == "U" else np.char.decode(names)
+                if bool((np.char.strip(text) == region).any()):
+                    return True
+    return False
 
 
 def _region_path(spec: SearchSpec) -> str:

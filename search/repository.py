@@ -50,6 +50,7 @@ def create_search(
     spec: dict[str, Any],
     requested_trials: int,
     ray_address: str | None = None,
+    data_roots: list[str] | None = None,
 ) -> Search:
     # A fresh uuid, not the row id: SQLite may reuse the id of a deleted search, and its Optuna
     # study (same database) would then be silently continued.
@@ -62,6 +63,8 @@ def create_search(
         ray_address=ray_address,
         cancel_requested=False,
     )
+    if data_roots is not None:  # only then: a local search's insert names no new column
+        search.data_roots = data_roots
     session.add(search)
     session.flush()
     return search

@@ -4,13 +4,20 @@ warns when it seems not to). The search driver rejects over-budget candidates wi
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from space.arch import Arch
 from space.cost import ArchCost, cost
 from space.sampling import sample
 from space.spec import SearchSpec
 
 FEASIBILITY_SAMPLES = 200
+# One arch of a large space takes up to 60 ms to sample and cost (64 layers, 2,016 feedback
+# candidates): 200 of them took 8 s of a server's CPU on an open route. Sampling checks stop
+# after this much wall-clock time, with at least one arch, and say how many they sampled.
+SAMPLING_SECONDS = 0.3
 # Every constraint kind, in the order the searcher reports overshoots to Optuna.
 CONSTRAINT_KINDS = ("params", "flops", "activation_memory")
 
@@ -54,8 +61,19 @@ def over_budget(spec: SearchSpec, arch_cost: ArchCost) -> list[str]:
     return [limit.message() for limit in limits(spec, arch_cost) if limit.exceeded]
 
 
+def sampled_archs(spec: SearchSpec, samples: int, seconds: float | None = None) -> Iterator[Arch]:
+    """``sample(spec, 0)``, ``sample(spec, 1)``, ...: at most ``samples`` archs, and none more
+    once ``seconds`` (default :data:`SAMPLING_SECONDS`) have passed; the first always comes."""
+    deadline = time.perf_counter() + (SAMPLING_SECONDS if seconds is None else seconds)
+    for seed in range(samples):
+        if seed and time.perf_counter() > deadline:
+            return
+        yield sample(spec, seed)
+
+
 def feasibility_warning(spec: SearchSpec, samples: int = FEASIBILITY_SAMPLES) -> str | None:
-    """A warning when none of ``samples`` random archs of ``spec`` fits its constraints.
+    """A warning when none of ``samples`` random archs of ``spec`` (fewer past
+    :data:`SAMPLING_SECONDS`) fits its constraints.
 
     Sampling, not an exact minimum: the cheapest configuration is not simply "every choice at
     its smallest" (memory and FLOPs depend on sizes and steps together, repairs change cells),
@@ -67,8 +85,7 @@ def feasibility_warning(spec: SearchSpec, samples: int = FEASIBILITY_SAMPLES) ->
         return None
     smallest: dict[str, Limit] = {}
     distinct: set[str] = set()
-    for seed in range(samples):
-        arch = sample(spec, seed)
+    for arch in sampled_archs(spec, samples):
         checked = limits(spec, cost(arch))
         if not any(limit.exceeded for limit in checked):
             return None

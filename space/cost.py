@@ -34,7 +34,9 @@ Definitions (one image, batch 1):
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 from space.arch import Arch, LayerArch, RGCCell
@@ -215,7 +217,9 @@ def cost(arch: Arch) -> ArchCost:
 
 def human_count(n: float) -> str:
     """``1234567`` -> ``1.23M`` (k, M, G, T; three significant digits), the style of every
-    table (search leaderboard included)."""
+    table (search leaderboard included); any int, however large (``1e+400``)."""
+    if _beyond_float(n):
+        return f"{Decimal(n):.3g}"
     for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.3g}{unit}"
@@ -223,10 +227,21 @@ def human_count(n: float) -> str:
 
 
 def human_bytes(n: float) -> str:
-    """``1536`` -> ``1.5 KiB`` (binary units)."""
+    """``1536`` -> ``1.5 KiB`` (binary units); any int, however large."""
+    if _beyond_float(n):
+        return f"{Decimal(n) / 1024**3:.3g} GiB"
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(value) < 1024 or unit == "GiB":
             return f"{value:.3g} {unit}" if unit != "B" else f"{int(value)} B"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def _beyond_float(n: float) -> bool:
+    """An int too large for a float (past about 1.8e308): dividing or formatting it as one
+    raises OverflowError, so it is written through Decimal (exact at any size)."""
+    return isinstance(n, int) and abs(n) > _FLOAT_MAX
+
+
+_FLOAT_MAX = int(sys.float_info.max)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from space.arch import Float, Int
+from space.paths import FilePath
 from space.spec_base import SpaceNode, ValidateAs, keyed_tag, tagged_choice
 
 FILE_KINDS = ("imagefolder", "npz")
@@ -92,7 +93,7 @@ class ImageFolderDataset(DatasetBase):
     """PATH/<class>/*.png|jpg, one subfolder per class."""
 
     name: Literal["imagefolder"]
-    path: str = Field(min_length=1)
+    path: FilePath
     max_per_class: Int | None = Field(default=None, ge=1)
 
 
@@ -100,7 +101,7 @@ class NpzDataset(DatasetBase):
     """An .npz file with ``x`` [N,H,W(,C)] uint8 and ``y`` integer labels."""
 
     name: Literal["npz"]
-    path: str = Field(min_length=1)
+    path: FilePath
 
 
 NEURAL_KIND = "neural"
@@ -117,7 +118,7 @@ class NeuralDataset(SpaceNode):
     not one of :data:`DATASETS` (a training ``dataset: neural:PATH`` is refused by name)."""
 
     name: Literal["neural"] = "neural"
-    path: str = Field(min_length=1)
+    path: FilePath
 
     def to_ref(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path}

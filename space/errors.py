@@ -7,6 +7,8 @@ the line of every key so that a validation error at ``layers.2.cell.kind`` can p
 from __future__ import annotations
 
 import functools
+import itertools
+import reprlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,12 +50,61 @@ class Problem:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "message": self.message, "line": self.line}
         if self.has_value:
-            out["value"] = self.value if _jsonable(self.value) else repr(self.value)
+            out["value"] = echo(self.value)
         return out
 
 
 # Problems a rendered error lists before "... and N more".
 RENDER_LIMIT = 50
+# Characters of a bad value a problem echoes: a 200 kB string aliased 999 times once made a
+# 200 MB response out of a 203 kB request.
+VALUE_LIMIT = 200
+
+
+def echo(value: Any, limit: int = VALUE_LIMIT) -> Any:
+    """``value`` as a problem shows it: itself when JSON-able and its text is at most ``limit``
+    characters, else a string of at most ``limit`` characters: a long string's beginning and
+    its length, or a large value's ``repr`` summarised by ``reprlib`` and cut (bounded work
+    however large the value: a string aliased 999 times is never written out)."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        tail = f"... ({len(value):,} characters)"
+        return value[: max(limit - len(tail), 0)] + tail
+    if _jsonable(value) and _room(value, limit) >= 0:
+        return value
+    return _short(value, limit)
+
+
+def _room(value: Any, budget: int) -> int:
+    """What is left of ``budget`` characters once ``value`` is written out; stops counting
+    (returns a negative number) as soon as it runs out, so a huge value costs little."""
+    if isinstance(value, (list, tuple, dict)):
+        items = itertools.chain.from_iterable(value.items()) if isinstance(value, dict) else value
+        budget -= 2
+        for item in items:
+            budget = _room(item, budget - 2)
+            if budget < 0:
+                break
+        return budget
+    if isinstance(value, str):
+        return budget - len(value) - 2
+    if isinstance(value, int) and abs(value) >= 10**budget:  # skip writing out a huge int
+        return -1
+    return budget - len(repr(value))
+
+
+def capped(problems: Sequence[Problem], limit: int = RENDER_LIMIT) -> list[Problem]:
+    """The first ``limit`` problems and, when there are more, one saying how many are left out
+    (what every way out lists: a response or a JSON report stays small)."""
+    if len(problems) <= limit:
+        return list(problems)
+    return [*problems[:limit], more_problems(len(problems) - limit)]
+
+
+def more_problems(left: int) -> Problem:
+    """The last entry of a capped list: how many problems it leaves out."""
+    return Problem("", f"... and {left:,} more problem{'s' if left != 1 else ''} (not listed)")
 
 
 class ConvnasError(Exception):
@@ -78,8 +129,23 @@ class SpecError(ConvnasError, ValueError):
         return "\n".join(lines)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, VALUE_LIMIT, VALUE_LIMIT
+_REPR.maxlong = VALUE_LIMIT
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 20
+
+
+def short_repr(value: Any, limit: int = VALUE_LIMIT) -> str:
+    """``repr(value)``, cut to ``limit`` characters, in bounded work."""
+    return _short(value, limit)
+
+
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    # reprlib, not repr: the full repr of an aliased document can run to hundreds of MB.
+    try:
+        text = _REPR.repr(value) if _room(value, limit) < 0 else repr(value)
+    except ValueError:  # an int of over 4,300 digits cannot be written out
+        text = f"<{type(value).__name__} too large to show>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -113,18 +179,18 @@ class LineMap:
         return self.lines.get((), None)
 
 
-def parse_text(text: str, source: str = "<text>") -> tuple[Any, LineMap]:
+def parse_text(text: str, source: str = "<text>", *, spec: bool = False) -> tuple[Any, LineMap]:
     """Parse YAML or JSON text within the document limits (see :mod:`space.document`)."""
     from space.document import parse_document  # space.document builds on this module
 
-    return parse_document(text, source)
+    return parse_document(text, source, spec=spec)
 
 
-def read_document(path: Path) -> tuple[Any, LineMap]:
+def read_document(path: Path, *, spec: bool = False) -> tuple[Any, LineMap]:
     """Read a YAML/JSON file within the document limits (see :mod:`space.document`)."""
     from space.document import read_document as read
 
-    return read(path)
+    return read(path, spec=spec)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -18,12 +18,13 @@ noise into a confident fit.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
 from space.arch import Float, Int
 from space.datasets import neural_path
+from space.paths import FileField
 from space.spec_base import SpaceNode
 
 # Reliabilities below this (Spearman-Brown corrected, median over a region's neurons) are
@@ -37,7 +38,7 @@ LayerSelection = list[str] | Literal["cells", "all"]
 class NeuralFitSettings(SpaceNode):
     """One neural fit: which data, which layers, how bins map to steps, the PLS and the folds."""
 
-    data: str = Field(
+    data: Annotated[str, FileField(neural_path)] = Field(
         min_length=1,
         description="The neural data set: neural:PATH or a plain PATH to an .npz file "
         "(stimuli, responses, optional regions, bin_ms, labels); stored as neural:PATH",

@@ -22,9 +22,9 @@ from space.errors import (
     parse_text,
     read_document,
 )
-from space.params import TAG_PREFIX
+from space.params import INT64_MAX, INT64_MIN, TAG_PREFIX
 from space.spec_base import SpaceNode
-from space.spec_checks import Issue, check_spec
+from space.spec_checks import Issue, Loc, check_spec
 from space.spec_model import SearchSpec
 
 
@@ -42,6 +42,9 @@ def spec_from_data(data: Any, source: str = "<spec>", lines: LineMap | None = No
     """Validate plain data into a :class:`SearchSpec`; every problem at once as a SpecError."""
     if not isinstance(data, dict):
         raise SpecError([Problem("", "a spec must be a mapping", value=data, source=source)])
+    refused = _issue_problems(boundary_issues(data), source, lines)
+    if refused:  # before the models: every check after them may assume 64-bit integers
+        raise SpecError(refused)
     try:
         spec = SearchSpec.model_validate(data)
     except ValidationError as exc:
@@ -55,6 +58,35 @@ def spec_from_data(data: Any, source: str = "<spec>", lines: LineMap | None = No
     if problems:
         raise SpecError(problems)
     return spec
+
+
+NUL_MESSAGE = "must not contain a NUL character"
+INT64_MESSAGE = (
+    f"integer out of range: a spec's integers lie within 64 bits (at most {INT64_MAX:,})"
+)
+
+
+def boundary_issues(data: Any) -> list[Issue]:
+    """Every string (key or value) holding a NUL character and every integer outside 64 bits,
+    anywhere in ``data``: whatever a field's own bounds, such a value is refused by name before
+    validation, so both databases store the same specs (PostgreSQL refuses a NUL that SQLite
+    keeps) and no later arithmetic meets a 400-digit integer."""
+    issues: list[Issue] = []
+    stack: list[tuple[Loc, Any]] = [((), data)]
+    while stack:  # depth first, in document order (children pushed in reverse)
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key in value:
+                if isinstance(key, str) and "\x00" in key:
+                    issues.append(((*path, key), "key " + NUL_MESSAGE, key))
+            stack.extend(((*path, key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), value[i]) for i in reversed(range(len(value))))
+        elif isinstance(value, str) and "\x00" in value:
+            issues.append((path, NUL_MESSAGE, value))
+        elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            issues.append((path, INT64_MESSAGE, value))
+    return issues
 
 
 def _issue_problems(issues: list[Issue], source: str, lines: LineMap | None) -> list[Problem]:
@@ -131,11 +163,11 @@ def _is_model(tp: Any) -> bool:
 
 
 def spec_from_text(text: str, source: str = "<spec>") -> SearchSpec:
-    data, lines = parse_text(text, source)
+    data, lines = parse_text(text, source, spec=True)
     return spec_from_data(data, source, lines)
 
 
 def load_spec(path: str | Path) -> SearchSpec:
     """Read and validate a spec file (YAML or JSON); errors carry the file's line numbers."""
-    data, lines = read_document(Path(path))
+    data, lines = read_document(Path(path), spec=True)
     return spec_from_data(data, str(path), lines)

@@ -11,6 +11,7 @@ from pydantic import Field
 from space import arch as A
 from space.datasets import DatasetRef
 from space.neural import NeuralFitSettings
+from space.paths import file_fields
 from space.spec_base import SpaceNode
 from space.spec_generated import HeadSpace, InitSpace, InputSpace, ResizeSpace, TrainingSpace
 from space.spec_nodes import (
@@ -81,6 +82,11 @@ class SearchSpec(SpaceNode):
         data = f"neural:{os.path.abspath(os.path.expanduser(self.neural.path))}"
         settings = self.neural.model_copy(update={"region": region, "data": data})
         return settings.model_dump(mode="json")
+
+    def file_paths(self) -> list[tuple[str, str]]:
+        """``(field path, path)`` of every file the spec names (the dataset's, the neural
+        data's): what a server confines to its data roots (:mod:`space.paths`)."""
+        return list(file_fields(self))
 
     def layer(self, name: str) -> LayerSpace:
         for layer in self.layers:

@@ -16,6 +16,8 @@ from space.spec_base import SpaceNode
 
 # Seeds go to Python's, NumPy's and Optuna's generators; NumPy takes at most 32 bits.
 MAX_SEED = 2**32 - 1
+# Trial counts are stored in 32-bit integer columns (PostgreSQL refuses more; SQLite would not).
+MAX_TRIALS = 2**31 - 1
 
 # neural_fit: the ceiling-normalised fit of the trained model to recorded neurons of one region
 # (best layer and time bin), computed after training on the spec's ``neural:`` data set.
@@ -220,11 +222,11 @@ class SearchSettings(SpaceNode):
     """The spec's ``search:`` block (``search.settings.SearchSettings`` is another thing: the
     service's environment settings)."""
 
-    trials: A.PositiveInt = 20
+    trials: A.PositiveInt = Field(default=20, le=MAX_TRIALS)
     time_budget: Duration | None = Field(
         default=None, description="Wall-clock limit in seconds (or 30m, 2h)"
     )
-    concurrency: A.PositiveInt = 1
+    concurrency: A.PositiveInt = Field(default=1, le=MAX_TRIALS)
     sampler: Literal["tpe", "random", "nsga2", "motpe"] = "tpe"
     scheduler: Literal["asha", "fifo"] | None = Field(
         default=None, description="Default: asha for one objective, fifo for several"
@@ -237,6 +239,7 @@ class SearchSettings(SpaceNode):
     )
     stop_after_failures: A.PositiveInt | None = Field(
         default=5,
+        le=MAX_TRIALS,
         description="Stop the search after this many consecutive trials fail with the same "
         "error instead of spending the whole budget (null: never stop)",
     )

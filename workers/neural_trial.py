@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 from space.arch import Arch
 from space.errors import ConvnasError, errors_from_validation
 from space.neural import NeuralFitSettings
+from space.paths import Roots
 from workers.errors import WorkerInputError
 
 # The report keys (the ledger records them into trials.neural_fit and trials.neural).
@@ -38,8 +40,9 @@ class NeuralFitError(ConvnasError):
         super().__init__(f"neural fit: {reason}")
 
 
-# (path, ceiling, folds) -> ((size, mtime_ns), data): one load per file version and process.
-_CACHE: dict[tuple[str, float | None, int], tuple[tuple[int, int], Any]] = {}
+# (path, ceiling, folds) -> ((device, inode, size, mtime_ns), data): one load per file version
+# and process.
+_CACHE: dict[tuple[str, float | None, int], tuple[tuple[int, ...], Any]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -58,23 +61,26 @@ def neural_settings(config: Mapping[str, Any]) -> NeuralFitSettings | None:
         raise WorkerInputError(first.path, first.message, value) from None
 
 
-def load_cached(settings: NeuralFitSettings) -> Any:
+def load_cached(settings: NeuralFitSettings, roots: Roots | None = None) -> Any:
     """The settings' neural data set, loaded (and checked) once per process while the file is
-    unchanged: every trial of a search that a reused Ray actor runs fits the same file."""
-    from workers.neural.data import load_neural
+    unchanged: every trial of a search that a reused Ray actor runs fits the same file.
+
+    The file is opened first, every time (confined to ``roots`` when a server gave them): the
+    cache is keyed by what was opened, so a file swapped since (a symlink put in its place, a
+    new file) is refused or read again, never served from memory.
+    """
+    from workers.neural.data import open_neural, read_neural
 
     path = settings.path
-    try:
-        stat = Path(path).expanduser().stat()
-    except OSError as exc:
-        raise NeuralFitError(f"neural.data: cannot read {path} ({exc.strerror or exc})") from None
-    version = (stat.st_size, stat.st_mtime_ns)
-    key = (path, settings.ceiling, settings.folds)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-    data = load_neural(Path(path).expanduser(), ceiling=settings.ceiling, folds=settings.folds)
+    with open_neural(path, roots) as file:
+        stat = os.fstat(file.fileno())
+        version = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        key = (path, settings.ceiling, settings.folds)
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+        data = read_neural(file, path, ceiling=settings.ceiling, folds=settings.folds)
     with _CACHE_LOCK:
         _CACHE[key] = (version, data)
     return data
@@ -99,8 +105,10 @@ def score_trial(
     settings: NeuralFitSettings,
     preprocessing: Mapping[str, Any],
     checkpoint_dir: str | None = None,
+    roots: Roots | None = None,
 ) -> dict[str, Any]:
-    """Fit the trained ``model`` to the neural data: ``{neural_fit, neural, neural_seconds}``.
+    """Fit the trained ``model`` to the neural data: ``{neural_fit, neural, neural_seconds}``;
+    the data file confined to ``roots`` (a served search's data roots) when they are given.
 
     Raises :class:`NeuralFitError` naming what failed (a bad file, a bin beyond the model's
     steps, a fit that gave no finite objective).
@@ -109,7 +117,7 @@ def score_trial(
 
     start = time.perf_counter()
     try:
-        data = load_cached(settings)
+        data = load_cached(settings, roots)
         scored = best_weights(model, checkpoint_dir)
         device = str(next(scored.parameters()).device)
         scores = score_model(

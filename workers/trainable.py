@@ -9,6 +9,7 @@ The trial's ``config`` is plain data, so it travels through Ray and Optuna uncha
       "checkpoint": false,          # optional: report a Tune checkpoint whenever val_acc improves
       "neural": {...},              # optional: space.neural.NeuralFitSettings (issue 14)
       "resources": {...},           # optional: workers.config.TrialGpu (GPU share use)
+      "data_roots": ["/data"],      # optional: confine every file opened to these folders
     }
 
 The device is the one Ray assigned: inside a Ray worker with ``training.device: auto``, a trial
@@ -34,6 +35,10 @@ so a driver always learns why a trial ended. Nothing here imports ``search`` or 
 With ``neural`` settings, the trained model (its best epoch's weights) is fit to the neural data
 after the last epoch (:mod:`workers.neural_trial`) and the final report adds ``neural_fit``,
 ``neural`` and ``neural_seconds``; a fit that fails fails the trial (``neural fit: ...``).
+
+A search submitted to a server carries the server's ``data_roots``: every file (npz, each image
+of an imagefolder, the neural data) is resolved inside them at the moment it is opened
+(:mod:`space.paths`), so a file swapped for a symlink after the submit check is refused.
 Every earlier report carries ``neural_fit: null``: Ray Tune checks that each result holds the
 searcher's metrics, and neural_fit may be one.
 """
@@ -44,11 +49,13 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from space.arch import Arch, arch_from_data
 from space.datasets import DatasetBase
 from space.errors import ConvnasError
+from space.paths import resolve_roots
 from space.status import RunStatus, TrialStatus
 from workers.config import TrainConfig, TrialGpu, memory_estimate, trial_gpu_from_data
 from workers.data import load_dataset, parse_dataset_ref
@@ -59,7 +66,9 @@ from workers.neural_trial import FIT_KEY, NeuralFitError, neural_settings, score
 log = logging.getLogger(__name__)
 
 Report = Callable[[Metrics, str | None], None]  # (metrics, checkpoint folder or None)
-CONFIG_KEYS = frozenset({"arch", "dataset", "training", "checkpoint", "neural", "resources"})
+CONFIG_KEYS = frozenset(
+    {"arch", "dataset", "training", "checkpoint", "neural", "resources", "data_roots"}
+)
 
 
 def parse_trial_config(config: Mapping[str, Any]) -> tuple[Arch, TrainConfig, DatasetBase, bool]:
@@ -86,6 +95,19 @@ def parse_trial_config(config: Mapping[str, Any]) -> tuple[Arch, TrainConfig, Da
     cfg = TrainConfig.for_arch(arch, overrides)
     ref = parse_dataset_ref(config["dataset"], "config.dataset")
     return arch, cfg, ref, bool(config.get("checkpoint", False))
+
+
+def trial_roots(config: Mapping[str, Any]) -> list[Path] | None:
+    """The data roots the trial's files are confined to (None: a local search, unconfined),
+    resolved on this machine as the path policy compares them."""
+    roots = config.get("data_roots")
+    if roots is None:
+        return None
+    if not isinstance(roots, list | tuple) or not all(
+        isinstance(root, str) and Path(root).is_absolute() for root in roots
+    ):
+        raise WorkerInputError("config.data_roots", "must be a list of absolute folders", roots)
+    return resolve_roots(roots)
 
 
 def ray_gpu_share() -> float | None:
@@ -142,7 +164,10 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
         arch, cfg, ref, keep = parse_trial_config(config)
         gpu = trial_gpu_from_data(config.get("resources"))
         neural = neural_settings(config)
-        data = load_dataset(ref, arch.input.size, arch.input.channels, arch.classes, cfg.seed)
+        roots = trial_roots(config)
+        data = load_dataset(
+            ref, arch.input.size, arch.input.channels, arch.classes, cfg.seed, roots
+        )
     except ConvnasError as exc:
         failed = _final_report(None, RunStatus.FAILED, f"invalid trial input: {exc}")
         report({**failed, FIT_KEY: None} if "neural" in config else failed, None)
@@ -180,7 +205,9 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
                 if neural is not None:
                     try:
                         best = folder if keep else None
-                        row |= score_trial(run.model, arch, neural, run.result.preprocessing, best)
+                        row |= score_trial(
+                            run.model, arch, neural, run.result.preprocessing, best, roots
+                        )
                     except NeuralFitError as exc:  # the epoch is kept; the trial fails below
                         fit_failed = str(exc)
                         row |= {"status": TrialStatus.RUNNING, "final": False}

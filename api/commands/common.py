@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import BaseModel
 
-from space.errors import ConvnasError, SpecError
+from space.errors import ConvnasError, SpecError, capped
 
 if TYPE_CHECKING:  # the service and the client import SQLAlchemy/httpx: only when used
     from api.client import SearchBackend
@@ -84,7 +84,7 @@ def user_errors(as_json: bool = False, flags: Mapping[str, str] | None = None) -
     except SpecError as exc:
         shown = _as_flags(exc, flags or {})
         if as_json:
-            print_json({"ok": False, "errors": [p.to_dict() for p in shown.problems]})
+            print_json({"ok": False, "errors": [p.to_dict() for p in capped(shown.problems)]})
         else:
             typer.echo(shown.render(), err=True)
         raise typer.Exit(1) from None

@@ -8,6 +8,7 @@ and it says at start whether clients need a token.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import os
 import signal
@@ -103,18 +104,28 @@ def serve_cmd(
     with user_errors():
         settings = _settings(db)
         _announce(settings, host, port)
-        app = _create_app(settings)
+        app = _create_app(settings, host)
     runner = None if no_runner else _start_runner(settings.database_url, max_searches)
     # uvicorn shuts down on SIGTERM, then raises it again with the handler found at start:
     # this one, so that the runner is stopped in order below rather than the process ending.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info", log_config=_log_config())
     except KeyboardInterrupt:
         pass
     finally:
         if runner is not None:
             _stop_runner(runner)
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with convnas's own loggers on the same handler from INFO up (a client
+    gone mid-body, a database down: one line each, formatted as uvicorn's)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["convnas"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -132,9 +143,14 @@ def _settings(db: str | None) -> ApiSettings:
     return settings
 
 
-def _create_app(settings: ApiSettings) -> Any:
+def _create_app(settings: ApiSettings, host: str) -> Any:
     from api.app import create_app
+    from api.security import hosts_for_bind
 
+    if not settings.allowed_hosts:  # the names it is reached by: loopback and the bind address
+        settings = settings.model_copy(update={"allowed_hosts": hosts_for_bind(host)})
+    names = ", ".join(settings.allowed_hosts)
+    typer.echo(f"convnas serve: answers to Host {names} (CONVNAS_ALLOWED_HOSTS)", err=True)
     return create_app(settings)
 
 

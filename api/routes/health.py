@@ -28,7 +28,7 @@ def get_health(request: Request, response: Response) -> HealthOut:
     try:
         out = health(holder.get())
     except (DatabaseError, SchemaLockTimeout) as exc:
-        out = unreachable(str(exc))
+        out = unreachable(exc)
     if not out.ok:
         response.status_code = 503
     return out

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
-from api.deps import BODY_SOURCE, SPEC_BODY, Engine_, Ref, Settings_, SpecBody_, parse_spec
+from api.deps import (
+    BODY_SOURCE,
+    SPEC_BODY,
+    Engine_,
+    Limit,
+    Offset,
+    Ref,
+    Settings_,
+    SpecBody_,
+    one_of,
+    parse_spec,
+)
 from api.problems import responses
 from api.security import read_access, write_access
 from search import service
 from search.errors import InvalidRequest
 from search.service.policy import policy_problems
 from search.service.schemas import ActionOut, SearchOut, SearchPage
+from space.status import SearchStatus
 
 router = APIRouter(prefix="/searches", tags=["searches"])
-MAX_PAGE = 10_000
 
 
 class Links(BaseModel):
@@ -31,6 +42,12 @@ class SearchCreated(SearchOut):
     links: Links
 
 
+CREATED: dict[str, Any] = {
+    "description": "Queued",
+    "headers": {"Location": {"description": "The search's URL", "schema": {"type": "string"}}},
+}
+
+
 def links(request: Request, search_id: int) -> Links:
     base = str(request.url_for("get_search", ref=str(search_id)).path)
     return Links(self=base, trials=f"{base}/trials", export=f"{base}/export")
@@ -41,7 +58,7 @@ def links(request: Request, search_id: int) -> Links:
     status_code=201,
     response_model=SearchCreated,
     dependencies=[Depends(write_access)],
-    responses=responses(401, 403, 413, 415, 422),
+    responses={201: CREATED, **responses(401, 403, 413, 415, 422)},
     openapi_extra=SPEC_BODY,
     summary="Submit a search (queued for a runner)",
 )
@@ -53,7 +70,8 @@ def submit_search(
     problems = policy_problems(spec, settings.limits(), settings.resolved_roots())
     if problems:
         raise InvalidRequest(problems)
-    out = service.submit(engine, spec, source=BODY_SOURCE)
+    # The roots are stored with the search: its workers confine every file to them again.
+    out = service.submit(engine, spec, source=BODY_SOURCE, data_roots=settings.resolved_roots())
     made = links(request, out.id)
     response.headers["Location"] = made.self
     return SearchCreated(**out.model_dump(), links=made)
@@ -68,10 +86,10 @@ def submit_search(
 )
 def list_searches(
     engine: Engine_,
-    status: Annotated[str | None, Query(description="Only searches in this status")] = None,
+    status: Annotated[str | None, one_of(SearchStatus, "Only searches in this status")] = None,
     name: Annotated[str | None, Query(description="Only searches of this name")] = None,
-    limit: Annotated[int, Query(le=MAX_PAGE)] = 50,
-    offset: int = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> SearchPage:
     return service.list_searches(engine, status=status, name=name, limit=limit, offset=offset)
 

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/spaces", tags=["spaces"], dependencies=[Depends(read
 @router.post(
     "/validate",
     response_model=ValidationOut,
-    responses=responses(401, 403, 413, 415),
+    responses=responses(401, 403, 413, 415, 422),  # 422: a body that is not UTF-8
     openapi_extra=SPEC_BODY,
     summary="Every problem of a spec (ok=false), or the space's description and size",
 )
@@ -31,4 +31,4 @@ def validate(settings: Settings_, body: SpecBody_) -> ValidationOut:
     problems = policy_problems(spec, settings.limits(), settings.resolved_roots())
     if problems:
         return ValidationOut(ok=False, errors=problems_out(problems), warnings=[])
-    return service.validate_spec(spec, source=BODY_SOURCE)
+    return service.validate_spec(spec, source=BODY_SOURCE, data_roots=settings.resolved_roots())

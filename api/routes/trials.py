@@ -8,20 +8,23 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from api.deps import MAX_ID, Engine_, Ref
+from api.deps import MAX_ID, Engine_, Limit, Offset, Ref, one_of
 from api.problems import responses
-from api.routes.searches import MAX_PAGE
 from api.security import read_access
 from search import service
-from search.leaderboard import TrialQuery
+from search.leaderboard import MAX_AMOUNT, SORT_COLUMNS, TrialQuery
 from search.service.schemas import LeaderboardPage, TrialDetail
 from search.service.trials import trials_csv
+from space.arch import CELL_KINDS
+from space.status import TrialStatus
 
 router = APIRouter(prefix="/searches/{ref}", tags=["trials"], dependencies=[Depends(read_access)])
 MEDIA = {"yaml": "application/yaml", "json": "application/json"}
 # The bounds of a page and of the ranges are the service's (search.leaderboard.check_page):
-# the same rule and message for every way in. MAX_PAGE is this server's own limit.
-Amount = Annotated[int | None, Query()]
+# the same rule and message for every way in; documented here.
+Amount = Annotated[int | None, Query(json_schema_extra={"minimum": 0, "maximum": MAX_AMOUNT})]
+STATUS = "|".join(TrialStatus)
+SORT = "|".join(SORT_COLUMNS)
 TrialNumber = Annotated[int | None, Query(ge=0, le=MAX_ID, description="Default: the best")]
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {}}, "description": "The page, or every row as CSV"}
@@ -39,20 +42,27 @@ def list_trials(
     ref: Ref,
     sort: Annotated[
         str | None,
-        Query(description="A metric; +name ascending, -name descending (default: objective)"),
+        Query(
+            description="A metric; +name ascending, -name descending (default: objective)",
+            json_schema_extra={"pattern": f"^[+-]?({SORT})$"},
+        ),
     ] = None,
     status: Annotated[
-        str | None, Query(description="completed (default), a comma list, or all")
+        str | None,
+        Query(
+            description="completed (default), a comma list, or all",
+            json_schema_extra={"pattern": f"^(all|({STATUS})(,({STATUS}))*)$"},
+        ),
     ] = None,
     pareto: Annotated[bool, Query(description="Only Pareto-optimal trials")] = False,
-    limit: Annotated[int, Query(le=MAX_PAGE)] = 50,
-    offset: int = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
     params_min: Amount = None,
     params_max: Amount = None,
     flops_min: Amount = None,
     flops_max: Amount = None,
     cell_kind: Annotated[
-        str | None, Query(description="Only archs using this cell kind (none: feedforward)")
+        str | None, one_of(CELL_KINDS, "Only archs using this cell kind (none: feedforward)")
     ] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> LeaderboardPage | Response:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine, Sequence
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
@@ -26,7 +31,48 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(fmt.FILTERS)
-router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+
+class PageRoute(APIRoute):
+    """A page's errors answer with the HTML error page, not the API's JSON problem: its own
+    parameters that do not parse (``?offset=x``, ``/trials/abc``), and every error the app maps
+    to a problem (a database that is down: 503), with that problem's status and detail."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = exc.errors()
+                if any(error.get("loc", ("",))[0] == "path" for error in errors):
+                    return _error(request, 404, "Not found", f"no page at {request.url.path}")
+                return _error(request, 422, "Bad request", _validation_text(errors))
+            except Exception as exc:
+                if (mapped := _problem_handler(request, exc)) is None:
+                    raise  # unexpected: the app's 500, logged with its traceback
+                problem = await mapped(request, exc)  # logged as the API logs it
+                detail = json.loads(bytes(problem.body))["detail"]
+                status = problem.status_code
+                return _error(request, status, HTTPStatus(status).phrase, detail, problem.headers)
+
+        return page
+
+
+def _problem_handler(request: Request, exc: Exception) -> Any:
+    """The app's handler for ``exc`` (None for the catch-all: an unexpected error)."""
+    for kind in type(exc).__mro__:
+        if kind is Exception:
+            return None
+        if kind in request.app.exception_handlers:
+            return request.app.exception_handlers[kind]
+    return None
+
+
+router = APIRouter(
+    include_in_schema=False, default_response_class=HTMLResponse, route_class=PageRoute
+)
 
 PAGE = 50
 SEARCHES_PAGE = 50
@@ -45,14 +91,18 @@ LIVE = (SearchStatus.QUEUED, SearchStatus.RUNNING)
 Engine_ = Annotated[Engine, Depends(get_engine)]
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     tokens = request.app.state.tokens
     base = {"auth": tokens.enabled, "api": "/api/v1"}
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
 
 
-def _error(request: Request, status: int, title: str, detail: str) -> Any:
-    return _page(request, "error.html", {"title": title, "detail": detail}, status)
+def _error(request: Request, status: int, title: str, detail: str, headers: Any = None) -> Response:
+    page = _page(request, "error.html", {"title": title, "detail": detail}, status)
+    for name in ("retry-after", "www-authenticate"):  # what the client is to do next
+        if headers is not None and name in headers:
+            page.headers[name] = headers[name]
+    return page
 
 
 def _guarded(request: Request) -> Any | None:
@@ -69,6 +119,10 @@ def _guarded(request: Request) -> Any | None:
 
 def _problem_text(exc: InvalidRequest) -> str:
     return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
+
+
+def _validation_text(errors: Sequence[Any]) -> str:
+    return "; ".join(f"{error['loc'][-1]}: {error['msg']}" for error in errors)
 
 
 @router.get("/", name="web_searches")

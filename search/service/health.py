@@ -3,6 +3,7 @@ runners drive searches now (with the age of each one's heartbeat)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +14,8 @@ from search.db import Search, read_scope, utcnow
 from search.lifecycle import STALE_AFTER, driver_is_alive
 from search.migrations import current_revision, head_revision
 from space.status import SearchStatus
+
+log = logging.getLogger("convnas.health")
 
 
 class RunnerOut(BaseModel):
@@ -41,8 +44,12 @@ class HealthOut(BaseModel):
     detail: str | None = Field(default=None, description="Why the database is not ok")
 
 
-def unreachable(reason: str) -> HealthOut:
-    """The report when no engine could even be made (bad URL, server down)."""
+def unreachable(exc: Exception) -> HealthOut:
+    """The report when the database cannot be read (bad URL, server down). The driver's text
+    names hosts, ports and database names: it goes to the server log, the report names only the
+    kind of error (health is open to anyone who can reach the server)."""
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    log.warning("health: the database is unavailable: %s: %s", type(exc).__name__, reason)
     return HealthOut(
         ok=False,
         database="error",
@@ -50,7 +57,7 @@ def unreachable(reason: str) -> HealthOut:
         revision=None,
         head=head_revision(),
         runners=[],
-        detail=reason,
+        detail=f"the database is unavailable ({type(exc).__name__}); the server log has why",
     )
 
 
@@ -61,7 +68,7 @@ def health(engine: Engine) -> HealthOut:
         revision = current_revision(engine)
         runners = running(engine)
     except (SQLAlchemyError, OSError) as exc:
-        return unreachable(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        return unreachable(exc)
     head = head_revision()
     current = revision == head
     return HealthOut(

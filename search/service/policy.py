@@ -1,9 +1,10 @@
 """What a server accepts from a client: size limits and data roots (torch-free).
 
 A spec that validates may still be too much for a shared server: more trials or layers than it
-allows, an input larger than it can hold, a space whose *smallest* architecture already exceeds
-its memory or FLOPs, or a dataset path outside the folders it serves. :func:`policy_problems`
-names every such problem by field path before anything is queued; the runner never sees it.
+allows, an input or a dataset larger than it can hold, a space whose *smallest* architecture
+already exceeds its memory or FLOPs, or a dataset path outside the folders it serves.
+:func:`policy_problems` names every such problem by field path before anything is queued; the
+runner never sees it.
 """
 
 from __future__ import annotations
@@ -13,16 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from space.budget import sampled_archs
 from space.cost import cost, human_bytes, human_count
+from space.datasets import DigitsDataset, ImageFolderDataset, PathfinderDataset, ShapesDataset
 from space.errors import Problem
 from space.params import ChoiceLeaf, IntLeaf
-from space.sampling import sample
+from space.paths import path_problems
 from space.spec import SearchSpec
 
-# Archs sampled for the cost check when none fits (a normal spec stops at the first): bounds a
-# request's work (about 1 s at 64 layers of 2,000 channels on one core).
+# Archs sampled for the cost check when none fits (a normal spec stops at the first); fewer when
+# they take longer than space.budget.SAMPLING_SECONDS (100 of 64 layers took 0.6 s to 4 s).
 COST_SAMPLES = 100
-ROOTS_HINT = "set CONVNAS_DATA_ROOTS on the server to allow file datasets under a folder"
+# scikit-learn's digits: 1,797 images, every one loaded (and resized) whatever ``limit`` says.
+DIGITS_IMAGES = 1797
+# Pixels of a dataset as loaded (images x side x side x channels): 2**32 is 4 GiB of uint8, 1,000
+# times the largest shipped example (pathfinder, 4,000 images of 32 px) and digits at 224 px RGB
+# 16 times over; 1,000,000 shapes of 1024 px (1.05T pixels, a terabyte) are refused.
+DEFAULT_MAX_DATASET_PIXELS = 2**32
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class Limits:
     max_params: int
     max_flops: int
     max_activation_memory: int
+    max_dataset_pixels: int = DEFAULT_MAX_DATASET_PIXELS
 
 
 def policy_problems(
@@ -67,7 +76,43 @@ def size_problems(spec: SearchSpec, limits: Limits) -> list[Problem]:
     if largest is not None and largest > limits.max_input_size:
         message = f"input larger than this server allows (max_input_size {limits.max_input_size:,})"
         problems.append(Problem("input.size", message, largest))
-    return problems
+    return problems + dataset_size_problems(spec, limits)
+
+
+def dataset_size_problems(spec: SearchSpec, limits: Limits) -> list[Problem]:
+    """The dataset, as loaded at the largest input the spec allows, within max_dataset_pixels
+    (checked where its image count is known before reading a file: built-in kinds, and an image
+    folder with max_per_class)."""
+    images, side, channels = _images(spec), _loaded_side(spec), largest_int(spec.input.channels)
+    if images is None or side is None or channels is None:
+        return []
+    pixels = images * side * side * channels
+    if pixels <= limits.max_dataset_pixels:
+        return []
+    message = (
+        f"dataset larger than this server allows: {images:,} images of {side}x{side}x{channels} "
+        f"are {human_count(pixels)} pixels (max_dataset_pixels "
+        f"{human_count(limits.max_dataset_pixels)})"
+    )
+    return [Problem("dataset", message, pixels)]
+
+
+def _images(spec: SearchSpec) -> int | None:
+    ref = spec.dataset
+    if isinstance(ref, DigitsDataset):
+        return DIGITS_IMAGES
+    if isinstance(ref, ShapesDataset | PathfinderDataset):
+        return ref.samples  # all generated; ``limit`` only picks the training subset
+    if isinstance(ref, ImageFolderDataset) and ref.max_per_class is not None:
+        return ref.max_per_class * spec.classes
+    return None  # an npz file or a whole folder: its count is known once read
+
+
+def _loaded_side(spec: SearchSpec) -> int | None:
+    """The larger of the side a kind generates images at and the input they are resized to."""
+    size = largest_int(spec.input.size)
+    generated = getattr(spec.dataset, "size", None)
+    return None if size is None else max(size, generated or 0)
 
 
 def largest_int(value: Any) -> int | None:
@@ -83,27 +128,9 @@ def largest_int(value: Any) -> int | None:
 
 
 def data_root_problems(spec: SearchSpec, roots: Sequence[Path]) -> list[Problem]:
-    """A file dataset's path must resolve (symlinks and ``..`` first) inside one of ``roots``,
-    which are already resolved. Relative and ``~`` paths are refused: the runner that opens the
-    file may run in another folder, or as another user, than the server that checked it."""
-    path = getattr(spec.dataset, "path", None)
-    if path is None:
-        return []
-    if not roots:
-        return [Problem("dataset.path", f"file datasets are not accepted here; {ROOTS_HINT}", path)]
-    try:
-        given = Path(path)
-        if not given.is_absolute():
-            return [Problem("dataset.path", "must be an absolute path inside a data root", path)]
-        resolved = given.resolve()
-    except (OSError, ValueError, RuntimeError) as exc:  # NUL byte, symlink loop, name too long
-        return [Problem("dataset.path", f"not a usable path: {exc}", path)]
-    if not any(resolved.is_relative_to(root) for root in roots):
-        # Neither where it resolves to nor the roots are shown: that would let any client read
-        # the server's symlinks (/proc/self/cwd...) and layout.
-        message = "outside the server's data roots (after resolving symlinks and ..)"
-        return [Problem("dataset.path", message, path)]
-    return []
+    """Every file the spec names (dataset, neural data, any file field) must resolve inside one
+    of ``roots`` (resolved); one policy for all of them, :func:`space.paths.path_problems`."""
+    return path_problems(spec, roots)
 
 
 def cost_problems(
@@ -113,7 +140,7 @@ def cost_problems(
 
     Sampled like :func:`space.budget.feasibility_warning` (the cheapest arch is not simply every
     choice at its smallest); the first arch that fits ends the check, so a normal spec costs one
-    sample.
+    sample, and :func:`space.budget.sampled_archs` stops a long check at its time budget.
     """
     bounds = {
         "params": limits.max_params,
@@ -121,24 +148,26 @@ def cost_problems(
         "activation_memory": limits.max_activation_memory,
     }
     smallest: dict[str, int] = {}
-    for seed in range(samples):
-        c = cost(sample(spec, seed))
+    sampled = 0
+    for arch in sampled_archs(spec, samples):
+        c = cost(arch)
         values = {"params": c.params, "flops": c.flops, "activation_memory": c.activation_bytes}
         if all(values[kind] <= bound for kind, bound in bounds.items()):
             return []
+        sampled += 1
         for kind, value in values.items():
             smallest[kind] = min(value, smallest.get(kind, value))
     problems = [
         Problem(
             f"cost.{kind}",
-            f"the smallest of {samples} sampled architectures needs {_shown(kind, value)}, over "
+            f"the smallest of {sampled} sampled architectures needs {_shown(kind, value)}, over "
             f"this server's limit max_{kind} {_shown(kind, bounds[kind])}",
             value,
         )
         for kind, value in smallest.items()
         if value > bounds[kind]
     ]
-    message = f"none of {samples} sampled architectures fits this server's cost limits at once"
+    message = f"none of {sampled} sampled architectures fits this server's cost limits at once"
     return problems or [Problem("cost", message)]
 
 

@@ -6,6 +6,7 @@ states, under the same rules for every way in.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ from search.service.schemas import (
 from search.service.views import search_out, search_outs
 from space.budget import feasibility_warning
 from space.describe import describe
-from space.errors import Problem, SpecError
+from space.errors import Problem, SpecError, capped
+from space.paths import Roots, path_problems
 from space.spec import SearchSpec, load_spec, spec_from_data, spec_from_text
 from space.status import SearchStatus
 
@@ -50,20 +52,34 @@ def load(document: SpecInput, source: str = "<spec>") -> SearchSpec:
         raise InvalidRequest(exc.problems) from None
 
 
-def dataset_problems(spec: SearchSpec) -> list[Problem]:
-    """Whether the spec's dataset exists and fits it, checked without loading it.
+def dataset_problems(spec: SearchSpec, data_roots: Roots | None = None) -> list[Problem]:
+    """Whether the spec's dataset (and neural data) exists and fits it, checked without
+    loading it.
 
+    ``data_roots`` (a server's; None: the local user, unconfined): no file is read before every
+    path the spec names resolves inside them, and the checks open only what they confirmed.
     The check is torch-free; it lives with the loaders so that one module knows each format.
     A searched input size or channel count is checked by each trial instead.
     """
     from workers.data.check import check_dataset
 
-    neural = neural_data_problems(spec)  # the neural fit's data file (issue 14), if any
+    if data_roots is not None and (refused := path_problems(spec, data_roots)):
+        return refused
+    neural = neural_data_problems(spec, data_roots)  # the neural fit's data file, if any
     size, channels = _fixed(spec.input.size), _fixed(spec.input.channels)
     if size is None or channels is None:
         return neural
-    problems = check_dataset(spec.dataset, input_size=size, channels=channels, classes=spec.classes)
+    problems = check_dataset(
+        spec.dataset, input_size=size, channels=channels, classes=spec.classes, roots=data_roots
+    )
     return problems + neural
+
+
+def _file_problems(spec: SearchSpec, check_data: bool, data_roots: Roots | None) -> list[Problem]:
+    """The files' problems: confinement always (when confined), their contents on request."""
+    if check_data:
+        return dataset_problems(spec, data_roots)
+    return path_problems(spec, data_roots) if data_roots is not None else []
 
 
 def _fixed(value: Any) -> int | None:
@@ -71,16 +87,24 @@ def _fixed(value: Any) -> int | None:
 
 
 def validate_spec(
-    document: SpecInput, *, source: str = "<spec>", check_data: bool = True
+    document: SpecInput,
+    *,
+    source: str = "<spec>",
+    check_data: bool = True,
+    data_roots: Roots | None = None,
 ) -> ValidationOut:
-    """Every problem of a spec, or its description (size of the space) and warnings."""
+    """Every problem of a spec, or its description (size of the space) and warnings.
+
+    ``data_roots``: the folders a server serves files from (None: unconfined, the local CLI).
+    """
     try:
         spec = load(document, source)
-        problems = dataset_problems(spec) if check_data else []
+        problems = _file_problems(spec, check_data, data_roots)
     except SpecError as exc:
         problems = exc.problems
     if problems:
-        return ValidationOut(ok=False, errors=[problem_out(p) for p in problems], warnings=[])
+        errors = [problem_out(p) for p in capped(problems)]  # a response stays small
+        return ValidationOut(ok=False, errors=errors, warnings=[])
     info = describe(spec)
     warning = feasibility_warning(spec)
     return ValidationOut(
@@ -114,12 +138,18 @@ def submit(
     source: str = "<spec>",
     ray_address: str | None = None,
     check_data: bool = True,
+    data_roots: Roots | None = None,
 ) -> SearchOut:
-    """Validate a spec (and its dataset) and store it as a queued search."""
+    """Validate a spec (and its dataset) and store it as a queued search.
+
+    ``data_roots`` (a server's, resolved; None: the local user, unconfined) are stored with the
+    search: its workers confine every file they open to them again (a file swapped for a
+    symlink after this check is refused there).
+    """
     spec = load(document, source)
-    if check_data and (problems := dataset_problems(spec)):
+    if problems := _file_problems(spec, check_data, data_roots):
         raise InvalidRequest(problems)
-    search_id = create_search(engine, spec, ray_address=ray_address)
+    search_id = create_search(engine, spec, ray_address=ray_address, data_roots=data_roots)
     return get_search(engine, search_id)
 
 
@@ -204,10 +234,29 @@ def delete(engine: Engine, ref: str | int) -> ActionOut:
         search = repo.resolve_search(s, ref)
         if search.status == SearchStatus.RUNNING and driver_is_alive(search):
             raise Conflict(f"search {search.id} is running; cancel it before deleting it")
-        search_id, study = search.id, search.study_name
+        search_id, study, run_dir = search.id, search.study_name, search.run_dir
         s.delete(search)
     _delete_study(engine, study)
-    return ActionOut(message=f"search {search_id} deleted", search=None)
+    note = _delete_runs(search_id, run_dir)
+    return ActionOut(message=f"search {search_id} deleted{note}", search=None)
+
+
+def _delete_runs(search_id: int, run_dir: str | None) -> str:
+    """Remove the search's runs folder (Tune's files, the trials' weights); what to add to the
+    reply when it stays. Only a folder named as the driver names it is removed: the column is
+    never a path a client chose, and this keeps a damaged record from removing anything else."""
+    if run_dir is None:
+        return ""
+    folder = Path(run_dir)
+    if folder.name != f"search-{search_id}" or folder.is_symlink():
+        return f"; its runs folder {run_dir} was left (not a search folder)"
+    try:
+        shutil.rmtree(folder)
+    except FileNotFoundError:
+        return ""  # never written, or on a machine this server does not reach
+    except OSError as exc:
+        return f"; its runs folder {run_dir} could not be removed ({exc.strerror})"
+    return ""
 
 
 def _delete_study(engine: Engine, study_name: str) -> None:

@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 from search_helpers import spec_data
 
 from search.service.policy import Limits, cost_problems
-from space.spec import spec_from_data
+from space import budget
+from space.budget import feasibility_warning
+from space.spec import Constraints, spec_from_data
 
 
 def _submit(client: TestClient, data: dict[str, Any]) -> Any:
@@ -64,6 +66,18 @@ def test_cost_check_stops_at_the_first_arch_that_fits() -> None:
         "cost.flops",
         "cost.activation_memory",
     }
+
+
+def test_cost_check_stops_at_its_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A space whose archs are slow to cost is sampled for SAMPLING_SECONDS, not 100 times
+    (100 archs of 64 layers took 0.6 s to 4 s), and the problem says how many were sampled."""
+    spec = spec_from_data(spec_data("x"))
+    tight = Limits(10, 10, 100, 1, 1, 1)
+    monkeypatch.setattr(budget, "SAMPLING_SECONDS", 0.0)
+    problems = cost_problems(spec, tight)  # the first arch always comes
+    assert all("the smallest of 1 sampled architectures" in p.message for p in problems)
+    constrained = spec.model_copy(update={"constraints": Constraints(max_params=1)})
+    assert "none of 1 distinct sampled" in (feasibility_warning(constrained) or "")
 
 
 def _npz(path: Path) -> Path:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from api_helpers import API
 from fastapi.testclient import TestClient
+
+from space.arch import CELL_KINDS
+from space.status import SearchStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,3 +74,35 @@ def test_the_web_process_loads_neither_torch_nor_ray(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_document_describes_what_the_server_sends(client: TestClient) -> None:
+    """Every error is a problem document (before: FastAPI's HTTPValidationError on every 422),
+    enums and page bounds are documented, and what the middleware answers is listed."""
+    schema = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in json.dumps(schema)
+    paths = schema["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "400" in responses, (method, path)  # a Host it is not reached by
+            if method in ("post", "delete"):
+                assert {"403", "408", "413", "415"} <= set(responses), (method, path)
+            for status, response in responses.items():
+                if status[0] not in "45" or (path, status) == (f"{API}/health", "503"):
+                    continue
+                problem = {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+                assert response["content"] == {"application/problem+json": problem}, (
+                    method, path, status,
+                )  # fmt: skip
+    params = {p["name"]: p["schema"] for p in paths[f"{API}/searches"]["get"]["parameters"]}
+    assert params["status"]["enum"] == [s.value for s in SearchStatus]
+    assert params["limit"]["minimum"] == 1 and params["offset"]["minimum"] == 0
+    trials = paths[f"{API}/searches/{{ref}}/trials"]["get"]["parameters"]
+    params = {p["name"]: p["schema"] for p in trials}
+    assert params["cell_kind"]["enum"] == list(CELL_KINDS)
+    assert re.fullmatch(params["status"]["pattern"], "completed,failed")
+    assert not re.fullmatch(params["status"]["pattern"], "bogus")
+    assert params["limit"]["minimum"] == 1 and params["params_min"]["minimum"] == 0
+    created = paths[f"{API}/searches"]["post"]["responses"]["201"]
+    assert "Location" in created["headers"]

@@ -237,6 +237,14 @@ def test_human_units() -> None:
     assert human_bytes(3 * 1024**3) == "3 GiB"
 
 
+def test_human_units_take_any_int() -> None:
+    # a float holds up to about 1.8e308: a 401-digit count once raised OverflowError (a 500)
+    assert human_count(10**400) == "1.00e+400"
+    assert human_count(-(10**400)) == "-1.00e+400"
+    assert human_count(10**300) == "1e+288T"  # still a float
+    assert human_bytes(10**400).endswith(" GiB")
+
+
 def test_cropped_depth_separable_kernels_by_hand() -> None:
     # rgc on a 2x2 map (8x8 input, conv stride 4), tau 7x7 depth-separable, no memory:
     # out_tau = depthwise 7x7 on 4 channels (196) + pointwise 4->4 (16) + bias 4 = 216;

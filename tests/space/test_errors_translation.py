@@ -6,7 +6,15 @@ import pytest
 
 from space import arch as A
 from space.arch import arch_from_data
-from space.errors import SpecError, union_tags
+from space.errors import (
+    RENDER_LIMIT,
+    VALUE_LIMIT,
+    Problem,
+    SpecError,
+    capped,
+    echo,
+    union_tags,
+)
 from space.spec import spec_from_data
 
 ARCH = {
@@ -58,3 +66,29 @@ def test_spec_and_arch_report_a_bad_leaf_value_the_same_way() -> None:
     assert spec_problem.path == arch_problem.path == "layers.0.kernel"
     assert spec_problem.message == arch_problem.message
     assert spec_problem.value == arch_problem.value == 40
+
+
+@pytest.mark.parametrize("value", [None, 3, 2.5, True, "short", [1, "a"], {"k": [1, 2]}, 2**63])
+def test_small_values_are_echoed_as_they_are(value: object) -> None:
+    assert echo(value) == value
+    assert Problem("a", "bad", value).to_dict()["value"] == value
+
+
+def test_large_values_are_echoed_in_part_in_bounded_work() -> None:
+    text = "a" * 200_000
+    shown = echo(text)
+    assert len(shown) <= VALUE_LIMIT and shown.endswith("... (200,000 characters)")
+    aliased = [text] * 999  # one string, 200 MB written out
+    assert len(echo(aliased)) <= VALUE_LIMIT and echo(aliased).startswith("['aaa")
+    assert len(echo(10**400)) <= VALUE_LIMIT  # 401 digits
+    assert echo(echo(text)) == echo(text)
+    assert len(str(Problem("a", "bad", aliased))) < VALUE_LIMIT
+    assert "too large to show" in str(Problem("a", "bad", 10**5000))  # beyond int-to-str
+
+
+def test_problem_lists_are_capped_with_a_count_of_the_rest() -> None:
+    problems = [Problem(f"k{i}", "unknown") for i in range(RENDER_LIMIT + 7)]
+    shown = capped(problems)
+    assert shown[:RENDER_LIMIT] == problems[:RENDER_LIMIT] and len(shown) == RENDER_LIMIT + 1
+    assert shown[-1].message == "... and 7 more problems (not listed)"
+    assert capped(problems[:RENDER_LIMIT]) == problems[:RENDER_LIMIT]

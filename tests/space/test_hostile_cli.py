@@ -21,13 +21,16 @@ CPU_LIMIT_S = 30  # a runaway child is killed by the kernel, so the wait below a
 
 # A fragment of the message refusing each corpus file (see tests/hostile/documents/README.md).
 EXPECTED = {
-    "alias_bomb.yaml": "limit MAX_NODES",
+    "alias_bomb.yaml": "nodes with aliases expanded",  # MAX_SPEC_NODES for a spec, else MAX_NODES
     "recursive_alias.yaml": "recursive alias",
     "recursive_alias_mapping.yaml": "recursive alias",
     "deep_nesting.yaml": "limit MAX_DEPTH",
     "deep_nesting.json": "limit MAX_DEPTH",
     "many_aliases.yaml": "limit MAX_ALIASES",
     "huge_integer.yaml": "4300 digits",
+    "alias_amplification.yaml": "limit MAX_EXPANDED_TEXT",
+    "nul_in_description.yaml": "must not contain a NUL character",
+    "huge_integer_channels.yaml": "integer out of range",
 }
 
 
@@ -93,4 +96,5 @@ def test_cli_refuses_million_unknown_keys_by_size(tmp_path: Path) -> None:
 def test_cli_json_output_names_the_limit(tmp_path: Path) -> None:
     run = convnas(tmp_path, "space", "validate", "--json", str(CORPUS / "alias_bomb.yaml"))
     assert run.code == 1
-    assert '"ok": false' in run.output and "MAX_NODES" in run.output and '"line": 7' in run.output
+    assert '"ok": false' in run.output and "MAX_SPEC_NODES" in run.output
+    assert '"line": 6' in run.output  # the alias use that passes the spec's limit (level e)

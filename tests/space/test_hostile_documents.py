@@ -1,5 +1,6 @@
 """Bounded parsing: hostile documents are refused quickly with a named limit; real ones parse as
-before (issue 9)."""
+before (issue 9). Specs are held to tighter bounds, and values no database stores alike (a NUL,
+an integer past 64 bits) are refused by name at validation (issue 18)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,17 @@ import pytest
 import yaml
 
 from space import document
-from space.document import MAX_ALIASES, MAX_DEPTH, MAX_NODES, parse_document, read_document
+from space.document import (
+    MAX_ALIASES,
+    MAX_DEPTH,
+    MAX_EXPANDED_TEXT,
+    MAX_NODES,
+    MAX_SPEC_NODES,
+    parse_document,
+    read_document,
+)
 from space.errors import SpecError
+from space.spec import load_spec, spec_from_text
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "hostile" / "documents"
@@ -27,7 +37,15 @@ EXPECTED = {
     "deep_nesting.json": "limit MAX_DEPTH",
     "many_aliases.yaml": "limit MAX_ALIASES",
     "huge_integer.yaml": "4300 digits",
+    "alias_amplification.yaml": "limit MAX_EXPANDED_TEXT",
 }
+# Files every reader parses, refused when validated as a spec.
+SPEC_EXPECTED = {
+    "nul_in_description.yaml": "description: must not contain a NUL character",
+    "huge_integer_channels.yaml": "layers.0.channels: integer out of range",
+}
+# A valid spec that only a server's policy refuses (tests/api/test_api_hostile.py).
+SERVER_EXPECTED = {"huge_dataset.yaml": "max_dataset_pixels"}
 
 
 def refused(read: object, *args: object) -> tuple[SpecError, float]:
@@ -39,7 +57,7 @@ def refused(read: object, *args: object) -> tuple[SpecError, float]:
 
 def test_every_corpus_file_has_an_expectation() -> None:
     files = {p.name for p in CORPUS.iterdir() if p.suffix in (".yaml", ".json")}
-    assert files == set(EXPECTED)
+    assert files == set(EXPECTED) | set(SPEC_EXPECTED) | set(SERVER_EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -82,6 +100,41 @@ def test_node_limit_counts_a_flat_list_too() -> None:
     # The worst case within the byte limit: about 0.35 s of CPU on a quiet machine, up to 1.1 s
     # on a loaded CI core; the bound catches the minutes an unbounded parse would take.
     assert seconds < 3.0
+
+
+@pytest.mark.parametrize("name", sorted(SPEC_EXPECTED))
+def test_hostile_spec_is_refused_by_name_at_validation(name: str) -> None:
+    read_document(CORPUS / name)  # any reader parses it
+    error, seconds = refused(load_spec, CORPUS / name)
+    (problem,) = error.problems
+    assert SPEC_EXPECTED[name] in str(problem)
+    assert problem.line is not None and seconds < 1.0
+
+
+def test_expanded_text_limit_is_exact() -> None:
+    chunk = MAX_EXPANDED_TEXT // 512  # the anchored string; "x" and "xs" add 3 characters
+
+    def text(aliases: int) -> str:
+        return f"x: &x '{'a' * chunk}'\nxs: [" + ", ".join(["*x"] * aliases) + "]\n"
+
+    data, _ = parse_document(text(510))  # 3 + 511 chunks: within the limit
+    assert len(data["xs"]) == 510
+    error, _ = refused(parse_document, text(511))  # 3 + 512 chunks: 3 over
+    (problem,) = error.problems
+    assert f"more than {MAX_EXPANDED_TEXT:,} characters" in problem.message
+    assert problem.value == MAX_EXPANDED_TEXT + 3
+    assert problem.path == "xs.510" and problem.line == 2
+
+
+def test_a_spec_is_held_to_the_spec_node_limit() -> None:
+    values = ", ".join(str(i) for i in range(MAX_SPEC_NODES))
+    text = f"layers: [{{name: a, channels: {{choice: [{values}]}}}}]\n"
+    assert len(parse_document(text)[0]["layers"][0]["channels"]["choice"]) == MAX_SPEC_NODES
+    error, seconds = refused(spec_from_text, text)
+    (problem,) = error.problems
+    assert f"more than {MAX_SPEC_NODES:,} nodes" in problem.message
+    assert "limit MAX_SPEC_NODES" in problem.message
+    assert seconds < 5.0  # refused while parsing (about 0.2 s), not after validating the space
 
 
 def test_a_long_explicit_choice_still_parses() -> None:

@@ -72,15 +72,16 @@ def test_int_range_domain_answers_in_constant_time() -> None:
 
 def test_int_range_beyond_64_bits_is_a_named_error() -> None:
     ((path, message),) = problems(f"{{int: [1, {2**64}]}}")
-    assert path == "layers.0.channels"
-    assert "64-bit" in message
+    assert path == "layers.0.channels.int.1"  # refused as read, like any integer (issue 18)
+    assert "64 bits" in message
 
 
 def test_long_choice_is_checked_in_linear_time() -> None:
-    values = ", ".join(str(v) for v in range(1, 30_001))
+    # 15,000 values (a spec holds MAX_SPEC_NODES); pairwise, 30,000 took 37 s
+    values = ", ".join(str(v) for v in range(1, 15_001))
     with within(3.0):
         spec = spec_with(f"{{choice: [{values}]}}")
-    assert describe(spec).arch_count == 30_000
+    assert describe(spec).arch_count == 15_000
 
 
 def test_duplicate_choice_is_still_found() -> None:

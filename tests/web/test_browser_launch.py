@@ -60,7 +60,8 @@ def _launch(page: Any, base: str, tmp_path: Path) -> str:
     page.click("text=Start from the tiny example")
     page.wait_for_selector(".verdict.good")
     page.fill("#spec", _tiny(page.locator("#spec").input_value()))
-    page.wait_for_function("document.getElementById('verdict').textContent.includes('2 trials')")
+    # A selector, not wait_for_function: its string predicate is an eval, which the CSP refuses.
+    page.wait_for_selector("#verdict:has-text('2 trials')")
     said = page.locator("#verdict").inner_text()
     assert said.startswith("OK") and "'tiny'" in said, said
     _shot(page, tmp_path, "launch-form-desktop.png")

@@ -20,6 +20,7 @@ from space.datasets import (
     ShapesDataset,
 )
 from space.errors import Problem
+from space.paths import Roots
 from workers.data import digits, files, pathfinder, shapes
 from workers.data.raw import check_channels
 from workers.data.ref import AnyRef, parse_dataset_ref
@@ -57,20 +58,22 @@ def check_builtin(ref: DatasetBase, input_size: int, classes: int) -> None:
         raise error
 
 
-def _check_npz(ref: NpzDataset, channels: int, classes: int) -> None:
-    path = files.existing_path(ref.path, want_dir=False)
-    headers = files.npz_headers(path)
-    files.check_npz_headers(headers)
-    x_shape = headers["x"].shape
-    check_channels(1 if len(x_shape) == 3 else x_shape[3], channels)
-    have = files.read_npz_labels(path, classes, headers)
+def _check_npz(ref: NpzDataset, channels: int, classes: int, roots: Roots | None) -> None:
+    with files.open_npz(ref, roots) as (path, file):
+        headers = files.npz_headers(file, path)
+        files.check_npz_headers(headers)
+        x_shape = headers["x"].shape
+        check_channels(1 if len(x_shape) == 3 else x_shape[3], channels)
+        have = files.read_npz_labels(file, path, classes, headers)
     error = class_count_error(ref, have, classes)
     if error is not None:
         raise error
 
 
-def _imagefolder_errors(ref: ImageFolderDataset, classes: int) -> Iterator[DatasetError]:
-    folders = files.class_folders(files.existing_path(ref.path, want_dir=True))
+def _imagefolder_errors(
+    ref: ImageFolderDataset, classes: int, roots: Roots | None
+) -> Iterator[DatasetError]:
+    folders = files.class_folders(files.existing_path(ref.path, want_dir=True, roots=roots), roots)
     error = class_count_error(ref, len(folders), classes)
     if error is not None:
         yield error
@@ -82,18 +85,20 @@ def _imagefolder_errors(ref: ImageFolderDataset, classes: int) -> Iterator[Datas
             continue
         for i, image in enumerate(images):
             try:  # headers of all (the pixel limit), pixels of the first of each class
-                files.check_image(image, decode=i == 0)
+                files.check_image(image, decode=i == 0, roots=roots)
             except DatasetError as exc:
                 yield exc
 
 
-def _errors(ref: DatasetBase, input_size: int, channels: int, classes: int) -> list[DatasetError]:
+def _errors(
+    ref: DatasetBase, input_size: int, channels: int, classes: int, roots: Roots | None
+) -> list[DatasetError]:
     try:
         if isinstance(ref, NpzDataset):
-            _check_npz(ref, channels, classes)
+            _check_npz(ref, channels, classes, roots)
         elif isinstance(ref, ImageFolderDataset):
             found: list[DatasetError] = []
-            for error in _imagefolder_errors(ref, classes):
+            for error in _imagefolder_errors(ref, classes, roots):
                 found.append(error)
                 if len(found) >= MAX_IMAGE_PROBLEMS:
                     break
@@ -105,9 +110,12 @@ def _errors(ref: DatasetBase, input_size: int, channels: int, classes: int) -> l
     return []
 
 
-def check_dataset(ref: AnyRef, *, input_size: int, channels: int, classes: int) -> list[Problem]:
+def check_dataset(
+    ref: AnyRef, *, input_size: int, channels: int, classes: int, roots: Roots | None = None
+) -> list[Problem]:
     """Problems that loading ``ref`` for an arch of this input and class count would hit,
     found cheaply (headers and labels, not every image); empty when it should load.
+    ``roots`` (a server's data roots; None: unconfined): every file is opened confined to them.
 
     Each problem's path names the field (``dataset.path``, ``dataset.y``, ``classes``,
     ``input.size``, ``input.channels``) and its value the offending value or file.
@@ -116,4 +124,4 @@ def check_dataset(ref: AnyRef, *, input_size: int, channels: int, classes: int) 
         parsed = parse_dataset_ref(ref)
     except DatasetError as exc:
         return [exc.to_problem()]
-    return [e.to_problem() for e in _errors(parsed, input_size, channels, classes)]
+    return [e.to_problem() for e in _errors(parsed, input_size, channels, classes, roots)]

@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from space.datasets import ImageFolderDataset, NpzDataset
+from space.paths import PathRefused, Roots, confine, open_confined
 from workers.data.raw import RawData
 from workers.errors import DatasetError
 
@@ -61,10 +63,14 @@ def memory_bytes() -> int:
         return 0
 
 
-def existing_path(path: str, want_dir: bool) -> Path:
-    p = Path(path).expanduser()
+def existing_path(path: str, want_dir: bool, roots: Roots | None = None) -> Path:
+    """``path`` as a file (or folder) that exists; confined (``roots`` given), resolved inside
+    them first, so that nothing is learnt about a path outside them (:mod:`space.paths`)."""
     try:
+        p = Path(path).expanduser() if roots is None else confine(path, roots)
         exists = p.exists()
+    except PathRefused as exc:
+        raise refusal(path, exc) from None
     except (OSError, ValueError) as exc:  # e.g. an embedded NUL byte, a name too long
         raise DatasetError("dataset.path", f"not a usable path: {exc}", path) from None
     if not exists:
@@ -76,6 +82,23 @@ def existing_path(path: str, want_dir: bool) -> Path:
     if not want_dir and not p.is_file():
         raise DatasetError("dataset.path", "npz needs a .npz file", path)
     return p
+
+
+def refusal(path: str | Path, exc: PathRefused) -> DatasetError:
+    """The path policy's refusal as a dataset error (its one message: nothing about the file)."""
+    return DatasetError("dataset.path", str(exc), str(path))
+
+
+@contextmanager
+def opened(path: Path, roots: Roots | None) -> Iterator[IO[bytes]]:
+    """``path`` open for reading, confined to ``roots`` at this moment (a file swapped for a
+    symlink since it was checked is refused); an OSError when it cannot be read."""
+    try:
+        file = open_confined(path, roots)
+    except PathRefused as exc:
+        raise refusal(path, exc) from None
+    with file:
+        yield file
 
 
 def check_pixels(width: int, height: int, where: str, what: str, value: object) -> None:
@@ -128,8 +151,17 @@ def _listing(folder: Path) -> list[Path]:
         raise DatasetError("dataset.path", f"cannot list {folder}: {exc}", str(folder)) from None
 
 
-def class_folders(root: Path) -> list[Path]:
-    folders = sorted(p for p in _listing(root) if p.is_dir() and not p.name.startswith("."))
+def class_folders(root: Path, roots: Roots | None = None) -> list[Path]:
+    """The class subfolders of ``root``; confined, every entry must resolve inside ``roots``
+    (a subfolder linked elsewhere is refused before anything is learnt about it)."""
+    entries = [p for p in _listing(root) if not p.name.startswith(".")]
+    if roots is not None:
+        for entry in entries:
+            try:
+                confine(entry, roots)
+            except PathRefused as exc:
+                raise refusal(entry, exc) from None
+    folders = sorted(p for p in entries if p.is_dir())
     if len(folders) < 2:
         raise DatasetError(
             "dataset.path", "imagefolder needs at least two class subfolders", str(root)
@@ -155,13 +187,21 @@ def _unreadable(path: Path, exc: Exception) -> DatasetError:
 
 
 @contextmanager
-def _header_checked(path: Path) -> Iterator[Image.Image]:
-    """``path`` opened, its size (from the header; nothing decoded yet) within the limit."""
+def _header_checked(path: Path, roots: Roots | None) -> Iterator[Image.Image]:
+    """``path`` opened (confined to ``roots``, when given, as it is opened), its size (from
+    the header; nothing decoded yet) within the limit."""
+    with opened(path, roots) as file, _image(file, path) as image:
+        check_pixels(image.width, image.height, "dataset.path", f"image {path}", str(path))
+        yield image
+
+
+@contextmanager
+def _image(file: IO[bytes], path: Path) -> Iterator[Image.Image]:
     try:
         with warnings.catch_warnings():
             # PIL warns above its own limit, which is higher than ours: the error below says it
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(file)
     except Image.DecompressionBombError as exc:  # PIL's hard limit, far above ours
         found = re.search(r"\((\d+) pixels\)", str(exc))
         size = found.group(1) if found else "too many"
@@ -169,15 +209,14 @@ def _header_checked(path: Path) -> Iterator[Image.Image]:
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise _unreadable(path, exc) from None
     with image:
-        check_pixels(image.width, image.height, "dataset.path", f"image {path}", str(path))
         yield image
 
 
-def check_image(path: Path, decode: bool = False) -> None:
+def check_image(path: Path, decode: bool = False, roots: Roots | None = None) -> None:
     """A DatasetError when ``path`` is not an image within the pixel limit (``decode``: or
     when its pixels cannot be read)."""
     try:
-        with _header_checked(path) as image:
+        with _header_checked(path, roots) as image:
             if decode:
                 image.load()
     except DatasetError:
@@ -186,10 +225,10 @@ def check_image(path: Path, decode: bool = False) -> None:
         raise _unreadable(path, exc) from None
 
 
-def read_image(path: Path, size: int, mode: str) -> np.ndarray:
+def read_image(path: Path, size: int, mode: str, roots: Roots | None = None) -> np.ndarray:
     """One image as uint8, centre-cropped to a square and resized to ``size`` (no distortion)."""
     try:
-        with _header_checked(path) as src:
+        with _header_checked(path, roots) as src:
             im = src.convert(mode)
         side = min(im.size)
         left, top = (im.width - side) // 2, (im.height - side) // 2
@@ -203,14 +242,17 @@ def read_image(path: Path, size: int, mode: str) -> np.ndarray:
         raise _unreadable(path, exc) from None
 
 
-def load_imagefolder(ref: ImageFolderDataset, size: int, channels: int) -> RawData:
-    folders = class_folders(existing_path(ref.path, want_dir=True))
+def load_imagefolder(
+    ref: ImageFolderDataset, size: int, channels: int, roots: Roots | None = None
+) -> RawData:
+    """Every image of the folder; confined (``roots``), each one as it is opened."""
+    folders = class_folders(existing_path(ref.path, want_dir=True, roots=roots), roots)
     mode = "L" if channels == 1 else "RGB"
     images: list[np.ndarray] = []
     labels: list[int] = []
     for label, folder in enumerate(folders):
         for f in image_files(folder, ref.max_per_class):
-            images.append(read_image(f, size, mode))
+            images.append(read_image(f, size, mode, roots))
             labels.append(label)
     return RawData(
         np.stack(images), np.asarray(labels, dtype=np.int64), tuple(f.name for f in folders)
@@ -245,10 +287,23 @@ def _member_header(archive: zipfile.ZipFile, name: str) -> ArrayHeader:
 Headers = dict[str, ArrayHeader]
 
 
-def npz_headers(path: Path) -> Headers:
+@contextmanager
+def open_npz(ref: NpzDataset, roots: Roots | None = None) -> Iterator[tuple[Path, IO[bytes]]]:
+    """The npz file of ``ref`` (its path and the file, opened once: every read below uses that
+    one file, confined to ``roots`` when they are given)."""
+    path = existing_path(ref.path, want_dir=False, roots=roots)
+    try:
+        with opened(path, roots) as file:
+            yield path, file
+    except OSError as exc:
+        raise _not_npz(path, exc) from None
+
+
+def npz_headers(file: IO[bytes], path: Path) -> Headers:
     """Shape and dtype of ``x``, ``y`` (and ``classes`` when present) from the headers alone."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        file.seek(0)
+        with zipfile.ZipFile(file) as archive:
             members = {n.removesuffix(".npy") for n in archive.namelist()}
             missing = [k for k in ("x", "y") if k not in members]
             if missing:
@@ -311,9 +366,9 @@ def _check_sizes(headers: Headers) -> None:
         )
 
 
-def read_npz_labels(path: Path, classes: int, headers: Headers) -> int:
-    """The class count of the checked file at ``path``, its labels checked (``x`` is not read)."""
-    with _npz(path) as f:
+def read_npz_labels(file: IO[bytes], path: Path, classes: int, headers: Headers) -> int:
+    """The class count of the checked file, its labels checked (``x`` is not read)."""
+    with _npz(file, path) as f:
         names = f["classes"] if "classes" in headers else None
         return _checked_classes(f["y"], names, classes)
 
@@ -327,9 +382,10 @@ def _checked_classes(y: np.ndarray, names: np.ndarray | None, classes: int) -> i
 
 
 @contextmanager
-def _npz(path: Path) -> Iterator[np.lib.npyio.NpzFile]:
+def _npz(file: IO[bytes], path: Path) -> Iterator[np.lib.npyio.NpzFile]:
     try:
-        with np.load(path, allow_pickle=False) as f:
+        file.seek(0)
+        with np.load(file, allow_pickle=False) as f:
             yield f
     except DatasetError:
         raise
@@ -337,15 +393,16 @@ def _npz(path: Path) -> Iterator[np.lib.npyio.NpzFile]:
         raise _not_npz(path, exc) from None
 
 
-def load_npz(ref: NpzDataset, classes: int) -> RawData:
-    """The file's images and labels; labels must lie in ``0 .. classes-1`` (the arch's)."""
-    path = existing_path(ref.path, want_dir=False)
-    headers = npz_headers(path)
-    check_npz_headers(headers)
-    have = read_npz_labels(path, classes, headers)
-    with _npz(path) as f:
-        names = f["classes"] if "classes" in headers else None
-        x, y = f["x"], f["y"]
+def load_npz(ref: NpzDataset, classes: int, roots: Roots | None = None) -> RawData:
+    """The file's images and labels; labels must lie in ``0 .. classes-1`` (the arch's).
+    Confined (``roots``): the file is resolved inside them as it is opened, once."""
+    with open_npz(ref, roots) as (path, file):
+        headers = npz_headers(file, path)
+        check_npz_headers(headers)
+        have = read_npz_labels(file, path, classes, headers)
+        with _npz(file, path) as f:
+            names = f["classes"] if "classes" in headers else None
+            x, y = f["x"], f["y"]
     class_names = (
         tuple(str(n) for n in names) if names is not None else tuple(map(str, range(have)))
     )

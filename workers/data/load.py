@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from space import datasets as ds
+from space.paths import Roots
 from workers.data import digits, files, pathfinder, shapes
 from workers.data.check import check_builtin, class_count_error
 from workers.data.prepare import Dataset, prepare
@@ -11,9 +12,15 @@ from workers.data.ref import AnyRef, parse_dataset_ref
 
 
 def load_raw(
-    ref: ds.DatasetBase, input_size: int, channels: int, classes: int, seed: int = 0
+    ref: ds.DatasetBase,
+    input_size: int,
+    channels: int,
+    classes: int,
+    seed: int = 0,
+    roots: Roots | None = None,
 ) -> RawData:
-    """The examples of ``ref`` before split and resize (procedural kinds come from the cache)."""
+    """The examples of ``ref`` before split and resize (procedural kinds come from the cache);
+    a file's confined to ``roots`` as it is opened, when they are given (a served search)."""
     if isinstance(ref, ds.DigitsDataset):
         return digits.load()
     if isinstance(ref, ds.ShapesDataset):
@@ -21,23 +28,29 @@ def load_raw(
     if isinstance(ref, ds.PathfinderDataset):
         return pathfinder.load(ref, input_size, seed)
     if isinstance(ref, ds.ImageFolderDataset):
-        return files.load_imagefolder(ref, input_size, channels)
+        return files.load_imagefolder(ref, input_size, channels, roots)
     assert isinstance(ref, ds.NpzDataset), ref  # DATASETS has these five kinds
-    return files.load_npz(ref, classes)
+    return files.load_npz(ref, classes, roots)
 
 
 def load_dataset(
-    ref: AnyRef, input_size: int, channels: int, classes: int, seed: int = 0
+    ref: AnyRef,
+    input_size: int,
+    channels: int,
+    classes: int,
+    seed: int = 0,
+    roots: Roots | None = None,
 ) -> Dataset:
     """Load, check against the arch (``classes``), split, resize to ``input_size``.
 
     The data seed (generation of procedural kinds, and the split) is the reference's own
     ``seed`` when it sets one, so every trial of a search sees the same split; else ``seed``.
+    ``roots``: the data roots of a search submitted to a server (None: unconfined).
     """
     parsed = parse_dataset_ref(ref)
     check_builtin(parsed, input_size, classes)  # before generating
     data_seed = parsed.seed if parsed.seed is not None else seed
-    raw = load_raw(parsed, input_size, channels, classes, data_seed)
+    raw = load_raw(parsed, input_size, channels, classes, data_seed, roots)
     error = class_count_error(parsed, raw.classes, classes)
     if error is not None:
         raise error

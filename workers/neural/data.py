@@ -19,9 +19,12 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
+from space.datasets import neural_path
+from space.paths import PathRefused, Roots, open_confined
 from workers.data.files import ArrayHeader, _member_header, check_pixels, memory_bytes
 from workers.errors import DatasetError
 
@@ -99,22 +102,25 @@ def _err(name: str, message: str, value: object = None) -> NeuralDataError:
     return NeuralDataError(f"neural.{name}" if name else "neural", message, value)
 
 
-def _existing(path: str | Path) -> Path:
-    p = Path(path).expanduser()
+def open_neural(path: str, roots: Roots | None = None) -> IO[bytes]:
+    """The neural data file, open for reading; confined to ``roots`` when they are given (the
+    path resolved inside them as it is opened: :mod:`space.paths`)."""
     try:
-        found = p.is_file()
-    except (OSError, ValueError) as exc:  # an embedded NUL byte, a name too long
-        raise _err("", f"not a usable path: {exc}", str(path)) from None
-    if not found:
-        raise _err("", "no such file (a neural data set is an .npz file)", str(path))
-    return p
+        return open_confined(path, roots)
+    except PathRefused as exc:
+        raise _err("", str(exc), path) from None
+    except FileNotFoundError:
+        raise _err("", "no such file (a neural data set is an .npz file)", path) from None
+    except (OSError, ValueError) as exc:  # a folder, no permission, an embedded NUL byte
+        raise _err("", f"not a readable npz file: {exc}", path) from None
 
 
-def _headers(path: Path) -> dict[str, ArrayHeader]:
+def _headers(file: IO[bytes], path: str) -> dict[str, ArrayHeader]:
     """Shapes and dtypes from the npy headers (before any array is read): pickled arrays,
     unknown or missing arrays and sizes beyond memory are refused here."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        file.seek(0)
+        with zipfile.ZipFile(file) as archive:
             members = [n.removesuffix(".npy") for n in archive.namelist()]
             unknown = [n for n in members if n not in ARRAYS]
             if unknown:
@@ -160,9 +166,10 @@ def _check_sizes(headers: dict[str, ArrayHeader]) -> None:
         )
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
+def _read(file: IO[bytes], path: str) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as f:
+        file.seek(0)
+        with np.load(file, allow_pickle=False) as f:
             return {name: np.asarray(f[name]) for name in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise _err("", f"not a readable npz file: {exc}", str(path)) from None
@@ -259,22 +266,34 @@ def _check_labels(labels: np.ndarray | None, n_images: int) -> np.ndarray | None
     return labels
 
 
-def load_neural(path: str | Path, *, ceiling: float | None = None, folds: int = 5) -> NeuralData:
+def load_neural(
+    path: str | Path,
+    *,
+    ceiling: float | None = None,
+    folds: int = 5,
+    roots: Roots | None = None,
+) -> NeuralData:
     """Read and check the neural data set at ``path`` (``neural:`` prefix allowed).
 
     ``ceiling`` is the one the user gives (settings.ceiling): without it the responses must have
     at least two repetitions. ``folds``: at least ``2 * folds`` images are needed so that every
     held-out fold has two images and every training split at least ``folds`` (PLS, Pearson r).
+    ``roots``: the data roots of a search submitted to a server (None: unconfined).
     """
-    from space.datasets import neural_path
-
     try:
         plain = neural_path(str(path))
     except ValueError as exc:
         raise _err("", str(exc), str(path)) from None
-    file = _existing(plain)
-    _headers(file)
-    arrays = _read(file)
+    with open_neural(plain, roots) as file:
+        return read_neural(file, plain, ceiling=ceiling, folds=folds)
+
+
+def read_neural(
+    file: IO[bytes], path: str, *, ceiling: float | None = None, folds: int = 5
+) -> NeuralData:
+    """:func:`load_neural` of a file already open (``path`` names it in messages)."""
+    _headers(file, path)
+    arrays = _read(file, path)
     _check_stimuli(arrays["stimuli"])
     n = int(arrays["stimuli"].shape[0])
     responses = _check_responses(arrays["responses"], n)
@@ -295,7 +314,7 @@ def load_neural(path: str | Path, *, ceiling: float | None = None, folds: int = 
         )
     neurons, bins = int(responses.shape[2]), int(responses.shape[3])
     return NeuralData(
-        path=plain,
+        path=path,
         stimuli=arrays["stimuli"],
         responses=responses,
         regions=_check_regions(arrays.get("regions"), neurons),
