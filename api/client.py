@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from search.errors import Conflict, InvalidRequest, NotFound
-from search.leaderboard import TrialQuery
+from search.records.leaderboard import TrialQuery
 from search.service.schemas import (
     ActionOut,
     ExportOut,
@@ -404,7 +404,7 @@ def _document(text: str, fmt: str, url: str) -> dict[str, Any]:
 
 
 def _render(document: dict[str, Any], fmt: str) -> str:
-    from search.export import render
+    from search.records.export import render
 
     return render(document, "json" if fmt == "json" else "yaml")
 

@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 
 from api.problems import ApiProblem
 from api.settings import ApiSettings
-from search.db import create_db_engine
 from search.errors import InvalidRequest, NotFound
-from search.leaderboard import MAX_OFFSET
+from search.records.db import create_db_engine
+from search.records.leaderboard import MAX_OFFSET
 from search.service.schemas import ProblemOut
 from space.document import parse_document
 from space.errors import Problem, SpecError
@@ -131,8 +131,9 @@ Settings_ = Annotated[ApiSettings, Depends(get_settings)]
 Ref = Annotated[str, Depends(search_ref)]
 SpecBody_ = Annotated[SpecBody, Depends(spec_body)]
 
-# A page's bounds: documented here, checked by the service (search.leaderboard.check_page) so
-# that every way in says the same; MAX_PAGE is this server's own limit, checked here.
+# A page's bounds: documented here, checked by the service
+# (search.records.leaderboard.check_page) so that every way in says the same; MAX_PAGE is this
+# server's own limit, checked here.
 MAX_PAGE = 10_000
 Limit = Annotated[int, Query(le=MAX_PAGE, json_schema_extra={"minimum": 1})]
 Offset = Annotated[int, Query(json_schema_extra={"minimum": 0, "maximum": MAX_OFFSET})]

@@ -22,9 +22,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from search.db import DatabaseError
 from search.errors import Conflict, NotFound
-from search.schema_lock import SchemaLockTimeout
+from search.records.db import DatabaseError
+from search.records.schema_lock import SchemaLockTimeout
 from search.service.schemas import ProblemOut
 from space.errors import RENDER_LIMIT, Problem, SpecError, capped, echo, more_problems, short_repr
 

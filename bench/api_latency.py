@@ -15,12 +15,12 @@ The searches are the ``examples/cell_families.yaml`` space (8 cell families, so 
 filter keeps about 1/8). One search, the one measured, holds most trials (all but 1% per other
 search: 91k of 100k), so that its CSV is the "full CSV of 100k" the target speaks of and a deep
 page is ~77k rows deep. Seeding goes through the ledger's own row constructor
-(``search.ledger.trial_row``: the arch document, hashes, analytic cost and cell kinds of a
+(``search.run.ledger.trial_row``: the arch document, hashes, analytic cost and cell kinds of a
 proposal) for a pool of sampled archs, with the outcome fields ``Ledger.finish`` sets (status,
 val_acc, epochs, seconds, values...; accuracies on a 1/1000 grid, so ties are common), inserted
 in bulk (executemany, 5000 rows a transaction: a transaction a row, as the driver commits them
 over hours, would take minutes here and is not what is measured); Pareto flags by
-``search.pareto.update_pareto``; then ANALYZE. Per-epoch metrics are not seeded: neither the
+``search.records.pareto.update_pareto``; then ANALYZE. Per-epoch metrics are not seeded: neither the
 leaderboard nor the CSV reads them.
 
 Databases: ``--db URL`` (repeatable); by default a temporary SQLite file, and PostgreSQL too when
@@ -123,7 +123,7 @@ def seed(url: str, trials: int, searches: int) -> int:
     """Record the searches and their trials (unless already there); the big search's id."""
     from sqlalchemy import func, select
 
-    from search.db import Search, Trial, create_db_engine, session_scope
+    from search.records.db import Search, Trial, create_db_engine, session_scope
 
     engine = create_db_engine(url)
     try:
@@ -150,10 +150,10 @@ def seed(url: str, trials: int, searches: int) -> int:
 def seed_search(engine: Any, name: str, count: int, seed_value: int) -> int:
     from sqlalchemy import insert
 
-    from search.db import Trial, session_scope, utcnow
-    from search.ledger import trial_row
-    from search.lifecycle import create_search
-    from search.pareto import update_pareto
+    from search.records.db import Trial, session_scope, utcnow
+    from search.records.lifecycle import create_search
+    from search.records.pareto import update_pareto
+    from search.run.ledger import trial_row
     from space.cost import cost
     from space.sampling import sample
     from space.spec_loading import load_spec

@@ -3,12 +3,12 @@
 What is compared: the same tiny trainable (a fixed sleep per epoch, no torch) runs N trials
   * plain:   ``tune.Tuner`` + ``OptunaSearch`` (in-memory study, define-by-run space of the
              same two parameters), nothing recorded anywhere;
-  * convnas: ``search.driver.run_search`` on a spec with those two parameters: the Optuna study
+  * convnas: ``search.run.driver.run_search`` on a spec with those two parameters: the Optuna study
              in SQL, every proposal frozen into an Arch, costed and checked for duplicates, every
              trial and epoch recorded, the cancel flag and heartbeat polled once a second.
 Both sides share one local Ray runtime and the same Ray Tune settings: FIFO scheduling, the
 same concurrency, one CPU per trial, actor reuse as the driver sets it
-(``search.driver.REUSE_ACTORS``), Tune's per-trial loggers off. Neither side gets a warm-up the
+(``search.run.driver.REUSE_ACTORS``), Tune's per-trial loggers off. Neither side gets a warm-up the
 other lacks: a ``--warmup``-trial run of each (default 2) comes first (worker imports, the
 database schema). Each trial sleeps ``--epoch-seconds`` (0.2) in each of ``--epochs`` (2).
 
@@ -129,10 +129,10 @@ class Run:
 
 
 def run_convnas(trials: int, work: Workload, db_url: str, runs: Path) -> Run:
-    from search.db import get_engine, session_scope
-    from search.driver import run_search
-    from search.lifecycle import create_search
-    from search.repository import trial_counts
+    from search.records.db import get_engine, session_scope
+    from search.records.lifecycle import create_search
+    from search.records.repository import trial_counts
+    from search.run.driver import run_search
     from space.spec import spec_from_data
 
     spec = spec_from_data(spec_data(trials, work))
@@ -155,7 +155,7 @@ def run_plain(trials: int, work: Workload, runs: Path) -> Run:
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    from search.driver import REUSE_ACTORS, quiet_tune
+    from search.run.driver import REUSE_ACTORS, quiet_tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     start, cpu = time.perf_counter(), time.process_time()

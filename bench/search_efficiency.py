@@ -12,7 +12,7 @@ thread, about 3 s each on an idle core) and its best validation accuracy recorde
 (``--table`` keeps it between runs; a config's key is its ``config_hash``). Each search then
 costs only table look-ups, so many sampler seeds are affordable and every arm sees the same
 landscape (one training per config: its seed noise is part of the landscape). The samplers are the
-product's own: ``search.optuna_bridge.make_sampler`` and ``OptunaSampler`` over
+product's own: ``search.run.optuna_bridge.make_sampler`` and ``OptunaSampler`` over
 ``space.sampling.freeze`` (feedback edges as a count plus per-candidate priorities), exactly as
 a search runs them.
 
@@ -48,7 +48,7 @@ from typing import Any
 
 import optuna
 
-from search.optuna_bridge import OptunaSampler, make_sampler, tpe_startup
+from search.run.optuna_bridge import OptunaSampler, make_sampler, tpe_startup
 from space.arch import Arch
 from space.params import FloatRange, SearchDomain, finite_values
 from space.sampling import freeze
@@ -104,7 +104,7 @@ SMOKE_SPACE: dict[str, Any] = {
 SMOKE = {"trials": 6, "seeds": 2, "max_steps": 2, "dataset": "digits:limit=200"}
 # The product's samplers (search.sampler: random | tpe), and TPE's other settings for comparison:
 # ``tpe-10`` is Optuna's default of 10 random startup trials (the product's TPE before it scaled
-# them to the budget: see search.optuna_bridge.tpe_startup). Optuna 5's TPE is multivariate by
+# them to the budget: see search.run.optuna_bridge.tpe_startup). Optuna 5's TPE is multivariate by
 # default for one objective (jointly over the parameters every trial has, the rest
 # independently); ``group`` splits a conditional space into the groups of parameters that occur
 # together and models each jointly; ``indep`` is the classic univariate TPE.

@@ -2,7 +2,7 @@
 ``neural:`` block and a region, a region belongs to that objective alone, the listed layers
 exist, and ASHA (which stops trials on per-epoch accuracy) is not paired with an objective known
 only after training. Whether the data file exists and holds the arrays is checked with the
-dataset (``search.preflight.neural_data_problems``), not here: space core reads no files.
+dataset (``workers.neural.check.neural_data_problems``), not here: space core reads no files.
 """
 
 from __future__ import annotations

@@ -567,7 +567,7 @@ def spec_field(path: str) -> bool:
 
 def test_every_spec_setting_named_exists() -> None:
     """`search.resources.gpu` and the like in the guides are fields of the spec; a dotted name
-    that is not must be a module (`search.runner`)."""
+    that is not must be a module (`search.run.runner`)."""
     named = set()
     for path in MARKDOWN:
         for code in markdown_code(path):
@@ -579,7 +579,7 @@ def test_every_spec_setting_named_exists() -> None:
         path = ROOT.joinpath(*name.split("."))
         return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
-    def module_attribute(name: str) -> bool:  # search.optuna_bridge.tpe_startup
+    def module_attribute(name: str) -> bool:  # search.run.optuna_bridge.tpe_startup
         owner, _, attribute = name.rpartition(".")
         return module(owner) and hasattr(importlib.import_module(owner), attribute)
 
@@ -721,7 +721,7 @@ def ray_status(address: str, env: dict[str, str]) -> subprocess.CompletedProcess
 
 DRIVER = """
 import ray
-from search.tune_adapters import ensure_ray
+from search.run.tune_adapters import ensure_ray
 
 ensure_ray({address!r}, None)
 print("cpus", ray.cluster_resources().get("CPU"))

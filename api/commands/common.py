@@ -24,7 +24,7 @@ from space.errors import ConvnasError, SpecError, capped
 
 if TYPE_CHECKING:  # the service and the client import SQLAlchemy/httpx: only when used
     from api.client import SearchBackend
-    from search.leaderboard import TrialQuery
+    from search.records.leaderboard import TrialQuery
     from search.service import (
         ActionOut,
         ExportOut,
@@ -125,7 +125,7 @@ def engine_for(db: str | None, *, must_exist: bool = False) -> Any:
     ``must_exist`` for the commands that only read or continue a search: they must not create an
     empty SQLite file where the user mistyped a path. Errors name where the URL came from.
     """
-    from search.db import DatabaseError, NoDatabase, get_engine
+    from search.records.db import DatabaseError, NoDatabase, get_engine
 
     try:
         return get_engine(db, must_exist=must_exist)
@@ -238,4 +238,4 @@ class LocalService:
         return svc.export(self.engine, ref, number=number, fmt=fmt, output=output, weights=weights)
 
     def close(self) -> None:
-        """The engine is the process's (search.db caches it)."""
+        """The engine is the process's (search.records.db caches it)."""

@@ -107,7 +107,7 @@ def run_cmd(
 ) -> None:
     """Validate a spec, record a new search and drive it to the end with live progress."""
     with user_errors(as_json):
-        from search import runner
+        from search.run import runner
 
         if server:
             raise ConvnasError(
@@ -177,7 +177,7 @@ def _resume_here(
     force: bool,
     as_json: bool,
 ) -> None:
-    from search import runner
+    from search.run import runner
 
     engine = engine_for(db, must_exist=True)
     outcome = runner.resume(

@@ -32,7 +32,7 @@ MaxOpt = Annotated[
 ]
 RUNNER_STOP_SECONDS = 90.0  # the runner's own grace for its drivers, and then some
 # Shorter, and a runner could take a search from a live driver between two of its heartbeats
-# (search.lifecycle.HEARTBEAT_SECONDS; repeated here so that --help stays light).
+# (search.records.lifecycle.HEARTBEAT_SECONDS; repeated here so that --help stays light).
 STALE_MIN = 15.0
 
 
@@ -68,12 +68,12 @@ def runner_cmd(
     """Run queued searches (oldest first) until stopped (SIGTERM or Ctrl-C: the searches it
     drives are stopped cleanly and queued again for the next runner)."""
     if exit_with_parent is not None:  # started by `convnas serve`: stop when it dies
-        from search.runner import exit_with_parent as tie
+        from search.run.runner import exit_with_parent as tie
 
         tie(exit_with_parent, signal.SIGTERM)
     with user_errors():
-        from search.preflight import check_run_inputs
-        from search.runner import serve_queue
+        from search.run.preflight import check_run_inputs
+        from search.run.runner import serve_queue
 
         engine = engine_for(db)
         ray_address, runs = check_run_inputs(engine, address, runs_dir)

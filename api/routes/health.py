@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from api.deps import EngineHolder
 from api.problems import responses
 from api.security import read_access
-from search.db import DatabaseError
-from search.schema_lock import SchemaLockTimeout
+from search.records.db import DatabaseError
+from search.records.schema_lock import SchemaLockTimeout
 from search.service.health import HealthOut, health, unreachable
 
 router = APIRouter(tags=["health"], dependencies=[Depends(read_access)])

@@ -23,7 +23,7 @@ from api.web.search_view import best_plot, cells_plot, front_plot, neural_axis
 from api.web.trial_view import trial_context
 from search import service
 from search.errors import InvalidRequest, NotFound
-from search.leaderboard import SORT_COLUMNS, TrialQuery
+from search.records.leaderboard import SORT_COLUMNS, TrialQuery
 from space.arch import CELL_KINDS
 from space.status import SearchStatus, TrialStatus
 

@@ -9,7 +9,7 @@ it imports neither torch nor Ray (an import-linter contract holds it to that).
 from __future__ import annotations
 
 from search.errors import Conflict, InvalidRequest, NotFound
-from search.leaderboard import TrialQuery
+from search.records.leaderboard import TrialQuery
 from search.service.charts import ImportanceOut, SearchCharts, importance, search_charts
 from search.service.health import HealthOut, RunnerOut, health
 from search.service.policy import Limits, policy_problems

@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, func, select
 
-from search import repository as repo
-from search.db import Trial, decode_cells, read_scope
-from search.leaderboard import default_sort, objectives_of, parse_sort
+from search.records import repository as repo
+from search.records.db import Trial, decode_cells, read_scope
+from search.records.leaderboard import default_sort, objectives_of, parse_sort
 from space.spec import Objective
 from space.status import TrialStatus
 
@@ -207,9 +207,9 @@ def _compute(
 ) -> ImportanceOut:
     import optuna
 
-    from search.optuna_bridge import rdb_storage
+    from search.records.studies import engine_storage
 
-    storage = rdb_storage(engine.url.render_as_string(hide_password=False))
+    storage = engine_storage(engine)
     try:
         study_id = storage.get_study_id_from_name(study_name)
         directions = storage.get_study_directions(study_id)

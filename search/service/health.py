@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from search.db import Search, read_scope, utcnow
-from search.lifecycle import STALE_AFTER, driver_is_alive
-from search.migrations import current_revision, head_revision
+from search.records.db import Search, read_scope, utcnow
+from search.records.lifecycle import STALE_AFTER, driver_is_alive
+from search.records.migrations import current_revision, head_revision
 from space.status import SearchStatus
 
 log = logging.getLogger("convnas.health")

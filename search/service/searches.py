@@ -1,6 +1,6 @@
 """Searches: validate a spec, submit it, list, get, cancel, resume (requeue) and delete.
 
-Running a search is the runner's job (``search.driver``); the service only moves records between
+Running a search is the runner's job (``search.run.driver``); the service only moves records between
 states, under the same rules for every way in.
 """
 
@@ -13,12 +13,11 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from search import repository as repo
-from search.db import Search, read_scope, session_scope
 from search.errors import Conflict, InvalidRequest
-from search.leaderboard import check_page
-from search.lifecycle import create_search, driver_is_alive
-from search.preflight import neural_data_problems
+from search.records import repository as repo
+from search.records.db import Search, read_scope, session_scope
+from search.records.leaderboard import check_page
+from search.records.lifecycle import create_search, driver_is_alive
 from search.service.schemas import (
     ActionOut,
     ObjectiveOut,
@@ -34,6 +33,7 @@ from space.errors import Problem, SpecError, capped
 from space.paths import Roots, path_problems
 from space.spec import SearchSpec, load_spec, spec_from_data, spec_from_text
 from space.status import SearchStatus
+from workers.neural.check import neural_data_problems
 
 SpecInput = SearchSpec | str | Mapping[str, Any] | Path
 
@@ -236,7 +236,9 @@ def delete(engine: Engine, ref: str | int) -> ActionOut:
             raise Conflict(f"search {search.id} is running; cancel it before deleting it")
         search_id, study, run_dir = search.id, search.study_name, search.run_dir
         s.delete(search)
-    _delete_study(engine, study)
+    from search.records.studies import delete_study  # Optuna: only when deleting
+
+    delete_study(engine, study)
     note = _delete_runs(search_id, run_dir)
     return ActionOut(message=f"search {search_id} deleted{note}", search=None)
 
@@ -257,17 +259,3 @@ def _delete_runs(search_id: int, run_dir: str | None) -> str:
     except OSError as exc:
         return f"; its runs folder {run_dir} could not be removed ({exc.strerror})"
     return ""
-
-
-def _delete_study(engine: Engine, study_name: str) -> None:
-    import optuna
-
-    from search.optuna_bridge import rdb_storage
-
-    storage = rdb_storage(engine.url.render_as_string(hide_password=False))
-    try:
-        optuna.delete_study(study_name=study_name, storage=storage)
-    except KeyError:
-        pass  # never started: Optuna has no study of that name
-    finally:
-        storage.engine.dispose()

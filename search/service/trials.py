@@ -11,11 +11,18 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from search import export as exporting
-from search import repository as repo
-from search.db import Trial, decode_cells, read_scope
 from search.errors import InvalidRequest
-from search.leaderboard import Board, TrialQuery, board_chunk, board_of, leaderboard, rank_of
+from search.records import export as exporting
+from search.records import repository as repo
+from search.records.db import Trial, decode_cells, read_scope
+from search.records.leaderboard import (
+    Board,
+    TrialQuery,
+    board_chunk,
+    board_of,
+    leaderboard,
+    rank_of,
+)
 from search.service.schemas import (
     CSV_COLUMNS,
     ExportOut,

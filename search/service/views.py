@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from search.db import Search, Trial, decode_cells, utcnow
-from search.export import find_weights
-from search.leaderboard import objectives_of
-from search.lifecycle import driver_is_alive
-from search.pareto import OBJECTIVE_COLUMNS
+from search.records.db import Search, Trial, decode_cells, utcnow
+from search.records.export import find_weights
+from search.records.leaderboard import objectives_of
+from search.records.lifecycle import driver_is_alive
+from search.records.pareto import OBJECTIVE_COLUMNS
 from search.service.schemas import EpochOut, ObjectiveOut, SearchOut, TrialDetail, TrialOut
 from space.status import FAILED_TRIAL, FINISHED_TRIAL, SearchStatus, TrialStatus
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from search import repository as repo
-from search.db import read_scope
 from search.errors import NotFound
-from search.export import find_weights, pick_trial
+from search.records import repository as repo
+from search.records.db import read_scope
+from search.records.export import find_weights, pick_trial
 
 
 def weights_file(engine: Engine, ref: str | int, number: int | None = None) -> Path:

@@ -14,8 +14,8 @@ from service_helpers import populate
 from sqlalchemy import Engine, insert, select
 
 from search import service
-from search.db import Search, Trial, decode_cells, read_scope, session_scope
-from search.optuna_bridge import rdb_storage
+from search.records.db import Search, Trial, decode_cells, read_scope, session_scope
+from search.records.studies import rdb_storage
 from search.service import charts
 from search.service.charts import IMPORTANCE_MIN_TRIALS
 

@@ -11,8 +11,8 @@ from search_helpers import spec_data
 from service_helpers import populate
 from sqlalchemy import Engine, update
 
-from search.db import Search, session_scope
-from search.lifecycle import search_folder
+from search.records.db import Search, session_scope
+from search.records.lifecycle import search_folder
 
 
 def _runs(engine: Engine, search_id: int, folder: Path) -> Path:

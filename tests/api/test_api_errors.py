@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.settings import ApiSettings
 from search import service
-from search.db import Search, session_scope
+from search.records.db import Search, session_scope
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"

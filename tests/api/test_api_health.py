@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from service_helpers import populate
 from sqlalchemy import Engine
 
-from search.db import Search, session_scope, utcnow
-from search.migrations import downgrade, head_revision
+from search.records.db import Search, session_scope, utcnow
+from search.records.migrations import downgrade, head_revision
 
 
 def test_healthy_with_its_runners(client: TestClient, engine: Engine) -> None:

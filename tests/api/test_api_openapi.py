@@ -58,7 +58,7 @@ with TestClient(create_app(ApiSettings(database_url=sys.argv[1]))) as c:
     assert c.get("/api/v1/presets").status_code == 200
     assert c.get("/api/v1/health").status_code == 200
     assert c.post(f"/api/v1/searches/{sid}/cancel").status_code == 200
-print(sorted(m for m in ("torch", "ray", "workers.loop", "search.driver") if m in sys.modules))
+print(sorted(m for m in ("torch", "ray", "workers.loop", "search.run.driver") if m in sys.modules))
 """
 
 

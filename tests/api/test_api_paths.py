@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from search_helpers import spec_data
 from sqlalchemy import Engine, select
 
-from search.db import Search, session_scope
+from search.records.db import Search, session_scope
 from space.paths import NOT_ABSOLUTE, OUTSIDE_ROOTS
 
 CORPUS = Path(__file__).parents[1] / "hostile" / "paths" / "make_hostile_paths.py"

@@ -12,7 +12,7 @@ from search_helpers import spec_data
 from service_helpers import populate
 from sqlalchemy import Engine
 
-from search.db import Search, session_scope, utcnow
+from search.records.db import Search, session_scope, utcnow
 
 API = "/api/v1"
 

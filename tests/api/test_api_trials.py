@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from service_helpers import populate
 from sqlalchemy import Engine, select
 
-from search.db import Trial, arch_cell_kinds, encode_cells, session_scope
+from search.records.db import Trial, arch_cell_kinds, encode_cells, session_scope
 
 API = "/api/v1"
 

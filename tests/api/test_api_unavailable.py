@@ -19,7 +19,7 @@ from service_helpers import populate
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from search.db import create_db_engine, dispose_engines
+from search.records.db import create_db_engine, dispose_engines
 
 pytestmark = pytest.mark.postgres
 

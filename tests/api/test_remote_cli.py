@@ -25,7 +25,7 @@ import api.client
 from api.app import create_app
 from api.cli import app
 from api.settings import ApiSettings
-from search.db import Search, Trial, session_scope
+from search.records.db import Search, Trial, session_scope
 from space.status import SearchStatus
 
 runner = CliRunner()

@@ -18,7 +18,7 @@ from search_helpers import POSTGRES_ENV, postgres_base_url
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from search.db import create_db_engine
+from search.records.db import create_db_engine
 
 
 def _schema_url(base: str, schema: str) -> str:
@@ -61,7 +61,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         yield schema.url
     finally:
-        from search.db import dispose_engines
+        from search.records.db import dispose_engines
 
         dispose_engines()
         schema.drop()

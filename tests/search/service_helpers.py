@@ -7,9 +7,9 @@ from typing import Any
 from search_helpers import tiny_spec
 from sqlalchemy import Engine
 
-from search.db import Search, Trial, TrialMetric, session_scope
-from search.leaderboard import TrialQuery, leaderboard
-from search.lifecycle import create_search
+from search.records.db import Search, Trial, TrialMetric, session_scope
+from search.records.leaderboard import TrialQuery, leaderboard
+from search.records.lifecycle import create_search
 from space.cost import cost
 from space.sampling import sample
 

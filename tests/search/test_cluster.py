@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from search import service
-from search.db import Trial, create_db_engine, session_scope
+from search.records.db import Trial, create_db_engine, session_scope
 from space.status import FINISHED_TRIAL
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.ray, pytest.mark.postgres]

@@ -12,10 +12,10 @@ import pytest
 from search_helpers import spec_data
 from sqlalchemy import select
 
-from search.db import Trial, create_db_engine, session_scope
-from search.driver import run_search
-from search.lifecycle import create_search
-from search.pareto import pareto_mask
+from search.records.db import Trial, create_db_engine, session_scope
+from search.records.lifecycle import create_search
+from search.records.pareto import pareto_mask
+from search.run.driver import run_search
 from space.spec import spec_from_data
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

@@ -18,11 +18,11 @@ from search_helpers import tiny_spec
 from sqlalchemy import Engine, event
 
 from search import service as svc
-from search.db import Search, Trial, create_db_engine, read_scope, session_scope, utcnow
-from search.leaderboard import leaderboard
-from search.ledger import trial_row
-from search.lifecycle import create_search
-from search.migrations import head_revision, upgrade
+from search.records.db import Search, Trial, create_db_engine, read_scope, session_scope, utcnow
+from search.records.leaderboard import leaderboard
+from search.records.lifecycle import create_search
+from search.records.migrations import head_revision, upgrade
+from search.run.ledger import trial_row
 from search.service.schemas import CSV_COLUMNS
 from search.service.trials import csv_text, trials_csv
 from space.arch import Arch

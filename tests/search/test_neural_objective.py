@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from search import service as svc
-from search.db import create_db_engine
-from search.study import values_for
+from search.records.db import create_db_engine
+from search.run.study import values_for
 from space.errors import SpecError
 from space.spec import spec_from_data, spec_from_text
 from space.spec_settings import Objective

@@ -16,13 +16,13 @@ from sqlalchemy import Engine, select
 
 from api.app import create_app
 from api.settings import ApiSettings
-from search import repository as repo
 from search import service as svc
-from search.db import Trial, create_db_engine, session_scope
-from search.driver import run_search
-from search.leaderboard import leaderboard
-from search.lifecycle import create_search
-from search.pareto import pareto_mask
+from search.records import repository as repo
+from search.records.db import Trial, create_db_engine, session_scope
+from search.records.leaderboard import leaderboard
+from search.records.lifecycle import create_search
+from search.records.pareto import pareto_mask
+from search.run.driver import run_search
 from space.sampling import RandomSampler, freeze
 from space.spec import SearchSpec, spec_from_data
 from workers.neural.synthetic import make_synthetic

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.optuna_bridge import OptunaSampler, make_sampler, tpe_startup
+from search.run.optuna_bridge import OptunaSampler, make_sampler, tpe_startup
 from space.sampling import ReplaySampler, freeze
 from space.spec import load_spec
 

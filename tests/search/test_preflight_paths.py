@@ -19,11 +19,11 @@ from search_helpers import spec_data
 from sqlalchemy import Engine, select
 
 from search import service
-from search.db import Trial, create_db_engine, session_scope
-from search.driver import _open_ledger, _Run, run_search
-from search.preflight import neural_data_problems
+from search.records.db import Trial, create_db_engine, session_scope
+from search.run.driver import _open_ledger, _Run, run_search
 from space.paths import OUTSIDE_ROOTS
 from space.spec import SearchSpec, spec_from_data
+from workers.neural.check import neural_data_problems
 
 CORPUS = Path(__file__).parents[1] / "hostile" / "paths" / "make_hostile_paths.py"
 # What checking a neural file may allocate at most (the old check read the regions whole, then

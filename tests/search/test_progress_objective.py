@@ -11,8 +11,8 @@ from search_helpers import epoch_result, spec_data
 from sqlalchemy import Engine
 from test_search_ledger import new_ledger, train
 
-from search.ledger import Ledger
-from search.progress import TrialDone
+from search.run.ledger import Ledger
+from search.run.progress import TrialDone
 from space.spec import spec_from_data
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -17,8 +17,8 @@ from search_helpers import tiny_spec
 from service_helpers import row
 from sqlalchemy import Engine, update
 
-from search.db import Search, Trial, session_scope, utcnow
-from search.lifecycle import (
+from search.records.db import Search, Trial, session_scope, utcnow
+from search.records.lifecycle import (
     STALE_AFTER,
     claim,
     claim_next,
@@ -29,7 +29,7 @@ from search.lifecycle import (
     requeue,
     stop_reason,
 )
-from search.runner import Runner
+from search.run.runner import Runner
 from space.errors import ConvnasError
 from space.status import SearchStatus
 
@@ -136,7 +136,8 @@ def test_requeue_and_release_only_touch_the_runners_own_search(engine: Engine) -
 
 def test_stop_drivers_stops_this_process_drivers(engine: Engine) -> None:
     code = (
-        "import sys; from search.db import create_db_engine; from search import lifecycle as l\n"
+        "import sys; from search.records.db import create_db_engine\n"
+        "from search.records import lifecycle as l\n"
         f"e = create_db_engine({engine.url.render_as_string(hide_password=False)!r})\n"
         "sid = int(sys.argv[1]); l.claim(e, sid, runner='me:9')\n"
         "assert l.heartbeat(e, sid, 'me:9') and l.stop_reason(e, sid, 'me:9') is None\n"

@@ -22,10 +22,10 @@ from search_helpers import fake_trainable, tiny_spec
 from sqlalchemy import Engine, select
 
 from search import service
-from search.db import Search, Trial, session_scope
-from search.driver import run_search
-from search.lifecycle import create_search
-from search.runner import Runner
+from search.records.db import Search, Trial, session_scope
+from search.records.lifecycle import create_search
+from search.run.driver import run_search
+from search.run.runner import Runner
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 HERE = Path(__file__).resolve().parent
@@ -40,8 +40,8 @@ RUNNER_SCRIPT = textwrap.dedent(
     from datetime import timedelta
     from pathlib import Path
     sys.path.insert(0, {here!r})
-    from search.db import create_db_engine
-    from search.runner import serve_queue
+    from search.records.db import create_db_engine
+    from search.run.runner import serve_queue
     serve_queue(create_db_engine({url!r}), ray_address={address!r}, runs_dir=Path({runs!r}),
                 poll_seconds=0.3, stale_after=timedelta(seconds={stale}), runner_id={rid!r},
                 trainable={trainable!r}, trial_config={{"sleep": {sleep}}})
@@ -179,12 +179,12 @@ def test_a_search_whose_runner_went_quiet_is_taken_over_and_finished(
     than its --stale-after, and finishes it to the exact trial count, as a resume would."""
     search_id = create_search(engine, tiny_spec(trials=4, concurrency=2, epochs=2))
     url = engine.url.render_as_string(hide_password=False)
-    command = [sys.executable, "-m", "search.runner", "--search", str(search_id)]
+    command = [sys.executable, "-m", "search.run.runner", "--search", str(search_id)]
     command += ["--runner", "elsewhere:1", "--parent", str(os.getpid()), "--runs-dir"]
     command += [str(tmp_path), "--address", ray_address, "--trainable", TRAINABLE]
     command += ["--trial-config", '{"sleep": 1.0}']
     env = {**os.environ, "CONVNAS_DATABASE_URL": url}
-    from search.lifecycle import claim_next
+    from search.records.lifecycle import claim_next
 
     assert claim_next(engine, "elsewhere:1") == search_id
     driver = subprocess.Popen(command, env=env, start_new_session=True)

@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from api.cli import app
-from search import repository as repo
-from search.db import session_scope
+from search.records import repository as repo
+from search.records.db import session_scope
 from search.service.schemas import BOARD_COLUMNS
 from space.arch import load_arch
 from space.cost import cost, human_bytes, human_count

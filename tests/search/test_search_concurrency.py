@@ -21,8 +21,8 @@ from search_helpers import POSTGRES_ENV, postgres_base_url, tiny_spec
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from search.db import Search, create_db_engine, session_scope
-from search.lifecycle import SearchStateError, claim, claim_next, create_search
+from search.records.db import Search, create_db_engine, session_scope
+from search.records.lifecycle import SearchStateError, claim, claim_next, create_search
 
 HERE = Path(__file__).resolve().parent
 PROCESSES = 3
@@ -36,9 +36,9 @@ FIRST_USE = textwrap.dedent(
     import json, os, sys, time
     sys.path.insert(0, {here!r})
     from search_helpers import tiny_spec
-    from search.db import create_db_engine
-    from search.study import open_study
-    from search.lifecycle import create_search
+    from search.records.db import create_db_engine
+    from search.run.study import open_study
+    from search.records.lifecycle import create_search
     for round_, url in enumerate(json.loads({urls!r})):
         open(os.path.join({folder!r}, f"ready-{{round_}}-{{os.getpid()}}"), "w").close()
         while not os.path.exists(os.path.join({folder!r}, f"go-{{round_}}")):
@@ -126,7 +126,7 @@ def fresh_postgres_databases() -> Iterator[list[str]]:
             for name in names
         ]
     finally:
-        from search.db import dispose_engines
+        from search.records.db import dispose_engines
 
         dispose_engines()
         with admin.connect() as conn:
@@ -225,7 +225,7 @@ def test_claim_next_takes_the_oldest_and_claim_refuses_ended(engine: Engine) -> 
     assert claim_next(engine, "r") == second
     # The runner that holds a search may claim it again (run_search after claim_next).
     assert claim(engine, first, runner="r").name == spec.name
-    from search.lifecycle import finalize
+    from search.records.lifecycle import finalize
 
     finalize(engine, first, "succeeded", None)
     with pytest.raises(SearchStateError, match="is succeeded; nothing to run"):

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from search.db import DatabaseError, create_db_engine
+from search.records.db import DatabaseError, create_db_engine
 
 runner = CliRunner()
 

@@ -15,12 +15,12 @@ import pytest
 from search_helpers import fake_trainable, tiny_spec
 from sqlalchemy import Engine, select
 
-from search import repository as repo
-from search.db import Search, Trial, TrialMetric, session_scope
-from search.driver import run_search
-from search.export import export_trial
-from search.leaderboard import leaderboard
-from search.lifecycle import create_search
+from search.records import repository as repo
+from search.records.db import Search, Trial, TrialMetric, session_scope
+from search.records.export import export_trial
+from search.records.leaderboard import leaderboard
+from search.records.lifecycle import create_search
+from search.run.driver import run_search
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 HERE = Path(__file__).resolve().parent
@@ -131,8 +131,8 @@ DRIVER_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {here!r})
     import ray, search_helpers
     ray.cloudpickle.register_pickle_by_value(search_helpers)
-    from search.db import create_db_engine
-    from search.driver import run_search
+    from search.records.db import create_db_engine
+    from search.run.driver import run_search
     run_search(create_db_engine({url!r}), {search_id}, ray_address={address!r}, runs_dir={runs!r},
                trainable=search_helpers.fake_trainable, trial_config={{"sleep": 1.5}})
     """

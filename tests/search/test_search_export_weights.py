@@ -17,8 +17,8 @@ from test_search_ledger import new_ledger
 from typer.testing import CliRunner
 
 from api.cli import app
-from search import repository as repo
-from search.db import session_scope
+from search.records import repository as repo
+from search.records.db import session_scope
 from space.arch import load_arch
 from workers.data import preprocess
 from workers.data.prepare import _split

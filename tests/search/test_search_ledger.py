@@ -12,13 +12,13 @@ from search_helpers import epoch_result, tiny_spec
 from service_helpers import board
 from sqlalchemy import Engine, select
 
-from search import repository as repo
-from search.db import Search, Trial, session_scope
-from search.ledger import Ledger
-from search.lifecycle import create_search
-from search.pareto import pareto_mask, update_pareto
-from search.progress import TrialDone
-from search.study import open_study
+from search.records import repository as repo
+from search.records.db import Search, Trial, session_scope
+from search.records.lifecycle import create_search
+from search.records.pareto import pareto_mask, update_pareto
+from search.run.ledger import Ledger
+from search.run.progress import TrialDone
+from search.run.study import open_study
 from space.spec import SearchSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

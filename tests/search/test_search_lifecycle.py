@@ -12,8 +12,8 @@ from search_helpers import tiny_spec
 from service_helpers import row
 from sqlalchemy import Engine
 
-from search.db import Search, session_scope, utcnow
-from search.lifecycle import (
+from search.records.db import Search, session_scope, utcnow
+from search.records.lifecycle import (
     STALE_AFTER,
     SearchStateError,
     claim,
@@ -102,9 +102,9 @@ def test_lifecycle_loads_no_training_stack_and_the_driver_no_ray() -> None:
     Tune adapters (and so Ray) only once a run starts."""
     code = (
         "import sys\n"
-        "import search.lifecycle\n"
+        "import search.records.lifecycle\n"
         "print(sorted(m for m in ('torch', 'ray', 'optuna') if m in sys.modules))\n"
-        "import search.driver\n"
+        "import search.run.driver\n"
         "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

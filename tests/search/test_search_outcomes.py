@@ -11,11 +11,11 @@ import search_helpers
 from search_helpers import fake_trainable, spec_data, tiny_spec
 from sqlalchemy import Engine, select
 
-from search.db import Search, Trial, session_scope
-from search.ledger import Ledger
-from search.lifecycle import create_search
-from search.study import open_study
-from search.verdict import FailureStreak, no_success_reason
+from search.records.db import Search, Trial, session_scope
+from search.records.lifecycle import create_search
+from search.run.ledger import Ledger
+from search.run.study import open_study
+from search.run.verdict import FailureStreak, no_success_reason
 from space.spec import SearchSpec, spec_from_data
 
 CORPUS = Path(__file__).resolve().parents[1] / "hostile" / "search"
@@ -113,7 +113,7 @@ def test_missing_npz_fails_the_search_early_naming_the_file(
 ) -> None:
     """The issue's case: 40 trials on an npz that does not exist. Before: 40/40 failed and the
     search "succeeded"; now it stops after five and fails, naming the file."""
-    from search.driver import run_search
+    from search.run.driver import run_search
     from space.spec import load_spec
 
     spec = load_spec(CORPUS / "missing_npz.yaml")
@@ -150,7 +150,7 @@ def test_every_trial_failing_differently_ends_failed_not_succeeded(
 
 
 def run_search_with(engine: Engine, search_id: int, tmp_path: Path, config: dict[str, Any]) -> Any:
-    from search.driver import run_search
+    from search.run.driver import run_search
 
     return run_search(
         engine, search_id, runs_dir=tmp_path, trainable=fake_trainable, trial_config=config

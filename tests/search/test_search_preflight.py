@@ -16,10 +16,10 @@ import pytest
 from search_helpers import tiny_spec
 from sqlalchemy import Engine, func, select
 
-from search.db import DatabaseError, Search, Trial, create_db_engine, session_scope
-from search.driver import run_search
-from search.lifecycle import create_search
-from search.preflight import (
+from search.records.db import DatabaseError, Search, Trial, create_db_engine, session_scope
+from search.records.lifecycle import create_search
+from search.run.driver import run_search
+from search.run.preflight import (
     RayAddressError,
     RunsDirError,
     check_ray_address,

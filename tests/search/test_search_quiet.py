@@ -8,14 +8,14 @@ import optuna
 import pytest
 from search_helpers import tiny_spec
 
-from search.study import open_study
+from search.run.study import open_study
 
 
 @pytest.mark.parametrize(("epochs", "grace"), [(1, 1), (2, 2), (3, 2), (8, 2)])
 def test_asha_never_stops_a_trial_before_two_epochs(epochs: int, grace: int) -> None:
     pytest.importorskip("ray")
-    from search.tune_adapters import asha_grace_period
-    from search.tune_adapters import scheduler as make_scheduler
+    from search.run.tune_adapters import asha_grace_period
+    from search.run.tune_adapters import scheduler as make_scheduler
 
     assert asha_grace_period(epochs) == grace
     scheduler: Any = make_scheduler(tiny_spec(epochs=epochs, scheduler="asha"), 1)
@@ -61,7 +61,7 @@ def fake_ray(monkeypatch: pytest.MonkeyPatch) -> _FakeRay:
 
 
 def test_local_ray_defaults_auth_off(fake_ray: _FakeRay, monkeypatch: pytest.MonkeyPatch) -> None:
-    from search.tune_adapters import ensure_ray
+    from search.run.tune_adapters import ensure_ray
 
     assert ensure_ray(None, 1)
     assert fake_ray.calls[-1]["auth"] == "disabled"
@@ -71,7 +71,7 @@ def test_local_ray_defaults_auth_off(fake_ray: _FakeRay, monkeypatch: pytest.Mon
 
 
 def test_cluster_auth_is_left_to_the_user(fake_ray: _FakeRay) -> None:
-    from search.tune_adapters import ensure_ray
+    from search.run.tune_adapters import ensure_ray
 
     ensure_ray("10.0.0.1:6379", None)
     assert fake_ray.calls[-1]["auth"] is None and fake_ray.calls[-1]["address"] == "10.0.0.1:6379"

@@ -11,12 +11,18 @@ from alembic.runtime.migration import MigrationContext
 from service_helpers import board
 from sqlalchemy import Engine, func, inspect, select, text
 
-from search import repository as repo
-from search.db import Base, Search, Trial, TrialMetric, create_db_engine, session_scope
 from search.errors import InvalidRequest, NotFound
-from search.leaderboard import best_trial
-from search.migrations import VERSION_TABLE, current_revision, downgrade, head_revision, upgrade
-from search.pareto import Goal, add_to_pareto, pareto_mask, update_pareto
+from search.records import repository as repo
+from search.records.db import Base, Search, Trial, TrialMetric, create_db_engine, session_scope
+from search.records.leaderboard import best_trial
+from search.records.migrations import (
+    VERSION_TABLE,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+from search.records.pareto import Goal, add_to_pareto, pareto_mask, update_pareto
 from search.settings import database_url, normalize_url
 from space.spec import Objective
 
@@ -91,7 +97,7 @@ def test_sqlite_uses_wal_and_busy_timeout(tmp_path: Any) -> None:
 def test_commit_settings_on_our_engine_and_optunas(db_url: str) -> None:
     """Every connection (ours and Optuna's storage) commits without a disk flush per commit:
     SQLite WAL + synchronous=NORMAL (1), PostgreSQL synchronous_commit=off."""
-    from search.optuna_bridge import rdb_storage
+    from search.records.studies import rdb_storage
 
     storage = rdb_storage(db_url)
     ours = create_db_engine(db_url)

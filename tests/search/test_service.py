@@ -14,7 +14,7 @@ from service_helpers import populate
 from sqlalchemy import Engine, func, select
 
 from search import service as svc
-from search.db import Search, Trial, TrialMetric, session_scope, utcnow
+from search.records.db import Search, Trial, TrialMetric, session_scope, utcnow
 from space.arch import load_arch
 from space.status import SearchStatus
 
@@ -199,7 +199,7 @@ def test_presets() -> None:
 
 def test_importing_the_service_loads_neither_torch_nor_ray() -> None:
     code = (
-        "import sys, search.service, search.lifecycle\n"
+        "import sys, search.service, search.records.lifecycle\n"
         "heavy = [m for m in ('torch', 'ray', 'workers.loop', 'optuna') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )

@@ -18,14 +18,14 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from search import service
-from search.db import Search, Trial, TrialMetric, create_db_engine, session_scope, utcnow
-from search.leaderboard import TrialQuery
-from search.ledger import Ledger
-from search.lifecycle import create_search
-from search.migrations import downgrade, upgrade
+from search.records.db import Search, Trial, TrialMetric, create_db_engine, session_scope, utcnow
+from search.records.leaderboard import TrialQuery
+from search.records.lifecycle import create_search
+from search.records.migrations import downgrade, upgrade
+from search.run.ledger import Ledger
+from search.run.study import open_study
 from search.service.schemas import BOARD_COLUMNS, shown_columns
 from search.service.trials import trials_csv
-from search.study import open_study
 from space.cost import human_bytes
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

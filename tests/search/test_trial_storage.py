@@ -19,8 +19,8 @@ from test_trial_run_facts import new_ledger, trial_row
 from typer.testing import CliRunner
 
 from api.cli import app
-from search.db import Trial, session_scope
-from search.lifecycle import create_search
+from search.records.db import Trial, session_scope
+from search.records.lifecycle import create_search
 from space.errors import SpecError
 from space.spec import spec_from_data
 
@@ -49,7 +49,7 @@ class FakeTrial:
 
 def test_a_lost_worker_reads_node_died_and_an_error_its_own_line(tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    from search.tune_adapters import error_message
+    from search.run.tune_adapters import error_message
 
     lost, raised = tmp_path / "lost.txt", tmp_path / "raised.txt"
     lost.write_text(LOST)
@@ -128,7 +128,7 @@ def test_retried_trials_checkpoint_into_the_runs_folder_and_export_after_ray_is_
     ray = pytest.importorskip("ray")
     import search_helpers
 
-    from search.driver import run_search
+    from search.run.driver import run_search
 
     # The trainable and its helpers travel to the workers by value (tests/ is not on their path).
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

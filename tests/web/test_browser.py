@@ -23,7 +23,7 @@ from web_helpers import add_trial, bulk_trials, feedback_arch
 
 from api.app import create_app
 from api.settings import ApiSettings
-from search.db import create_db_engine
+from search.records.db import create_db_engine
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTES_SHOTS = Path("/work/notes/screenshots")

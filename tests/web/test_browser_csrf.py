@@ -23,7 +23,7 @@ from service_helpers import populate
 from sqlalchemy import func, select
 from test_serve import serving
 
-from search.db import Search, create_db_engine, session_scope
+from search.records.db import Search, create_db_engine, session_scope
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = Path(__file__).resolve().parents[1] / "hostile" / "http" / "csrf_page.html"

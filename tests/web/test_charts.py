@@ -22,7 +22,7 @@ from api.app import create_app
 from api.settings import ApiSettings
 from api.web.charts import Spread, range_chart, step_chart
 from search import service
-from search.db import Trial, create_db_engine, session_scope
+from search.records.db import Trial, create_db_engine, session_scope
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTES_SHOTS = Path("/work/notes/screenshots")

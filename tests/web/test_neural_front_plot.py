@@ -1,6 +1,6 @@
 """The search page's front plot for a search with a neural_fit objective (issue 14): val_acc
-against the neural fit on a linear axis, the Pareto front (recomputed by search.pareto in that
-space) joined in it; a val_acc search keeps its accuracy-against-parameters plot. Served by the
+against the neural fit on a linear axis, the Pareto front (recomputed by search.records.pareto in
+that space) joined in it; a val_acc search keeps its accuracy-against-parameters plot. Served by the
 real app on a recorded search in SQLite; the browser case takes a screenshot for a person to
 look at (the test's tmp_path and, when the notes folder exists, /work/notes/screenshots)."""
 
@@ -22,9 +22,9 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.settings import ApiSettings
 from search import service
-from search.db import Trial, create_db_engine, session_scope
-from search.lifecycle import create_search
-from search.pareto import update_pareto
+from search.records.db import Trial, create_db_engine, session_scope
+from search.records.lifecycle import create_search
+from search.records.pareto import update_pareto
 from space.cost import cost
 from space.sampling import RandomSampler, freeze
 from space.spec import spec_from_data

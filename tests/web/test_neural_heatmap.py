@@ -17,7 +17,7 @@ from sqlalchemy import Engine, update
 from web_helpers import add_trial, feedback_arch
 
 from api.web.heatmap import colour, neural_heatmaps, region_fits
-from search.db import Trial, session_scope
+from search.records.db import Trial, session_scope
 
 SVG = "{http://www.w3.org/2000/svg}"
 LAYERS = ["conv1", "conv2", "conv3"]

@@ -19,7 +19,7 @@ from web_helpers import add_trial, feedback_arch
 
 from api.app import create_app
 from api.settings import ApiSettings
-from search.db import Trial, create_db_engine, session_scope
+from search.records.db import Trial, create_db_engine, session_scope
 
 pytestmark = [
     pytest.mark.browser,

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, update
 from web_helpers import add_trial, bulk_trials, feedback_arch
 
 from search import service
-from search.db import Trial, session_scope
-from search.leaderboard import TrialQuery
+from search.records.db import Trial, session_scope
+from search.records.leaderboard import TrialQuery
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -206,7 +206,7 @@ from api.settings import ApiSettings
 client = TestClient(create_app(ApiSettings(database_url={db_url!r})))
 for path in ("/", "/searches/{search_id}", "/searches/{search_id}/trials/3"):
     assert client.get(path).status_code == 200, path
-heavy = ("torch", "ray", "workers.trainable", "search.driver")
+heavy = ("torch", "ray", "workers.trainable", "search.run.driver")
 loaded = sorted(m for m in heavy if m in sys.modules)
 assert not loaded, loaded
 print("clean")

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, text
 
-from search.db import Trial, TrialMetric, arch_cell_kinds, encode_cells, session_scope
+from search.records.db import Trial, TrialMetric, arch_cell_kinds, encode_cells, session_scope
 from space.arch import Arch
 from space.cost import cost
 from space.presets import load_preset

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from search.ledger import Ledger
+from search.run.ledger import Ledger
 from space.status import RunStatus, TrialStatus
 from workers.config import TrainConfig
 from workers.data import load_dataset, parse_dataset_ref
@@ -98,16 +98,16 @@ def test_a_cpu_allocation_failure_is_failed_not_out_of_memory(tiny: Any, message
 
 
 # ------------------------------------------------------------------------------------------------
-# The retry (search.ledger with search.resources; no Ray: the ledger is driven directly)
+# The retry (search.run.ledger with search.run.resources; no Ray: the ledger is driven directly)
 # ------------------------------------------------------------------------------------------------
 
 LEDGER_RETRY = hasattr(Ledger, "_retry_out_of_memory")
 
 
 def _ledger(tmp_path: Any, oom_retry: bool) -> Ledger:
-    from search.db import Search, create_db_engine, session_scope
-    from search.lifecycle import create_search
-    from search.study import open_study
+    from search.records.db import Search, create_db_engine, session_scope
+    from search.records.lifecycle import create_search
+    from search.run.study import open_study
     from space.spec import spec_from_data
 
     spec = spec_from_data(
@@ -145,8 +145,8 @@ def _oom_result(share: float) -> dict[str, Any]:
 
 
 def _row(ledger: Ledger, number: int) -> Any:
-    from search import repository as repo
-    from search.db import session_scope
+    from search.records import repository as repo
+    from search.records.db import session_scope
 
     with session_scope(ledger.engine) as s:
         row = repo.get_trial(s, ledger.search_id, number)
@@ -156,7 +156,7 @@ def _row(ledger: Ledger, number: int) -> Any:
 
 @pytest.mark.xfail(
     not LEDGER_RETRY,
-    reason="needs the search/ledger.py change in /work/notes/requests-gpu.md",
+    reason="needs the search/run/ledger.py change in /work/notes/requests-gpu.md",
     strict=True,
 )
 def test_an_oom_trial_is_recorded_and_retried_once_with_twice_the_share(tmp_path: Any) -> None:

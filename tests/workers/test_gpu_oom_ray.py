@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from search.db import Trial, create_db_engine, session_scope
-from search.driver import run_search
-from search.ledger import Ledger
-from search.lifecycle import create_search
+from search.records.db import Trial, create_db_engine, session_scope
+from search.records.lifecycle import create_search
+from search.run.driver import run_search
+from search.run.ledger import Ledger
 from space.spec import spec_from_data
 from space.status import TrialStatus
 from workers.loop import FAULT_OOM_AT_STEP, FAULT_OOM_BELOW_SHARE
@@ -73,7 +73,7 @@ def spec_data(oom_retry: bool) -> dict[str, Any]:
 
 @pytest.mark.xfail(
     not hasattr(Ledger, "_retry_out_of_memory"),
-    reason="needs the search/ledger.py change in /work/notes/requests-gpu.md",
+    reason="needs the search/run/ledger.py change in /work/notes/requests-gpu.md",
     strict=True,
 )
 def test_oom_trials_are_recorded_and_retried_with_twice_the_share(

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from search.db import Trial, create_db_engine, session_scope
-from search.driver import run_search
-from search.lifecycle import create_search
-from search.resources import TrialResources, config_memory_estimate
+from search.records.db import Trial, create_db_engine, session_scope
+from search.records.lifecycle import create_search
+from search.run.driver import run_search
+from search.run.resources import TrialResources, config_memory_estimate
 from space.spec import spec_from_data
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -91,8 +91,8 @@ def test_without_gpu_memory_it_is_read_from_a_gpu_or_the_search_fails_naming_it(
 ) -> None:
     """The probe runs a tiny task on a GPU of the cluster; this "GPU" has no CUDA behind it, so
     the search fails before any trial, naming the setting to give."""
-    from search.db import Search
-    from search.resources import ResourceError
+    from search.records.db import Search
+    from search.run.resources import ResourceError
 
     data = spec_data()
     del data["search"]["resources"]["gpu_memory"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from search import resources as R
+from search.run import resources as R
 from space.errors import SpecError
 from space.packing import trials_per_gpu
 from space.spec import spec_from_data
@@ -74,7 +74,7 @@ def test_a_requested_share_wins_and_a_bad_config_gets_the_floor(tiny_data: Any) 
 
 
 def test_no_gpu_in_the_cluster_means_cpu_with_a_notice(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="search.resources"):
+    with caplog.at_level(logging.WARNING, logger="search.run.resources"):
         assert R.trial_resources(spec(gpu="auto"), 8.0, 0.0) == {"cpu": 1.0, "gpu": 0.0}
         assert R.trial_resources(spec(gpu=0.5), 8.0, 0.0) == {"cpu": 1.0, "gpu": 0.0}
     assert "no GPU" in caplog.text

@@ -1,9 +1,9 @@
 """Queries and record updates over searches, trials and trial metrics.
 
 Read side: resolve a search by id or name, trial counts (leaderboards are in
-:mod:`search.leaderboard`, Pareto flags in :mod:`search.pareto`). Write side: the small set of
-state transitions the driver performs (trial proposed, epoch reported, trial finished), each
-idempotent so that nothing is recorded twice when an event is replayed after a crash.
+:mod:`search.records.leaderboard`, Pareto flags in :mod:`search.records.pareto`). Write side: the
+small set of state transitions the driver performs (trial proposed, epoch reported, trial finished),
+each idempotent so that nothing is recorded twice when an event is replayed after a crash.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from search.db import Search, Trial, TrialMetric, clean_json, finite, utcnow
 from search.errors import NotFound
+from search.records.db import Search, Trial, TrialMetric, clean_json, finite, utcnow
 from space.status import FINISHED_TRIAL, SearchStatus, TrialStatus
 
 # Metric columns of trial_metrics; any other reported key goes to ``extra``.
@@ -33,7 +33,7 @@ NOT_METRICS = frozenset(
         "pid", "hostname", "node_ip", "done", "should_checkpoint", "checkpoint_dir_name",
         "trial_resources", "epoch", "arch_hash", "val_acc_per_step",
         "preprocessing",  # stored once, on the trial row
-        "neural",  # the fit table: on the trial row (search.ledger.RUN_FACTS)
+        "neural",  # the fit table: on the trial row (search.run.ledger.RUN_FACTS)
     }
 )  # fmt: skip
 

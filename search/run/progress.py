@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from search import repository as repo
-from search.db import Search, Trial, session_scope, utcnow
-from search.leaderboard import default_sort, objectives_of, parse_sort
+from search.records import repository as repo
+from search.records.db import Search, Trial, session_scope, utcnow
+from search.records.leaderboard import default_sort, objectives_of, parse_sort
 from space.status import FAILED_TRIAL, FINISHED_TRIAL, TRAINED_TRIAL, TrialStatus
 
 

@@ -1,7 +1,7 @@
 """The Ray Tune side of a search: the searcher, callback and stopper that connect Tune to the
-:class:`~search.ledger.Ledger`, the scheduler and per-trial resources, and starting Ray.
+:class:`~search.run.ledger.Ledger`, the scheduler and per-trial resources, and starting Ray.
 
-This module imports Ray when it is imported: only ``search.driver`` imports it, and only inside
+This module imports Ray when it is imported: only ``search.run.driver`` imports it, and only inside
 a run, so that the service layer, the CLI's other commands and the ledger's tests stay light.
 """
 
@@ -21,9 +21,9 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from search.ledger import Ledger
-from search.lifecycle import HEARTBEAT_SECONDS, heartbeat, stop_reason
-from search.progress import Progress, TrialDone
+from search.records.lifecycle import HEARTBEAT_SECONDS, heartbeat, stop_reason
+from search.run.ledger import Ledger
+from search.run.progress import Progress, TrialDone
 from space.spec import SearchSpec
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,7 @@ def trial_dirname(trial: Any) -> str:
 def ensure_ray(address: str | None, num_cpus: int | None) -> bool:
     """Connect to ``address`` or start a local Ray; returns whether this call started it.
 
-    Check an address with ``search.preflight.check_ray_address`` first: Ray itself retries an
+    Check an address with ``search.run.preflight.check_ray_address`` first: Ray itself retries an
     unreachable one for many minutes.
     """
     if ray.is_initialized():
@@ -268,8 +268,8 @@ def ensure_ray(address: str | None, num_cpus: int | None) -> bool:
 def trial_resources(spec: SearchSpec) -> Any:
     """The spec's per-trial resources, fitted to the cluster (no GPU there: CPU only): a dict,
     or with ``gpu: auto`` a callable of the trial config (cost-aware packing,
-    :mod:`search.resources`)."""
-    from search import resources
+    :mod:`search.run.resources`)."""
+    from search.run import resources
 
     available = ray.cluster_resources()  # type: ignore[no-untyped-call]
     cpus = float(available.get("CPU", 1.0))

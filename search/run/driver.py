@@ -1,17 +1,17 @@
 """The Ray Tune driver: one search run from its records to its end (or a clean stop).
 
 Ray Tune's ``Tuner`` runs the trials with an ``OptunaSearch`` whose suggestions come from the
-:class:`~search.ledger.Ledger` (define-by-run through the DSL; duplicates and over-budget candidates
-are settled there without a worker), ASHA on the per-epoch validation accuracy for one objective
-and FIFO otherwise, the spec's concurrency and per-trial resources, and a stopper that polls the
-search's record (cancel, another runner) and wall-clock budget. Callbacks record trial start,
-every epoch, completion, early stop and failure. The Tune classes live in
-:mod:`search.tune_adapters`, imported only once a run starts.
+:class:`~search.run.ledger.Ledger` (define-by-run through the DSL; duplicates and over-budget
+candidates are settled there without a worker), ASHA on the per-epoch validation accuracy for one
+objective and FIFO otherwise, the spec's concurrency and per-trial resources, and a stopper that
+polls the search's record (cancel, another runner) and wall-clock budget. Callbacks record trial
+start, every epoch, completion, early stop and failure. The Tune classes live in
+:mod:`search.run.tune_adapters`, imported only once a run starts.
 
-Before anything is claimed or started, the run checks what it will need (:mod:`search.preflight`:
-the Ray address answers, the runs folder is writable; the database is writable): a failure there
-leaves the search as it was. A run whose trials never complete ends ``failed`` with the commonest
-error (:mod:`search.verdict`).
+Before anything is claimed or started, the run checks what it will need
+(:mod:`search.run.preflight`: the Ray address answers, the runs folder is writable; the database is
+writable): a failure there leaves the search as it was. A run whose trials never complete ends
+``failed`` with the commonest error (:mod:`search.run.verdict`).
 
 Resuming (also after ``kill -9``) is the same call: the ledger marks trials left running as
 interrupted, settles the Optuna study left behind, and the run proposes exactly the trials still
@@ -31,10 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from search import repository as repo
-from search.db import Search, session_scope
-from search.ledger import Ledger
-from search.lifecycle import (
+from search.records import repository as repo
+from search.records.db import Search, session_scope
+from search.records.lifecycle import (
     SearchStateError,
     claim,
     finalize,
@@ -42,15 +41,16 @@ from search.lifecycle import (
     runner_id,
     search_folder,
 )
-from search.preflight import check_run_inputs
-from search.resources import with_trial_settings
-from search.study import open_study
-from search.verdict import no_success_reason
+from search.run.ledger import Ledger
+from search.run.preflight import check_run_inputs
+from search.run.resources import with_trial_settings
+from search.run.study import open_study
+from search.run.verdict import no_success_reason
 from space.spec import SearchSpec
 from space.status import SearchStatus, TrialStatus
 
 if TYPE_CHECKING:
-    from search.tune_adapters import Reporter
+    from search.run.tune_adapters import Reporter
 
 __all__ = ["REUSE_ACTORS", "RunOutcome", "SearchStateError", "resume_search", "run_search"]
 
@@ -117,8 +117,8 @@ def run_search(
     out of time.
 
     ``runner``: who drives it (default ``host:pid``); a search already claimed by this runner
-    (``search.lifecycle.claim_next``) is run, one another live runner drives is refused unless
-    ``force``. ``trainable``, ``num_cpus`` and ``trial_config`` are for tests and benchmarks.
+    (``search.records.lifecycle.claim_next``) is run, one another live runner drives is refused
+    unless ``force``. ``trainable``, ``num_cpus`` and ``trial_config`` are for tests and benchmarks.
     Raises a named error before anything is claimed when the Ray address, the runs folder or
     the database is unusable.
     """
@@ -210,7 +210,7 @@ def _short(exc: BaseException) -> str:
 def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
     from ray import tune
 
-    from search import tune_adapters as ta
+    from search.run import tune_adapters as ta
 
     started_ray = ta.ensure_ray(run.address, run.num_cpus)
     try:

@@ -29,7 +29,7 @@ from space.errors import ConvnasError
 
 log = logging.getLogger(__name__)
 
-# Any fixed 64-bit number other than search.migrations' (which nests inside this one).
+# Any fixed 64-bit number other than search.records.migrations' (which nests inside this one).
 PG_SCHEMA_LOCK_KEY = 0x636E61735F736368
 # How long a process waits for another to finish creating the schema before giving up.
 LOCK_TIMEOUT_SECONDS = 120

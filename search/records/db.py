@@ -240,11 +240,11 @@ class Trial(Base):
     )
 
 
-# Leaderboards: one index per sort key (SORT_COLUMNS of search.leaderboard), holding a search's
-# trials in the key's natural order then by number (the leaderboard's order), followed by every
-# column a leaderboard filters on. A page, the count of its matches and a filtered count then
-# read the index alone, and a deep page (a large offset) walks index entries, not table rows:
-# at 100k trials each of these was 100-200 ms when the filter or the tie-break read the rows.
+# Leaderboards: one index per sort key (SORT_COLUMNS of search.records.leaderboard), holding a
+# search's trials in the key's natural order then by number (the leaderboard's order), followed by
+# every column a leaderboard filters on. A page, the count of its matches and a filtered count then
+# read the index alone, and a deep page (a large offset) walks index entries, not table rows: at
+# 100k trials each of these was 100-200 ms when the filter or the tie-break read the rows.
 BOARD_FILTERS = ("status", "cell_kinds", "n_params", "flops")
 
 
@@ -336,7 +336,7 @@ def postgres_settings(dbapi_connection: Any) -> None:
 
 def connection_settings(engine: Engine) -> None:
     """Apply :func:`sqlite_settings` or :func:`postgres_settings` to every new connection of
-    ``engine`` (Optuna's storage engine too; see ``search.optuna_bridge.rdb_storage``)."""
+    ``engine`` (Optuna's storage engine too; see ``search.records.studies.rdb_storage``)."""
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", lambda conn, _record: sqlite_settings(conn))
     elif engine.dialect.name == "postgresql":
@@ -477,8 +477,8 @@ def create_db_engine(
     connection_settings(engine)
     _probe(engine, resolved)
     if migrate:
-        from search.migrations import upgrade
-        from search.schema_lock import schema_lock
+        from search.records.migrations import upgrade
+        from search.records.schema_lock import schema_lock
 
         try:
             with schema_lock(resolved):
@@ -501,7 +501,7 @@ def check_writable(engine: Engine) -> None:
     The probe is a write that changes nothing, rolled back: opening a read-only SQLite file
     succeeds and only the first write fails.
     """
-    from search.migrations import VERSION_TABLE
+    from search.records.migrations import VERSION_TABLE
 
     try:
         with engine.connect() as conn, conn.begin() as transaction:

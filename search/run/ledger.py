@@ -26,8 +26,8 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy import Engine, select
 
-from search import repository as repo
-from search.db import (
+from search.records import repository as repo
+from search.records.db import (
     Search,
     Trial,
     arch_cell_kinds,
@@ -37,12 +37,12 @@ from search.db import (
     session_scope,
     utcnow,
 )
-from search.optuna_bridge import OptunaSampler, mark_infeasible
-from search.pareto import add_to_pareto, update_pareto
-from search.progress import Progress, TrialDone, measure
-from search.resources import enqueue_oom_retry, retry_config, retry_request
-from search.study import outcome, tell, values_for
-from search.verdict import FailureStreak, epoch_of, final_status, stop_after_failures
+from search.records.pareto import add_to_pareto, update_pareto
+from search.run.optuna_bridge import OptunaSampler, mark_infeasible
+from search.run.progress import Progress, TrialDone, measure
+from search.run.resources import enqueue_oom_retry, retry_config, retry_request
+from search.run.study import outcome, tell, values_for
+from search.run.verdict import FailureStreak, epoch_of, final_status, stop_after_failures
 from space.arch import Arch
 from space.budget import limits
 from space.cost import ArchCost, cost
@@ -225,7 +225,7 @@ class Ledger:
                 arch.training.epochs if arch.training is not None else None
             )
             config = self._config(arch, ot_trial.number)
-            if retry is not None:  # a larger GPU share (search.resources.TrialResources)
+            if retry is not None:  # a larger GPU share (search.run.resources.TrialResources)
                 config = retry_config(config, retry[1])
             self.live[tune_id] = _Live(ot_trial.number, ot_trial, planned, config=config)
             self.numbers[tune_id] = ot_trial.number
@@ -433,7 +433,7 @@ class Ledger:
 
     def _retry_out_of_memory(self, live: _Live, last: Mapping[str, Any]) -> None:
         """``search.resources.oom_retry``: the candidate again as the next proposal, with twice
-        the GPU share (:func:`search.resources.enqueue_oom_retry` decides)."""
+        the GPU share (:func:`search.run.resources.enqueue_oom_retry` decides)."""
         params = live.ot_trial.params
         share = enqueue_oom_retry(self.study, self.spec, live.number, params, live.config, last)
         if share is None:
@@ -467,7 +467,7 @@ class Ledger:
         self, number: int, status: TrialStatus, error: str | None, *, raised: bool
     ) -> None:
         """A trained trial's outcome extends or ends the failure streak; enough failures alike
-        in a row stop the search (:mod:`search.verdict`)."""
+        in a row stop the search (:mod:`search.run.verdict`)."""
         if raised:
             self.raised.add(number)
             return

@@ -1,4 +1,5 @@
-"""The one adapter between the DSL and Optuna, plus the sampler factory.
+"""The one adapter between the DSL and Optuna, plus the sampler factory (the study's storage
+is a record: :mod:`search.records.studies`).
 
 :class:`OptunaSampler` turns an Optuna trial into a ``space.sampling.Sampler``: each searched leaf
 ``(label, domain)`` becomes one ``suggest_*`` call named by the leaf's stable label, so
@@ -22,8 +23,6 @@ from typing import Any
 
 import optuna
 
-from search.db import SQLITE_BUSY_TIMEOUT_MS, connection_settings
-from search.schema_lock import schema_lock
 from space.budget import CONSTRAINT_KINDS
 from space.params import Boolean, Categorical, Domain, Fixed, FloatRange, IntRange
 
@@ -92,23 +91,3 @@ def make_sampler(
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     raise ValueError(f"search.sampler: unknown sampler {name!r}; choose one of {SAMPLERS}")
-
-
-def rdb_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's storage on the convnas database itself (its tables sit next to ours).
-
-    Its connections get the commit settings of ours (``search.db.connection_settings``: SQLite
-    WAL with ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit=off``), which keep every
-    commit through a ``kill -9`` of the driver. Optuna's defaults flush every commit to disk, and
-    define-by-run sampling commits once per suggested parameter.
-    """
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
-    # Creating Optuna's tables is not safe against a second process doing it at the same time.
-    with schema_lock(url):
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    connection_settings(storage.engine)
-    # RDBStorage connected while checking its schema: reopen with the settings above.
-    storage.engine.dispose()
-    return storage

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 import optuna
 from optuna.trial import TrialState
 
-from search.db import Trial
-from search.optuna_bridge import make_sampler, rdb_storage
-from search.pareto import Ranked
+from search.records.db import Trial
+from search.records.pareto import Ranked
+from search.records.studies import rdb_storage
+from search.run.optuna_bridge import make_sampler
 from space.spec import SearchSpec
 from space.status import TrialStatus
 

@@ -1,7 +1,7 @@
 """Leaderboard indexes that answer from the index alone: one per sort key (see
-search.db.BOARD_INDEXES; a search's trials in the key's natural order, then by number, then every
-column a leaderboard filters on), and the (search, status) index widened to every sort key and
-filter for the counts.
+search.records.db.BOARD_INDEXES; a search's trials in the key's natural order, then by number,
+then every column a leaderboard filters on), and the (search, status) index widened to every sort
+key and filter for the counts.
 
 Revision ID: 0004
 Revises: 0003

@@ -23,10 +23,10 @@ from typing import Any, Literal
 import yaml
 from sqlalchemy.orm import Session
 
-from search import repository as repo
-from search.db import Search, Trial
 from search.errors import NotFound
-from search.leaderboard import best_trial, objectives_of
+from search.records import repository as repo
+from search.records.db import Search, Trial
+from search.records.leaderboard import best_trial, objectives_of
 from space.document import read_document
 from space.errors import SpecError
 

@@ -7,18 +7,18 @@ folder, a writable database, the spec and its dataset) happens before a search i
 claimed.
 
 A :class:`Runner` claims queued searches (oldest first), and running searches whose runner went
-quiet (:func:`search.lifecycle.claim_stale`), and drives each in a process of its own
-(``python -m search.runner``, which calls :func:`search.driver.run_search` in its main thread).
-One process per search rather than one thread: ``run_search`` changes process-wide state (it
-starts and shuts down the process's Ray, sets the trainable's Tune resources on the function
-object, environment variables and logger levels for the run, and only the main thread gets
-Tune's signal handling), so two searches in one process would step on each other; a process
-also keeps a crash or a leak to its one search, and the runner itself light (no Ray, no torch).
-The runner heartbeats its searches too, so a driver that is still starting Ray never looks dead.
-A driver process dies with its runner (``PR_SET_PDEATHSIG``), so a runner killed with ``kill -9``
-leaves searches that another runner takes over; a runner stopped with SIGTERM/SIGINT asks its
-drivers to stop (trials cut short are recorded as cancelled, the search as interrupted) and puts
-their searches back in the queue, where the next runner continues them to their trial count.
+quiet (:func:`search.records.lifecycle.claim_stale`), and drives each in a process of its own
+(``python -m search.run.runner``, which calls :func:`search.run.driver.run_search` in its main
+thread). One process per search rather than one thread: ``run_search`` changes process-wide state
+(it starts and shuts down the process's Ray, sets the trainable's Tune resources on the function
+object, environment variables and logger levels for the run, and only the main thread gets Tune's
+signal handling), so two searches in one process would step on each other; a process also keeps a
+crash or a leak to its one search, and the runner itself light (no Ray, no torch). The runner
+heartbeats its searches too, so a driver that is still starting Ray never looks dead. A driver
+process dies with its runner (``PR_SET_PDEATHSIG``), so a runner killed with ``kill -9`` leaves
+searches that another runner takes over; a runner stopped with SIGTERM/SIGINT asks its drivers to
+stop (trials cut short are recorded as cancelled, the search as interrupted) and puts their searches
+back in the queue, where the next runner continues them to their trial count.
 """
 
 from __future__ import annotations
@@ -43,15 +43,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from search import lifecycle, service
-from search.driver import RunOutcome, run_search
-from search.preflight import check_run_inputs
+from search import service
+from search.records import lifecycle
+from search.run.driver import RunOutcome, run_search
+from search.run.preflight import check_run_inputs
 from space.errors import ConvnasError
 from space.spec import SearchSpec
 from space.status import SearchStatus
 
 if TYPE_CHECKING:
-    from search.tune_adapters import Reporter
+    from search.run.tune_adapters import Reporter
 
 Announce = Callable[[service.SearchOut, SearchSpec], None]
 Say = Callable[[str], None]
@@ -233,7 +234,7 @@ class Runner:
         env[DATABASE_ENV] = self.engine.url.render_as_string(hide_password=False)
         # Its own session: a Ctrl-C in the runner's terminal reaches the runner, which stops
         # its drivers in order, rather than every driver and Ray process at once.
-        command = [sys.executable, "-m", "search.runner", *args]  # no shell: a list of strings
+        command = [sys.executable, "-m", "search.run.runner", *args]  # no shell: a list of strings
         return subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603
 
     def _beat(self) -> None:
@@ -346,12 +347,12 @@ def exit_with_parent(parent: int, sig: int = signal.SIGKILL) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# One driver process: python -m search.runner --search ID --runner ID --parent PID ...
+# One driver process: python -m search.run.runner --search ID --runner ID --parent PID ...
 # --------------------------------------------------------------------------------------------
 
 
 def _arguments(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m search.runner")
+    parser = argparse.ArgumentParser(prog="python -m search.run.runner")
     parser.add_argument("--search", type=int, required=True)
     parser.add_argument("--runner", required=True)
     parser.add_argument("--parent", type=int, required=True)
@@ -390,7 +391,7 @@ def drive(argv: Sequence[str]) -> int:
     args = _arguments(argv)
     exit_with_parent(args.parent)
     signal.signal(signal.SIGTERM, _stop_here)
-    from search.db import create_db_engine
+    from search.records.db import create_db_engine
 
     engine = create_db_engine(os.environ[DATABASE_ENV], migrate=False)
     prefix = f"search {args.search}: "
@@ -432,9 +433,9 @@ def _start_ray(engine: Engine, args: argparse.Namespace) -> tuple[str | None, bo
     """Connect to the runner's Ray address (else the one stored with the search, as
     ``run_search`` would choose it) or start a local Ray; returns the address and whether Ray
     was started here."""
-    from search import repository as repo
-    from search.db import session_scope
-    from search.tune_adapters import ensure_ray
+    from search.records import repository as repo
+    from search.records.db import session_scope
+    from search.run.tune_adapters import ensure_ray
 
     with session_scope(engine) as s:
         stored = repo.resolve_search(s, args.search).ray_address

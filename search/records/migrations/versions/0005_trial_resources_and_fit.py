@@ -1,6 +1,6 @@
 """Where and how a trial ran, and its neural fit: the GPU share it got, the memory estimate its
 share was packed by, the measured peak memory, the neural fit objective (with its leaderboard
-index, as search.db.BOARD_INDEXES makes it) and the full fit table.
+index, as search.records.db.BOARD_INDEXES makes it) and the full fit table.
 
 Revision ID: 0005
 Revises: 0004

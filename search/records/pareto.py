@@ -11,7 +11,7 @@ from typing import Literal, Protocol
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
-from search.db import Trial
+from search.records.db import Trial
 from space.status import TrialStatus
 
 Goal = Literal["max", "min"]

@@ -5,8 +5,8 @@ and a runner's queue loop use it without loading the training stack.
 Claims are atomic. Each one reads and writes the search's row in one transaction that holds the
 row: ``SELECT ... FOR UPDATE`` on PostgreSQL (``SKIP LOCKED`` to find the next queued search, so
 runners never wait on each other), a ``BEGIN IMMEDIATE`` write transaction on SQLite (see
-``search.db``); the update itself is conditional on the state read (``WHERE status = ...``) and
-its row count checked, so two runners can never both take one search.
+``search.records.db``); the update itself is conditional on the state read (``WHERE status =
+...``) and its row count checked, so two runners can never both take one search.
 
 A runner is named ``host:pid`` (:func:`runner_id`); a search is driven by the runner recorded on
 its row while that runner keeps refreshing ``heartbeat_at``. A runner takes over a running search
@@ -25,9 +25,9 @@ from pathlib import Path
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from search import repository as repo
-from search.db import Search, check_writable, session_scope, utcnow
 from search.errors import Conflict, NotFound
+from search.records import repository as repo
+from search.records.db import Search, check_writable, session_scope, utcnow
 from space.errors import ConvnasError
 from space.spec import SearchSpec, spec_from_data
 from space.status import SEARCH_ENDED, SearchStatus
@@ -73,7 +73,7 @@ def create_search(
     """Store a validated spec as a queued search; returns its id. ``data_roots``: the folders
     its files are confined to (None: unconfined, a local search).
 
-    Raises ``search.db.DatabaseError`` (nothing written) when the database is read-only.
+    Raises ``search.records.db.DatabaseError`` (nothing written) when the database is read-only.
     """
     check_writable(engine)
     with session_scope(engine) as s:
@@ -214,7 +214,7 @@ def claim_next(engine: Engine, runner: str) -> int | None:
     """Take the oldest queued search for ``runner``; None when the queue is empty.
 
     Each queued search is handed to exactly one caller, however many runners ask at once.
-    Raises ``search.db.DatabaseError`` when the database is read-only.
+    Raises ``search.records.db.DatabaseError`` when the database is read-only.
     """
     check_writable(engine)
     while True:

@@ -31,7 +31,7 @@ _trials = sa.table(
 
 
 def cell_kinds(arch: Any) -> str | None:
-    """The encoding of ``search.db.encode_cells(arch_cell_kinds(arch))`` as it was at this
+    """The encoding of ``search.records.db.encode_cells(arch_cell_kinds(arch))`` as it was at this
     revision (kept here so that the migration does not change when the models do)."""
     layers = arch.get("layers") if isinstance(arch, Mapping) else None
     if not isinstance(layers, list) or not layers:

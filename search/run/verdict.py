@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from search.db import Trial
+from search.records.db import Trial
 from space.spec import SearchSpec
 from space.status import FINISHED_TRIAL, TrialStatus
 

@@ -1,16 +1,17 @@
-"""Alembic environment: runs on the connection handed over by ``search.migrations.upgrade``."""
+"""Alembic environment: runs on the connection handed over by
+``search.records.migrations.upgrade``."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from search.db import Base
-from search.migrations import VERSION_TABLE
+from search.records.db import Base
+from search.records.migrations import VERSION_TABLE
 
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError(
-        "convnas migrations run programmatically: use search.migrations.upgrade(engine)"
+        "convnas migrations run programmatically: use search.records.migrations.upgrade(engine)"
     )
 context.configure(
     connection=connection,

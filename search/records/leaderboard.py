@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from search.db import Search, Trial, encode_cells
 from search.errors import InvalidRequest, NotFound
-from search.pareto import Goal, Ranked
+from search.records.db import Search, Trial, encode_cells
+from search.records.pareto import Goal, Ranked
 from space.arch import CELL_KINDS
 from space.spec import Objective
 from space.status import TrialStatus
