@@ -153,9 +153,7 @@ def trial_resources(spec: SearchSpec, cluster_cpus: float, cluster_gpus: float) 
         return TrialResources.from_settings(settings, cpu, memory)
     gpu = float(settings.gpu)  # not auto here
     if gpu and cluster_gpus <= 0:
-        log.warning(
-            "search.resources.gpu=%s but the Ray cluster has no GPU: training on CPU", gpu
-        )
+        log.warning("search.resources.gpu=%s but the Ray cluster has no GPU: training on CPU", gpu)
         gpu = 0.0
     return {"cpu": cpu, "gpu": gpu}
 
