@@ -14,282 +14,59 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, Field, Strict, model_validator
 
+# The cell families and the shared field types are re-exported: ``space.arch`` stays the one
+# import for every frozen model (and space.codegen renders them as ``A.<name>``).
+from space.cells import CELL_KINDS as CELL_KINDS
+from space.cells import CELL_MODELS as CELL_MODELS
+from space.cells.base import CellModel as CellModel
+from space.cells.gru import GRUCell as GRUCell
+from space.cells.intersectionrnn import IntersectionRNNCell as IntersectionRNNCell
+from space.cells.lstm import LSTMCell as LSTMCell
+from space.cells.none import NoneCell as NoneCell
+from space.cells.rgc import RGC_MEMORY_ONLY as RGC_MEMORY_ONLY
+from space.cells.rgc import RGCCell as RGCCell
+from space.cells.simplernn import SimpleRNNCell as SimpleRNNCell
+from space.cells.timedecay import TimeDecayCell as TimeDecayCell
+from space.cells.ugrnn import UGRNNCell as UGRNNCell
 from space.errors import LineMap, SpecError, errors_from_validation
+from space.fields import CELL_TRAINING_FIELDS as CELL_TRAINING_FIELDS
+from space.fields import Activation as Activation
+from space.fields import Float as Float
+from space.fields import Frozen as Frozen
+from space.fields import GateNonlinearity as GateNonlinearity
+from space.fields import InitScale as InitScale
+from space.fields import Int as Int
+from space.fields import Kernel as Kernel
+from space.fields import Name as Name
+from space.fields import NonNegInt as NonNegInt
+from space.fields import PositiveInt as PositiveInt
+from space.fields import WeightDecay as WeightDecay
 
 ARCH_FORMAT: Literal["convnas.arch/1"] = "convnas.arch/1"
 
-Activation = Literal["elu", "relu", "gelu", "tanh", "sigmoid", "identity"]
-GateNonlinearity = Literal["sigmoid", "tanh"]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
-# Numbers are strict: a bool is not a number (``channels: true`` is an error, not 1), nor is
-# text; an int is accepted where a float is expected.
-Int = Annotated[int, Strict()]
-Float = Annotated[float, Strict()]
-PositiveInt = Annotated[int, Strict(), Field(gt=0)]
-Kernel = Annotated[int, Strict(), Field(ge=1, le=31)]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: fields added after archs were first recorded: left out of ``arch_hash`` while they hold
-    #: their default, so every arch written before them keeps its hash (see ``Arch.structure``)
-    _hash_neutral: ClassVar[frozenset[str]] = frozenset()
-
 
 # --------------------------------------------------------------------------------------------
-# Cells. Every cell sees ``x`` (the output of its layer's feedforward conv, after the layer's
-# activation) and ``r`` (the layer's input before that conv). Filter sizes are square and
-# same-padded at stride 1. ``bias`` switches the biases of the cell's own convs.
+# Cells: one module per family under space/cells (its model, parameters, cost, init rules and
+# sampling repairs), registered in space.cells.FAMILIES. Every cell sees ``x`` (the output of its
+# layer's feedforward conv, after the layer's activation) and ``r`` (the layer's input before
+# that conv). Filter sizes are square and same-padded at stride 1. ``bias`` switches the biases
+# of the cell's own convs.
 # --------------------------------------------------------------------------------------------
 
-
-NonNegInt = Annotated[int, Strict(), Field(ge=0)]
-InitScale = Annotated[float, Strict(), Field(gt=0.0, le=100.0)]
-WeightDecay = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
-
-
-#: cell fields the papers searched per cell, on every cell with kernels:
-#: ``init_scale``: the cell's kernels start from fan-in variance scaling with this scale (TF's
-#: ``variance_scaling_initializer``, truncated normal; the median RGC used 0.639) whatever the
-#: arch's ``init.scheme``; None: the scheme's default for cell kernels (Glorot uniform).
-#: ``weight_decay``: L2 decay of the cell's kernels and of the feedback projections into its
-#: layer (they live inside the cell in the released code), in place of
-#: ``training.weight_decay``; None: the training's.
-CELL_TRAINING_FIELDS = frozenset({"init_scale", "weight_decay"})
-
-
-class NoneCell(Frozen):
-    """No recurrence: the layer is a plain feedforward conv layer."""
-
-    kind: Literal["none"] = "none"
-
-
-class TimeDecayCell(Frozen):
-    """``h_t = tau * h_{t-1} + x_t`` with one trainable scalar ``tau`` per layer."""
-
-    kind: Literal["timedecay"] = "timedecay"
-    tau_init: Float = 0.0
-
-
-class SimpleRNNCell(Frozen):
-    """``h_t = f(LN?(W_x*x_t + W_h*h_{t-1} + b))``; ``depth`` = output channels (None: as input)."""
-
-    kind: Literal["simplernn"] = "simplernn"
-    depth: PositiveInt | None = None
-    filter_size: Kernel = 3
-    activation: Activation = "elu"
-    layer_norm: bool = False
-    bias: bool = True
-    init_scale: InitScale | None = None
-    weight_decay: WeightDecay | None = None
-
-    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
-
-
-class GRUCell(Frozen):
-    """Convolutional GRU; the reset gate gets ``forget_bias`` added before its sigmoid."""
-
-    kind: Literal["gru"] = "gru"
-    depth: PositiveInt | None = None
-    filter_size: Kernel = 3
-    forget_bias: Float = 1.0
-    layer_norm: bool = False
-    bias: bool = True
-    init_scale: InitScale | None = None
-    weight_decay: WeightDecay | None = None
-
-    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
-
-
-class LSTMCell(Frozen):
-    """Convolutional LSTM; peepholes are spatially untied (one weight per channel and position)."""
-
-    kind: Literal["lstm"] = "lstm"
-    depth: PositiveInt | None = None
-    filter_size: Kernel = 3
-    forget_bias: Float = 1.0
-    peepholes: bool = False
-    layer_norm: bool = False
-    bias: bool = True
-    init_scale: InitScale | None = None
-    weight_decay: WeightDecay | None = None
-
-    #: the start of every bias of the gates conv (i, j, f, o); None: 0. The released
-    #: lstm_shallow tuned it per layer (its bias_initializer constant)
-    bias_init: Annotated[float, Strict(), Field(ge=-100.0, le=100.0)] | None = None
-
-    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS | {"bias_init"}
-
-
-class UGRNNCell(Frozen):
-    """Update-gate RNN: ``h_t = g.h_{t-1} + (1-g).tanh(c)``."""
-
-    kind: Literal["ugrnn"] = "ugrnn"
-    depth: PositiveInt | None = None
-    filter_size: Kernel = 3
-    forget_bias: Float = 1.0
-    layer_norm: bool = False
-    bias: bool = True
-    init_scale: InitScale | None = None
-    weight_decay: WeightDecay | None = None
-
-    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
-
-
-class IntersectionRNNCell(Frozen):
-    """Intersection RNN: gated state plus a learned bypass of the input; state depth = input."""
-
-    kind: Literal["intersectionrnn"] = "intersectionrnn"
-    filter_size: Kernel = 3
-    forget_bias: Float = 1.0
-    layer_norm: bool = False
-    bias: bool = True
-    init_scale: InitScale | None = None
-    weight_decay: WeightDecay | None = None
-
-    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS
-
-
-RGC_MEMORY_ONLY = frozenset(
-    {
-        "ff_filter_size",
-        "ff_depth_separable",
-        "cell_tau_filter_size",
-        "input_to_cell",
-        "cell_residual",
-        "cell_to_out",
-        "residual_to_cell_tau",
-        "residual_to_cell_gate",
-        "cell_activation",
-    }
-)
-
-
-class RGCCell(Frozen):
-    """Reciprocal Gated Cell (convrnn.md section 2), every switch of the papers' search.
-
-    The memory ``c`` exists only when ``cell_depth > 0`` and ``gate_filter_size > 0``. The output
-    ``h`` has the channels of ``x``. Defaults give the ``(1 - s(.))`` gating form.
-    """
-
-    kind: Literal["rgc"] = "rgc"
-    cell_depth: Int = Field(default=0, ge=0)
-    tau_filter_size: Kernel = 3
-    cell_tau_filter_size: Kernel | None = None
-    gate_filter_size: Int = Field(default=3, ge=0, le=31)
-    ff_filter_size: Kernel = 3
-    in_out_filter_size: Kernel = 3
-    tau_depth_separable: bool = False
-    gate_depth_separable: bool = False
-    ff_depth_separable: bool = False
-    in_out_depth_separable: bool = False
-    input_to_cell: bool = True
-    cell_residual: bool = False
-    input_to_out: bool = False
-    cell_to_out: bool = False
-    out_residual: bool = False
-    input_to_tau: bool = False
-    input_to_gate: bool = False
-    residual_to_cell_tau: bool = False
-    residual_to_cell_gate: bool = False
-    residual_to_out_tau: bool = False
-    residual_to_out_gate: bool = False
-    tau_nonlinearity: GateNonlinearity = "sigmoid"
-    gate_nonlinearity: GateNonlinearity = "sigmoid"
-    tau_offset: Float = 1.0
-    tau_multiplier: Float = -1.0
-    gate_offset: Float = 1.0
-    gate_multiplier: Float = -1.0
-    tau_bias: Float = 0.0
-    gate_bias: Float = 0.0
-    #: where ``tau_bias``/``gate_bias`` apply: ``every_path`` (default) to every tau and gate;
-    #: ``released`` exactly where the released code added them: only on full (not
-    #: depth-separable) tau/gate convs, not to an output gate without a memory gate, and the
-    #: ``gate_bias`` into the ``cell_to_out`` drive
-    bias_placement: Literal["every_path", "released"] = "every_path"
-    input_activation: Activation = "identity"
-    cell_activation: Activation = "elu"
-    out_activation: Activation = "elu"
-    layer_norm: bool = False
-    bias: bool = True
-    init_scale: InitScale | None = None
-    weight_decay: WeightDecay | None = None
-
-    _hash_neutral: ClassVar[frozenset[str]] = CELL_TRAINING_FIELDS | {"bias_placement"}
-
-    @property
-    def has_memory(self) -> bool:
-        return self.cell_depth > 0 and self.gate_filter_size > 0
-
-    @property
-    def cell_tau_size(self) -> int:
-        return self.cell_tau_filter_size or self.tau_filter_size
-
-    @model_validator(mode="before")
-    @classmethod
-    def _canonical_without_memory(cls, data: Any) -> Any:
-        """Without memory, memory-only switches change nothing: reset them to their defaults so
-        that functionally identical cells get one canonical form (and one ``arch_hash``)."""
-        if not isinstance(data, dict):
-            return data
-        depth, gate = data.get("cell_depth", 0), data.get("gate_filter_size", 3)
-        if not (isinstance(depth, int) and isinstance(gate, int)) or (depth > 0 and gate > 0):
-            return data
-        data = {k: v for k, v in data.items() if k not in RGC_MEMORY_ONLY}
-        data["cell_depth"] = 0
-        if not data.get("residual_to_out_gate"):
-            data.pop("gate_depth_separable", None)
-            if not data.get("input_to_gate"):
-                data["gate_filter_size"] = 0
-        return data
-
-    @model_validator(mode="before")
-    @classmethod
-    def _canonical_bias_placement(cls, data: Any) -> Any:
-        """With both biases 0 the placement changes nothing: reset it (one ``arch_hash``)."""
-        if isinstance(data, dict) and "bias_placement" in data:
-            biases = (data.get("tau_bias", 0.0), data.get("gate_bias", 0.0))
-            if all(type(b) in (int, float) and b == 0 for b in biases):
-                data = {k: v for k, v in data.items() if k != "bias_placement"}
-        return data
-
-    @model_validator(mode="after")
-    def _memory_needs_a_drive(self) -> RGCCell:
-        if self.has_memory and not (self.input_to_cell or self.cell_residual):
-            raise ValueError(
-                "an rgc with memory needs input_to_cell or cell_residual (got both false)"
-            )
-        return self
-
-
-Cell = Annotated[
-    NoneCell
-    | TimeDecayCell
-    | SimpleRNNCell
-    | GRUCell
-    | LSTMCell
-    | UGRNNCell
-    | IntersectionRNNCell
-    | RGCCell,
-    Field(discriminator="kind"),
-]
-CELL_MODELS: dict[str, type[Frozen]] = {
-    "none": NoneCell,
-    "timedecay": TimeDecayCell,
-    "simplernn": SimpleRNNCell,
-    "gru": GRUCell,
-    "lstm": LSTMCell,
-    "ugrnn": UGRNNCell,
-    "intersectionrnn": IntersectionRNNCell,
-    "rgc": RGCCell,
-}
-CELL_KINDS: tuple[str, ...] = tuple(CELL_MODELS)
+if TYPE_CHECKING:
+    # mypy reads a cell as the family base; code that needs a family's fields narrows with
+    # isinstance, as it did with the static union
+    Cell = CellModel
+else:
+    # the discriminated union of every registered family, in registry order (which fixes the
+    # JSON schema's order and the error messages'), built from the registry so that a new
+    # family needs no line here
+    Cell = Annotated[Union[tuple(CELL_MODELS.values())], Field(discriminator="kind")]  # noqa: UP007
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Writes :mod:`space.spec_generated`: the searchable twin of every frozen model in
-:mod:`space.arch`, as explicit classes that mypy reads.
+:mod:`space.arch` and of every registered cell family (:mod:`space.cells`), as explicit classes
+that mypy reads.
 
 Every field ``f: T`` of a frozen model becomes ``f: Annotated[T | <leaf forms>, FromArch(Model,
 "f")] = default``: mypy sees the static union, pydantic validates it as the leaf union built from
@@ -107,6 +108,21 @@ def _alias_of(tp: Any) -> str | None:
     return None
 
 
+def model_ref(model: type[BaseModel]) -> str:
+    """How the generated file names a frozen model: ``A.Name`` when space.arch exports it (every
+    model written before the cell registry), else its bare name, imported from its family module
+    (see :func:`_family_imports`): a new cell family needs no line in space.arch."""
+    exported = getattr(A, model.__name__, None) is model
+    family = isinstance(model, type) and issubclass(model, A.CellModel)
+    return model.__name__ if family and not exported else f"A.{model.__name__}"
+
+
+def _family_imports() -> str:
+    """Import lines for the frozen models that space.arch does not export."""
+    models = [t.frozen for t in TARGETS if not model_ref(t.frozen).startswith("A.")]
+    return "".join(f"from {m.__module__} import {m.__name__}\n" for m in models)
+
+
 def render_type(tp: Any) -> str:
     """The static type of ``tp`` as source (pydantic metadata dropped: FromArch supplies it)."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -144,7 +160,7 @@ def _leaf_forms(info: FieldInfo) -> list[str]:
 
 
 def render_field(target: Target, name: str, info: FieldInfo) -> str:
-    ref = f"A.{target.frozen.__name__}, {render_value(name)}"
+    ref = f"{model_ref(target.frozen)}, {render_value(name)}"
     if name in target.keep:
         static = _alias_of(info.annotation) or render_type(info.annotation)
         annotation = static if not info.metadata or static.startswith("A.") else None
@@ -173,7 +189,7 @@ def render_field(target: Target, name: str, info: FieldInfo) -> str:
 def render_class(target: Target) -> str:
     lines = [f"class {target.name}({target.base}):"]
     if target.frozen.__doc__ and not target.override:
-        lines.append(f"    __doc__ = A.{target.frozen.__name__}.__doc__")
+        lines.append(f"    __doc__ = {model_ref(target.frozen)}.__doc__")
         lines.append("")
     for name, info in target.frozen.model_fields.items():
         if name not in target.exclude:
@@ -198,7 +214,9 @@ def generate() -> str:
     cells = _registry("CellKindSpace", "CELL_SPACES", "CellKindBase", A.CELL_MODELS)
     readouts = _registry("ReadoutKindSpace", "READOUT_SPACES", "ReadoutKindBase", A.READOUT_MODELS)
     note = "# Every cell and readout kind: the static union and the registry by kind."
-    return f"{HEADER}\n\n{classes}\n\n\n{note}\n{cells}\n{readouts}"
+    # family imports sort between ``space`` and ``space.params`` (isort order, as ruff wants)
+    header = HEADER.replace("from space.params", _family_imports() + "from space.params", 1)
+    return f"{header}\n\n{classes}\n\n\n{note}\n{cells}\n{readouts}"
 
 
 def same_code(a: str, b: str) -> bool:

@@ -39,23 +39,15 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from space.arch import Arch, LayerArch, RGCCell
+from space.arch import CELL_MODELS, Arch, LayerArch
 from space.graph import LayerShape, first_signal_steps, layer_shapes
 from space.inventory import LayerInventory, layer_inventory, readout_inventory
 
 BYTES_PER_ELEMENT = 4
 
-# Elementwise tensors a cell keeps per step, in units of its width x size x size (see module doc).
-CELL_TENSORS: dict[str, int] = {
-    "none": 0,
-    "timedecay": 1,  # h
-    "simplernn": 1,  # h = f(pre)
-    "gru": 5,  # s(r), s(u), r.h, tanh(c), h
-    "lstm": 7,  # s(i), tanh(j), s(f), s(o), c, tanh(c), h
-    "ugrnn": 3,  # s(g), tanh(c), h
-    "intersectionrnn": 6,  # s(g_h), tanh(h~), s(g_y), relu(y~), h, y
-    "rgc": 3,  # per state: tau gate, input gate, the state itself
-}
+# Elementwise tensors a cell keeps per step, in units of its width x size x size (see module doc);
+# each family states its own (``CellModel.state_tensors``), this table is for reading.
+CELL_TENSORS: dict[str, int] = {kind: model.state_tensors for kind, model in CELL_MODELS.items()}
 
 
 @dataclass(frozen=True)
@@ -123,14 +115,7 @@ class ArchCost:
 def _cell_elements(layer: LayerArch, shape: LayerShape) -> int:
     """Elements of the cell's gate activations and states at one step."""
     cell = layer.cell
-    per_state = CELL_TENSORS[cell.kind]
-    area = shape.size**2
-    if isinstance(cell, RGCCell):
-        widths = shape.x_channels + (cell.cell_depth if cell.has_memory else 0)
-        return per_state * widths * area
-    if cell.kind == "intersectionrnn":
-        return per_state * shape.x_channels * area
-    return per_state * shape.y_channels * area
+    return cell.state_tensors * cell.state_width(shape) * shape.size**2
 
 
 def _layer_elements(layer: LayerArch, shape: LayerShape, inv: LayerInventory) -> int:

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from space import arch as A
 from space.params import Domain, SearchDomain, Tied, domain_of, finite_values
-from space.spec_generated import CellKindSpace, ReadoutKindSpace, RGCCellSpace
+from space.spec_generated import CellKindSpace, ReadoutKindSpace
 from space.spec_model import SearchSpec
 from space.spec_nodes import EDGE_SETTINGS, CellOneOf, EdgeSpace, LayerSpace, ReadoutOneOf
 from space.walk import (
@@ -145,31 +145,17 @@ class _Lister(SpaceWalk):
 # Counting
 # --------------------------------------------------------------------------------------------
 
-# Fields whose sampling depends on each other (see space.sampling.forced_value): counted jointly.
+# Fields whose sampling depends on each other (see space.walk.forced_value): counted jointly.
+# A cell family states its own (``CellModel.coupled_fields``).
 _COUPLED: dict[type[BaseModel], tuple[str, ...]] = {
-    A.RGCCell: ("cell_depth", "gate_filter_size", "input_to_cell", "cell_residual"),
     A.LayerArch: ("stride", "post_kernel", "residual"),
 }
 
 
-def _memoryless_merges(node: RGCCellSpace) -> bool:
-    """True when distinct sampled rgc settings can freeze to one canonical memoryless cell
-    (``RGCCell`` resets memory-only switches when there is no memory)."""
-    values = {name: finite_values(domain_of(getattr(node, name))) for name in A.RGC_MEMORY_ONLY}
-    depth = finite_values(domain_of(node.cell_depth))
-    gate = finite_values(domain_of(node.gate_filter_size))
-    can_lack = depth is None or gate is None or 0 in depth or 0 in gate
-    if not can_lack:
-        return False
-    values["gate_depth_separable"] = finite_values(domain_of(node.gate_depth_separable))
-    searched = [v is None or len(v) > 1 for v in values.values()]
-    depth_varies = depth is None or len(depth) > 1
-    gate_varies = gate is None or len(gate) > 1
-    return (
-        any(searched)
-        or (gate_varies and 0 in (depth or [0]))
-        or (depth_varies and 0 in (gate or [0]))
-    )
+def _coupled(frozen: type[BaseModel]) -> tuple[str, ...]:
+    if issubclass(frozen, A.CellModel):
+        return frozen.coupled_fields
+    return _COUPLED.get(frozen, ())
 
 
 class _Counter:
@@ -179,9 +165,10 @@ class _Counter:
         self.notes: list[str] = []
 
     def fields(self, node: BaseModel, frozen: type[BaseModel], skip: Sequence[str] = ()) -> Count:
-        if isinstance(node, RGCCellSpace) and _memoryless_merges(node):
-            self._note("an rgc without memory ignores its memory-only switches: upper bound")
-        coupled = _COUPLED.get(frozen, ())
+        if issubclass(frozen, A.CellModel):
+            for note in frozen.count_notes(node):
+                self._note(note)
+        coupled = _coupled(frozen)
         total = Count()
         for name in frozen.model_fields:
             if name in skip or name in coupled or not hasattr(node, name):

@@ -159,8 +159,6 @@ def _check_layer(layer: LayerArch, index: int) -> list[str]:
 
 def check_arch_graph(arch: Arch) -> list[str]:
     """Every graph-level problem of an arch (names, edges, entries), as messages."""
-    from space.arch import RGCCell
-
     problems: list[str] = []
     names = [layer.name for layer in arch.layers]
     seen: set[str] = set()
@@ -185,9 +183,7 @@ def check_arch_graph(arch: Arch) -> list[str]:
             problems.append(f"{label}: duplicate edge")
         pairs.add((edge.source, edge.target, edge.entry))
         target = arch.layer(edge.target)
-        if edge.entry == "cell" and not (
-            isinstance(target.cell, RGCCell) and target.cell.has_memory
-        ):
+        if edge.entry == "cell" and not target.cell.has_memory:  # only an rgc has one
             problems.append(f"{label}: entry 'cell' needs an rgc target with memory")
     if not problems:
         problems += _check_time(arch)

@@ -42,77 +42,14 @@ Conv names and what they read/write (``x``: cell input, C channels; ``r``: layer
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from math import prod
 
-from space.arch import (
-    Arch,
-    GRUCell,
-    IntersectionRNNCell,
-    LayerArch,
-    LSTMCell,
-    RGCCell,
-    SimpleRNNCell,
-    TimeDecayCell,
-    UGRNNCell,
-)
+from space.arch import Arch, LayerArch
 from space.graph import LayerShape, layer_shapes
 
-
-@dataclass(frozen=True)
-class ConvSpec:
-    """One conv; ``size`` is its output's spatial size (for FLOPs)."""
-
-    name: str
-    in_channels: int
-    out_channels: int
-    kernel: int
-    size: int
-    bias: bool = True
-    depth_separable: bool = False
-    stride: int = 1
-
-    @property
-    def params(self) -> int:
-        b = self.out_channels if self.bias else 0
-        if self.depth_separable:
-            return self.kernel**2 * self.in_channels + self.in_channels * self.out_channels + b
-        return self.kernel**2 * self.in_channels * self.out_channels + b
-
-    @property
-    def macs(self) -> int:
-        """Multiply-adds for one image at one step."""
-        k2 = self.kernel**2
-        per_pos = (
-            k2 * self.in_channels + self.in_channels * self.out_channels
-            if self.depth_separable
-            else k2 * self.in_channels * self.out_channels
-        )
-        return per_pos * self.size**2
-
-
-@dataclass(frozen=True)
-class NormSpec:
-    """A layer norm with per-channel gain and shift over ``channels`` at ``size`` x ``size``."""
-
-    name: str
-    channels: int
-    size: int
-
-    @property
-    def params(self) -> int:
-        return 2 * self.channels
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A free parameter tensor (peephole weights, the time-decay scalar)."""
-
-    name: str
-    shape: tuple[int, ...]
-
-    @property
-    def params(self) -> int:
-        return prod(self.shape)
+# the specs are defined apart (the cell families list them too) and re-exported from here
+from space.inventory_parts import ConvSpec as ConvSpec
+from space.inventory_parts import NormSpec as NormSpec
+from space.inventory_parts import TensorSpec as TensorSpec
 
 
 @dataclass(frozen=True)
@@ -138,90 +75,6 @@ class LayerInventory:
     def has(self, name: str) -> bool:
         parts: list[ConvSpec | NormSpec | TensorSpec] = [*self.convs, *self.norms, *self.tensors]
         return any(spec.name == name for spec in parts)
-
-
-def _norms(names: list[str], channels: int, size: int) -> list[NormSpec]:
-    return [NormSpec(f"cell.{n}", channels, size) for n in names]
-
-
-def _standard_cell(
-    layer: LayerArch, shape: LayerShape
-) -> tuple[list[ConvSpec], list[NormSpec], list[TensorSpec]]:
-    cell, c, d, s = layer.cell, shape.x_channels, shape.y_channels, shape.size
-    convs: list[ConvSpec] = []
-    norms: list[NormSpec] = []
-    tensors: list[TensorSpec] = []
-    if isinstance(cell, TimeDecayCell):
-        tensors.append(TensorSpec("cell.tau", ()))
-    elif isinstance(cell, SimpleRNNCell):
-        k, b = cell.filter_size, cell.bias
-        convs += [ConvSpec("cell.input", c, d, k, s, b), ConvSpec("cell.state", d, d, k, s, b)]
-        norms += _norms(["ln"], d, s) if cell.layer_norm else []
-    elif isinstance(cell, GRUCell):
-        k, b = cell.filter_size, cell.bias
-        convs += [
-            ConvSpec("cell.gates", c + d, 2 * d, k, s, b),
-            ConvSpec("cell.candidate", c + d, d, k, s, b),
-        ]
-        norms += _norms(["ln_r", "ln_u", "ln_c"], d, s) if cell.layer_norm else []
-    elif isinstance(cell, LSTMCell):
-        convs.append(ConvSpec("cell.gates", c + d, 4 * d, cell.filter_size, s, cell.bias))
-        if cell.peepholes:
-            tensors += [TensorSpec(f"cell.peep_{g}", (d, s, s)) for g in "ifo"]
-        names = ["ln_i", "ln_j", "ln_f", "ln_o", "ln_c"]
-        norms += _norms(names, d, s) if cell.layer_norm else []
-    elif isinstance(cell, UGRNNCell):
-        convs.append(ConvSpec("cell.gates", c + d, 2 * d, cell.filter_size, s, cell.bias))
-        norms += _norms(["ln_g", "ln_c"], d, s) if cell.layer_norm else []
-    elif isinstance(cell, IntersectionRNNCell):
-        convs.append(ConvSpec("cell.gates", 2 * c, 4 * c, cell.filter_size, s, cell.bias))
-        norms += _norms(["ln_gh", "ln_h", "ln_gy", "ln_y"], c, s) if cell.layer_norm else []
-    return convs, norms, tensors
-
-
-def _rgc_memory(cell: RGCCell, shape: LayerShape) -> tuple[list[ConvSpec], list[NormSpec]]:
-    c, r, d, s, b = shape.x_channels, shape.in_channels, cell.cell_depth, shape.size, cell.bias
-    ff, tau, gate = cell.ff_filter_size, cell.cell_tau_size, cell.gate_filter_size
-    switches = [
-        (cell.input_to_cell, ConvSpec("cell.in_to_cell", c, d, ff, s, b, cell.ff_depth_separable)),
-        (cell.cell_residual, ConvSpec("cell.res_to_cell", r, d, ff, s, b, cell.ff_depth_separable)),
-        (True, ConvSpec("cell.cell_tau", d, d, tau, s, b, cell.tau_depth_separable)),
-        (True, ConvSpec("cell.out_to_cell", c, d, gate, s, b, cell.gate_depth_separable)),
-        (cell.input_to_tau, ConvSpec("cell.in_to_cell_tau", c, d, tau, s, False)),
-        (cell.residual_to_cell_tau, ConvSpec("cell.res_to_cell_tau", r, d, tau, s, False)),
-        (cell.input_to_gate, ConvSpec("cell.in_to_cell_gate", c, d, gate, s, False)),
-        (cell.residual_to_cell_gate, ConvSpec("cell.res_to_cell_gate", r, d, gate, s, False)),
-    ]
-    norms = _norms(["ln_cell"], d, s) if cell.layer_norm else []
-    return [spec for on, spec in switches if on], norms
-
-
-def _rgc_out(cell: RGCCell, shape: LayerShape) -> tuple[list[ConvSpec], list[NormSpec]]:
-    c, r, d, s, b = shape.x_channels, shape.in_channels, cell.cell_depth, shape.size, cell.bias
-    tau, gate, gds = cell.tau_filter_size, cell.gate_filter_size, cell.gate_depth_separable
-    switches = [
-        (True, ConvSpec("cell.out_tau", c, c, tau, s, b, cell.tau_depth_separable)),
-        (cell.has_memory, ConvSpec("cell.cell_to_out", d, c, gate, s, b, gds)),
-        (
-            cell.input_to_out,
-            ConvSpec(
-                "cell.in_to_out", c, c, cell.in_out_filter_size, s, b, cell.in_out_depth_separable
-            ),
-        ),
-        (
-            cell.out_residual and (r != c or shape.in_size != s),
-            ConvSpec("cell.res_to_out", r, c, 1, s, False),
-        ),
-        (cell.input_to_tau, ConvSpec("cell.in_to_out_tau", c, c, tau, s, False)),
-        (cell.residual_to_out_tau, ConvSpec("cell.res_to_out_tau", r, c, tau, s, False)),
-        (cell.input_to_gate, ConvSpec("cell.in_to_out_gate", c, c, max(gate, 1), s, False)),
-        (
-            cell.residual_to_out_gate,
-            ConvSpec("cell.res_to_out_gate", r, c, max(gate, 1), s, False, gds),
-        ),
-    ]
-    norms = _norms(["ln_out"], c, s) if cell.layer_norm else []
-    return [spec for on, spec in switches if on], norms
 
 
 def _layer_convs(layer: LayerArch, shape: LayerShape) -> list[ConvSpec]:
@@ -280,22 +133,11 @@ def _cropped(spec: ConvSpec) -> ConvSpec:
 def layer_inventory(layer: LayerArch, shape: LayerShape, crop: bool = False) -> LayerInventory:
     """One layer's parameters; ``crop``: ``Arch.crop_depthwise``."""
     convs = _layer_convs(layer, shape)
-    norms: list[NormSpec] = []
-    tensors: list[TensorSpec] = []
-    if isinstance(layer.cell, RGCCell):
-        if layer.cell.has_memory:
-            mem_convs, mem_norms = _rgc_memory(layer.cell, shape)
-            convs += mem_convs
-            norms += mem_norms
-        out_convs, out_norms = _rgc_out(layer.cell, shape)
-        convs += out_convs
-        norms += out_norms
-    else:
-        cell_convs, norms, tensors = _standard_cell(layer, shape)
-        convs += cell_convs
+    cell = layer.cell.parts(shape)  # the family's own parameters (space.cells)
+    convs += cell.convs
     if crop:
         convs = [_cropped(spec) for spec in convs]
-    return LayerInventory(layer.name, tuple(convs), tuple(norms), tuple(tensors))
+    return LayerInventory(layer.name, tuple(convs), tuple(cell.norms), tuple(cell.tensors))
 
 
 def readout_inventory(arch: Arch, last: LayerShape) -> LayerInventory:

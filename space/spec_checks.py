@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from space import arch as A
 from space.params import domain_of, finite_values, numeric_bounds
-from space.spec_generated import CellKindSpace, MeanReadoutSpace, RGCCellSpace
+from space.spec_generated import CellKindSpace, MeanReadoutSpace
 from space.spec_model import SearchSpec
 from space.spec_neural import check_neural
 from space.spec_nodes import CellOneOf, LayerSpace, ReadoutOneOf, branch_name
@@ -108,23 +109,9 @@ def _check_cells(spec: SearchSpec) -> Iterator[Issue]:
                     branch_name(branch),
                 )
             names.add(branch_name(branch))
-            if isinstance(branch, RGCCellSpace):
-                yield from _check_rgc(branch, bpath)
-
-
-def _check_rgc(cell: RGCCellSpace, path: Loc) -> Iterator[Issue]:
-    # An rgc with memory needs a memory drive. Sampling forces one drive on when the other is
-    # off (see space.sampling); only both fixed off while memory is possible is an error.
-    memory = _can_be(cell.cell_depth, lambda d: d > 0) and _can_be(
-        cell.gate_filter_size, lambda g: g > 0
-    )
-    if memory and cell.input_to_cell is False and cell.cell_residual is False:
-        yield (
-            (*path, "input_to_cell"),
-            "an rgc with memory (cell_depth and gate_filter_size > 0) needs input_to_cell or "
-            "cell_residual",
-            False,
-        )
+            family = A.CELL_MODELS[branch.kind]  # its own rules (space.cells)
+            for name, message, value in family.space_issues(branch):
+                yield ((*bpath, name), message, value)
 
 
 def _check_feedback(spec: SearchSpec) -> Iterator[Issue]:

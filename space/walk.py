@@ -55,6 +55,8 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from space import arch as A
+from space.cells.base import NOT_FORCED, known
+from space.cells.base import UNKNOWN as UNKNOWN  # the walk's public sentinel, defined apart
 from space.params import (
     Boolean,
     Categorical,
@@ -69,7 +71,7 @@ from space.params import (
     finite_values,
     holds_integers,
 )
-from space.spec_generated import CellKindSpace, ReadoutKindSpace, RGCCellSpace
+from space.spec_generated import CellKindSpace, ReadoutKindSpace
 from space.spec_model import SearchSpec
 from space.spec_nodes import (
     EDGE_SETTINGS,
@@ -81,15 +83,6 @@ from space.spec_nodes import (
 )
 
 Values = dict[str, Any]
-
-
-class _Unknown:
-    def __repr__(self) -> str:
-        return "UNKNOWN"
-
-
-UNKNOWN: Final = _Unknown()
-"""What a walk that does not sample (the lister) answers for a searched parameter."""
 
 
 def maybe(value: Any) -> bool:
@@ -111,45 +104,36 @@ def edge_label(source: str, target: str) -> str:
 # Repairs
 # --------------------------------------------------------------------------------------------
 
-_NOT_FORCED: Any = object()
 
-
-def rgc_has_memory(values: Mapping[str, Any]) -> bool:
-    return bool(values.get("cell_depth", 0)) and bool(values.get("gate_filter_size", 0))
-
-
-def _known(done: Mapping[str, Any], *names: str) -> bool:
-    return all(done.get(name) is not UNKNOWN for name in names)
+def _cell_memory(cell: Mapping[str, Any]) -> bool:
+    """Whether a sampled cell has a memory (that feedback of entry ``cell`` can enter)."""
+    return A.CELL_MODELS[cell["kind"]].memory_in(cell)
 
 
 def forced_value(
     frozen: type[BaseModel], field: str, done: Mapping[str, Any], node: BaseModel
 ) -> Any:
     """The value a field is set to without sampling, given the fields sampled before it (in
-    model order), or ``_NOT_FORCED`` (also when a value it depends on is UNKNOWN)."""
-    memory = _known(done, "cell_depth", "gate_filter_size") and rgc_has_memory(done)
-    if frozen is A.RGCCell and memory:
-        drive = node.cell_residual if isinstance(node, RGCCellSpace) else None
-        if field == "input_to_cell" and domain_of(drive) == Fixed(False):
-            return True
-        if field == "cell_residual" and _known(done, "input_to_cell") and not done["input_to_cell"]:
-            return True
+    model order), or ``NOT_FORCED`` (also when a value it depends on is UNKNOWN). A cell
+    family states its own repairs (``CellModel.forced_value``)."""
+    if issubclass(frozen, A.CellModel):
+        return frozen.forced_value(field, done, node)
     residual = (
-        frozen is A.LayerArch and field == "residual" and _known(done, "stride", "post_kernel")
+        frozen is A.LayerArch and field == "residual" and known(done, "stride", "post_kernel")
     )
     if residual and done["stride"] != 1 and done["post_kernel"] == 0:
         return False
-    return _NOT_FORCED
+    return NOT_FORCED
 
 
 def is_forced(value: Any) -> bool:
-    return value is not _NOT_FORCED
+    return value is not NOT_FORCED
 
 
 def repair_condition(frozen: type[BaseModel], name: str, prefix: str) -> str | None:
     """The condition a repair puts on sampling a field (see :func:`forced_value`)."""
-    if frozen is A.RGCCell and name == "cell_residual":
-        return f"not (memory and {prefix}.input_to_cell false: then true)"
+    if issubclass(frozen, A.CellModel):
+        return frozen.repair_condition(name, prefix)
     if frozen is A.LayerArch and name == "residual":
         return f"not ({prefix}.stride != 1 and no post conv: then false)"
     return None
@@ -452,11 +436,8 @@ class SpaceWalk:
         for cand in plan.in_order(chosen):
             label = edge_label(cand.source, cand.target)
             settings = {name: self.edge_setting(cand, name, label) for name in EDGE_SETTINGS}
-            target_cell = present[cand.target]["cell"]
-            if settings["entry"] == "cell" and not (
-                target_cell["kind"] == "rgc" and rgc_has_memory(target_cell)
-            ):
-                settings["entry"] = "out"  # re-route: 'cell' needs an rgc memory
+            if settings["entry"] == "cell" and not _cell_memory(present[cand.target]["cell"]):
+                settings["entry"] = "out"  # re-route: 'cell' needs a cell memory (an rgc's)
             edges.append({"source": cand.source, "target": cand.target, **settings})
         return edges
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from space.arch import Arch, GRUCell, LSTMCell
+from space.arch import Arch
+from space.cells.base import InitRule
 
 if TYPE_CHECKING:
     from space.nn.network import ConvRNN
@@ -76,6 +77,13 @@ def _init_peephole(weight: Tensor, scale: float | None) -> None:
             weight.uniform_(-limit, limit)
 
 
+def _apply_rule(param: Tensor, rule: InitRule, cell_scale: float | None) -> None:
+    if rule.fill == "peephole":
+        _init_peephole(param, cell_scale)
+    else:
+        nn.init.constant_(param, rule.value)
+
+
 def _kernels(module: nn.Module) -> list[nn.Conv2d | nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
 
@@ -110,17 +118,8 @@ def init_weights(model: ConvRNN, arch: Arch) -> None:
         for name, child in layer.named_children():
             in_cell = name in ("feedback", "cell")
             _init_kernels(child, scheme, cell_scale if in_cell else own_scale)
-        if isinstance(spec.cell, LSTMCell) and spec.cell.bias_init is not None and spec.cell.bias:
-            gates_bias = layer.get_parameter("cell.gates.conv.bias")
-            nn.init.constant_(gates_bias, spec.cell.bias_init)
-        if scheme == "tf" and isinstance(spec.cell, LSTMCell) and spec.cell.peepholes:
-            for gate in "ifo":
-                _init_peephole(layer.get_parameter(f"cell.peep_{gate}"), cell_scale)
-        if scheme == "tf" and isinstance(spec.cell, GRUCell) and spec.cell.bias:
-            # the released GRU starts its gates' (reset, update) bias at 1.0
-            gates = layer.get_submodule("cell.gates.conv")
-            assert isinstance(gates, nn.Conv2d) and gates.bias is not None
-            nn.init.ones_(gates.bias)
+        for rule in spec.cell.init_rules(scheme):  # the family's own starts (space.cells)
+            _apply_rule(layer.get_parameter(f"cell.{rule.param}"), rule, cell_scale)
     readout = model.readout
     if scheme == "tf":
         for m in _kernels(readout):

@@ -1,10 +1,12 @@
-"""Cell builders keyed by the DSL's ``kind`` strings (``space.arch.CELL_KINDS``)."""
+"""Cell builders keyed by the DSL's ``kind`` strings (``space.cells.FAMILIES``)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from space.cells import CELL_KINDS
 from space.graph import LayerShape
 from space.inventory import LayerInventory
 
@@ -31,9 +33,11 @@ def register_cell(kind: str) -> Callable[[B], B]:
 
 
 def cell_builders() -> dict[str, CellBuilder]:
-    """Every registered builder (importing ``space.nn.cells`` registers the built-in ones)."""
-    import space.nn.cells  # noqa: F401  (registration side effect)
-
+    """Every registered builder. The torch module of each registered family is
+    ``space.nn.cells.<kind>``: importing it registers its builder (a cached no-op after the first
+    call), so a family's torch module needs no import line anywhere."""
+    for kind in CELL_KINDS:
+        importlib.import_module(f"space.nn.cells.{kind}")
     return dict(_BUILDERS)
 
 

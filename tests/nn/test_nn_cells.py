@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 import torch
 from nn_archs import CELL_VARIANTS, images, randomize_biases, tiny, with_feedback
 
-from space.arch import CELL_KINDS, Arch
+from space import cells, spec_generated
+from space.arch import CELL_KINDS, Arch, LayerArch
+from space.cost import CELL_TENSORS, cost
+from space.graph import layer_shapes
 from space.inventory import inventory, param_count
 from space.nn import build_model, register_cell
 from space.nn.registry import cell_builders
@@ -14,6 +19,42 @@ from space.nn.registry import cell_builders
 
 def test_registry_matches_the_dsl_kinds() -> None:
     assert set(cell_builders()) == set(CELL_KINDS)
+
+
+def test_every_family_is_registered_once_everywhere() -> None:
+    """The torch-free registry (space.cells) is the one list of families: the arch union, the
+    searchable twins, the cost table and the torch builders all follow it, in its order."""
+    kinds = cells.FAMILIES
+    assert kinds == CELL_KINDS == tuple(cells.CELL_MODELS)
+    union = typing.get_args(LayerArch.model_fields["cell"].annotation)
+    assert union == tuple(cells.CELL_MODELS.values())
+    assert tuple(spec_generated.CELL_SPACES) == kinds
+    for kind, space in spec_generated.CELL_SPACES.items():
+        assert space.model_fields["kind"].default == kind
+    assert tuple(CELL_TENSORS) == kinds
+    builders = cell_builders()
+    for kind in kinds:
+        # the torch module of family <kind> is space.nn.cells.<kind>, found by that name
+        assert builders[kind].__module__ == f"space.nn.cells.{kind}"
+        assert cells.CELL_MODELS[kind].__module__ == f"space.cells.{kind}"
+
+
+@pytest.mark.parametrize("variant", sorted(CELL_VARIANTS))
+def test_family_hooks_agree_with_inventory_and_cost(variant: str) -> None:
+    """A family's parts are its layer's ``cell.*`` inventory, and its kept tensors reach the
+    cost model."""
+    arch = tiny(CELL_VARIANTS[variant])
+    shapes = layer_shapes(arch)
+    layers = inventory(arch)[:-1]  # the readout last
+    for layer, shape, item in zip(arch.layers, shapes, layers, strict=True):
+        parts = layer.cell.parts(shape)
+        names = [s.name for s in (*parts.convs, *parts.norms, *parts.tensors)]
+        in_cell = [
+            s.name for s in (*item.convs, *item.norms, *item.tensors) if s.name[:5] == "cell."
+        ]
+        assert names == in_cell and all(n.startswith("cell.") for n in names)
+        assert layer.cell.state_tensors == CELL_TENSORS[layer.cell.kind]
+    assert cost(arch).params == param_count(arch)
 
 
 def test_registry_refuses_duplicates() -> None:
