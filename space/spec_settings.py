@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, Strict, field_validator, model_validator
 
 from space import arch as A
+from space import trial_fields
 from space.packing import DEFAULT_GPU_OVERHEAD
 from space.spec_base import SpaceNode
 
@@ -19,22 +20,25 @@ MAX_SEED = 2**32 - 1
 # Trial counts are stored in 32-bit integer columns (PostgreSQL refuses more; SQLite would not).
 MAX_TRIALS = 2**31 - 1
 
-# neural_fit: the ceiling-normalised fit of the trained model to recorded neurons of one region
-# (best layer and time bin), computed after training on the spec's ``neural:`` data set.
-Metric = Literal["val_acc", "params", "flops", "neural_fit"]
-DEFAULT_GOALS: dict[str, Literal["max", "min"]] = {
-    "val_acc": "max",
-    "params": "min",
-    "flops": "min",
-    "neural_fit": "max",
-}
+# The metrics an objective may name, from the one table of trial fields (neural_fit: the
+# ceiling-normalised fit of the trained model to recorded neurons of one region, computed after
+# training on the spec's ``neural:`` data set). mypy sees a str; pydantic the exact names.
+if TYPE_CHECKING:
+    Metric = str
+else:
+    Metric = Literal[trial_fields.OBJECTIVES]
+DEFAULT_GOALS = trial_fields.DEFAULT_GOALS
+_GOAL_TEXT = ", ".join(
+    f"{goal} for {' and '.join(m for m, g in DEFAULT_GOALS.items() if g == goal)}"
+    for goal in ("max", "min")
+)
 
 
 class Objective(SpaceNode):
     metric: Metric
     goal: Literal["max", "min"] | None = Field(
         default=None,
-        description="Default: max for val_acc and neural_fit, min for params and flops",
+        description=f"Default: {_GOAL_TEXT}",
     )
     region: str | None = Field(
         default=None,
@@ -51,7 +55,7 @@ class Objective(SpaceNode):
 
     @property
     def direction(self) -> Literal["max", "min"]:
-        return self.goal or DEFAULT_GOALS[self.metric]
+        return self.goal or trial_fields.objective(self.metric).goal or "max"
 
 
 def _objective_shorthand(value: Any) -> Any:

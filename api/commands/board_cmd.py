@@ -15,10 +15,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from api.commands.common import DbOpt, ServerOpt, print_json, search_backend, user_errors
+from api.commands.common import (
+    DbOpt,
+    JsonOpt,
+    SearchArg,
+    ServerOpt,
+    print_json,
+    search_backend,
+    user_errors,
+)
 from api.commands.output import cell, console, fmt
-from api.commands.search_cmd import JsonOpt, SearchArg
 from space.cost import human_bytes
+from space.trial_fields import SORTABLE, field
 
 if TYPE_CHECKING:  # the service (SQLAlchemy) is imported by the commands that use it
     from search.service import TrialOut
@@ -42,9 +50,8 @@ def leaderboard_cmd(
         str | None,
         typer.Option(
             "--sort",
-            help="val_acc, last_val_acc, params, flops, memory, seconds, epochs, number, "
-            "neural_fit (+/- prefix: ascending/descending). Default: the search's first "
-            "objective.",
+            help=f"{', '.join(SORTABLE)} (+/- prefix: ascending/descending). Default: the "
+            "search's first objective.",
         ),
     ] = None,
     top: Annotated[int | None, typer.Option("--top", help="Show the best K trials.")] = None,
@@ -92,7 +99,7 @@ def leaderboard_cmd(
     if as_json:
         print_json(page)
     elif as_csv:
-        from search.service.trials import csv_text
+        from search.service import csv_text
 
         sys.stdout.write(csv_text(page.items))
     elif not page.items:
@@ -102,19 +109,10 @@ def leaderboard_cmd(
         console().print(trials_table(page.items, title + (f" ({shown})" if shown else "")))
 
 
-# Headings of the columns a plain leaderboard does not have (the field names elsewhere).
-_HEADINGS = {
-    "neural_fit": "fit",
-    "gpu_share": "gpu",
-    "peak_memory": "peak",
-    "memory_estimate": "est.",
-}
-
-
 def trials_table(rows: Sequence[TrialOut], title: str) -> Table:
     """The leaderboard table: its columns, the node each trial ran on, and the neural fit and
     the measured peak memory against the estimate when some trial of the page has them."""
-    from search.service.schemas import shown_columns
+    from search.service import shown_columns
 
     columns = shown_columns(rows)
     table = Table(title=title, title_justify="left")
@@ -122,22 +120,14 @@ def trials_table(rows: Sequence[TrialOut], title: str) -> Table:
         left = col in ("status", "arch_hash", "node")
         # A node's name is read whole (its IP alone is the same for every node of a machine).
         table.add_column(
-            _HEADINGS.get(col, col),
+            field(col).heading or col,
             justify="left" if left else "right",
             overflow="fold" if col == "node" else "ellipsis",
         )
     for row in rows:
         data = row.model_dump(mode="json")
-        table.add_row(*(_cell(c, data[c]) for c in columns))
+        table.add_row(*(cell(c, data[c]) for c in columns))
     return table
-
-
-def _cell(column: str, value: object) -> str:
-    if column in ("peak_memory", "memory_estimate") and isinstance(value, int):
-        return human_bytes(value)
-    if column == "gpu_share" and isinstance(value, float):
-        return fmt(value, 2)
-    return cell(column, value)
 
 
 def trial_cmd(

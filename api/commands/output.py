@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from space.cost import human_bytes, human_count
+from space.trial_fields import field
 
-if TYPE_CHECKING:  # the service (SQLAlchemy) is imported by the commands that use it
-    from search.service import TrialOut
-
-# Printed in the table as 12.3k / 4.56M / 1.2 MiB; exact in --json and --csv.
-HUMAN = {"params": human_count, "flops": human_count, "memory": human_bytes}
+# Printed in a table by the field's kind (space.trial_fields) as 12.3k / 1.2 MiB; exact in
+# --json and --csv.
+HUMAN = {"count": human_count, "bytes": human_bytes}
+# Decimals by kind (default 4): seconds to a tenth, a GPU share to a hundredth.
+DIGITS = {"seconds": 1, "share": 2}
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -38,20 +37,11 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 
 def cell(column: str, value: Any) -> str:
-    if column == "pareto":
+    """A trial field's value in a table, as its kind prints (UnknownField for a name that is
+    no trial field)."""
+    kind = field(column).kind
+    if kind == "flag":
         return "*" if value else ""
-    if column in HUMAN and isinstance(value, int):
-        return HUMAN[column](value)
-    return fmt(value, 1 if column == "seconds" else 4)
-
-
-def board_table(rows: Sequence[TrialOut], title: str) -> Table:
-    from search.service.schemas import BOARD_COLUMNS
-
-    table = Table(title=title, title_justify="left")
-    for col in BOARD_COLUMNS:
-        table.add_column(col, justify="left" if col in ("status", "arch_hash") else "right")
-    for row in rows:
-        data = row.model_dump(mode="json")
-        table.add_row(*(cell(c, data[c]) for c in BOARD_COLUMNS))
-    return table
+    if kind in HUMAN and isinstance(value, int):
+        return HUMAN[kind](value)
+    return fmt(value, DIGITS.get(kind, 4))

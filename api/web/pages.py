@@ -22,10 +22,10 @@ from api.web.compare_view import comparison, parse_refs
 from api.web.search_view import best_plot, cells_plot, front_plot, neural_axis
 from api.web.trial_view import trial_context
 from search import service
-from search.errors import InvalidRequest, NotFound
-from search.records.leaderboard import SORT_COLUMNS, TrialQuery
+from search.service import InvalidRequest, NotFound, TrialQuery
 from space.arch import CELL_KINDS
 from space.status import SearchStatus, TrialStatus
+from space.trial_fields import FIELDS
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -76,14 +76,15 @@ router = APIRouter(
 
 PAGE = 50
 SEARCHES_PAGE = 50
-# Leaderboard columns: (TrialOut field, heading, sort key or None when not sortable).
-COLUMNS = (
-    ("rank", "Rank", None), ("trial", "Trial", "number"), ("status", "Status", None),
-    ("val_acc", "Val acc", "val_acc"), ("last_val_acc", "Last acc", "last_val_acc"),
-    ("params", "Params", "params"), ("flops", "FLOPs", "flops"),
-    ("memory", "Memory", "memory"), ("epochs", "Epochs", "epochs"),
-    ("seconds", "Time", "seconds"), ("pareto", "Pareto", None), ("cells", "Cells", None),
-)  # fmt: skip
+# Leaderboard columns: the trial fields with a heading, in the table of fields' order; the
+# optional ones only when the page has them (its shown_columns()).
+COLUMNS = tuple(f for f in FIELDS if f.label)
+# How a cell shows its value, by the field's kind (the rest: as text); rank, trial, status,
+# pareto and cells have their own markup in search.html.
+_SHOW: dict[str, Callable[[Any], str]] = {
+    "score": fmt.accuracy, "count": fmt.number, "bytes": fmt.size,
+    "seconds": fmt.duration, "share": fmt.number, "integer": str,
+}  # fmt: skip
 STATUS_FILTERS = ("completed", "all", *(s.value for s in TrialStatus if s != "completed"))
 CELL_FILTERS = ("", *CELL_KINDS, "none")
 LIVE = (SearchStatus.QUEUED, SearchStatus.RUNNING)
@@ -183,7 +184,7 @@ def search_page(
             "search": search,
             "board": board,
             "duration": fmt.span(search.started_at, search.finished_at),
-            "columns": _headers(board.sort, {**kept}),
+            "columns": _headers(board.sort, {**kept}, board.shown_columns()),
             "kept": kept,
             "status_filters": STATUS_FILTERS,
             "cell_filters": CELL_FILTERS,
@@ -241,19 +242,22 @@ def _ref(ref: str) -> str:
     return text
 
 
-def _headers(sort: str, kept: dict[str, str]) -> list[dict[str, Any]]:
-    """Each column's heading, its sort link (a click on the sorted column reverses it) and the
-    aria-sort state."""
+def _headers(sort: str, kept: dict[str, str], shown: Sequence[str]) -> list[dict[str, Any]]:
+    """Each shown column's heading, its sort link (a click on the sorted column reverses it),
+    the aria-sort state and how its cells show their values."""
     key, descending = sort.lstrip("+-"), sort.startswith("-")
     out = []
-    for field, label, sort_key in COLUMNS:
-        head: dict[str, Any] = {"field": field, "label": label, "href": None, "aria": None}
-        if sort_key is not None:
-            natural = "-" if SORT_COLUMNS[sort_key][1] == "max" else "+"
-            if sort_key == key:
+    for f in COLUMNS:
+        if f.optional and f.name not in shown:
+            continue
+        head: dict[str, Any] = {"field": f.name, "label": f.label, "href": None, "aria": None}
+        head["show"] = _SHOW.get(f.kind)
+        if f.key is not None:
+            natural = "-" if f.goal == "max" else "+"
+            if f.key == key:
                 head["aria"] = "descending" if descending else "ascending"
                 natural = "+" if descending else "-"
-            params = {"sort": natural + sort_key, **{k: v for k, v in kept.items() if v}}
+            params = {"sort": natural + f.key, **{k: v for k, v in kept.items() if v}}
             head["href"] = "?" + urlencode(params)
         out.append(head)
     return out

@@ -54,6 +54,7 @@ from sqlalchemy.pool import StaticPool
 from search.settings import database_url
 from space.errors import ConvnasError
 from space.status import SearchStatus, TrialStatus
+from space.trial_fields import RANGE_FILTERS, SORTABLE, field
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -245,7 +246,7 @@ class Trial(Base):
 # every column a leaderboard filters on. A page, the count of its matches and a filtered count then
 # read the index alone, and a deep page (a large offset) walks index entries, not table rows: at
 # 100k trials each of these was 100-200 ms when the filter or the tie-break read the rows.
-BOARD_FILTERS = ("status", "cell_kinds", "n_params", "flops")
+BOARD_FILTERS = ("status", "cell_kinds", *(field(n).stored for n in RANGE_FILTERS))
 
 
 def _board_index(name: str, column: str, goal: str) -> Index:
@@ -256,16 +257,9 @@ def _board_index(name: str, column: str, goal: str) -> Index:
     return Index(f"ix_convnas_trials_search_{name}", table.c.search_id, key, *tie, *others)
 
 
+# Named by the field's index suffix, or its sort key ("acc" for val_acc predates the table).
 BOARD_INDEXES = [
-    _board_index("acc", "best_val_acc", "max"),
-    _board_index("last_acc", "last_val_acc", "max"),
-    _board_index("params", "n_params", "min"),
-    _board_index("flops", "flops", "min"),
-    _board_index("memory", "activation_memory", "min"),
-    _board_index("seconds", "train_seconds", "min"),
-    _board_index("epochs", "epochs", "max"),
-    _board_index("number", "number", "min"),
-    _board_index("neural_fit", "neural_fit", "max"),
+    _board_index(f.index or key, f.stored, f.goal) for key, f in SORTABLE.items() if f.goal
 ]
 
 

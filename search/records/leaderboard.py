@@ -7,7 +7,7 @@ errors are :class:`~search.errors.InvalidRequest` naming the field, which the CL
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -19,21 +19,14 @@ from search.records.pareto import Goal, Ranked
 from space.arch import CELL_KINDS
 from space.spec import Objective
 from space.status import TrialStatus
+from space.trial_fields import RANGE_FILTERS, SORTABLE, UnknownField, field, objective
 
-# Sort keys: metric name -> (column, natural direction).
+# Sort keys: key -> (column, natural direction); range filters: field -> column (inclusive
+# bounds). Both from the one table of trial fields.
 SORT_COLUMNS: dict[str, tuple[Any, Goal]] = {
-    "val_acc": (Trial.best_val_acc, "max"),
-    "last_val_acc": (Trial.last_val_acc, "max"),
-    "params": (Trial.n_params, "min"),
-    "flops": (Trial.flops, "min"),
-    "memory": (Trial.activation_memory, "min"),
-    "seconds": (Trial.train_seconds, "min"),
-    "epochs": (Trial.epochs, "max"),
-    "number": (Trial.number, "min"),
-    "neural_fit": (Trial.neural_fit, "max"),
+    key: (getattr(Trial, f.stored), f.goal) for key, f in SORTABLE.items() if f.goal
 }
-# Range filters: field -> column (inclusive bounds).
-RANGE_COLUMNS = {"params": Trial.n_params, "flops": Trial.flops}
+RANGE_COLUMNS = {name: getattr(Trial, field(name).stored) for name in RANGE_FILTERS}
 RANGE_FIELDS = tuple(f"{name}_{end}" for name in RANGE_COLUMNS for end in ("min", "max"))
 DEFAULT_STATUSES = (TrialStatus.COMPLETED,)
 
@@ -60,6 +53,12 @@ class TrialQuery:
     cell_kind: str | None = None
 
 
+# A range filter of the table without its TrialQuery bounds would be silently ignored.
+_MISSING_RANGES = set(RANGE_FIELDS) - {f.name for f in fields(TrialQuery)}
+if _MISSING_RANGES:
+    raise UnknownField(", ".join(sorted(_MISSING_RANGES)), "TrialQuery field", RANGE_FIELDS)
+
+
 def objectives_of(spec_data: Mapping[str, Any]) -> list[Objective]:
     """The objectives of a stored spec (``val_acc`` when it names none)."""
     raw = spec_data.get("objectives") or ["val_acc"]
@@ -69,7 +68,8 @@ def objectives_of(spec_data: Mapping[str, Any]) -> list[Objective]:
 def default_sort(objectives: Sequence[Ranked]) -> str:
     """The first objective, best first: the one default every leaderboard uses."""
     first = objectives[0] if objectives else Objective(metric="val_acc")
-    key = first.metric if first.metric in SORT_COLUMNS else "val_acc"
+    # Every objective is a sort key of its own name (trial_fields checks); an unknown raises.
+    key = objective(first.metric).name
     return ("-" if first.direction == "max" else "+") + key
 
 

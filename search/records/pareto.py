@@ -12,16 +12,16 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from search.records.db import Trial
+from space import trial_fields
 from space.status import TrialStatus
 
 Goal = Literal["max", "min"]
-# Objective metric names of a spec -> the trial column holding them.
-OBJECTIVE_COLUMNS = {
-    "val_acc": "best_val_acc",
-    "params": "n_params",
-    "flops": "flops",
-    "neural_fit": "neural_fit",  # issue 14: the ceiling-normalised fit to recorded neurons
-}
+
+
+def objective_column(metric: str) -> str:
+    """The trial column holding an objective's values (UnknownField for a name that is no
+    objective: never a silent stand-in)."""
+    return trial_fields.objective(metric).stored
 
 
 class Ranked(Protocol):
@@ -67,7 +67,7 @@ def pareto_mask(points: Sequence[Sequence[float]], goals: Sequence[Goal]) -> lis
 
 
 def objective_values(trial: Trial, objectives: Sequence[Ranked]) -> list[float] | None:
-    values = [getattr(trial, OBJECTIVE_COLUMNS[o.metric]) for o in objectives]
+    values = [getattr(trial, objective_column(o.metric)) for o in objectives]
     if any(v is None for v in values):
         return None
     return [float(v) for v in values]
@@ -77,7 +77,7 @@ def update_pareto(session: Session, search_id: int, objectives: Sequence[Ranked]
     """Recompute the Pareto flags of a search's completed trials; returns the front's size."""
     if not objectives:
         return 0
-    columns = [getattr(Trial, OBJECTIVE_COLUMNS[o.metric]) for o in objectives]
+    columns = [getattr(Trial, objective_column(o.metric)) for o in objectives]
     rows = session.execute(
         select(Trial.id, Trial.pareto, *columns).where(
             Trial.search_id == search_id,

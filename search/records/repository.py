@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from search.errors import NotFound
 from search.records.db import Search, Trial, TrialMetric, clean_json, finite, utcnow
+from space import trial_fields
 from space.status import FINISHED_TRIAL, SearchStatus, TrialStatus
 
 # Metric columns of trial_metrics; any other reported key goes to ``extra``.
@@ -33,8 +34,9 @@ NOT_METRICS = frozenset(
         "pid", "hostname", "node_ip", "done", "should_checkpoint", "checkpoint_dir_name",
         "trial_resources", "epoch", "arch_hash", "val_acc_per_step",
         "preprocessing",  # stored once, on the trial row
-        "neural",  # the fit table: on the trial row (search.run.ledger.RUN_FACTS)
     }
+    # Reported documents (the neural fit table) are kept on the trial row (ledger.RUN_FACTS).
+    | {f.name for f in trial_fields.REPORTED if f.kind == "table"}
 )  # fmt: skip
 
 

@@ -41,8 +41,9 @@ from search.records.pareto import add_to_pareto, update_pareto
 from search.run.optuna_bridge import OptunaSampler, mark_infeasible
 from search.run.progress import Progress, TrialDone, measure
 from search.run.resources import enqueue_oom_retry, retry_config, retry_request
-from search.run.study import outcome, tell, values_for
+from search.run.study import measured_on, outcome, tell, values_for
 from search.run.verdict import FailureStreak, epoch_of, final_status, stop_after_failures
+from space import trial_fields
 from space.arch import Arch
 from space.budget import limits
 from space.cost import ArchCost, cost
@@ -117,15 +118,17 @@ def _table(value: Any) -> dict[str, Any] | None:
     return clean_json(dict(value)) if isinstance(value, Mapping) else None
 
 
-# Result keys recorded on the trial row (the contract between workers and search): key ->
-# (column, how a reported value becomes the column's). A key present in a result sets its
-# column, so the last result that has it wins; a missing key leaves the column as it was.
+# How a reported value becomes its column's, by the field's kind (space.trial_fields).
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "score": finite, "share": finite, "seconds": finite,
+    "bytes": _bytes, "count": _bytes, "integer": _bytes,
+    "table": _table,
+}  # fmt: skip
+# Result keys recorded on the trial row (the contract between workers and search): the table's
+# reported fields, key -> (column, conversion). A key present in a result sets its column, so
+# the last result that has it wins; a missing key leaves the column as it was.
 RUN_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "gpu_share": ("gpu_share", finite),
-    "memory_estimate": ("memory_estimate", _bytes),
-    "peak_memory": ("peak_memory", _bytes),
-    "neural_fit": ("neural_fit", finite),
-    "neural": ("neural", _table),
+    f.name: (f.stored, _CONVERT[f.kind]) for f in trial_fields.REPORTED
 }
 
 
@@ -284,9 +287,10 @@ class Ledger:
         arch_cost: ArchCost,
     ) -> None:
         checked = limits(self.spec, arch_cost)
-        values = values_for(self.objectives, None, arch_cost.params, arch_cost.flops, True)
         with session_scope(self.engine) as s:
             row = self._new_row(ot_trial, params, arch, arch_cost, TrialStatus.REJECTED)
+            # The row holds the cost model's metrics; those only training gives are untrained.
+            values = values_for(self.objectives, measured_on(row, self.objectives), True)
             row.error = "over budget: " + "; ".join(c.message() for c in checked if c.exceeded)
             row.values = clean_json(values)
             row.finished_at = utcnow()

@@ -12,6 +12,7 @@ from search.records import repository as repo
 from search.records.db import Search, Trial, session_scope, utcnow
 from search.records.leaderboard import default_sort, objectives_of, parse_sort
 from space.status import FAILED_TRIAL, FINISHED_TRIAL, TRAINED_TRIAL, TrialStatus
+from space.trial_fields import field
 
 
 @dataclass(frozen=True)
@@ -179,10 +180,11 @@ class TrialDone:
 
 
 def metric_text(metric: str, value: float | None) -> str:
-    """A score to four decimals, a count (params, flops) with thousands separators."""
+    """A score to four decimals, a count (params, flops) or bytes with thousands separators."""
     if value is None:
         return "-"
-    return f"{round(value):,}" if metric in ("params", "flops") else f"{value:.4f}"
+    whole = field(metric).kind in ("count", "bytes")
+    return f"{round(value):,}" if whole else f"{value:.4f}"
 
 
 def duration(seconds: float) -> str:

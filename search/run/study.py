@@ -10,16 +10,17 @@ settled when they were recorded.
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from search.records.db import Trial
-from search.records.pareto import Ranked
+from search.records.db import Trial, finite
+from search.records.pareto import Ranked, objective_column
 from search.records.studies import rdb_storage
 from search.run.optuna_bridge import make_sampler
+from space import trial_fields
 from space.spec import SearchSpec
 from space.status import TrialStatus
 
@@ -73,32 +74,28 @@ def _trials_so_far(storage: optuna.storages.BaseStorage, study_name: str) -> int
 
 
 def values_for(
-    objectives: Sequence[Ranked],
-    acc: float | None,
-    params: int | None,
-    flops: int | None,
-    worst_accuracy: bool,
-    neural_fit: float | None = None,
+    objectives: Sequence[Ranked], measured: Mapping[str, Any], untrained: bool
 ) -> list[float] | None:
-    """The objective values in the spec's order; None when one is missing or not finite.
-    ``worst_accuracy``: a missing accuracy or neural fit counts as 0.0 (rejected or diverged
-    candidates: neither was trained to the end, so neither is ever fit to neurons; 0.0 is "no
-    fit", what a model whose features predict nothing scores)."""
+    """The objective values in the spec's order, read from ``measured`` (public metric name ->
+    value); None when one is missing or not finite. ``untrained``: the candidate was never
+    trained to the end (rejected, diverged), so a metric only training gives (accuracy, neural
+    fit) takes its field's ``untrained`` value (0.0: what a model that predicts nothing scores).
+    An objective that is no metric of the table raises UnknownField."""
     out: list[float] = []
     for objective in objectives:
-        value: float | None
-        if objective.metric == "val_acc":
-            value = 0.0 if worst_accuracy and acc is None else acc
-        elif objective.metric == "neural_fit":
-            value = 0.0 if worst_accuracy and neural_fit is None else neural_fit
-        elif objective.metric == "params":
-            value = None if params is None else float(params)
-        else:
-            value = None if flops is None else float(flops)
-        if value is None or not math.isfinite(value):
+        metric = trial_fields.objective(objective.metric)
+        value = finite(measured.get(metric.name))
+        if value is None and untrained and metric.untrained is not None:
+            value = metric.untrained
+        if value is None:
             return None
         out.append(value)
     return out
+
+
+def measured_on(row: Trial, objectives: Sequence[Ranked]) -> dict[str, Any]:
+    """The objectives' values recorded on a trial row, by metric name."""
+    return {o.metric: getattr(row, objective_column(o.metric)) for o in objectives}
 
 
 def outcome(row: Trial, objectives: Sequence[Ranked]) -> tuple[TrialState, list[float] | None]:
@@ -110,9 +107,7 @@ def outcome(row: Trial, objectives: Sequence[Ranked]) -> tuple[TrialState, list[
     if state == TrialState.FAIL:
         return state, None
     diverged = row.status == TrialStatus.DIVERGED
-    values = values_for(
-        objectives, row.best_val_acc, row.n_params, row.flops, diverged, row.neural_fit
-    )
+    values = values_for(objectives, measured_on(row, objectives), diverged)
     if state == TrialState.COMPLETE and values is None:
         return TrialState.FAIL, None
     if state == TrialState.PRUNED:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from space.status import SearchStatus, TrialStatus
+from space.trial_fields import BY_NAME, FIELDS, TrialField, UnknownField, field
 
 
 class Schema(BaseModel):
@@ -101,42 +102,39 @@ class TrialOut(Schema):
     sampled: dict[str, Any] = Field(description="The searched parameters' values")
 
 
-# The leaderboard table's columns (TrialOut fields), and the CSV's: the table's, then these
-# (every TrialOut field but ``sampled``, in the JSON's order). One definition for every CSV: the
-# CLI's ``--csv`` and the ``format=csv`` stream (search.service.trials.csv_text formats them).
-BOARD_COLUMNS = (
-    "rank", "trial", "status", "val_acc", "last_val_acc", "params", "flops", "memory",
-    "epochs", "seconds", "pareto", "arch_hash",
-)  # fmt: skip
-CSV_EXTRA = (
-    "config_hash", "duplicate_of", "node", "error", "cells",
-    "gpu_share", "memory_estimate", "peak_memory", "neural_fit",
-)  # fmt: skip
-CSV_COLUMNS = (*BOARD_COLUMNS, *CSV_EXTRA)
+# The leaderboard table's columns (TrialOut fields), and the CSV's: every TrialOut field but
+# ``sampled``, in the JSON's order, which starts with the table's. One definition for every CSV:
+# the CLI's ``--csv`` and the ``format=csv`` stream (search.service.trials.csv_text formats
+# them). Which field goes where is said once, in space.trial_fields.
+BOARD_COLUMNS = tuple(f.name for f in FIELDS if f.shown == "board")
+CSV_COLUMNS = tuple(name for name in TrialOut.model_fields if field(name).csv)
+CSV_EXTRA = CSV_COLUMNS[len(BOARD_COLUMNS) :]
+# On every leaderboard page after the board's columns (the node a trial ran on).
+PAGE_COLUMNS = tuple(f.name for f in FIELDS if f.shown == "page")
 # Shown in a leaderboard table only when some trial of the page has them (a CPU search without
-# a neural objective has none): the fit, and the measured peak memory against the estimate.
-OPTIONAL_COLUMNS = ("neural_fit", "gpu_share", "peak_memory", "memory_estimate")
-# Shown together: the estimate means something next to the peak.
-_COLUMN_GROUPS = {
-    "neural_fit": ("neural_fit",),
-    "gpu_share": ("gpu_share", "peak_memory", "memory_estimate"),
-    "peak_memory": ("gpu_share", "peak_memory", "memory_estimate"),
-    # every trial carries its estimate (CPU ones too): alone it shows nothing
-    "memory_estimate": (),
-}
+# a neural objective has none), each with the rest of its group: the fit, and the measured peak
+# memory against the estimate (every trial has its estimate: alone it shows nothing).
+OPTIONAL_COLUMNS = tuple(f.name for f in FIELDS if f.optional)
+
+
+def _reveals(f: TrialField, value: Any) -> bool:
+    """Whether one trial's value opens the field's group (a GPU share of 0, a CPU trial's,
+    shows nothing)."""
+    if f.shown == "set":
+        return value is not None
+    return f.shown == "nonzero" and value is not None and value != 0
 
 
 def shown_columns(items: Sequence[TrialOut]) -> tuple[str, ...]:
     """A leaderboard table's columns for this page: BOARD_COLUMNS, the node, then each of
-    OPTIONAL_COLUMNS only when some trial of the page has a value for it (or a column it goes
-    with: a GPU share of 0 or an estimate alone, a CPU trial's, shows nothing)."""
-    wanted: set[str] = set()
-    for item in items:
-        for name in OPTIONAL_COLUMNS:
-            value = getattr(item, name)
-            if value is not None and not (name == "gpu_share" and value == 0):
-                wanted.update(_COLUMN_GROUPS[name])
-    return (*BOARD_COLUMNS, "node", *(c for c in OPTIONAL_COLUMNS if c in wanted))
+    OPTIONAL_COLUMNS only when some trial of the page opens its group."""
+    optional = [field(name) for name in OPTIONAL_COLUMNS]
+    wanted = {f.group for item in items for f in optional if _reveals(f, getattr(item, f.name))}
+    return (
+        *BOARD_COLUMNS,
+        *PAGE_COLUMNS,
+        *(f.name for f in optional if f.group in wanted),
+    )
 
 
 class LeaderboardPage(Schema):
@@ -184,6 +182,11 @@ class TrialDetail(TrialOut):
     finished_at: datetime | None
     has_weights: bool
     history: list[EpochOut] = Field(description="Per-epoch metrics, oldest first")
+
+
+# Every field of the table is public (CSV_COLUMNS above already looked up each TrialOut field).
+if missing := [f.name for f in FIELDS if f.name not in TrialDetail.model_fields]:
+    raise UnknownField(", ".join(missing), "trial field missing from TrialDetail", BY_NAME)
 
 
 class ExportOut(Schema):

@@ -31,6 +31,7 @@ from search.service.schemas import (
     TrialOut,
 )
 from search.service.views import trial_detail, trial_out
+from space.trial_fields import field
 
 Format = Literal["yaml", "json"]
 
@@ -56,26 +57,7 @@ def trials(engine: Engine, ref: str | int, query: TrialQuery = TrialQuery()) -> 
 CSV_CHUNK = 1000
 # CSV column -> the trial column it shows (rank is the row's position).
 _CSV_SOURCES: dict[str, Any] = {
-    "trial": Trial.number,
-    "status": Trial.status,
-    "val_acc": Trial.best_val_acc,
-    "last_val_acc": Trial.last_val_acc,
-    "params": Trial.n_params,
-    "flops": Trial.flops,
-    "memory": Trial.activation_memory,
-    "epochs": Trial.epochs,
-    "seconds": Trial.train_seconds,
-    "pareto": Trial.pareto,
-    "arch_hash": Trial.arch_hash,
-    "config_hash": Trial.config_hash,
-    "duplicate_of": Trial.duplicate_of,
-    "node": Trial.node,
-    "error": Trial.error,
-    "cells": Trial.cell_kinds,
-    "gpu_share": Trial.gpu_share,
-    "memory_estimate": Trial.memory_estimate,
-    "peak_memory": Trial.peak_memory,
-    "neural_fit": Trial.neural_fit,
+    name: getattr(Trial, field(name).stored) for name in CSV_COLUMNS if name != "rank"
 }
 _CELLS = CSV_COLUMNS.index("cells")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,13 +12,17 @@ from search.records.db import Search, Trial, decode_cells, utcnow
 from search.records.export import find_weights
 from search.records.leaderboard import objectives_of
 from search.records.lifecycle import driver_is_alive
-from search.records.pareto import OBJECTIVE_COLUMNS
+from search.records.pareto import objective_column
 from search.service.schemas import EpochOut, ObjectiveOut, SearchOut, TrialDetail, TrialOut
 from space.status import FAILED_TRIAL, FINISHED_TRIAL, SearchStatus, TrialStatus
+from space.trial_fields import OBJECTIVES, field
 
+# The best value of each objective metric, both ways (a search's spec picks the goal).
 _BEST = {
-    (metric, goal): (func.max if goal == "max" else func.min)(getattr(Trial, column))
-    for metric, column in OBJECTIVE_COLUMNS.items()
+    (metric, goal): (func.max if goal == "max" else func.min)(
+        getattr(Trial, objective_column(metric))
+    )
+    for metric in OBJECTIVES
     for goal in ("max", "min")
 }
 
@@ -83,31 +87,21 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+# How a column's value becomes its public field's, by the field's kind (default: as stored).
+_PUBLIC: dict[str, Callable[[Any], Any]] = {"flag": bool, "cells": decode_cells}
+
+
+def _public(trial: Trial, name: str) -> Any:
+    found = field(name)
+    value = getattr(trial, found.stored)
+    return _PUBLIC[found.kind](value) if found.kind in _PUBLIC else value
+
+
 def _row_fields(trial: Trial, rank: int | None) -> dict[str, Any]:
-    return {
-        "rank": rank,
-        "trial": trial.number,
-        "status": TrialStatus(trial.status),
-        "val_acc": trial.best_val_acc,
-        "last_val_acc": trial.last_val_acc,
-        "params": trial.n_params,
-        "flops": trial.flops,
-        "memory": trial.activation_memory,
-        "epochs": trial.epochs,
-        "seconds": trial.train_seconds,
-        "pareto": bool(trial.pareto),
-        "arch_hash": trial.arch_hash,
-        "cells": decode_cells(trial.cell_kinds),
-        "config_hash": trial.config_hash,
-        "duplicate_of": trial.duplicate_of,
-        "node": trial.node,
-        "gpu_share": trial.gpu_share,
-        "memory_estimate": trial.memory_estimate,
-        "peak_memory": trial.peak_memory,
-        "neural_fit": trial.neural_fit,
-        "error": trial.error,
-        "sampled": trial.params or {},
-    }
+    """The TrialOut fields of a trial row (the table of fields says which column is which)."""
+    fields = {name: _public(trial, name) for name in TrialOut.model_fields if name != "rank"}
+    fields["sampled"] = fields["sampled"] or {}
+    return {"rank": rank, **fields}
 
 
 def trial_out(trial: Trial, rank: int) -> TrialOut:
@@ -115,8 +109,8 @@ def trial_out(trial: Trial, rank: int) -> TrialOut:
 
 
 def trial_detail(trial: Trial, rank: int | None) -> TrialDetail:
-    fields = _row_fields(trial, rank)
-    for name in ("search_id", "arch", "preprocessing", "neural", "started_at", "finished_at"):
+    fields = {**_row_fields(trial, rank), "neural": _public(trial, "neural")}
+    for name in ("search_id", "arch", "preprocessing", "started_at", "finished_at"):
         fields[name] = getattr(trial, name)
     fields["has_weights"] = find_weights(trial.checkpoint) is not None
     fields["history"] = [EpochOut.model_validate(m) for m in trial.metrics]

@@ -162,7 +162,9 @@ def test_space_validate_names_the_missing_file(tmp_path: Path) -> None:
 
 def test_optuna_is_told_the_fit_and_a_worst_value_for_untrained() -> None:
     objectives = [Objective(metric="val_acc"), Objective.model_validate(FIT)]
-    assert values_for(objectives, 0.8, 100, 10, False, neural_fit=0.4) == [0.8, 0.4]
-    assert values_for(objectives, 0.8, 100, 10, False, neural_fit=None) is None
-    assert values_for(objectives, None, 100, 10, True) == [0.0, 0.0]  # rejected or diverged
-    assert values_for(objectives, 0.8, 100, 10, False, neural_fit=float("nan")) is None
+    cost = {"params": 100, "flops": 10}
+    assert values_for(objectives, {**cost, "val_acc": 0.8, "neural_fit": 0.4}, False) == [0.8, 0.4]
+    assert values_for(objectives, {**cost, "val_acc": 0.8, "neural_fit": None}, False) is None
+    assert values_for(objectives, cost, True) == [0.0, 0.0]  # rejected or diverged
+    nan = {**cost, "val_acc": 0.8, "neural_fit": float("nan")}
+    assert values_for(objectives, nan, False) is None
