@@ -1,72 +1,21 @@
-"""Where the records live: the database URL and the folder for Ray Tune's run files.
+"""The records' settings: the database URL and the folder for Ray Tune's run files.
 
-Read through :func:`get_settings` (environment variables ``CONVNAS_DATABASE_URL``,
-``CONVNAS_RAY_ADDRESS``, ``CONVNAS_RUNS_DIR``), never at import time, so tests and the API can
-inject their own values.
+The variables themselves (``CONVNAS_DATABASE_URL``, ``CONVNAS_RAY_ADDRESS``,
+``CONVNAS_RUNS_DIR``) are fields of :class:`space.settings.StoreSettings`, the section of the one
+settings class that every process reads; this module reads it through :func:`get_settings`,
+never at import time, and spells out the URLs users type.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TypeVar
+from space.settings import StoreSettings, load_settings
 
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from space.errors import ConvnasError
-
-DEFAULT_DATABASE_URL = "sqlite:///convnas.db"
-ENV_PREFIX = "CONVNAS_"
-_S = TypeVar("_S", bound=BaseSettings)
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
-class Settings(BaseSettings):
-    """The service's settings from the environment (not the spec's ``search:`` block)."""
-
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
-
-    database_url: str = DEFAULT_DATABASE_URL
-    ray_address: str | None = None
-    runs_dir: Path = Path("convnas_runs")
-
-
-class SettingsError(ConvnasError):
-    """A setting that is present but unusable: the process refuses to start (exit 2, a usage
-    error) rather than run with a default the operator did not choose."""
-
-    exit_code = 2
-
-
-def load_settings(cls: type[_S]) -> _S:
-    """``cls`` from the environment; a :class:`SettingsError` naming every bad variable, its
-    value and what it accepts."""
-    try:
-        return cls()
-    except ValidationError as exc:
-        raise SettingsError(settings_problems(exc, cls)) from None
-
-
-def settings_problems(exc: ValidationError, cls: type[BaseSettings]) -> str:
-    """One line per bad setting: ``CONVNAS_API_READ='Token': Input should be 'open' or ...``
-    (a secret's value is never shown)."""
-    lines = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        message = error["msg"].removeprefix("Value error, ")
-        if not loc:  # a rule across settings: its message names the variables itself
-            lines.append(message)
-            continue
-        field = cls.model_fields.get(loc[0])
-        secret = field is not None and "Secret" in str(field.annotation)
-        value = error.get("input")
-        shown = f"={value!r}" if isinstance(value, str | int | float) and not secret else ""
-        lines.append(f"{ENV_PREFIX}{loc[0].upper()}{shown}: {message}")
-    return "; ".join(lines)
-
-
-def get_settings() -> Settings:
-    return load_settings(Settings)
+def get_settings() -> StoreSettings:
+    """The store's settings from the environment; a SettingsError naming each bad variable."""
+    return load_settings(StoreSettings)
 
 
 def normalize_url(url: str) -> str:

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from space.arch import Arch, load_arch
+from space.settings import WorkerSettings, env_name, load_settings
 from space.status import RunStatus
 from workers.config import TrainConfig
 from workers.data import Dataset
@@ -48,8 +49,8 @@ PREPROCESSING_FILE = "preprocessing.json"
 # Fault injection for tests of the out-of-memory path on machines without a GPU: raise
 # torch.cuda.OutOfMemoryError at this optimizer step (1 = the first), and only when the run's
 # GPU share is below FAULT_OOM_BELOW_SHARE if that is set (a model that needs more than that).
-FAULT_OOM_AT_STEP = "CONVNAS_FAULT_OOM_AT_STEP"
-FAULT_OOM_BELOW_SHARE = "CONVNAS_FAULT_OOM_BELOW_SHARE"
+FAULT_OOM_AT_STEP = env_name("fault_oom_at_step")
+FAULT_OOM_BELOW_SHARE = env_name("fault_oom_below_share")
 
 
 class Diverged(Exception):
@@ -103,9 +104,9 @@ def default_threads() -> int:
     a Ray worker), at most 16: intra-op parallelism of small convs stops paying beyond that.
     On a machine shared with other jobs, fewer threads are often faster (no oversubscription).
     """
-    env = os.environ.get("CONVNAS_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+    threads = load_settings(WorkerSettings).threads
+    if threads is not None:
+        return threads
     try:
         import ray
 
@@ -510,16 +511,11 @@ def _clip_gradients(model: nn.Module, cfg: TrainConfig) -> None:
 
 def _fault_oom_step(share: float) -> int | None:
     """The step at which to inject an out-of-memory error (tests only; see FAULT_OOM_AT_STEP)."""
-    step = os.environ.get(FAULT_OOM_AT_STEP, "").strip()
-    if not step.isdigit() or int(step) < 1:
+    settings = load_settings(WorkerSettings)
+    below = settings.fault_oom_below_share
+    if below is not None and share >= below:
         return None
-    below = os.environ.get(FAULT_OOM_BELOW_SHARE, "").strip()
-    try:
-        if below and share >= float(below):
-            return None
-    except ValueError:
-        return None
-    return int(step)
+    return settings.fault_oom_at_step
 
 
 def _first_line(exc: BaseException) -> str:

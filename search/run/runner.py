@@ -392,8 +392,10 @@ def drive(argv: Sequence[str]) -> int:
     exit_with_parent(args.parent)
     signal.signal(signal.SIGTERM, _stop_here)
     from search.records.db import create_db_engine
+    from search.settings import get_settings
 
-    engine = create_db_engine(os.environ[DATABASE_ENV], migrate=False)
+    # The runner put the URL in DATABASE_ENV; read like every other setting (validated).
+    engine = create_db_engine(get_settings().database_url, migrate=False)
     prefix = f"search {args.search}: "
     started_ray = False
     try:

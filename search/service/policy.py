@@ -20,6 +20,7 @@ from space.datasets import DigitsDataset, ImageFolderDataset, PathfinderDataset,
 from space.errors import Problem
 from space.params import ChoiceLeaf, IntLeaf
 from space.paths import path_problems
+from space.settings import DEFAULT_MAX_DATASET_PIXELS
 from space.spec import SearchSpec
 
 # Archs sampled for the cost check when none fits (a normal spec stops at the first); fewer when
@@ -27,10 +28,6 @@ from space.spec import SearchSpec
 COST_SAMPLES = 100
 # scikit-learn's digits: 1,797 images, every one loaded (and resized) whatever ``limit`` says.
 DIGITS_IMAGES = 1797
-# Pixels of a dataset as loaded (images x side x side x channels): 2**32 is 4 GiB of uint8, 1,000
-# times the largest shipped example (pathfinder, 4,000 images of 32 px) and digits at 224 px RGB
-# 16 times over; 1,000,000 shapes of 1024 px (1.05T pixels, a terabyte) are refused.
-DEFAULT_MAX_DATASET_PIXELS = 2**32
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from api.settings import ApiSettings, get_api_settings
-from search.settings import SettingsError
+from space.settings import SettingsError
 
 CORPUS = Path(__file__).resolve().parents[1] / "hostile" / "settings" / "fail_open_settings.txt"
 

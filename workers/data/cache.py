@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from space.settings import WorkerSettings, load_settings
+
 Arrays = tuple[np.ndarray, np.ndarray]
 
 
 def data_dir() -> Path:
     """``$CONVNAS_DATA_DIR`` or ``~/.cache/convnas/data``."""
-    env = os.environ.get("CONVNAS_DATA_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "convnas" / "data"
+    return load_settings(WorkerSettings).cache_dir()
 
 
 def cache_key(kind: str, params: Mapping[str, Any]) -> str:
