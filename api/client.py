@@ -1,10 +1,10 @@
 """A client of the convnas HTTP API with the service layer's calls, results and errors.
 
-:class:`ApiClient` mirrors the :mod:`search.service` functions the CLI uses (``list_searches``,
-``trials``, ``export``...), parses each response with the service's own models and rebuilds the
-service's errors from the problem document (404 NotFound, 409 Conflict, 422 InvalidRequest with
-every problem's path, message, value and line), so a command formats a remote result with the
-code that formats a local one. :class:`SearchBackend` is that shared surface.
+:class:`ApiClient` implements :class:`search.service.Service` (the calls the CLI makes:
+``list_searches``, ``trials``, ``export``...) over HTTP: it parses each response with the
+service's own models and rebuilds the service's errors from the problem document (404 NotFound,
+409 Conflict, 422 InvalidRequest with every problem's path, message, value and line), so a
+command formats a remote result with the code that formats a local one.
 
 A command that asks for every row (no ``--limit``/``--top``) gets every row here too: the
 client reads the server's pages until it has them all.
@@ -18,22 +18,25 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
 
-from search.errors import Conflict, InvalidRequest, NotFound
-from search.records.leaderboard import TrialQuery
-from search.service.schemas import (
+from search.service import (
     ActionOut,
+    Conflict,
     ExportOut,
+    InvalidRequest,
     LeaderboardPage,
+    NotFound,
     SearchOut,
     SearchPage,
     TrialDetail,
+    TrialQuery,
+    check_export_target,
+    render_export,
 )
-from search.service.trials import check_export_target
 from space.errors import ConvnasError, Problem
 
 SERVER_ENV = "CONVNAS_SERVER"
@@ -46,48 +49,9 @@ TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 Page = TypeVar("Page", SearchPage, LeaderboardPage)
 
 
-class SearchBackend(Protocol):
-    """What the search commands call: the local service on an engine, or a server."""
-
-    def list_searches(
-        self,
-        *,
-        status: str | None = None,
-        name: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> SearchPage: ...
-
-    def get_search(self, ref: str | int) -> SearchOut: ...
-
-    def submit(self, document: Path) -> SearchOut: ...
-
-    def cancel(self, ref: str | int) -> ActionOut: ...
-
-    def resume(self, ref: str | int, *, force: bool = False) -> ActionOut: ...
-
-    def delete(self, ref: str | int) -> ActionOut: ...
-
-    def trials(self, ref: str | int, query: TrialQuery = TrialQuery()) -> LeaderboardPage: ...
-
-    def trial(self, ref: str | int, number: int) -> TrialDetail: ...
-
-    def export(
-        self,
-        ref: str | int,
-        *,
-        number: int | None = None,
-        fmt: str = "yaml",
-        output: Path | None = None,
-        weights: bool = False,
-    ) -> ExportOut: ...
-
-    def close(self) -> None: ...
-
-
 class ApiClient:
-    """The convnas service at ``url`` (``http(s)://host:port``, optionally with a path prefix),
-    with ``token`` sent as ``Authorization: Bearer``."""
+    """:class:`search.service.Service` at ``url`` (``http(s)://host:port``, optionally with a
+    path prefix), with ``token`` sent as ``Authorization: Bearer``."""
 
     def __init__(
         self,
@@ -404,9 +368,7 @@ def _document(text: str, fmt: str, url: str) -> dict[str, Any]:
 
 
 def _render(document: dict[str, Any], fmt: str) -> str:
-    from search.records.export import render
-
-    return render(document, "json" if fmt == "json" else "yaml")
+    return render_export(document, "json" if fmt == "json" else "yaml")
 
 
 _FILENAME = re.compile(r"filename\*?=(?:[\w-]+'[^']*')?\"?([^\";]+)\"?", re.IGNORECASE)

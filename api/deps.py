@@ -13,10 +13,7 @@ from sqlalchemy import Engine
 
 from api.problems import ApiProblem
 from api.settings import ApiSettings
-from search.errors import InvalidRequest, NotFound
-from search.records.db import create_db_engine
-from search.records.leaderboard import MAX_OFFSET
-from search.service.schemas import ProblemOut
+from search.service import MAX_OFFSET, InvalidRequest, NotFound, ProblemOut, create_db_engine
 from space.document import parse_document
 from space.errors import Problem, SpecError
 from space.spec import SearchSpec, spec_from_data

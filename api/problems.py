@@ -22,10 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from search.errors import Conflict, NotFound
-from search.records.db import DatabaseError
-from search.records.schema_lock import SchemaLockTimeout
-from search.service.schemas import ProblemOut
+from search.service import Conflict, DatabaseError, NotFound, ProblemOut, SchemaLockTimeout
 from space.errors import RENDER_LIMIT, Problem, SpecError, capped, echo, more_problems, short_repr
 
 PROBLEM_JSON = "application/problem+json"

@@ -1,5 +1,6 @@
-"""Shared CLI plumbing: errors without tracebacks (fields named as flags), JSON output, and
-where a command's searches live (a local database, or a server: :func:`search_backend`).
+"""Shared CLI plumbing: the options several commands take, errors without tracebacks (fields
+named as flags), JSON output, and where a command's searches live (a local database, or a
+server: :func:`search_backend`).
 
 Every product error is a :class:`~space.errors.ConvnasError`; anything else reaching the top is
 a bug or an unhandled case, reported in one line by :func:`report_unexpected` (``--debug`` or
@@ -9,12 +10,10 @@ a bug or an unhandled case, reported in one line by :func:`report_unexpected` (`
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -23,16 +22,8 @@ from pydantic import BaseModel
 from space.errors import ConvnasError, SpecError, capped
 
 if TYPE_CHECKING:  # the service and the client import SQLAlchemy/httpx: only when used
-    from api.client import SearchBackend
-    from search.records.leaderboard import TrialQuery
-    from search.service import (
-        ActionOut,
-        ExportOut,
-        LeaderboardPage,
-        SearchOut,
-        SearchPage,
-        TrialDetail,
-    )
+    from search.service import Service
+    from space.settings import ClientSettings
 
 DEBUG_ENV = "CONVNAS_DEBUG"
 SERVER_ENV = "CONVNAS_SERVER"  # api.client's; repeated so that --help does not import httpx
@@ -41,6 +32,8 @@ DbOpt = Annotated[
     str | None,
     typer.Option("--db", help="Database URL (default: $CONVNAS_DATABASE_URL or ./convnas.db)."),
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SearchArg = Annotated[str, typer.Argument(help="A search id, or a search name (the latest).")]
 ServerOpt = Annotated[
     str | None,
     typer.Option(
@@ -52,7 +45,15 @@ ServerOpt = Annotated[
 
 
 def debug_enabled() -> bool:
-    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    return client_settings().debug
+
+
+def client_settings() -> ClientSettings:
+    """The CLI's own settings (the server, its token, tracebacks); imported here, not at the
+    top, so that ``--help`` does not load pydantic-settings."""
+    from space.settings import ClientSettings, load_settings
+
+    return load_settings(ClientSettings)
 
 
 def print_json(data: Any) -> None:
@@ -125,22 +126,24 @@ def engine_for(db: str | None, *, must_exist: bool = False) -> Any:
     ``must_exist`` for the commands that only read or continue a search: they must not create an
     empty SQLite file where the user mistyped a path. Errors name where the URL came from.
     """
-    from search.records.db import DatabaseError, NoDatabase, get_engine
+    from search.service import DatabaseError, NoDatabase, get_engine
 
     try:
         return get_engine(db, must_exist=must_exist)
     except DatabaseError as exc:
-        origin = (
-            "--db"
-            if db
-            else "CONVNAS_DATABASE_URL"
-            if os.environ.get("CONVNAS_DATABASE_URL")
-            else "database"
-        )
+        origin = "--db" if db else _database_origin()
         hint = (
             "; start a search with `convnas search run SPEC`" if isinstance(exc, NoDatabase) else ""
         )
         raise ConvnasError(f"{origin}: {exc}{hint}") from None
+
+
+def _database_origin() -> str:
+    """Where the URL of a database that failed came from, for its error message."""
+    from search.settings import get_settings
+
+    given = "database_url" in get_settings().model_fields_set
+    return "CONVNAS_DATABASE_URL" if given else "database"
 
 
 def server_for(db: str | None, server: str | None) -> str | None:
@@ -152,90 +155,22 @@ def server_for(db: str | None, server: str | None) -> str | None:
         return server
     if db:
         return None
-    return os.environ.get(SERVER_ENV, "").strip() or None
+    return client_settings().server_url()
 
 
 @contextmanager
 def search_backend(
     db: str | None, server: str | None, *, must_exist: bool = True
-) -> Iterator[SearchBackend]:
+) -> Iterator[Service]:
     """The service on the local database, or the client of a server: the same calls, models
     and errors, so that a command formats either with the same code."""
     url = server_for(db, server)
     if url is None:
+        from search.service import LocalService
+
         yield LocalService(engine_for(db, must_exist=must_exist))
         return
-    from api.client import TOKEN_ENV, ApiClient
+    from api.client import ApiClient
 
-    with ApiClient(url, os.environ.get(TOKEN_ENV, "").strip() or None) as client:
+    with ApiClient(url, client_settings().token()) as client:
         yield client
-
-
-class LocalService:
-    """:mod:`search.service` on one engine, with the client's signatures."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-
-    def list_searches(
-        self,
-        *,
-        status: str | None = None,
-        name: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> SearchPage:
-        from search import service as svc
-
-        return svc.list_searches(self.engine, status=status, name=name, limit=limit, offset=offset)
-
-    def get_search(self, ref: str | int) -> SearchOut:
-        from search import service as svc
-
-        return svc.get_search(self.engine, ref)
-
-    def submit(self, document: Path) -> SearchOut:
-        from search import service as svc
-
-        return svc.submit(self.engine, document, source=str(document))
-
-    def cancel(self, ref: str | int) -> ActionOut:
-        from search import service as svc
-
-        return svc.cancel(self.engine, ref)
-
-    def resume(self, ref: str | int, *, force: bool = False) -> ActionOut:
-        from search import service as svc
-
-        return svc.resume(self.engine, ref, force=force)
-
-    def delete(self, ref: str | int) -> ActionOut:
-        from search import service as svc
-
-        return svc.delete(self.engine, ref)
-
-    def trials(self, ref: str | int, query: TrialQuery | None = None) -> LeaderboardPage:
-        from search import service as svc
-
-        return svc.trials(self.engine, ref, query or svc.TrialQuery())
-
-    def trial(self, ref: str | int, number: int) -> TrialDetail:
-        from search import service as svc
-
-        return svc.trial(self.engine, ref, number)
-
-    def export(
-        self,
-        ref: str | int,
-        *,
-        number: int | None = None,
-        fmt: str = "yaml",
-        output: Path | None = None,
-        weights: bool = False,
-    ) -> ExportOut:
-        from search import service as svc
-
-        return svc.export(self.engine, ref, number=number, fmt=fmt, output=output, weights=weights)
-
-    def close(self) -> None:
-        """The engine is the process's (search.records.db caches it)."""

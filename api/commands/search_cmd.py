@@ -16,8 +16,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from api.commands.board_cmd import trials_table
 from api.commands.common import (
     DbOpt,
+    JsonOpt,
+    SearchArg,
     ServerOpt,
     engine_for,
     print_json,
@@ -35,8 +38,6 @@ search_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-SearchArg = Annotated[str, typer.Argument(help="A search id, or a search name (the latest).")]
 AddressOpt = Annotated[
     str | None,
     typer.Option(
@@ -64,7 +65,6 @@ def _report_line(progress: Any) -> None:
 
 
 def _finish(engine: Any, outcome: Any, as_json: bool) -> None:
-    from api.commands.board_cmd import trials_table  # it imports this module
     from search import service as svc
 
     search = svc.get_search(engine, outcome.search_id)

@@ -11,7 +11,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from api.commands.common import print_json, user_errors
+from api.commands.common import JsonOpt, print_json, user_errors
 from api.commands.output import console as make_console
 from space.budget import over_budget
 from space.cost import cost
@@ -27,7 +27,6 @@ space_app = typer.Typer(
 )
 
 SpecArg = Annotated[Path, typer.Argument(help="A search spec file (YAML or JSON).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _search_text(spec: SearchSpec) -> str:

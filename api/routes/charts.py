@@ -9,7 +9,7 @@ from api.deps import Engine_, Ref
 from api.problems import responses
 from api.security import read_access
 from search import service
-from search.service.charts import ImportanceOut, SearchCharts
+from search.service import ImportanceOut, SearchCharts
 
 router = APIRouter(prefix="/searches/{ref}", tags=["charts"], dependencies=[Depends(read_access)])
 

@@ -7,9 +7,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from api.deps import EngineHolder
 from api.problems import responses
 from api.security import read_access
-from search.records.db import DatabaseError
-from search.records.schema_lock import SchemaLockTimeout
-from search.service.health import HealthOut, health, unreachable
+from search import service
+from search.service import DatabaseError, HealthOut, SchemaLockTimeout
 
 router = APIRouter(tags=["health"], dependencies=[Depends(read_access)])
 
@@ -26,9 +25,9 @@ router = APIRouter(tags=["health"], dependencies=[Depends(read_access)])
 def get_health(request: Request, response: Response) -> HealthOut:
     holder: EngineHolder = request.app.state.engine
     try:
-        out = health(holder.get())
+        out = service.health(holder.get())
     except (DatabaseError, SchemaLockTimeout) as exc:
-        out = unreachable(exc)
+        out = service.unreachable(exc)
     if not out.ok:
         response.status_code = 503
     return out

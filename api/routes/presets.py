@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from api.problems import responses
 from api.security import read_access
 from search import service
-from search.service.schemas import PresetDetail, PresetOut
+from search.service import PresetDetail, PresetOut
 
 router = APIRouter(prefix="/presets", tags=["presets"], dependencies=[Depends(read_access)])
 

@@ -22,9 +22,7 @@ from api.deps import (
 from api.problems import responses
 from api.security import read_access, write_access
 from search import service
-from search.errors import InvalidRequest
-from search.service.policy import policy_problems
-from search.service.schemas import ActionOut, SearchOut, SearchPage
+from search.service import ActionOut, InvalidRequest, SearchOut, SearchPage, policy_problems
 from space.status import SearchStatus
 
 router = APIRouter(prefix="/searches", tags=["searches"])

@@ -8,8 +8,7 @@ from api.deps import BODY_SOURCE, SPEC_BODY, Settings_, SpecBody_, parse_spec
 from api.problems import problems_out, responses
 from api.security import read_access
 from search import service
-from search.service.policy import policy_problems
-from search.service.schemas import ValidationOut
+from search.service import ValidationOut, policy_problems
 from space.errors import SpecError
 
 router = APIRouter(prefix="/spaces", tags=["spaces"], dependencies=[Depends(read_access)])

@@ -12,15 +12,20 @@ from api.deps import MAX_ID, Engine_, Limit, Offset, Ref, one_of
 from api.problems import responses
 from api.security import read_access
 from search import service
-from search.records.leaderboard import MAX_AMOUNT, SORT_COLUMNS, TrialQuery
-from search.service.schemas import LeaderboardPage, TrialDetail
-from search.service.trials import trials_csv
+from search.service import (
+    MAX_AMOUNT,
+    SORT_COLUMNS,
+    LeaderboardPage,
+    TrialDetail,
+    TrialQuery,
+    trials_csv,
+)
 from space.arch import CELL_KINDS
 from space.status import TrialStatus
 
 router = APIRouter(prefix="/searches/{ref}", tags=["trials"], dependencies=[Depends(read_access)])
 MEDIA = {"yaml": "application/yaml", "json": "application/json"}
-# The bounds of a page and of the ranges are the service's (search.records.leaderboard.check_page):
+# The bounds of a page and of the ranges are the service's (its leaderboard's check_page):
 # the same rule and message for every way in; documented here.
 Amount = Annotated[int | None, Query(json_schema_extra={"minimum": 0, "maximum": MAX_AMOUNT})]
 STATUS = "|".join(TrialStatus)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.errors import InvalidRequest
-from search.service.schemas import TrialDetail
+from search.service import InvalidRequest, TrialDetail
 from space.cost import human_bytes
 
 MIN_TRIALS, MAX_TRIALS = 2, 4

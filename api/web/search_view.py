@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 from api.web.charts import Point, Spread, range_chart, scatter, step_chart
-from search.service.charts import SearchCharts
-from search.service.schemas import LeaderboardPage, SearchOut, TrialOut
+from search.service import LeaderboardPage, SearchCharts, SearchOut, TrialOut
 
 
 def front_plot(

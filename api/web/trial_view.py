@@ -8,7 +8,7 @@ from markupsafe import Markup
 
 from api.web.charts import Series, line_chart
 from api.web.heatmap import neural_heatmaps, neural_summary
-from search.service.schemas import TrialDetail
+from search.service import TrialDetail
 from space.arch import arch_from_data
 from space.errors import SpecError
 from space.graph_svg import render_svg

@@ -2,19 +2,30 @@
 
 Functions take an engine, return the pydantic models of :mod:`search.service.schemas` (the public
 schema) and raise :class:`~search.errors.NotFound`, :class:`~search.errors.Conflict` or
-:class:`~search.errors.InvalidRequest` (a :class:`~space.errors.SpecError` naming fields). Importing
-it imports neither torch nor Ray (an import-linter contract holds it to that).
+:class:`~search.errors.InvalidRequest` (a :class:`~space.errors.SpecError` naming fields).
+:class:`Service` is the surface a client calls, implemented on an engine (:class:`LocalService`)
+and over HTTP (``api.client.ApiClient``).
+
+This module is the service's only door: code outside ``search`` imports from here, never from
+its submodules nor from ``search.records`` (an import-linter contract holds it to that; the
+CLI's run commands alone reach ``search.run``). So the few record-level names a way in needs
+(the engine, the database errors, the leaderboard's bounds) are re-exported here. Importing it
+imports neither torch nor Ray (another contract).
 """
 
 from __future__ import annotations
 
 from search.errors import Conflict, InvalidRequest, NotFound
-from search.records.leaderboard import TrialQuery
+from search.records.db import DatabaseError, NoDatabase, create_db_engine, get_engine
+from search.records.export import render as render_export
+from search.records.leaderboard import MAX_AMOUNT, MAX_OFFSET, SORT_COLUMNS, TrialQuery
+from search.records.schema_lock import SchemaLockTimeout
 from search.service.charts import ImportanceOut, SearchCharts, importance, search_charts
-from search.service.health import HealthOut, RunnerOut, health
+from search.service.health import HealthOut, RunnerOut, health, unreachable
 from search.service.policy import Limits, policy_problems
 from search.service.presets import preset, presets
 from search.service.schemas import (
+    BOARD_COLUMNS,
     ActionOut,
     EpochOut,
     ExportOut,
@@ -27,6 +38,7 @@ from search.service.schemas import (
     TrialDetail,
     TrialOut,
     ValidationOut,
+    shown_columns,
 )
 from search.service.searches import (
     SpecInput,
@@ -39,12 +51,28 @@ from search.service.searches import (
     submit,
     validate_spec,
 )
-from search.service.trials import export, pareto, trial, trials
+from search.service.surface import LocalService, Service
+from search.service.trials import (
+    check_export_target,
+    csv_text,
+    export,
+    pareto,
+    trial,
+    trials,
+    trials_csv,
+)
 from search.service.weights import weights_file
+from space.settings import DEFAULT_MAX_DATASET_PIXELS
 
 __all__ = [
+    "BOARD_COLUMNS",
+    "DEFAULT_MAX_DATASET_PIXELS",
+    "MAX_AMOUNT",
+    "MAX_OFFSET",
+    "SORT_COLUMNS",
     "ActionOut",
     "Conflict",
+    "DatabaseError",
     "EpochOut",
     "ExportOut",
     "HealthOut",
@@ -52,22 +80,30 @@ __all__ = [
     "InvalidRequest",
     "LeaderboardPage",
     "Limits",
+    "LocalService",
+    "NoDatabase",
     "NotFound",
     "PresetDetail",
     "PresetOut",
     "ProblemOut",
     "RunnerOut",
+    "SchemaLockTimeout",
     "SearchCharts",
     "SearchOut",
     "SearchPage",
+    "Service",
     "SpecInput",
     "TrialDetail",
     "TrialOut",
     "TrialQuery",
     "ValidationOut",
     "cancel",
+    "check_export_target",
+    "create_db_engine",
+    "csv_text",
     "delete",
     "export",
+    "get_engine",
     "get_search",
     "health",
     "importance",
@@ -77,11 +113,15 @@ __all__ = [
     "policy_problems",
     "preset",
     "presets",
+    "render_export",
     "resume",
     "search_charts",
+    "shown_columns",
     "submit",
     "trial",
     "trials",
+    "trials_csv",
+    "unreachable",
     "validate_spec",
     "weights_file",
 ]
