@@ -1,12 +1,12 @@
 """The Ray Tune driver: one search run from its records to its end (or a clean stop).
 
-Ray Tune's ``Tuner`` runs the trials with an ``OptunaSearch`` whose suggestions come from the
-:class:`~search.run.ledger.Ledger` (define-by-run through the DSL; duplicates and over-budget
-candidates are settled there without a worker), ASHA on the per-epoch validation accuracy for one
-objective and FIFO otherwise, the spec's concurrency and per-trial resources, and a stopper that
-polls the search's record (cancel, another runner) and wall-clock budget. Callbacks record trial
-start, every epoch, completion, early stop and failure. The Tune classes live in
-:mod:`search.run.tune_adapters`, imported only once a run starts.
+Ray Tune's ``Tuner`` runs the trials with a searcher whose suggestions come from the
+:class:`~search.run.ledger.Ledger` (Optuna's ask/tell, define-by-run through the DSL; duplicates
+and over-budget candidates are settled there without a worker), ASHA on the per-epoch validation
+accuracy for one objective and FIFO otherwise, the spec's concurrency and per-trial resources, and
+a stopper that polls the search's record (cancel, another runner) and wall-clock budget.
+Callbacks record trial start, every epoch, completion, early stop and failure. The Tune classes
+live in :mod:`search.run.tune_adapters`, imported only once a run starts.
 
 Before anything is claimed or started, the run checks what it will need
 (:mod:`search.run.preflight`: the Ray address answers, the runs folder is writable; the database is

@@ -37,6 +37,7 @@ from search.records.db import (
     session_scope,
     utcnow,
 )
+from search.records.optuna_private import storage_trial_id
 from search.records.pareto import add_to_pareto, update_pareto
 from search.run.optuna_bridge import OptunaSampler, mark_infeasible
 from search.run.progress import Progress, TrialDone, measure
@@ -262,7 +263,7 @@ class Ledger:
             arch,
             arch_cost,
             status,
-            optuna_trial_id=ot_trial._trial_id,
+            optuna_trial_id=storage_trial_id(ot_trial),
         )
 
     def _record_running(
@@ -306,7 +307,7 @@ class Ledger:
         row = Trial(
             search_id=self.search_id,
             number=ot_trial.number,
-            optuna_trial_id=ot_trial._trial_id,
+            optuna_trial_id=storage_trial_id(ot_trial),
             status=TrialStatus.FAILED,
             arch={},
             arch_hash="",

@@ -19,11 +19,11 @@ import ray
 from ray.tune import Callback, Stopper
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
 from search.records.lifecycle import HEARTBEAT_SECONDS, heartbeat, stop_reason
 from search.run.ledger import Ledger
 from search.run.progress import Progress, TrialDone
+from search.run.ray_private import trial_actor_node
 from space.spec import SearchSpec
 
 log = logging.getLogger(__name__)
@@ -51,21 +51,27 @@ class Unpicklable:
         self.__dict__.update(state)
 
 
-class ConvnasSearch(Unpicklable, OptunaSearch):
-    """OptunaSearch whose define-by-run proposals go through the ledger."""
+class ConvnasSearch(Unpicklable, Searcher):
+    """Tune's searcher for a search: the ledger proposes (it asks the search's Optuna study
+    through its public ask/tell API, freezes the arch and settles duplicates and over-budget
+    candidates itself) and is told how each trial ended.
+
+    Metric and mode are checked by ``Searcher`` (both a str, or lists of one length) and only
+    name the objectives for Tune: the ledger reads their values from the trial record. Tune's
+    ``max_concurrent_trials`` wraps this in a ``ConcurrencyLimiter``, which limits the
+    proposals (:meth:`set_max_concurrency` stays ``Searcher``'s False).
+    """
 
     def __init__(self, ledger: Ledger, metric: str | list[str], mode: str | list[str]):
+        super().__init__(metric=metric, mode=mode)  # type: ignore[arg-type]
         self._ledger = ledger
-        # A non-empty callable space makes OptunaSearch define-by-run; the study itself is
-        # the ledger's (same storage, same name), so _setup_study just adopts it.
-        super().__init__(space=self._unused_space, metric=metric, mode=mode, study_name="convnas")
 
-    @staticmethod
-    def _unused_space(trial: Any) -> None:  # never called: suggest() is overridden
-        return None
-
-    def _setup_study(self, mode: Any) -> None:
-        self._ot_study = self._ledger.study  # type: ignore[assignment]
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        # The space is the spec's, sampled by the ledger: a Tune param_space cannot replace it
+        # (Tune then refuses one with unresolved values), and metric and mode are set above.
+        return False
 
     def suggest(self, trial_id: str) -> Any:  # a config, None (wait) or FINISHED
         proposal = self._ledger.propose(trial_id)
@@ -172,23 +178,15 @@ class CancelStopper(Unpicklable, Stopper):
 
 def node_label(trial: Any) -> str | None:
     """``IP/node id`` (the id's first 8 hex digits) of the Ray node running ``trial``'s actor,
-    or None when Ray cannot say.
+    or None when Ray cannot say (:func:`search.run.ray_private.trial_actor_node`).
 
     The IP alone does not tell nodes apart where a machine runs several (one machine's test
-    cluster, containers sharing a host's network). Ray's public state API needs the dashboard,
-    which a cluster may run without; the actor's record in the GCS (what ``ray.util.state``
-    reads too) is always there.
+    cluster, containers sharing a host's network).
     """
-    try:
-        from ray._private import state
-
-        actor = trial.temporary_state.ray_actor
-        info = state.actors(actor._actor_id.hex()) if actor is not None else None
-        address = (info or {}).get("Address") or {}
-        node_id, ip = str(address.get("NodeID") or ""), str(address.get("IPAddress") or "")
-    except Exception as exc:  # a record, not a reason to stop the search
-        log.debug("no node for trial %s: %s", getattr(trial, "trial_id", "?"), exc)
+    node = trial_actor_node(trial)
+    if node is None:
         return None
+    ip, node_id = node.ip, node.node_id
     if not node_id.strip("0"):
         return ip or None
     return f"{ip}/{node_id[:8]}" if ip else node_id[:8]

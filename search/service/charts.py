@@ -242,25 +242,7 @@ def _compute(
 
 def _latest_trials(storage: Any, study_id: int) -> list[Any]:
     """The latest ``IMPORTANCE_MAX_TRIALS`` completed trials of a study, read without loading
-    the others: ``get_all_trials`` reads every trial (about 40 s at 100k). The cut-off uses
-    Optuna's RDB tables and ``RDBStorage._get_trials`` (Optuna 5's own paging); without them,
-    every trial is read."""
-    import optuna
-    from sqlalchemy.orm import Session
+    the others (through Optuna's private tables: :mod:`search.records.optuna_private`)."""
+    from search.records.optuna_private import latest_complete_trials
 
-    complete = optuna.trial.TrialState.COMPLETE
-    try:
-        from optuna.storages._rdb import models
-
-        table = models.TrialModel
-        with Session(storage.engine) as s:
-            cutoff = s.scalar(
-                select(table.trial_id)
-                .where(table.study_id == study_id, table.state == complete)
-                .order_by(table.trial_id.desc())
-                .offset(IMPORTANCE_MAX_TRIALS - 1)
-                .limit(1)
-            )
-        return list(storage._get_trials(study_id, (complete,), set(), (cutoff or 0) - 1))
-    except (ImportError, AttributeError, TypeError):
-        return list(storage.get_all_trials(study_id, deepcopy=False, states=(complete,)))
+    return latest_complete_trials(storage, study_id, IMPORTANCE_MAX_TRIALS)
