@@ -1,41 +1,19 @@
 """HTTP API fixtures: every route test runs against a real database on each backend.
 
-The database fixtures (``db_url``: SQLite and the real PostgreSQL, ``engine``) and the helpers
-(``service_helpers.populate``, ``search_helpers.spec_data``) are the search tests' own, imported
-from ``tests/search`` rather than copied.
+The database fixtures (``db_url``: SQLite and the real PostgreSQL, ``engine``) are the root
+conftest's (tests/conftest.py); the helpers (``tests.search.service_helpers.populate``,
+``tests.search.search_helpers.spec_data``) are the search tests' own, imported as modules.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-SEARCH_TESTS = Path(__file__).resolve().parent.parent / "search"
-if str(SEARCH_TESTS) not in sys.path:
-    sys.path.insert(0, str(SEARCH_TESTS))
-
-
-def _search_fixtures() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "search_db_fixtures", SEARCH_TESTS / "conftest.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_fixtures = _search_fixtures()
-db_url = _fixtures.db_url
-engine = _fixtures.engine
-
-from api_helpers import make_client  # noqa: E402
+from tests.api.api_helpers import make_client
 
 # Environment variables that would change the app under test (a developer's own token...).
 _API_ENV = (

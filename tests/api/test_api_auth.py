@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_helpers import API, make_client
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from search_helpers import spec_data
 
 from api import security
 from api.settings import ApiSettings
+from tests.api.api_helpers import API, make_client
+from tests.search.search_helpers import spec_data
 
 TOKEN = "s3cret-token"
 GOOD = {"Authorization": f"Bearer {TOKEN}"}

@@ -10,7 +10,6 @@ from typing import Any
 import optuna
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import populate
 from sqlalchemy import Engine, insert, select
 
 from search import service
@@ -18,6 +17,7 @@ from search.records.db import Search, Trial, decode_cells, read_scope, session_s
 from search.records.studies import rdb_storage
 from search.service import charts
 from search.service.charts import IMPORTANCE_MIN_TRIALS
+from tests.search.service_helpers import populate
 
 API = "/api/v1"
 KINDS = ["", ",rgc,", ",lstm,", ",rgc,lstm,", ",gru,rgc,"]

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api_helpers import API, make_client
-from search_helpers import spec_data
-from service_helpers import populate
 from sqlalchemy import Engine, update
 
 from search.records.db import Search, session_scope
 from search.records.lifecycle import search_folder
+from tests.api.api_helpers import API, make_client
+from tests.search.search_helpers import spec_data
+from tests.search.service_helpers import populate
 
 
 def _runs(engine: Engine, search_id: int, folder: Path) -> Path:

@@ -10,14 +10,14 @@ import time
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from search_helpers import spec_data
-from service_helpers import populate
 from sqlalchemy import Engine
 
 from api.app import create_app
 from api.settings import ApiSettings
 from search import service
 from search.records.db import Search, session_scope
+from tests.search.search_helpers import spec_data
+from tests.search.service_helpers import populate
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"

@@ -15,12 +15,13 @@ import os
 from typing import Any
 
 import pytest
-from api_helpers import make_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from service_helpers import populate
 from sqlalchemy import Engine
+
+from tests.api.api_helpers import make_client
+from tests.search.service_helpers import populate
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.checks import not_a_server_error  # noqa: E402

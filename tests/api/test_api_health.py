@@ -6,13 +6,13 @@ import os
 import socket
 from datetime import timedelta
 
-from api_helpers import API
 from fastapi.testclient import TestClient
-from service_helpers import populate
 from sqlalchemy import Engine
 
 from search.records.db import Search, session_scope, utcnow
 from search.records.migrations import downgrade, head_revision
+from tests.api.api_helpers import API
+from tests.search.service_helpers import populate
 
 
 def test_healthy_with_its_runners(client: TestClient, engine: Engine) -> None:

@@ -12,15 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import API, PROBLEM, make_client
 from fastapi.testclient import TestClient
-from search_helpers import spec_data
-from test_serve import serving
 
 from search.service.policy import DEFAULT_MAX_DATASET_PIXELS, Limits, dataset_size_problems
 from space.document import MAX_SPEC_NODES
 from space.errors import RENDER_LIMIT, VALUE_LIMIT
 from space.spec import load_spec
+from tests.api.api_helpers import API, PROBLEM, make_client
+from tests.api.test_serve import serving
+from tests.search.search_helpers import spec_data
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "hostile" / "documents"

@@ -11,15 +11,15 @@ import re
 import socket
 
 import pytest
-from api_helpers import API, PROBLEM
 from fastapi.testclient import TestClient
-from service_helpers import populate
 from sqlalchemy import Engine
 
 from api.app import create_app
 from api.security import LOOPBACK_HOSTS, hosts_for_bind
 from api.settings import ApiSettings
 from search import service
+from tests.api.api_helpers import API, PROBLEM
+from tests.search.service_helpers import populate
 
 YAML = {"Content-Type": "application/yaml"}
 SPEC = "name: planted\n"

@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from api_helpers import API, PROBLEM, make_client
 from fastapi.testclient import TestClient
-from search_helpers import spec_data
 
 from search.service.policy import Limits, cost_problems
 from space import budget
 from space.budget import feasibility_warning
 from space.spec import Constraints, spec_from_data
+from tests.api.api_helpers import API, PROBLEM, make_client
+from tests.search.search_helpers import spec_data
 
 
 def _submit(client: TestClient, data: dict[str, Any]) -> Any:

@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from api_helpers import API
 from fastapi.testclient import TestClient
 
 from space.arch import CELL_KINDS
 from space.status import SearchStatus
+from tests.api.api_helpers import API
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,8 +48,7 @@ import sys
 from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import ApiSettings
-sys.path.insert(0, "tests/search")
-from search_helpers import spec_data
+from tests.search.search_helpers import spec_data
 with TestClient(create_app(ApiSettings(database_url=sys.argv[1]))) as c:
     sid = c.post("/api/v1/searches", json=spec_data("light")).json()["id"]
     for path in ("", f"/{sid}", f"/{sid}/trials", f"/{sid}/trials?format=csv", f"/{sid}/pareto"):

@@ -13,13 +13,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from api_helpers import API, PROBLEM, make_client
 from fastapi.testclient import TestClient
-from search_helpers import spec_data
 from sqlalchemy import Engine, select
 
 from search.records.db import Search, session_scope
 from space.paths import NOT_ABSOLUTE, OUTSIDE_ROOTS
+from tests.api.api_helpers import API, PROBLEM, make_client
+from tests.search.search_helpers import spec_data
 
 CORPUS = Path(__file__).parents[1] / "hostile" / "paths" / "make_hostile_paths.py"
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import yaml
 from fastapi.testclient import TestClient
-from search_helpers import spec_data
-from service_helpers import populate
 from sqlalchemy import Engine
 
 from search.records.db import Search, session_scope, utcnow
+from tests.search.search_helpers import spec_data
+from tests.search.service_helpers import populate
 
 API = "/api/v1"
 

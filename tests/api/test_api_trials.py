@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from service_helpers import populate
 from sqlalchemy import Engine, select
 
 from search.records.db import Trial, arch_cell_kinds, encode_cells, session_scope
+from tests.search.service_helpers import populate
 
 API = "/api/v1"
 

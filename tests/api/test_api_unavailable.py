@@ -13,13 +13,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from api_helpers import API, make_client
-from search_helpers import POSTGRES_ENV, postgres_base_url, spec_data
-from service_helpers import populate
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from search.records.db import create_db_engine, dispose_engines
+from tests.api.api_helpers import API, make_client
+from tests.db_helpers import POSTGRES_ENV, postgres_base_url
+from tests.search.search_helpers import spec_data
+from tests.search.service_helpers import populate
 
 pytestmark = pytest.mark.postgres
 

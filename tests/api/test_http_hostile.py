@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_serve import serving
+
+from tests.api.test_serve import serving
 
 BODY_TIMEOUT = 2.0
 GONE = "the client disconnected before sending its whole body"

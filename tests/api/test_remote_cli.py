@@ -16,8 +16,6 @@ import pytest
 import uvicorn
 import yaml
 from click.testing import Result
-from search_helpers import spec_data
-from service_helpers import populate
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -27,6 +25,8 @@ from api.cli import app
 from api.settings import ApiSettings
 from search.records.db import Search, Trial, session_scope
 from space.status import SearchStatus
+from tests.search.search_helpers import spec_data
+from tests.search.service_helpers import populate
 
 runner = CliRunner()
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from search_helpers import spec_data
+
+from tests.search.search_helpers import spec_data
 
 SERVE = [sys.executable, "-c", "from api.cli import main; main()", "serve"]
 

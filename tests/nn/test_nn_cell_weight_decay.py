@@ -4,10 +4,10 @@ parameter group, for the cell's kernels and the feedback projections into its la
 from __future__ import annotations
 
 import torch
-from nn_archs import with_feedback
 
 from space.arch import Arch, arch_from_data
 from space.nn import build_model
+from tests.nn.nn_archs import with_feedback
 from workers.config import TrainConfig
 from workers.loop import make_optimizer
 

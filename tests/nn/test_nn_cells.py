@@ -6,7 +6,6 @@ import typing
 
 import pytest
 import torch
-from nn_archs import CELL_VARIANTS, images, randomize_biases, tiny, with_feedback
 
 from space import cells, spec_generated
 from space.arch import CELL_KINDS, Arch, LayerArch
@@ -15,6 +14,7 @@ from space.graph import layer_shapes
 from space.inventory import inventory, param_count
 from space.nn import build_model, register_cell
 from space.nn.registry import cell_builders
+from tests.nn.nn_archs import CELL_VARIANTS, images, randomize_biases, tiny, with_feedback
 
 
 def test_registry_matches_the_dsl_kinds() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from nn_archs import CELL_VARIANTS, images, randomize_biases, tiny, with_feedback
 
 from space.arch import Arch
 from space.nn import build_model
@@ -16,6 +15,7 @@ from space.nn.layers import (
     conv_groups,
     reference_kernels,
 )
+from tests.nn.nn_archs import CELL_VARIANTS, images, randomize_biases, tiny, with_feedback
 
 
 def _forward_backward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict]:

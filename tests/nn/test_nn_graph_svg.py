@@ -7,7 +7,6 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from nn_archs import with_feedback
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -15,6 +14,7 @@ from space.arch import Arch, save_arch
 from space.graph import layer_shapes
 from space.graph_svg import render_svg
 from space.presets import list_presets, load_preset
+from tests.nn.nn_archs import with_feedback
 
 SVG = "{http://www.w3.org/2000/svg}"
 

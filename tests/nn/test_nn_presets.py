@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from nn_archs import images
 
 from space.arch import Arch, arch_from_data
 from space.inventory import param_count
 from space.nn import ConvRNN, build_model
 from space.presets import list_presets, load_preset
+from tests.nn.nn_archs import images
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 SAMPLES = 50

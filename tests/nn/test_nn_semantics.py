@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from nn_archs import CELL_VARIANTS, images, randomize_biases, tiny, with_feedback
 
 from space.arch import Arch, LastReadout, MaxConfReadout, MeanReadout, ThreshReadout, arch_from_data
 from space.graph import first_signal_steps, layer_shapes
 from space.nn import ModelOutput, build_model
 from space.nn.decoders import decode
+from tests.nn.nn_archs import CELL_VARIANTS, images, randomize_biases, tiny, with_feedback
 
 
 def _run(arch: Arch, seed: int, x: torch.Tensor) -> ModelOutput:

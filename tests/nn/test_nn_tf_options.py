@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from nn_archs import SIZE, images, randomize_biases, tiny, with_feedback
 from torch import nn
 
 from space.arch import Arch, arch_from_data
@@ -21,6 +20,7 @@ from space.nn.decoders import decode
 from space.nn.init import TRUNCATED_STD, tf_fans
 from space.nn.layers import resize
 from space.presets import load_preset
+from tests.nn.nn_archs import SIZE, images, randomize_biases, tiny, with_feedback
 
 
 def _with(arch: Arch, **changes: Any) -> Arch:

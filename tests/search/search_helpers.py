@@ -1,20 +1,12 @@
-"""Specs and tiny trainables shared by the search tests (importable by Ray workers by value)."""
+"""Specs and tiny trainables shared by the search tests (Ray workers receive them by value:
+``ray.cloudpickle.register_pickle_by_value``; the PostgreSQL helpers are ``tests.db_helpers``)."""
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 from space.spec import SearchSpec, spec_from_data
-
-POSTGRES_ENV = "CONVNAS_TEST_POSTGRES_URL"
-
-
-def postgres_base_url() -> str | None:
-    """The PostgreSQL test server's URL, or None when the PostgreSQL cases should skip."""
-    url = os.environ.get(POSTGRES_ENV, "").strip()
-    return url or None
 
 
 def spec_data(

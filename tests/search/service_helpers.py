@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from search_helpers import tiny_spec
 from sqlalchemy import Engine
 
 from search.records.db import Search, Trial, TrialMetric, session_scope
@@ -12,6 +11,7 @@ from search.records.leaderboard import TrialQuery, leaderboard
 from search.records.lifecycle import create_search
 from space.cost import cost
 from space.sampling import sample
+from tests.search.search_helpers import tiny_spec
 
 # (status, best val_acc) of trials 0, 1, 2: trial 1 is the best.
 TRIALS: list[tuple[str, float | None]] = [("completed", 0.5), ("completed", 0.9), ("failed", None)]

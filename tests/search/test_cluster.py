@@ -20,8 +20,6 @@ from typing import Any
 
 import pytest
 import yaml
-from cluster_helpers import LocalCluster
-from search_helpers import POSTGRES_ENV, postgres_base_url, spec_data
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -30,6 +28,9 @@ from api.cli import app
 from search import service
 from search.records.db import Trial, create_db_engine, session_scope
 from space.status import FINISHED_TRIAL
+from tests.db_helpers import POSTGRES_ENV, postgres_base_url
+from tests.search.cluster_helpers import LocalCluster
+from tests.search.search_helpers import spec_data
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.ray, pytest.mark.postgres]
 

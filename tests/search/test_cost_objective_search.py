@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from search_helpers import spec_data
 from sqlalchemy import select
 
 from search.records.db import Trial, create_db_engine, session_scope
@@ -17,6 +16,7 @@ from search.records.lifecycle import create_search
 from search.records.pareto import pareto_mask
 from search.run.driver import run_search
 from space.spec import spec_from_data
+from tests.search.search_helpers import spec_data
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

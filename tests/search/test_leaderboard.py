@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from search_helpers import tiny_spec
 from sqlalchemy import Engine, event
 
 from search import service as svc
@@ -27,6 +26,7 @@ from search.service.schemas import CSV_COLUMNS
 from search.service.trials import csv_text, trials_csv
 from space.arch import Arch
 from space.cost import cost
+from tests.search.search_helpers import tiny_spec
 
 
 def arch_with(*kinds: str, channels: int = 4) -> Arch:

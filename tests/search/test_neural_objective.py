@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from search_helpers import spec_data
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -18,6 +17,7 @@ from search.run.study import values_for
 from space.errors import SpecError
 from space.spec import spec_from_data, spec_from_text
 from space.spec_settings import Objective
+from tests.search.search_helpers import spec_data
 
 FIT = {"metric": "neural_fit", "region": "IT"}
 

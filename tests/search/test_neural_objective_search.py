@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from search_helpers import spec_data
 from sqlalchemy import Engine, select
 
 from api.app import create_app
@@ -25,6 +24,7 @@ from search.records.pareto import pareto_mask
 from search.run.driver import run_search
 from space.sampling import RandomSampler, freeze
 from space.spec import SearchSpec, spec_from_data
+from tests.search.search_helpers import spec_data
 from workers.neural.synthetic import make_synthetic
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

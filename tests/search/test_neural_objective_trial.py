@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from search_helpers import spec_data
 
 from space.arch import Arch
 from space.sampling import RandomSampler, freeze
 from space.spec import SearchSpec, spec_from_data
+from tests.search.search_helpers import spec_data
 from workers.neural.synthetic import make_synthetic
 from workers.trainable import run_trial
 

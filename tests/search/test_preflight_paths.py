@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from search_helpers import spec_data
 from sqlalchemy import Engine, select
 
 from search import service
@@ -23,6 +22,7 @@ from search.records.db import Trial, create_db_engine, session_scope
 from search.run.driver import _open_ledger, _Run, run_search
 from space.paths import OUTSIDE_ROOTS
 from space.spec import SearchSpec, spec_from_data
+from tests.search.search_helpers import spec_data
 from workers.neural.check import neural_data_problems
 
 CORPUS = Path(__file__).parents[1] / "hostile" / "paths" / "make_hostile_paths.py"

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from search_helpers import epoch_result, spec_data
 from sqlalchemy import Engine
-from test_search_ledger import new_ledger, train
 
 from search.run.ledger import Ledger
 from search.run.progress import TrialDone
 from space.spec import spec_from_data
+from tests.search.search_helpers import epoch_result, spec_data
+from tests.search.test_search_ledger import new_ledger, train
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

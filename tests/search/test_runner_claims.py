@@ -13,8 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from search_helpers import tiny_spec
-from service_helpers import row
 from sqlalchemy import Engine, update
 
 from search.records.db import Search, Trial, session_scope, utcnow
@@ -32,6 +30,8 @@ from search.records.lifecycle import (
 from search.run.runner import Runner
 from space.errors import ConvnasError
 from space.status import SearchStatus
+from tests.search.search_helpers import tiny_spec
+from tests.search.service_helpers import row
 
 
 def age_heartbeat(engine: Engine, search_id: int, seconds: float) -> None:

@@ -18,7 +18,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from search_helpers import fake_trainable, tiny_spec
 from sqlalchemy import Engine, select
 
 from search import service
@@ -26,20 +25,19 @@ from search.records.db import Search, Trial, session_scope
 from search.records.lifecycle import create_search
 from search.run.driver import run_search
 from search.run.runner import Runner
+from tests.search.search_helpers import fake_trainable, tiny_spec
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-HERE = Path(__file__).resolve().parent
-TRAINABLE = "search_helpers:fake_trainable"
+ROOT = Path(__file__).resolve().parents[2]
+TRAINABLE = "tests.search.search_helpers:fake_trainable"
 FINISHED = ("completed", "pruned", "failed", "duplicate")
 
 # A runner process as `convnas runner` runs one (serve_queue: signals stop it), with the fake
 # trainable; it prints its status lines to the file the test reads.
 RUNNER_SCRIPT = textwrap.dedent(
     """
-    import sys
     from datetime import timedelta
     from pathlib import Path
-    sys.path.insert(0, {here!r})
     from search.records.db import create_db_engine
     from search.run.runner import serve_queue
     serve_queue(create_db_engine({url!r}), ray_address={address!r}, runs_dir=Path({runs!r}),
@@ -51,8 +49,9 @@ RUNNER_SCRIPT = textwrap.dedent(
 
 @pytest.fixture(autouse=True)
 def helpers_importable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Driver processes import the fake trainable by name (``--trainable``)."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get(
+    """Runner and driver processes import the fake trainable by name (``--trainable``
+    tests.search.search_helpers:fake_trainable): the checkout is on their path."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get(
         "PYTHONPATH")])))  # fmt: skip
 
 
@@ -101,7 +100,7 @@ def runner_process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A runner process (killed with its drivers at the end, whatever happened)."""
     code = RUNNER_SCRIPT.format(
-        here=str(HERE), url=url, address=address, runs=str(runs), stale=stale, rid=None,
+        url=url, address=address, runs=str(runs), stale=stale, rid=None,
         trainable=TRAINABLE, sleep=sleep,
     )  # fmt: skip
     with out.open("wb") as sink:

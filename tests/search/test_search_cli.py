@@ -8,8 +8,6 @@ import json
 from pathlib import Path
 
 import yaml
-from search_helpers import spec_data
-from service_helpers import populate
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -19,6 +17,8 @@ from search.records.db import session_scope
 from search.service.schemas import BOARD_COLUMNS
 from space.arch import load_arch
 from space.cost import cost, human_bytes, human_count
+from tests.search.search_helpers import spec_data
+from tests.search.service_helpers import populate
 
 runner = CliRunner()
 

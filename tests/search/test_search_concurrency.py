@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from search_helpers import POSTGRES_ENV, postgres_base_url, tiny_spec
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from search.records.db import Search, create_db_engine, session_scope
 from search.records.lifecycle import SearchStateError, claim, claim_next, create_search
+from tests.db_helpers import POSTGRES_ENV, postgres_base_url
+from tests.search.search_helpers import tiny_spec
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 3
 ROUNDS = 3
 
@@ -33,9 +34,8 @@ ROUNDS = 3
 # printed (its last line) rather than raised, so that the later rounds still run.
 FIRST_USE = textwrap.dedent(
     """
-    import json, os, sys, time
-    sys.path.insert(0, {here!r})
-    from search_helpers import tiny_spec
+    import json, os, time
+    from tests.search.search_helpers import tiny_spec
     from search.records.db import create_db_engine
     from search.run.study import open_study
     from search.records.lifecycle import create_search
@@ -58,10 +58,14 @@ FIRST_USE = textwrap.dedent(
 
 def _first_use(urls: list[str], folder: Path) -> list[list[str]]:
     """Run :data:`FIRST_USE` in PROCESSES processes; per round, what each process said."""
-    code = FIRST_USE.format(here=str(HERE), urls=json.dumps(urls), folder=str(folder))
+    code = FIRST_USE.format(urls=json.dumps(urls), folder=str(folder))
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        subprocess.Popen(  # from the checkout (cwd), where tests/ is a package
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(PROCESSES)
     ]

@@ -19,7 +19,8 @@ READ_ONLY = (["searches"], ["leaderboard", "1"], ["export", "1"], ["search", "re
 
 def _spec(tmp_path: Path) -> Path:
     import yaml
-    from search_helpers import spec_data
+
+    from tests.search.search_helpers import spec_data
 
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec_data()))
@@ -68,8 +69,9 @@ def test_missing_sqlite_folder_and_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 @pytest.mark.postgres
 def test_missing_postgres_database() -> None:
-    from search_helpers import POSTGRES_ENV, postgres_base_url
     from sqlalchemy.engine import make_url
+
+    from tests.db_helpers import POSTGRES_ENV, postgres_base_url
 
     base = postgres_base_url()
     if base is None:

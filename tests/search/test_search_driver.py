@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from search_helpers import fake_trainable, tiny_spec
 from sqlalchemy import Engine, select
 
 from search.records import repository as repo
@@ -21,9 +20,10 @@ from search.records.export import export_trial
 from search.records.leaderboard import leaderboard
 from search.records.lifecycle import create_search
 from search.run.driver import run_search
+from tests.search.search_helpers import fake_trainable, tiny_spec
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rows_of(engine: Engine, search_id: int) -> list[Trial]:
@@ -127,9 +127,8 @@ def test_a_trial_that_raises_is_failed_and_the_search_completes(
 
 DRIVER_SCRIPT = textwrap.dedent(
     """
-    import sys
-    sys.path.insert(0, {here!r})
-    import ray, search_helpers
+    import ray
+    from tests.search import search_helpers
     ray.cloudpickle.register_pickle_by_value(search_helpers)
     from search.records.db import create_db_engine
     from search.run.driver import run_search
@@ -145,9 +144,10 @@ def test_sigkill_then_resume_reaches_exactly_the_requested_trials(
     spec = tiny_spec(trials=6, concurrency=2, epochs=2, scheduler="fifo")
     search_id = create_search(engine, spec)
     code = DRIVER_SCRIPT.format(
-        here=str(HERE), search_id=search_id, url=db_url, address=ray_address, runs=str(tmp_path)
+        search_id=search_id, url=db_url, address=ray_address, runs=str(tmp_path)
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    # `python -c` imports from its working directory: the checkout, where tests/ is a package
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # kill once some finished and others are running

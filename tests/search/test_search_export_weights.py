@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from search_helpers import tiny_spec
 from sqlalchemy import Engine
-from test_search_ledger import new_ledger
 from typer.testing import CliRunner
 
 from api.cli import app
 from search.records import repository as repo
 from search.records.db import session_scope
 from space.arch import load_arch
+from tests.search.search_helpers import tiny_spec
+from tests.search.test_search_ledger import new_ledger
 from workers.data import preprocess
 from workers.data.prepare import _split
 from workers.trainable import run_trial

@@ -8,8 +8,6 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import TrialState
-from search_helpers import epoch_result, tiny_spec
-from service_helpers import board
 from sqlalchemy import Engine, select
 
 from search.records import repository as repo
@@ -20,6 +18,8 @@ from search.run.ledger import Ledger
 from search.run.progress import TrialDone
 from search.run.study import open_study
 from space.spec import SearchSpec
+from tests.search.search_helpers import epoch_result, tiny_spec
+from tests.search.service_helpers import board
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -8,8 +8,6 @@ import sys
 from datetime import timedelta
 
 import pytest
-from search_helpers import tiny_spec
-from service_helpers import row
 from sqlalchemy import Engine
 
 from search.records.db import Search, session_scope, utcnow
@@ -24,6 +22,8 @@ from search.records.lifecycle import (
     runner_id,
     stop_reason,
 )
+from tests.search.search_helpers import tiny_spec
+from tests.search.service_helpers import row
 
 
 def dead_runner() -> str:

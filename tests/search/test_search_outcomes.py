@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import search_helpers
-from search_helpers import fake_trainable, spec_data, tiny_spec
 from sqlalchemy import Engine, select
 
 from search.records.db import Search, Trial, session_scope
@@ -17,6 +15,8 @@ from search.run.ledger import Ledger
 from search.run.study import open_study
 from search.run.verdict import FailureStreak, no_success_reason
 from space.spec import SearchSpec, spec_from_data
+from tests.search import search_helpers
+from tests.search.search_helpers import fake_trainable, spec_data, tiny_spec
 
 CORPUS = Path(__file__).resolve().parents[1] / "hostile" / "search"
 MISSING = "dataset.path: no such file: /nowhere/convnas-missing.npz"

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from search_helpers import tiny_spec
 from sqlalchemy import Engine, func, select
 
 from search.records.db import DatabaseError, Search, Trial, create_db_engine, session_scope
@@ -27,6 +26,7 @@ from search.run.preflight import (
     check_runs_dir,
     parse_ray_address,
 )
+from tests.search.search_helpers import tiny_spec
 
 CORPUS = Path(__file__).resolve().parents[1] / "hostile" / "search"
 

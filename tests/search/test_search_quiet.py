@@ -6,9 +6,9 @@ from typing import Any
 
 import optuna
 import pytest
-from search_helpers import tiny_spec
 
 from search.run.study import open_study
+from tests.search.search_helpers import tiny_spec
 
 
 @pytest.mark.parametrize(("epochs", "grace"), [(1, 1), (2, 2), (3, 2), (8, 2)])

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from service_helpers import board
 from sqlalchemy import Engine, func, inspect, select, text
 
 from search.errors import InvalidRequest, NotFound
@@ -25,6 +24,7 @@ from search.records.migrations import (
 from search.records.pareto import Goal, add_to_pareto, pareto_mask, update_pareto
 from search.settings import database_url, normalize_url
 from space.spec import Objective
+from tests.search.service_helpers import board
 
 
 def make_search(engine: Engine, name: str = "s", trials: int = 4) -> int:

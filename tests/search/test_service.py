@@ -9,14 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from search_helpers import spec_data
-from service_helpers import populate
 from sqlalchemy import Engine, func, select
 
 from search import service as svc
 from search.records.db import Search, Trial, TrialMetric, session_scope, utcnow
 from space.arch import load_arch
 from space.status import SearchStatus
+from tests.search.search_helpers import spec_data
+from tests.search.service_helpers import populate
 
 
 def test_submit_stores_a_queued_search_and_get_finds_it(engine: Engine) -> None:

@@ -6,13 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
-from pathlib import Path
 
 import optuna
 import sqlalchemy as sa
-from search_helpers import epoch_result, tiny_spec
-from service_helpers import populate
 from sqlalchemy import Engine, inspect, select
 from typer.testing import CliRunner
 
@@ -27,6 +23,8 @@ from search.run.study import open_study
 from search.service.schemas import BOARD_COLUMNS, shown_columns
 from search.service.trials import trials_csv
 from space.cost import human_bytes
+from tests.search.search_helpers import epoch_result, tiny_spec
+from tests.search.service_helpers import populate
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 runner = CliRunner()
@@ -214,9 +212,7 @@ def test_cli_leaderboard_shows_node_and_the_optional_columns(engine: Engine, db_
 
 
 def test_web_leaderboard_shows_node_and_the_optional_columns(engine: Engine, db_url: str) -> None:
-    tests = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(tests / "api"))
-    from api_helpers import make_client
+    from tests.api.api_helpers import make_client
 
     sid = populate(engine)
     with make_client(db_url) as client:

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from search_helpers import epoch_result, spec_data, tiny_spec
 from sqlalchemy import Engine, select
-from test_trial_run_facts import new_ledger, trial_row
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -23,6 +21,8 @@ from search.records.db import Trial, session_scope
 from search.records.lifecycle import create_search
 from space.errors import SpecError
 from space.spec import spec_from_data
+from tests.search.search_helpers import epoch_result, spec_data, tiny_spec
+from tests.search.test_trial_run_facts import new_ledger, trial_row
 
 runner = CliRunner()
 
@@ -126,11 +126,11 @@ def test_retried_trials_checkpoint_into_the_runs_folder_and_export_after_ray_is_
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
     ray = pytest.importorskip("ray")
-    import search_helpers
-
     from search.run.driver import run_search
+    from tests.search import search_helpers
 
-    # The trainable and its helpers travel to the workers by value (tests/ is not on their path).
+    # The trainable and its helpers travel to the workers by value (tests/ need not be on their
+    # path).
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.cloudpickle.register_pickle_by_value(search_helpers)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")

@@ -1,5 +1,4 @@
-"""A small search spec shared by the space tests (imported by module name: pytest puts this
-folder on sys.path)."""
+"""A small search spec shared by the space tests (`from tests.space.spec_fixtures import base`)."""
 
 from __future__ import annotations
 

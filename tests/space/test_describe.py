@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from spec_fixtures import EXAMPLES, base
 
 from space.describe import describe
 from space.params import Boolean, FloatRange, SearchDomain, finite_values
 from space.sampling import RandomSampler, ReplaySampler, freeze
 from space.spec import SearchSpec, load_spec, spec_from_data
+from tests.space.spec_fixtures import EXAMPLES, base
 
 
 def distinct_archs(spec: SearchSpec, limit: int = 20000) -> int:

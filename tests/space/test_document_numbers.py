@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from spec_fixtures import base as minimal_spec
 
 from space.document import parse_document
 from space.errors import SpecError
 from space.spec import spec_from_data, spec_from_text
+from tests.space.spec_fixtures import base as minimal_spec
 
 
 def test_an_exponent_alone_makes_a_float() -> None:

@@ -8,12 +8,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from spec_fixtures import EXAMPLES, base
 
 from space.errors import SpecError
 from space.params import FloatRange, IntRange, SearchDomain
 from space.sampling import RandomSampler, ReplaySampler, freeze, sample
 from space.spec import load_spec, spec_from_data
+from tests.space.spec_fixtures import EXAMPLES, base
 
 SAMPLES = 2000
 # chi-square critical value for 5 degrees of freedom at p = 0.001: a fair uniform count fails

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from spec_fixtures import EXAMPLES
 
 from space.params import Categorical, FloatRange, IntRange, SearchDomain, finite_values
 from space.presets import load_preset
 from space.sampling import ReplaySampler, freeze
 from space.spec import load_spec
+from tests.space.spec_fixtures import EXAMPLES
 
 # A transcription of neuroailab/convrnns convrnns/configs/median_rgcell_cfg.py:
 # median_config_dict["model_params"] (TF functions by name, filter sizes as released: floats).

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from spec_fixtures import base as spec_data
 
 from space.datasets import DATASETS, NeuralDataset
 from space.paths import (
@@ -29,6 +28,7 @@ from space.paths import (
     path_problems,
 )
 from space.spec import SearchSpec, spec_from_data
+from tests.space.spec_fixtures import base as spec_data
 
 # Words that make a text field look like it names a file: such a field must carry FileField
 # (or be listed here with the reason it does not name one on the server).

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from spec_fixtures import EXAMPLES, base
 
 from space.arch import Arch, arch_from_data
 from space.params import Boolean, Categorical, FloatRange, IntRange, SearchDomain
 from space.sampling import RandomSampler, ReplaySampler, freeze, sample
 from space.spec import load_spec, spec_from_data
+from tests.space.spec_fixtures import EXAMPLES, base
 
 EXAMPLE_NAMES = ["quickstart", "paper_rgc", "cell_families"]
 

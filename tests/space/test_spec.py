@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-from spec_fixtures import EXAMPLES
-from spec_fixtures import base as spec_base
 
 from space.params import (
     Boolean,
@@ -32,6 +30,8 @@ from space.spec import (
     spec_from_text,
     spec_json_schema,
 )
+from tests.space.spec_fixtures import EXAMPLES
+from tests.space.spec_fixtures import base as spec_base
 
 
 def base(**changes: Any) -> dict[str, Any]:

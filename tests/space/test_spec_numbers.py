@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from spec_fixtures import base
 
 from space.arch import arch_from_data
 from space.errors import SpecError
 from space.spec import spec_from_data
+from tests.space.spec_fixtures import base
 
 ARCH: dict[str, Any] = {
     "input": {"size": 16, "channels": 1},

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from spec_fixtures import base
 
 from space.describe import describe
 from space.errors import SpecError
 from space.params import SearchDomain
 from space.sampling import RandomSampler, freeze, sample
 from space.spec import spec_from_data, spec_json_schema
+from tests.space.spec_fixtures import base
 
 PAPER_TIES = {
     "kind": "rgc",

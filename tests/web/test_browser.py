@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from service_helpers import populate
-from web_helpers import add_trial, bulk_trials, feedback_arch
 
 from api.app import create_app
 from api.settings import ApiSettings
 from search.records.db import create_db_engine
+from tests.search.service_helpers import populate
+from tests.web.web_helpers import add_trial, bulk_trials, feedback_arch
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTES_SHOTS = Path("/work/notes/screenshots")

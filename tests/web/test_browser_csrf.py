@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from service_helpers import populate
 from sqlalchemy import func, select
-from test_serve import serving
 
 from search.records.db import Search, create_db_engine, session_scope
+from tests.api.test_serve import serving
+from tests.search.service_helpers import populate
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = Path(__file__).resolve().parents[1] / "hostile" / "http" / "csrf_page.html"

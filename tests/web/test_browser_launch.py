@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-from test_serve import serving
+
+from tests.api.test_serve import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTES_SHOTS = Path("/work/notes/screenshots")

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from api_helpers import make_client
-from service_helpers import populate
 from sqlalchemy import Engine
-from test_api_charts import add_trials, seed_study
-from web_helpers import bulk_trials
 
 from api.app import create_app
 from api.settings import ApiSettings
 from api.web.charts import Spread, range_chart, step_chart
 from search import service
 from search.records.db import Trial, create_db_engine, session_scope
+from tests.api.api_helpers import make_client
+from tests.api.test_api_charts import add_trials, seed_study
+from tests.search.service_helpers import populate
+from tests.web.web_helpers import bulk_trials
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTES_SHOTS = Path("/work/notes/screenshots")

@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from search_helpers import spec_data
-from service_helpers import populate
 from sqlalchemy import Engine
 
 from api.app import create_app
@@ -28,6 +26,8 @@ from search.records.pareto import update_pareto
 from space.cost import cost
 from space.sampling import RandomSampler, freeze
 from space.spec import spec_from_data
+from tests.search.search_helpers import spec_data
+from tests.search.service_helpers import populate
 
 SVG = "{http://www.w3.org/2000/svg}"
 # (val_acc, neural_fit): 0, 1 and 2 make the front in that space; 3 is dominated by 1, 4 by
@@ -151,7 +151,7 @@ NOTES_SHOTS = Path("/work/notes/screenshots")
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium")
 def test_the_neural_front_plot_in_a_real_browser(neural_site, tmp_path: Path) -> None:
     playwright_api: Any = pytest.importorskip("playwright.sync_api")
-    from test_browser import _serve
+    from tests.web.test_browser import _serve
 
     url, search_id = neural_site
     with (

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_helpers import API, make_client
 from fastapi.testclient import TestClient
-from service_helpers import populate
 from sqlalchemy import Engine, update
-from web_helpers import add_trial, feedback_arch
 
 from api.web.heatmap import colour, neural_heatmaps, region_fits
 from search.records.db import Trial, session_scope
+from tests.api.api_helpers import API, make_client
+from tests.search.service_helpers import populate
+from tests.web.web_helpers import add_trial, feedback_arch
 
 SVG = "{http://www.w3.org/2000/svg}"
 LAYERS = ["conv1", "conv2", "conv3"]

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_helpers import populate
 from sqlalchemy import update
-from test_browser import CHROMIUM, NOTES_SHOTS, _serve
-from web_helpers import add_trial, feedback_arch
 
 from api.app import create_app
 from api.settings import ApiSettings
 from search.records.db import Trial, create_db_engine, session_scope
+from tests.search.service_helpers import populate
+from tests.web.test_browser import CHROMIUM, NOTES_SHOTS, _serve
+from tests.web.web_helpers import add_trial, feedback_arch
 
 pytestmark = [
     pytest.mark.browser,

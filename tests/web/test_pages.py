@@ -11,15 +11,15 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-from api_helpers import make_client
 from fastapi.testclient import TestClient
-from service_helpers import populate
 from sqlalchemy import Engine, update
-from web_helpers import add_trial, bulk_trials, feedback_arch
 
 from search import service
 from search.records.db import Trial, session_scope
 from search.records.leaderboard import TrialQuery
+from tests.api.api_helpers import make_client
+from tests.search.service_helpers import populate
+from tests.web.web_helpers import add_trial, bulk_trials, feedback_arch
 
 ROOT = Path(__file__).resolve().parents[2]
 
