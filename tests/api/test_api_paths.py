@@ -7,9 +7,7 @@ The hostile cases are ``tests/hostile/paths/make_hostile_paths.py`` (README besi
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,20 +17,9 @@ from sqlalchemy import Engine, select
 from search.records.db import Search, session_scope
 from space.paths import NOT_ABSOLUTE, OUTSIDE_ROOTS
 from tests.api.api_helpers import API, PROBLEM, make_client
+from tests.hostile.paths import make_hostile_paths as hostile
 from tests.search.search_helpers import spec_data
 
-CORPUS = Path(__file__).parents[1] / "hostile" / "paths" / "make_hostile_paths.py"
-
-
-def _corpus() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_hostile_paths", CORPUS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-HOSTILE = _corpus()
 FIT = {"metric": "neural_fit", "region": "IT"}
 # field -> how a spec names a path in it
 FIELDS = {
@@ -68,8 +55,8 @@ def test_outside_the_roots_everything_gets_one_message(
     "no such file", a folder "not a file": an existence oracle for any server path; the neural
     data was not confined at all. Now all of them, and links planted inside a root that lead
     out, give the same problem on validate and on submit."""
-    outside = HOSTILE.outside_targets(tmp_path / "server")
-    targets = {**outside, **HOSTILE.planted_links(data_root, outside)}
+    outside = hostile.outside_targets(tmp_path / "server")
+    targets = {**outside, **hostile.planted_links(data_root, outside)}
     targets["escape"] = data_root / ".." / "server" / "shadow"
     targets["etc"] = Path("/etc/shadow")
     seen = set()
@@ -97,7 +84,7 @@ def test_home_and_relative_paths_are_refused(client: TestClient, field: str, pat
 def test_neural_data_inside_a_root_is_checked_and_accepted(
     client: TestClient, data_root: Path
 ) -> None:
-    good = HOSTILE.neural_file(data_root / "n.npz", regions=["V4", "IT", "IT"])
+    good = hostile.neural_file(data_root / "n.npz", regions=["V4", "IT", "IT"])
     assert client.post(f"{API}/spaces/validate", json=_spec("neural.data", good)).json()["ok"]
     created = client.post(f"{API}/searches", json=_spec("neural.data", good))
     assert created.status_code == 201, created.text
@@ -109,7 +96,7 @@ def test_neural_data_inside_a_root_is_checked_and_accepted(
 def test_region_names_in_a_file_are_never_echoed(client: TestClient, data_root: Path) -> None:
     """An objective region the file lacks listed the file's regions array ("regions: SECRET_A,
     SECRET_B, ..."): content of a file the client cannot otherwise read."""
-    path = HOSTILE.neural_file(data_root / "secret.npz")
+    path = hostile.neural_file(data_root / "secret.npz")
     for problems in _both(client, _spec("neural.data", path)):
         assert [(p["path"], p["value"]) for p in problems] == [("objectives.0.region", "IT")]
         assert "SECRET" not in str(problems)
@@ -117,7 +104,7 @@ def test_region_names_in_a_file_are_never_echoed(client: TestClient, data_root: 
 
 def test_a_regions_bomb_is_refused_from_its_header(client: TestClient, data_root: Path) -> None:
     """A 389 kB file took the server from 156 MB to 1.3 GB in one validate request."""
-    path = HOSTILE.regions_bomb(data_root / "bomb.npz", neurons=20_000_000)
+    path = hostile.regions_bomb(data_root / "bomb.npz", neurons=20_000_000)
     for problems in _both(client, _spec("neural.data", path)):
         assert [(p["path"], p["message"]) for p in problems] == [
             ("neural.regions", "the regions array is larger than 64 MiB")
@@ -127,7 +114,7 @@ def test_a_regions_bomb_is_refused_from_its_header(client: TestClient, data_root
 def test_a_search_keeps_the_roots_its_files_were_checked_against(
     client: TestClient, engine: Engine, data_root: Path
 ) -> None:
-    good = HOSTILE.neural_file(data_root / "n.npz", regions=["V4", "IT", "IT"])
+    good = hostile.neural_file(data_root / "n.npz", regions=["V4", "IT", "IT"])
     created = client.post(f"{API}/searches", json=_spec("neural.data", good))
     assert created.status_code == 201, created.text
     with session_scope(engine) as s:
@@ -136,7 +123,7 @@ def test_a_search_keeps_the_roots_its_files_were_checked_against(
 
 
 def test_without_roots_no_file_field_is_accepted(db_url: str, tmp_path: Path) -> None:
-    good = HOSTILE.neural_file(tmp_path / "n.npz", regions=["V4", "IT", "IT"])
+    good = hostile.neural_file(tmp_path / "n.npz", regions=["V4", "IT", "IT"])
     with make_client(db_url) as client:
         for problems in _both(client, _spec("neural.data", good)):
             assert [p["path"] for p in problems] == ["neural.data"]

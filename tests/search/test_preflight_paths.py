@@ -7,10 +7,8 @@ The hostile cases are ``tests/hostile/paths/make_hostile_paths.py`` (README besi
 
 from __future__ import annotations
 
-import importlib.util
 import tracemalloc
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -22,24 +20,13 @@ from search.records.db import Trial, create_db_engine, session_scope
 from search.run.driver import _open_ledger, _Run, run_search
 from space.paths import OUTSIDE_ROOTS
 from space.spec import SearchSpec, spec_from_data
+from tests.hostile.paths import make_hostile_paths as hostile
 from tests.search.search_helpers import spec_data
 from workers.neural.check import neural_data_problems
 
-CORPUS = Path(__file__).parents[1] / "hostile" / "paths" / "make_hostile_paths.py"
 # What checking a neural file may allocate at most (the old check read the regions whole, then
 # made a Python string of each name: well over 100 MB for the bomb below).
 CHECK_MEMORY = 16 * 2**20
-
-
-def _corpus() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_hostile_paths", CORPUS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-HOSTILE = _corpus()
 
 
 def _neural_spec(path: Path, region: str = "IT") -> SearchSpec:
@@ -49,7 +36,7 @@ def _neural_spec(path: Path, region: str = "IT") -> SearchSpec:
 
 
 def test_regions_are_read_in_bounded_memory(tmp_path: Path) -> None:
-    spec = _neural_spec(HOSTILE.regions_bomb(tmp_path / "bomb.npz"))
+    spec = _neural_spec(hostile.regions_bomb(tmp_path / "bomb.npz"))
     tracemalloc.start()
     try:
         found = neural_data_problems(spec, [tmp_path])
@@ -64,9 +51,9 @@ def test_regions_are_read_in_bounded_memory(tmp_path: Path) -> None:
 
 def test_the_neural_check_opens_only_inside_the_roots(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    inside = HOSTILE.neural_file(root / "n.npz", regions=["IT"])
+    inside = hostile.neural_file(root / "n.npz", regions=["IT"])
     assert neural_data_problems(_neural_spec(inside), [root]) == []
-    HOSTILE.swap_for_symlink(inside, HOSTILE.neural_file(tmp_path / "secret.npz"))
+    hostile.swap_for_symlink(inside, hostile.neural_file(tmp_path / "secret.npz"))
     [problem] = neural_data_problems(_neural_spec(inside), [root])
     assert (problem.path, problem.message) == ("neural.data", OUTSIDE_ROOTS)
     assert neural_data_problems(_neural_spec(inside, "SECRET_A"), None) == []  # local
@@ -81,7 +68,7 @@ def test_the_runner_hands_a_served_searchs_roots_to_its_trials(
     engine: Engine, tmp_path: Path
 ) -> None:
     root = tmp_path / "root"
-    spec = _neural_spec(HOSTILE.neural_file(root / "n.npz", regions=["IT"]))
+    spec = _neural_spec(hostile.neural_file(root / "n.npz", regions=["IT"]))
     served = service.submit(engine, spec, data_roots=[root])
     local = service.submit(engine, spec)
     assert _trial_config(engine, served.id, spec, tmp_path)["data_roots"] == [str(root)]
@@ -89,7 +76,7 @@ def test_the_runner_hands_a_served_searchs_roots_to_its_trials(
 
 
 def test_submit_with_roots_refuses_a_path_outside_them(engine: Engine, tmp_path: Path) -> None:
-    outside = HOSTILE.neural_file(tmp_path / "n.npz", regions=["IT"])
+    outside = hostile.neural_file(tmp_path / "n.npz", regions=["IT"])
     for check_data in (True, False):  # confinement is not a data check one may skip
         try:
             spec = _neural_spec(outside)
@@ -118,7 +105,7 @@ def test_a_file_swapped_after_submit_is_refused_where_the_trial_opens_it(
     engine = create_db_engine(f"sqlite:///{tmp_path / 'convnas.db'}")
     try:
         search = service.submit(engine, spec_from_data(data), data_roots=[root])
-        HOSTILE.swap_for_symlink(root / "d.npz", outside / "d.npz")
+        hostile.swap_for_symlink(root / "d.npz", outside / "d.npz")
         outcome = run_search(engine, search.id, runs_dir=tmp_path / "runs")
         with session_scope(engine) as s:
             rows = list(s.scalars(select(Trial).where(Trial.search_id == search.id)))

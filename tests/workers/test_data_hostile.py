@@ -4,37 +4,25 @@ the loaders, by the torch-free ``check_dataset`` and by ``convnas train``. The c
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
 
+from tests.hostile.data import make_hostile_data as hostile
 from workers.data import check_dataset
 from workers.errors import DatasetError
 
 CORPUS = Path(__file__).parents[1] / "hostile" / "data" / "make_hostile_data.py"
 CONVNAS = Path(sys.executable).with_name("convnas")
 MEMORY_LIMIT = 3 * 2**30  # torch and the CLI fit; 10**9 class names (24 GB) do not
-
-
-def _corpus() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_hostile_data", CORPUS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-HOSTILE = _corpus()
 
 
 # Runs every case in one memory-limited child: a regression must fail the test, not exhaust
@@ -82,9 +70,9 @@ def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
     return {row["name"]: row for row in rows} | {"<stderr>": {"text": out.stderr[-2000:]}}
 
 
-@pytest.mark.parametrize("name", sorted(HOSTILE.CASES))
+@pytest.mark.parametrize("name", sorted(hostile.CASES))
 def test_hostile_dataset_is_refused_by_name(name: str, refusals: dict[str, Any]) -> None:
-    _, field, words = HOSTILE.CASES[name]
+    _, field, words = hostile.CASES[name]
     row = refusals.get(name)
     assert row is not None, f"the child died before {name}: {refusals['<stderr>']['text']}"
     assert not row["loaded"], f"{name} loaded"
@@ -115,7 +103,7 @@ def test_train_refuses_bombs_fast_in_bounded_memory(
     name: str, words: str, tmp_path: Path, tiny_data: Any
 ) -> None:
     """Issue 9's repro: one label of 10**9 used 24 GB; a 20000x20000 PNG gave a traceback."""
-    ref = HOSTILE.CASES[name][0](tmp_path)
+    ref = hostile.CASES[name][0](tmp_path)
     arch = _arch_file(tmp_path, tiny_data)
     command = [str(CONVNAS), "train", str(arch), "--dataset", ref, "--epochs", "1"]
     start = time.perf_counter()

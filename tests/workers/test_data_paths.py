@@ -7,9 +7,7 @@ The hostile cases are ``tests/hostile/paths/make_hostile_paths.py`` (README besi
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -17,24 +15,12 @@ import pytest
 
 from space.neural import NeuralFitSettings
 from space.paths import OUTSIDE_ROOTS
+from tests.hostile.paths import make_hostile_paths as hostile
 from workers.data import check_dataset, load_dataset
 from workers.errors import DatasetError, WorkerInputError
 from workers.neural import NeuralDataError, load_neural
 from workers.neural_trial import load_cached
 from workers.trainable import run_trial, trial_roots
-
-CORPUS = Path(__file__).parents[1] / "hostile" / "paths" / "make_hostile_paths.py"
-
-
-def _corpus() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_hostile_paths", CORPUS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-HOSTILE = _corpus()
 
 
 @pytest.fixture
@@ -68,41 +54,41 @@ def test_an_npz_swapped_for_a_symlink_after_the_check_is_refused(
     ref = f"npz:{inside}"
     assert check_dataset(ref, input_size=8, channels=1, classes=2, roots=[root]) == []
     assert load_dataset(ref, 8, 1, 2, roots=[root]).x_train.shape[0] > 0
-    HOSTILE.swap_for_symlink(inside, _npz(tmp_path / "outside" / "secret.npz"))
+    hostile.swap_for_symlink(inside, _npz(tmp_path / "outside" / "secret.npz"))
     assert _refused(ref, [root]) == OUTSIDE_ROOTS
     assert load_dataset(ref, 8, 1, 2).x_train.shape[0] > 0  # a local search: unconfined
 
 
 def test_an_image_linked_outside_the_root_is_refused(root: Path, tmp_path: Path) -> None:
-    folder = HOSTILE.imagefolder(root / "images")
+    folder = hostile.imagefolder(root / "images")
     ref = f"imagefolder:{folder}"
     assert check_dataset(ref, input_size=8, channels=1, classes=2, roots=[root]) == []
-    outside = HOSTILE.imagefolder(tmp_path / "outside")
-    HOSTILE.swap_for_symlink(folder / "class1" / "2.png", outside / "class0" / "0.png")
+    outside = hostile.imagefolder(tmp_path / "outside")
+    hostile.swap_for_symlink(folder / "class1" / "2.png", outside / "class0" / "0.png")
     assert _refused(ref, [root]) == OUTSIDE_ROOTS
 
 
 def test_a_class_folder_linked_outside_the_root_is_refused(root: Path, tmp_path: Path) -> None:
-    folder = HOSTILE.imagefolder(root / "images")
-    outside = HOSTILE.imagefolder(tmp_path / "outside")
-    HOSTILE.swap_for_symlink(folder / "class1", outside / "class1")
+    folder = hostile.imagefolder(root / "images")
+    outside = hostile.imagefolder(tmp_path / "outside")
+    hostile.swap_for_symlink(folder / "class1", outside / "class1")
     assert _refused(f"imagefolder:{folder}", [root]) == OUTSIDE_ROOTS
 
 
 def test_an_imagefolder_swapped_for_a_symlink_is_refused(root: Path, tmp_path: Path) -> None:
-    folder = HOSTILE.imagefolder(root / "images")
-    HOSTILE.swap_for_symlink(folder, HOSTILE.imagefolder(tmp_path / "outside"))
+    folder = hostile.imagefolder(root / "images")
+    hostile.swap_for_symlink(folder, hostile.imagefolder(tmp_path / "outside"))
     assert _refused(f"imagefolder:{folder}", [root]) == OUTSIDE_ROOTS
 
 
 def test_neural_data_swapped_for_a_symlink_is_refused_even_when_cached(
     root: Path, tmp_path: Path
 ) -> None:
-    inside = HOSTILE.neural_file(root / "n.npz", regions=["V4", "IT", "IT"])
+    inside = hostile.neural_file(root / "n.npz", regions=["V4", "IT", "IT"])
     settings = NeuralFitSettings(data=f"neural:{inside}", folds=2)
     assert load_neural(inside, roots=[root]).neurons == 3
     assert load_cached(settings, [root]).neurons == 3  # cached for the next trial
-    HOSTILE.swap_for_symlink(inside, HOSTILE.neural_file(tmp_path / "secret.npz"))
+    hostile.swap_for_symlink(inside, hostile.neural_file(tmp_path / "secret.npz"))
     for load in (lambda: load_neural(inside, roots=[root]), lambda: load_cached(settings, [root])):
         with pytest.raises(NeuralDataError) as info:
             load()
