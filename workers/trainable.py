@@ -233,20 +233,10 @@ def train_arch(config: dict[str, Any]) -> None:
     run_trial(config, _tune_report)
 
 
-def trial_resources(cpus: float = 1.0, gpus: float | None = None) -> dict[str, float]:
-    """Resources of one trial: ``gpus`` (fractional allowed) when given, else half a GPU when the
-    Ray cluster has GPUs (two trials share one), else CPU only."""
-    if gpus is None:
-        import ray
-
-        ray_api: Any = ray  # ray's stubs leave cluster_resources untyped
-        has_gpu = ray_api.is_initialized() and ray_api.cluster_resources().get("GPU", 0) > 0
-        gpus = 0.5 if has_gpu else 0.0
-    return {"cpu": cpus, "gpu": gpus} if gpus > 0 else {"cpu": cpus}
-
-
-def with_trial_resources(cpus: float = 1.0, gpus: float | None = None) -> Any:
-    """:func:`train_arch` wrapped with its resource request, ready for ``tune.Tuner``."""
+def with_trial_resources(cpus: float = 1.0, gpus: float = 0.0) -> Any:
+    """:func:`train_arch` wrapped with an explicit resource request, for a library user's own
+    ``tune.Tuner`` (a search's trials get theirs from the spec: search.resources)."""
     from ray import tune
 
-    return tune.with_resources(train_arch, trial_resources(cpus, gpus))
+    request = {"cpu": cpus, "gpu": gpus} if gpus > 0 else {"cpu": cpus}
+    return tune.with_resources(train_arch, request)

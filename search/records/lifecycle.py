@@ -77,7 +77,7 @@ def create_search(
     """
     check_writable(engine)
     with session_scope(engine) as s:
-        search = repo.create_search(
+        search = repo.insert_search(
             s,
             name=spec.name,
             spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),

@@ -9,7 +9,6 @@ each idempotent so that nothing is recorded twice when an event is replayed afte
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -45,7 +44,7 @@ NOT_METRICS = frozenset(
 # --------------------------------------------------------------------------------------------
 
 
-def create_search(
+def insert_search(
     session: Session,
     *,
     name: str,
@@ -208,7 +207,3 @@ def mark_interrupted(session: Session, search_id: int) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def heartbeat(session: Session, search: Search, when: datetime | None = None) -> None:
-    search.heartbeat_at = when or utcnow()

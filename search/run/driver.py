@@ -225,7 +225,7 @@ def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
         folder = search_folder(run.runs_dir, ledger.search_id)
         record_run_dir(run.engine, ledger.search_id, folder)
         tuner = tune.Tuner(
-            tune.with_resources(fn, ta.trial_resources(spec)),
+            tune.with_resources(fn, ta.cluster_trial_resources(spec)),
             tune_config=tune.TuneConfig(
                 search_alg=ta.ConvnasSearch(ledger, metric, mode),
                 scheduler=ta.scheduler(spec, len(objectives)),

@@ -263,7 +263,7 @@ def ensure_ray(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
-def trial_resources(spec: SearchSpec) -> Any:
+def cluster_trial_resources(spec: SearchSpec) -> Any:
     """The spec's per-trial resources, fitted to the cluster (no GPU there: CPU only): a dict,
     or with ``gpu: auto`` a callable of the trial config (cost-aware packing,
     :mod:`search.run.resources`)."""

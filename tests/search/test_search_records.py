@@ -29,7 +29,7 @@ from tests.search.service_helpers import board
 
 def make_search(engine: Engine, name: str = "s", trials: int = 4) -> int:
     with session_scope(engine) as s:
-        return repo.create_search(s, name=name, spec={"name": name}, requested_trials=trials).id
+        return repo.insert_search(s, name=name, spec={"name": name}, requested_trials=trials).id
 
 
 def add_trial(engine: Engine, search_id: int, number: int, **fields: Any) -> None:
