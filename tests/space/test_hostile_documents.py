@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -48,11 +47,12 @@ SPEC_EXPECTED = {
 SERVER_EXPECTED = {"huge_dataset.yaml": "max_dataset_pixels"}
 
 
-def refused(read: object, *args: object) -> tuple[SpecError, float]:
-    start = time.process_time()
+def refused(read: object, *args: object) -> SpecError:
+    # The bound on work is shown by where the refusal stops (the node, alias or byte that passed
+    # a limit), not by a stopwatch: CPU time on a shared CI core varied tenfold between runs.
     with pytest.raises(SpecError) as info:
         read(*args)  # type: ignore[operator]
-    return info.value, time.process_time() - start
+    return info.value
 
 
 def test_every_corpus_file_has_an_expectation() -> None:
@@ -62,15 +62,14 @@ def test_every_corpus_file_has_an_expectation() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_hostile_document_is_refused_quickly_with_a_named_problem(name: str) -> None:
-    error, seconds = refused(read_document, CORPUS / name)
+    error = refused(read_document, CORPUS / name)
     (problem,) = error.problems
     assert EXPECTED[name] in problem.message
     assert problem.source == str(CORPUS / name)
-    assert seconds < 1.0
 
 
 def test_alias_bomb_names_the_limit_value_and_line() -> None:
-    error, _ = refused(read_document, CORPUS / "alias_bomb.yaml")
+    error = refused(read_document, CORPUS / "alias_bomb.yaml")
     (problem,) = error.problems
     assert f"more than {MAX_NODES:,} nodes" in problem.message
     assert problem.line == 7  # the alias use that passes the limit (level f)
@@ -79,7 +78,7 @@ def test_alias_bomb_names_the_limit_value_and_line() -> None:
 
 def test_depth_limit_is_exact() -> None:
     parse_document("[" * MAX_DEPTH + "]" * MAX_DEPTH)
-    error, _ = refused(parse_document, "x: " + "[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    error = refused(parse_document, "x: " + "[" * MAX_DEPTH + "]" * MAX_DEPTH)
     assert f"nesting depth over {MAX_DEPTH} levels" in error.problems[0].message
     assert error.problems[0].value == MAX_DEPTH + 1
 
@@ -90,25 +89,26 @@ def test_alias_limit_is_exact() -> None:
 
     data, _ = parse_document(text(MAX_ALIASES))
     assert len(data["xs"]) == MAX_ALIASES
-    error, _ = refused(parse_document, text(MAX_ALIASES + 1))
+    error = refused(parse_document, text(MAX_ALIASES + 1))
     assert error.problems[0].path == f"xs.{MAX_ALIASES}"
 
 
 def test_node_limit_counts_a_flat_list_too() -> None:
-    error, seconds = refused(parse_document, "[" + "0," * 150_000 + "]", "big.json")
-    assert "limit MAX_NODES" in error.problems[0].message
-    # The worst case within the byte limit: about 0.35 s of CPU on a quiet machine, up to 1.1 s
-    # on a loaded CI core; the bound catches the minutes an unbounded parse would take.
-    assert seconds < 3.0
+    error = refused(parse_document, "[" + "0," * 150_000 + "]", "big.json")
+    (problem,) = error.problems
+    assert "limit MAX_NODES" in problem.message
+    # Composition stops at the node that passes the limit: the root and MAX_NODES - 1 items are
+    # all it built of the 150,001 nodes written (about 0.4 s of CPU: see space/document.py).
+    assert problem.path == str(MAX_NODES - 1) and problem.value == MAX_NODES + 1
 
 
 @pytest.mark.parametrize("name", sorted(SPEC_EXPECTED))
 def test_hostile_spec_is_refused_by_name_at_validation(name: str) -> None:
     read_document(CORPUS / name)  # any reader parses it
-    error, seconds = refused(load_spec, CORPUS / name)
+    error = refused(load_spec, CORPUS / name)
     (problem,) = error.problems
     assert SPEC_EXPECTED[name] in str(problem)
-    assert problem.line is not None and seconds < 1.0
+    assert problem.line is not None
 
 
 def test_expanded_text_limit_is_exact() -> None:
@@ -119,7 +119,7 @@ def test_expanded_text_limit_is_exact() -> None:
 
     data, _ = parse_document(text(510))  # 3 + 511 chunks: within the limit
     assert len(data["xs"]) == 510
-    error, _ = refused(parse_document, text(511))  # 3 + 512 chunks: 3 over
+    error = refused(parse_document, text(511))  # 3 + 512 chunks: 3 over
     (problem,) = error.problems
     assert f"more than {MAX_EXPANDED_TEXT:,} characters" in problem.message
     assert problem.value == MAX_EXPANDED_TEXT + 3
@@ -130,11 +130,13 @@ def test_a_spec_is_held_to_the_spec_node_limit() -> None:
     values = ", ".join(str(i) for i in range(MAX_SPEC_NODES))
     text = f"layers: [{{name: a, channels: {{choice: [{values}]}}}}]\n"
     assert len(parse_document(text)[0]["layers"][0]["channels"]["choice"]) == MAX_SPEC_NODES
-    error, seconds = refused(spec_from_text, text)
+    error = refused(spec_from_text, text)
     (problem,) = error.problems
     assert f"more than {MAX_SPEC_NODES:,} nodes" in problem.message
     assert "limit MAX_SPEC_NODES" in problem.message
-    assert seconds < 5.0  # refused while parsing (about 0.2 s), not after validating the space
+    # Refused while parsing, at the node past the limit (ten nodes lead to the first value),
+    # before the space is validated.
+    assert problem.path == f"layers.0.channels.choice.{MAX_SPEC_NODES - 10}"
 
 
 def test_a_long_explicit_choice_still_parses() -> None:
@@ -145,17 +147,16 @@ def test_a_long_explicit_choice_still_parses() -> None:
 def test_million_unknown_keys_are_refused_by_size_before_parsing(tmp_path: Path) -> None:
     path = tmp_path / "keys.yaml"
     path.write_text("".join(f"k{i}: 0\n" for i in range(1_500_000)))
-    error, seconds = refused(read_document, path)
+    error = refused(read_document, path)
     (problem,) = error.problems
     assert "limit MAX_DOCUMENT_BYTES" in problem.message
-    assert problem.value == path.stat().st_size
-    assert seconds < 0.5
+    assert problem.value == path.stat().st_size and problem.line is None  # nothing was parsed
 
 
 def test_size_limit_counts_utf8_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(document, "MAX_DOCUMENT_BYTES", 100)
     parse_document("a: " + "x" * 90)
-    error, _ = refused(parse_document, "a: " + "é" * 90)  # 90 characters, 180 bytes
+    error = refused(parse_document, "a: " + "é" * 90)  # 90 characters, 180 bytes
     assert error.problems[0].value == 183
 
 
@@ -181,19 +182,19 @@ def test_lines_point_at_keys_and_alias_uses() -> None:
 
 
 def test_duplicate_keys_are_all_reported_with_lines() -> None:
-    error, _ = refused(parse_document, "a: 1\nb: {x: 1, x: 2}\na: 3\n", "d.yaml")
+    error = refused(parse_document, "a: 1\nb: {x: 1, x: 2}\na: 3\n", "d.yaml")
     assert [(p.path, p.line) for p in error.problems] == [("b.x", 2), ("a", 3)]
 
 
 def test_syntax_errors_and_several_documents_are_named() -> None:
-    error, _ = refused(parse_document, "a: [1\n")
+    error = refused(parse_document, "a: [1\n")
     assert "not valid YAML/JSON" in error.problems[0].message
-    error, _ = refused(parse_document, "a: 1\n---\nb: 2\n")
+    error = refused(parse_document, "a: 1\n---\nb: 2\n")
     assert "another document" in error.problems[0].message
 
 
 def test_unsafe_tags_are_refused() -> None:
-    error, _ = refused(parse_document, "a: !!python/object/apply:os.system [echo hi]\n")
+    error = refused(parse_document, "a: !!python/object/apply:os.system [echo hi]\n")
     assert "not valid YAML/JSON" in error.problems[0].message
 
 
@@ -207,7 +208,7 @@ def test_empty_document_is_none() -> None:
     ["a: !!timestamp abc", "a: 2020-13-45", "a: !!int abc", "a: !!float x", "a: !!bool maybe"],
 )
 def test_values_the_constructor_cannot_read_are_named_with_their_line(text: str) -> None:
-    error, _ = refused(parse_document, "ok: 1\n" + text)
+    error = refused(parse_document, "ok: 1\n" + text)
     (problem,) = error.problems
     assert problem.message.startswith("not valid YAML/JSON: column 4: cannot read ")
     assert problem.line == 2

