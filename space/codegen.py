@@ -1,18 +1,18 @@
-"""Writes :mod:`space.spec_generated`: the searchable twin of every frozen model in
+"""Writes :mod:`space.spec.twins`: the searchable twin of every frozen model in
 :mod:`space.arch` and of every registered cell family (:mod:`space.cells`), as explicit classes
 that mypy reads.
 
 Every field ``f: T`` of a frozen model becomes ``f: Annotated[T | <leaf forms>, FromArch(Model,
 "f")] = default``: mypy sees the static union, pydantic validates it as the leaf union built from
-the frozen field (with its bounds, see :class:`space.spec_base.FromArch`). So adding a field to an
+the frozen field (with its bounds, see :class:`space.spec.base.FromArch`). So adding a field to an
 arch model is one command away from being searchable::
 
-    python -m space.codegen            # rewrite space/spec_generated.py
+    python -m space.codegen            # rewrite space/twins.py
     python -m space.codegen --check    # exit 1 when the checked-in file is stale
 
 A test runs the check, so a stale file fails the suite. Fields that the spec writes its own way
 (a layer's ``cell``, the time's ``readout``) are left to the hand-written subclasses in
-:mod:`space.spec_nodes`.
+:mod:`space.spec.nodes`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pydantic.fields import FieldInfo
 from space import arch as A
 from space.params import BoolLeaf, ChoiceLeaf, FloatLeaf, IntLeaf, TieLeaf, leaf_type
 
-TARGET = Path(__file__).with_name("spec_generated.py")
+TARGET = Path(__file__).with_name("twins.py")
 LEAF_CLASSES: tuple[type[BaseModel], ...] = (ChoiceLeaf, IntLeaf, FloatLeaf, BoolLeaf, TieLeaf)
 
 
@@ -80,7 +80,7 @@ do not edit (a test fails when this file is stale).
 
 The searchable twin of each frozen model: every field is ``T`` or a leaf form
 (``{choice: ...}``, ``{int: ...}``, ``{float: ...}``, ``{bool: any}``, ``{tie: ...}``),
-validated as the leaf union of the frozen field (see :class:`space.spec_base.FromArch`).
+validated as the leaf union of the frozen field (see :class:`space.spec.base.FromArch`).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ from pydantic import Field
 
 from space import arch as A
 from space.params import BoolLeaf, ChoiceLeaf, FloatLeaf, IntLeaf, TieLeaf
-from space.spec_base import CellKindBase, FromArch, ReadoutKindBase, SpaceNode
+from space.spec.base import CellKindBase, FromArch, ReadoutKindBase, SpaceNode
 '''
 
 
@@ -209,7 +209,7 @@ def _registry(alias: str, registry: str, base: str, models: Mapping[str, type[Ba
 
 
 def generate() -> str:
-    """The source of space/spec_generated.py (before formatting)."""
+    """The source of space/twins.py (before formatting)."""
     classes = "\n\n\n".join(render_class(t) for t in TARGETS)
     cells = _registry("CellKindSpace", "CELL_SPACES", "CellKindBase", A.CELL_MODELS)
     readouts = _registry("ReadoutKindSpace", "READOUT_SPACES", "ReadoutKindBase", A.READOUT_MODELS)

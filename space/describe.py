@@ -21,9 +21,9 @@ from pydantic import BaseModel
 
 from space import arch as A
 from space.params import Domain, SearchDomain, Tied, domain_of, finite_values
-from space.spec_generated import CellKindSpace, ReadoutKindSpace
-from space.spec_model import SearchSpec
-from space.spec_nodes import EDGE_SETTINGS, CellOneOf, EdgeSpace, LayerSpace, ReadoutOneOf
+from space.spec.twins import CellKindSpace, ReadoutKindSpace
+from space.spec.model import SearchSpec
+from space.spec.nodes import EDGE_SETTINGS, CellOneOf, EdgeSpace, LayerSpace, ReadoutOneOf
 from space.walk import (
     UNKNOWN,
     SpaceWalk,

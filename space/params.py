@@ -20,7 +20,7 @@ Two layers live here:
   plus ``offset`` (numbers only; both default to a plain copy). It is no parameter of its own:
   the papers searched ``tau_multiplier = -tau_offset`` as ``tau_multiplier: {tie: tau_offset,
   scale: -1}``. The node checks its ties when it is validated
-  (:func:`space.spec_base.check_ties`): unknown targets, ties to ties (so no chains nor
+  (:func:`space.spec.base.check_ties`): unknown targets, ties to ties (so no chains nor
   cycles), non-searchable fields and values the tied field cannot take are errors at the tied
   field's path.
 
@@ -331,7 +331,7 @@ class BoolLeaf(Leaf):
 
 
 class BadTie(dict[str, Any]):
-    """A ``{tie: ...}`` mapping its node found wrong (see :func:`space.spec_base.check_ties`):
+    """A ``{tie: ...}`` mapping its node found wrong (see :func:`space.spec.base.check_ties`):
     :class:`TieLeaf` reports ``message`` at the tied field's own path."""
 
     def __init__(self, raw: dict[str, Any], message: str):

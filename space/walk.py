@@ -27,7 +27,7 @@ count, the candidates' priorities in candidate order, the settings of the edges 
 order (shared settings at the first edge on), head, time (the readout at ``readout``), resize,
 init, crop_depthwise, training.
 The edge encoding and its distribution are documented on
-:class:`space.spec_nodes.FeedbackSpace`.
+:class:`space.spec.nodes.FeedbackSpace`.
 
 Repairs that keep every sample a valid arch (:func:`forced_value`, :func:`repair_condition`):
 
@@ -71,9 +71,9 @@ from space.params import (
     finite_values,
     holds_integers,
 )
-from space.spec_generated import CellKindSpace, ReadoutKindSpace
-from space.spec_model import SearchSpec
-from space.spec_nodes import (
+from space.spec.twins import CellKindSpace, ReadoutKindSpace
+from space.spec.model import SearchSpec
+from space.spec.nodes import (
     EDGE_SETTINGS,
     CellOneOf,
     EdgeSpace,

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from space.arch import Arch
 from space.errors import ConvnasError, errors_from_validation
-from space.neural import NeuralFitSettings
+from space.spec.neural import NeuralFitSettings
 from space.paths import Roots
 from workers.errors import WorkerInputError
 

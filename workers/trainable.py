@@ -7,7 +7,7 @@ The trial's ``config`` is plain data, so it travels through Ray and Optuna uncha
       "dataset": "digits",          # a dataset reference (string or mapping), see workers.data
       "training": {"epochs": 2},    # optional TrainConfig overrides of arch.training
       "checkpoint": false,          # optional: report a Tune checkpoint whenever val_acc improves
-      "neural": {...},              # optional: space.neural.NeuralFitSettings (issue 14)
+      "neural": {...},              # optional: space.spec.neural.NeuralFitSettings (issue 14)
       "resources": {...},           # optional: workers.config.TrialGpu (GPU share use)
       "data_roots": ["/data"],      # optional: confine every file opened to these folders
     }
@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from space.arch import Arch, arch_from_data
-from space.datasets import DatasetBase
+from space.spec.datasets import DatasetBase
 from space.errors import ConvnasError
 from space.paths import resolve_roots
 from space.status import RunStatus, TrialStatus

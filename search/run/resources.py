@@ -26,7 +26,7 @@ from typing import Any
 from space.errors import ConvnasError
 from space.packing import gpu_share
 from space.spec import SearchSpec
-from space.spec_settings import Resources
+from space.spec.blocks import Resources
 
 log = logging.getLogger(__name__)
 

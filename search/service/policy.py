@@ -16,7 +16,7 @@ from typing import Any
 
 from space.budget import sampled_archs
 from space.cost import cost, human_bytes, human_count
-from space.datasets import DigitsDataset, ImageFolderDataset, PathfinderDataset, ShapesDataset
+from space.spec.datasets import DigitsDataset, ImageFolderDataset, PathfinderDataset, ShapesDataset
 from space.errors import Problem
 from space.params import ChoiceLeaf, IntLeaf
 from space.paths import path_problems

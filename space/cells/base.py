@@ -129,7 +129,7 @@ class CellModel(Frozen):
         """The condition :meth:`forced_value` puts on sampling field ``name`` (for listings)."""
         return None
 
-    # Spec analysis (``space.spec_checks``, ``space.describe``) of the family's searchable
+    # Spec analysis (``space.spec.checks``, ``space.describe``) of the family's searchable
     # twin ``node`` (its fields hold values or leaves) ----------------------------------------
 
     #: fields whose sampling depends on each other through :meth:`forced_value`: a space's

@@ -28,8 +28,8 @@ def test_every_family_is_registered_once_everywhere() -> None:
     assert kinds == CELL_KINDS == tuple(cells.CELL_MODELS)
     union = typing.get_args(LayerArch.model_fields["cell"].annotation)
     assert union == tuple(cells.CELL_MODELS.values())
-    assert tuple(spec_generated.CELL_SPACES) == kinds
-    for kind, space in spec_generated.CELL_SPACES.items():
+    assert tuple(twins.CELL_SPACES) == kinds
+    for kind, space in twins.CELL_SPACES.items():
         assert space.model_fields["kind"].default == kind
     assert tuple(CELL_TENSORS) == kinds
     builders = cell_builders()

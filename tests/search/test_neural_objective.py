@@ -16,7 +16,7 @@ from search.records.db import create_db_engine
 from search.run.study import values_for
 from space.errors import SpecError
 from space.spec import spec_from_data, spec_from_text
-from space.spec_settings import Objective
+from space.spec.blocks import Objective
 from tests.search.search_helpers import spec_data
 
 FIT = {"metric": "neural_fit", "region": "IT"}

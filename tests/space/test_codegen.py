@@ -19,7 +19,7 @@ def test_checked_in_models_are_current() -> None:
 
 
 def test_a_stale_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    stale = tmp_path / "spec_generated.py"
+    stale = tmp_path / "twins.py"
     stale.write_text(codegen.TARGET.read_text().replace("    depth_separable", "    separable", 1))
     monkeypatch.setattr(codegen, "TARGET", stale)
     assert codegen.main(["--check"]) == 1
@@ -41,11 +41,11 @@ def test_a_new_arch_field_becomes_a_searchable_field() -> None:
 
 
 def test_generated_fields_validate_as_leaves_of_the_frozen_field() -> None:
-    layer = spec_generated.LayerFields.model_validate(
+    layer = twins.LayerFields.model_validate(
         {"name": "a", "channels": 8, "kernel": {"int": [1, 5], "step": 2}}
     )
     assert isinstance(layer.kernel, IntLeaf)
     with pytest.raises(ValueError, match="less than or equal to 31"):
-        spec_generated.LayerFields.model_validate(
+        twins.LayerFields.model_validate(
             {"name": "a", "channels": 8, "kernel": {"choice": [3, 40]}}
         )

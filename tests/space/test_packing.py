@@ -18,7 +18,7 @@ from space.packing import (
     trials_per_gpu,
 )
 from space.spec import spec_from_data
-from space.spec_settings import Resources
+from space.spec.blocks import Resources
 
 GiB = 2**30
 MiB = 2**20

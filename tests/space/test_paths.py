@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from space.datasets import DATASETS, NeuralDataset
+from space.spec.datasets import DATASETS, NeuralDataset
 from space.paths import (
     NO_ROOTS,
     NOT_ABSOLUTE,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from space.neural import NeuralFitSettings
+from space.spec.neural import NeuralFitSettings
 from space.paths import OUTSIDE_ROOTS
 from tests.hostile.paths import make_hostile_paths as hostile
 from workers.data import check_dataset, load_dataset

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from space.datasets import (
+from space.spec.datasets import (
     DatasetRef,
     DigitsDataset,
     NpzDataset,

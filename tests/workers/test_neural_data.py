@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from space.datasets import neural_path, parse_neural_ref
-from space.neural import NeuralFitSettings
+from space.spec.datasets import neural_path, parse_neural_ref
+from space.spec.neural import NeuralFitSettings
 from workers.neural import NeuralDataError, load_neural
 
 N, NEURONS, BINS, REPS = 12, 3, 2, 4

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from space.arch import Arch, arch_from_data
-from space.neural import CEILING_FLOOR, NeuralFitSettings
+from space.spec.neural import CEILING_FLOOR, NeuralFitSettings
 from workers.neural import NeuralData, NeuralDataError, load_neural
 from workers.neural.ceiling import analytic_ceiling, compute_ceiling, given_ceiling, null_se
 from workers.neural.fit import fold_splits, held_out_predictions, pls_predict, split_kind

@@ -5,7 +5,7 @@
 :class:`~workers.errors.DatasetError` naming the field and value before any training starts.
 ``check_dataset`` finds the same problems cheaply, without torch (see :mod:`workers.data.check`).
 
-A reference is one of :mod:`space.datasets`' models; :func:`parse_dataset_ref` turns every
+A reference is one of :mod:`space.spec.datasets`' models; :func:`parse_dataset_ref` turns every
 accepted form into one. Only ``Dataset``, ``load_dataset``, ``load_raw`` and ``preprocess`` need
 torch: they are imported on first use, so ``workers.data.check`` stays light.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from space.datasets import DATASET_KINDS, DatasetBase
+from space.spec.datasets import DATASET_KINDS, DatasetBase
 from workers.data.check import check_dataset
 from workers.data.ref import parse_dataset_ref
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from space.datasets import (
+from space.spec.datasets import (
     DatasetBase,
     DigitsDataset,
     ImageFolderDataset,

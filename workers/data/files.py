@@ -24,7 +24,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from space.datasets import ImageFolderDataset, NpzDataset
+from space.spec.datasets import ImageFolderDataset, NpzDataset
 from space.paths import PathRefused, Roots, confine, open_confined
 from workers.data.raw import RawData
 from workers.errors import DatasetError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from space import datasets as ds
+from space.spec import datasets as ds
 from space.paths import Roots
 from workers.data import digits, files, pathfinder, shapes
 from workers.data.check import check_builtin, class_count_error

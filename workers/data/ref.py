@@ -1,5 +1,5 @@
 """Parsing every accepted form of dataset reference into the one typed model of
-:mod:`space.datasets`: ``NAME``, ``NAME:PATH`` (file kinds), ``NAME:key=value,...`` (procedural
+:mod:`space.spec.datasets`: ``NAME``, ``NAME:PATH`` (file kinds), ``NAME:key=value,...`` (procedural
 kinds), a mapping as a spec writes it (``{name: ..., path: ..., <options>}``), or one with the
 kind's options nested under ``options`` (older trial configs). Errors are :class:`DatasetError`
 naming the field path and the value."""
@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from space.datasets import (
+from space.spec.datasets import (
     DATASET_KINDS,
     DATASETS,
     FILE_KINDS,

@@ -15,9 +15,9 @@ from typing import IO, Any
 import numpy as np
 
 from space.errors import Problem
-from space.neural import NeuralFitSettings
+from space.spec.neural import NeuralFitSettings
 from space.paths import PathRefused, Roots, open_confined
-from space.spec_model import SearchSpec
+from space.spec.model import SearchSpec
 
 # The arrays of a neural data file and the ranks each may have.
 _NEURAL_ARRAYS = {"stimuli": (3, 4), "responses": (3, 4), "regions": (1,), "bin_ms": (1,)}

@@ -23,7 +23,7 @@ from typing import IO
 
 import numpy as np
 
-from space.datasets import neural_path
+from space.spec.datasets import neural_path
 from space.paths import PathRefused, Roots, open_confined
 from workers.data.files import ArrayHeader, _member_header, check_pixels, memory_bytes
 from workers.errors import DatasetError

@@ -20,7 +20,7 @@ True values (returned, and what the tests check):
   ``s / (s + n / reps)``; of every other bin: 0;
 - the best possible raw fit (the signal itself predicting the repetition average):
   ``sqrt(s / (s + n / reps)) = sqrt(ceiling)``, so the best normalised fit (``raw / ceiling``)
-  is ``1 / sqrt(ceiling)`` under Brain-Score's convention (>= 1; see :mod:`space.neural`).
+  is ``1 / sqrt(ceiling)`` under Brain-Score's convention (>= 1; see :mod:`space.spec.neural`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from space.arch import Arch
-from space.neural import NeuralFitSettings
+from space.spec.neural import NeuralFitSettings
 from workers.neural.ceiling import analytic_ceiling
 
 DEFAULT_ARCH = "rgc_shallow"

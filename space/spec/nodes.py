@@ -1,7 +1,7 @@
 """The searchable space of a spec: cell spaces (``kind`` or ``one_of``), layers, head, time and
 readout, and feedback candidates.
 
-Models whose fields mirror a frozen :mod:`space.arch` model come from :mod:`space.spec_generated`
+Models whose fields mirror a frozen :mod:`space.arch` model come from :mod:`space.spec.twins`
 (every field a leaf, see :mod:`space.params`); this module adds what the spec writes its own way:
 a layer's ``cell`` (a name, a cell space or none), ``one_of`` alternatives, the readout shorthand
 and feedback candidates. Each union is ``Annotated[<static union>, ValidateAs(<tagged union>)]``:
@@ -19,7 +19,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from space import arch as A
 from space.params import TAG_PREFIX, BoolLeaf, ChoiceLeaf, TieLeaf, leaf_type
-from space.spec_base import (
+from space.spec.base import (
     CellSpaceBase,
     FromArch,
     SpaceNode,
@@ -28,7 +28,7 @@ from space.spec_base import (
     tagged,
     tagged_choice,
 )
-from space.spec_generated import (
+from space.spec.twins import (
     CELL_SPACES,
     READOUT_SPACES,
     CellKindSpace,

@@ -3,7 +3,7 @@ do not edit (a test fails when this file is stale).
 
 The searchable twin of each frozen model: every field is ``T`` or a leaf form
 (``{choice: ...}``, ``{int: ...}``, ``{float: ...}``, ``{bool: any}``, ``{tie: ...}``),
-validated as the leaf union of the frozen field (see :class:`space.spec_base.FromArch`).
+validated as the leaf union of the frozen field (see :class:`space.spec.base.FromArch`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pydantic import Field
 
 from space import arch as A
 from space.params import BoolLeaf, ChoiceLeaf, FloatLeaf, IntLeaf, TieLeaf
-from space.spec_base import CellKindBase, FromArch, ReadoutKindBase, SpaceNode
+from space.spec.base import CellKindBase, FromArch, ReadoutKindBase, SpaceNode
 
 
 class InputSpace(SpaceNode):

@@ -1,5 +1,5 @@
 """``SearchSpec``: the whole spec document (the searchable space plus dataset, objectives,
-constraints and search settings), the root that :mod:`space.spec_loading` validates."""
+constraints and search settings), the root that :mod:`space.spec.loading` validates."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any, Literal
 from pydantic import Field
 
 from space import arch as A
-from space.datasets import DatasetRef
-from space.neural import NeuralFitSettings
+from space.spec.datasets import DatasetRef
+from space.spec.neural import NeuralFitSettings
 from space.paths import file_fields
-from space.spec_base import SpaceNode
-from space.spec_generated import HeadSpace, InitSpace, InputSpace, ResizeSpace, TrainingSpace
-from space.spec_nodes import (
+from space.spec.base import SpaceNode
+from space.spec.twins import HeadSpace, InitSpace, InputSpace, ResizeSpace, TrainingSpace
+from space.spec.nodes import (
     CellSpace,
     CropDepthwise,
     EdgeSpace,
@@ -22,7 +22,7 @@ from space.spec_nodes import (
     LayerSpace,
     TimeSpace,
 )
-from space.spec_settings import Constraints, Objective, ObjectiveItem, SearchSettings
+from space.spec.blocks import Constraints, Objective, ObjectiveItem, SearchSettings
 
 
 class SearchSpec(SpaceNode):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from space.spec_model import SearchSpec
+from space.spec.model import SearchSpec
 
 
 def spec_json_schema() -> dict[str, Any]:

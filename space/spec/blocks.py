@@ -13,7 +13,7 @@ from pydantic import BeforeValidator, Field, Strict, field_validator, model_vali
 from space import arch as A
 from space import trial_fields
 from space.packing import DEFAULT_GPU_OVERHEAD
-from space.spec_base import SpaceNode
+from space.spec.base import SpaceNode
 
 # Seeds go to Python's, NumPy's and Optuna's generators; NumPy takes at most 32 bits.
 MAX_SEED = 2**32 - 1

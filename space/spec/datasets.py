@@ -13,7 +13,7 @@ from pydantic import BeforeValidator, Field
 
 from space.arch import Float, Int
 from space.paths import FilePath
-from space.spec_base import SpaceNode, ValidateAs, keyed_tag, tagged_choice
+from space.spec.base import SpaceNode, ValidateAs, keyed_tag, tagged_choice
 
 FILE_KINDS = ("imagefolder", "npz")
 # The number of shape classes ``workers.data.shapes`` draws (a test keeps the two equal).

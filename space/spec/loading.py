@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from space.datasets import unknown_option_message
+from space.spec.datasets import unknown_option_message
 from space.errors import (
     LineMap,
     Problem,
@@ -23,9 +23,9 @@ from space.errors import (
     read_document,
 )
 from space.params import INT64_MAX, INT64_MIN, TAG_PREFIX
-from space.spec_base import SpaceNode
-from space.spec_checks import Issue, Loc, check_spec
-from space.spec_model import SearchSpec
+from space.spec.base import SpaceNode
+from space.spec.checks import Issue, Loc, check_spec
+from space.spec.model import SearchSpec
 
 
 def _dataset_option_message(err: ErrorDetails) -> str | None:

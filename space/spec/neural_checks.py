@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from space.spec_model import SearchSpec
+from space.spec.model import SearchSpec
 
-# (path, message, bad value), as space.spec_checks collects them.
+# (path, message, bad value), as space.spec.checks collects them.
 NeuralIssue = tuple[tuple[str | int, ...], str, Any]
 
 BLOCK_EXAMPLE = "neural: {data: neural:PATH.npz, region: IT}"
@@ -51,7 +51,7 @@ def check_neural(spec: SearchSpec) -> Iterator[NeuralIssue]:
                 f"differs from neural.region ({block.region}); set one of them",
                 objective.region,
             )
-        # (asha with a neural_fit objective: space.spec_checks says use fifo)
+        # (asha with a neural_fit objective: space.spec.checks says use fifo)
     if block is not None and isinstance(block.layers, list):
         names = [getattr(layer, "name", None) for layer in getattr(spec, "layers", None) or []]
         for j, name in enumerate(block.layers):

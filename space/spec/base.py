@@ -107,7 +107,7 @@ class FromArch:
 
 
 # --------------------------------------------------------------------------------------------
-# Bases of the generated cell and readout spaces (space.spec_generated)
+# Bases of the generated cell and readout spaces (space.spec.twins)
 # --------------------------------------------------------------------------------------------
 
 Share = Literal["shared", "per_layer"]
