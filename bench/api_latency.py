@@ -156,7 +156,7 @@ def seed_search(engine: Any, name: str, count: int, seed_value: int) -> int:
     from search.run.ledger import trial_row
     from space.cost import cost
     from space.sampling import sample
-    from space.spec.loading import load_spec
+    from space.spec import load_spec
 
     spec = load_spec(SPEC).model_copy(update={"name": name})
     search_id = create_search(engine, spec)

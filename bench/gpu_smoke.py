@@ -34,7 +34,7 @@ from space.arch import Arch
 from space.cost import cost
 from space.packing import DEFAULT_GPU_OVERHEAD, gpu_share
 from space.presets import load_preset
-from space.spec.blocks import Resources
+from space.spec import Resources
 from workers.config import TrainConfig, memory_estimate
 from workers.loop import autocast_for, train
 

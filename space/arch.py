@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, Field, Strict, model_validator
 
 # The cell families and the shared field types are re-exported: ``space.arch`` stays the one
-# import for every frozen model (and space.codegen renders them as ``A.<name>``).
+# import for every frozen model (space.spec.twins builds the searchable twin of each).
 from space.cells import CELL_KINDS as CELL_KINDS
 from space.cells import CELL_MODELS as CELL_MODELS
 from space.cells.base import CellModel as CellModel
@@ -33,7 +33,8 @@ from space.cells.rgc import RGCCell as RGCCell
 from space.cells.simplernn import SimpleRNNCell as SimpleRNNCell
 from space.cells.timedecay import TimeDecayCell as TimeDecayCell
 from space.cells.ugrnn import UGRNNCell as UGRNNCell
-from space.errors import LineMap, SpecError, errors_from_validation
+from space.document import read_document
+from space.errors import LineMap, SpecError
 from space.fields import CELL_TRAINING_FIELDS as CELL_TRAINING_FIELDS
 from space.fields import Activation as Activation
 from space.fields import Float as Float
@@ -46,6 +47,8 @@ from space.fields import Name as Name
 from space.fields import NonNegInt as NonNegInt
 from space.fields import PositiveInt as PositiveInt
 from space.fields import WeightDecay as WeightDecay
+from space.graph import check_arch_graph
+from space.validation import errors_from_validation, register_union
 
 ARCH_FORMAT: Literal["convnas.arch/1"] = "convnas.arch/1"
 
@@ -181,6 +184,9 @@ READOUT_MODELS: dict[str, type[Frozen]] = {
     "max_conf": MaxConfReadout,
     "thresh": ThreshReadout,
 }
+# pydantic names the member of these unions in its error paths; the translation drops it.
+register_union("cell", CELL_MODELS)
+register_union("readout", READOUT_MODELS)
 
 
 def _readout_shorthand(value: Any) -> Any:
@@ -298,8 +304,6 @@ class Arch(Frozen):
 
     @model_validator(mode="after")
     def _check_graph(self) -> Arch:
-        from space.graph import check_arch_graph
-
         problems = check_arch_graph(self)
         if problems:
             raise ValueError("; ".join(problems))
@@ -393,8 +397,6 @@ def arch_from_data(
 
 def load_arch(path: str | Path) -> Arch:
     """Load an arch file (YAML or JSON; exported files with provenance are accepted too)."""
-    from space.errors import read_document
-
     data, lines = read_document(Path(path))
     prefix: tuple[str, ...] = ()
     if isinstance(data, dict) and "arch" in data and "format" not in data:

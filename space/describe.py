@@ -21,9 +21,16 @@ from pydantic import BaseModel
 
 from space import arch as A
 from space.params import Domain, SearchDomain, Tied, domain_of, finite_values
-from space.spec.twins import CellKindSpace, ReadoutKindSpace
-from space.spec.model import SearchSpec
-from space.spec.nodes import EDGE_SETTINGS, CellOneOf, EdgeSpace, LayerSpace, ReadoutOneOf
+from space.spec import (
+    EDGE_SETTINGS,
+    CellKindSpace,
+    CellOneOf,
+    EdgeSpace,
+    LayerSpace,
+    ReadoutKindSpace,
+    ReadoutOneOf,
+    SearchSpec,
+)
 from space.walk import (
     UNKNOWN,
     SpaceWalk,

@@ -1,27 +1,22 @@
 """Errors that name the field path, the bad value and, for files, the line.
 
-Spec and arch files are read by :mod:`space.document` (bounded YAML/JSON parsing), which records
-the line of every key so that a validation error at ``layers.2.cell.kind`` can point at line 17.
+Only the types and how they print: :mod:`space.document` reads documents (recording the line of
+every key, so that an error at ``layers.2.cell.kind`` can point at line 17) and
+:mod:`space.validation` turns pydantic's errors into these problems.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import reprlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
-
-from space.params import TAG_PREFIX
 
 LinePath = tuple[str | int, ...]
 
-_MISSING: Any = object()
+MISSING: Any = object()
+"""A problem's value when it has none (not None: None can be the bad value)."""
 
 
 @dataclass(frozen=True)
@@ -30,13 +25,13 @@ class Problem:
 
     path: str
     message: str
-    value: Any = field(default=_MISSING, compare=False)
+    value: Any = field(default=MISSING, compare=False)
     line: int | None = None
     source: str | None = None
 
     @property
     def has_value(self) -> bool:
-        return self.value is not _MISSING
+        return self.value is not MISSING
 
     def __str__(self) -> str:
         where = self.source or ""
@@ -177,97 +172,3 @@ class LineMap:
                 return self.lines[parts]
             parts = parts[:-1]
         return self.lines.get((), None)
-
-
-def parse_text(text: str, source: str = "<text>", *, spec: bool = False) -> tuple[Any, LineMap]:
-    """Parse YAML or JSON text within the document limits (see :mod:`space.document`)."""
-    from space.document import parse_document  # space.document builds on this module
-
-    return parse_document(text, source, spec=spec)
-
-
-def read_document(path: Path, *, spec: bool = False) -> tuple[Any, LineMap]:
-    """Read a YAML/JSON file within the document limits (see :mod:`space.document`)."""
-    from space.document import read_document as read
-
-    return read(path, spec=spec)
-
-
-# ------------------------------------------------------------------------------------------------
-# pydantic ValidationError -> problems
-# ------------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def union_tags() -> dict[str, frozenset[str]]:
-    """Fields of the arch models holding discriminated unions, and their tags (the kinds in
-    space.arch's registries): pydantic puts the tag in error locations (``cell.rgc.cell_depth``);
-    users wrote ``cell.cell_depth``. (The spec's unions mark their tags with ``TAG_PREFIX``.)"""
-    from space import arch  # space.arch reports its errors through this module
-
-    return {"cell": frozenset(arch.CELL_MODELS), "readout": frozenset(arch.READOUT_MODELS)}
-
-
-def _clean_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
-    """Drop pydantic's union-member tags (``=choice``, ``rgc`` inside ``cell.rgc.depth``) and
-    validator labels so paths match the document."""
-    tags = union_tags()
-    out: list[str | int] = []
-    for part in loc:
-        if isinstance(part, str) and (
-            part.startswith(TAG_PREFIX) or "[" in part or part.startswith("function-")
-        ):
-            continue
-        if out and out[-1] in tags and part in tags[str(out[-1])]:
-            continue
-        out.append(part)
-    return tuple(out)
-
-
-def _union_echoes(errors: Sequence[ErrorDetails]) -> set[int]:
-    """Errors that only repeat a deeper one, at a path that another error extends: a union
-    member's (``feedback.entry`` "not a literal" beside ``feedback.entry.choice.1``) and a
-    sequence's length counted without its failed items (``layers`` "at least 1 item ... not 0"
-    beside ``layers.0.kernel``)."""
-    paths = [dotted(_clean_loc(err["loc"])) for err in errors]
-    return {
-        i
-        for i, err in enumerate(errors)
-        if (
-            err["type"] == "too_short"
-            or any(isinstance(part, str) and part.startswith(TAG_PREFIX) for part in err["loc"])
-        )
-        and any(j != i and other.startswith(paths[i] + ".") for j, other in enumerate(paths))
-    }
-
-
-# Error types whose input is shown even when it is a mapping: the mapping is what was wrong.
-_SHOW_MAPPING = ("kind", "leaf", "union_tag_invalid", "model_type")
-
-
-def errors_from_validation(
-    exc: ValidationError,
-    source: str | None = None,
-    lines: LineMap | None = None,
-    prefix: Sequence[str | int] = (),
-    message: Callable[[ErrorDetails], str | None] | None = None,
-) -> list[Problem]:
-    """Turn a pydantic ``ValidationError`` into problems with document paths and lines.
-
-    ``prefix`` locates the validated data inside the document; ``message`` may replace an
-    error's message (return None to keep pydantic's).
-    """
-    problems: list[Problem] = []
-    errors = exc.errors(include_url=False)
-    echoes = _union_echoes(errors)
-    for i, err in enumerate(errors):
-        if i in echoes:
-            continue
-        loc = (*prefix, *_clean_loc(err["loc"]))
-        text = (message and message(err)) or str(err["msg"]).removeprefix("Value error, ")
-        value = err.get("input", _MISSING) if err["type"] != "missing" else _MISSING
-        if isinstance(value, dict) and err["type"] not in _SHOW_MAPPING:
-            value = _MISSING
-        line = lines.line_of(loc) if lines else None
-        problems.append(Problem(dotted(loc), text, value, line, source))
-    return problems

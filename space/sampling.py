@@ -23,7 +23,7 @@ from space.params import (
     IntRange,
     SearchDomain,
 )
-from space.spec.model import SearchSpec
+from space.spec import SearchSpec
 from space.walk import SpaceWalk
 
 

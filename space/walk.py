@@ -71,14 +71,15 @@ from space.params import (
     finite_values,
     holds_integers,
 )
-from space.spec.twins import CellKindSpace, ReadoutKindSpace
-from space.spec.model import SearchSpec
-from space.spec.nodes import (
+from space.spec import (
     EDGE_SETTINGS,
+    CellKindSpace,
     CellOneOf,
     EdgeSpace,
     LayerSpace,
+    ReadoutKindSpace,
     ReadoutOneOf,
+    SearchSpec,
     branch_name,
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from space.errors import parse_text
+from space.document import parse_document
 from space.sampling import RandomSampler, freeze
 from space.spec import spec_from_data
 
@@ -17,7 +17,7 @@ def test_the_readme_tour_spec_validates_and_samples() -> None:
     tour = text[text.index("## A tour of the DSL") :]
     block = re.search(r"```yaml\n(.*?)```", tour, re.S)
     assert block is not None
-    data, _ = parse_text(block.group(1), "README.md")
+    data, _ = parse_document(block.group(1), "README.md")
     spec = spec_from_data(data, "README.md")
     arch = freeze(spec, RandomSampler(0))
     assert arch.classes == 10 and arch.layers[0].name == "conv1"

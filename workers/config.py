@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from space.arch import Arch, Training
 from space.cost import cost
-from space.errors import SpecError, errors_from_validation
+from space.errors import SpecError
 from space.packing import DEFAULT_GPU_OVERHEAD, MemoryEstimate, estimate_memory
+from space.validation import errors_from_validation
 
 # The evaluation batch when none is set: at least this large (no graph is kept, so bigger
 # batches are cheap and evaluation is faster).

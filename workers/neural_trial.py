@@ -23,9 +23,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from space.arch import Arch
-from space.errors import ConvnasError, errors_from_validation
-from space.spec.neural import NeuralFitSettings
+from space.errors import ConvnasError
 from space.paths import Roots
+from space.spec import NeuralFitSettings
+from space.validation import errors_from_validation
 from workers.errors import WorkerInputError
 
 # The report keys (the ledger records them into trials.neural_fit and trials.neural).

@@ -53,9 +53,9 @@ from pathlib import Path
 from typing import Any
 
 from space.arch import Arch, arch_from_data
-from space.spec.datasets import DatasetBase
 from space.errors import ConvnasError
 from space.paths import resolve_roots
+from space.spec import DatasetBase
 from space.status import RunStatus, TrialStatus
 from workers.config import TrainConfig, TrialGpu, memory_estimate, trial_gpu_from_data
 from workers.data import load_dataset, parse_dataset_ref

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from space.arch import Arch
-    from space.spec.neural import NeuralFitSettings
+    from space.spec import NeuralFitSettings
     from workers.neural import NeuralData, NeuralScores
 
 neural_app = typer.Typer(
@@ -35,7 +35,7 @@ neural_app = typer.Typer(
 
 def _settings(values: dict[str, Any]) -> NeuralFitSettings:
     """The settings from the flags; a problem names the flag."""
-    from space.spec.neural import NeuralFitSettings
+    from space.spec import NeuralFitSettings
 
     try:
         return NeuralFitSettings.model_validate({k: v for k, v in values.items() if v is not None})

@@ -25,8 +25,7 @@ from typing import Any
 
 from space.errors import ConvnasError
 from space.packing import gpu_share
-from space.spec import SearchSpec
-from space.spec.blocks import Resources
+from space.spec import Resources, SearchSpec
 
 log = logging.getLogger(__name__)
 

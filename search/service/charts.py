@@ -22,6 +22,7 @@ from search.records import repository as repo
 from search.records.db import Trial, decode_cells, read_scope
 from search.records.leaderboard import default_sort, objectives_of, parse_sort
 from space.spec import Objective
+from space.spec import neural_region as rule
 from space.status import TrialStatus
 
 # Below this many completed trials importance is noise: the endpoint says so instead.
@@ -118,7 +119,7 @@ def neural_region(spec_data: dict[str, Any], objectives: Sequence[Objective]) ->
         return None
     block = spec_data.get("neural")
     named = block.get("region") if isinstance(block, dict) else None
-    return fit.region or (named if isinstance(named, str) else None)
+    return rule(objectives, named if isinstance(named, str) else None).name
 
 
 def best_steps(rows: Any, goal: str) -> tuple[list[StepPoint], int | None]:

@@ -16,12 +16,17 @@ from typing import Any
 
 from space.budget import sampled_archs
 from space.cost import cost, human_bytes, human_count
-from space.spec.datasets import DigitsDataset, ImageFolderDataset, PathfinderDataset, ShapesDataset
 from space.errors import Problem
 from space.params import ChoiceLeaf, IntLeaf
 from space.paths import path_problems
 from space.settings import DEFAULT_MAX_DATASET_PIXELS
-from space.spec import SearchSpec
+from space.spec import (
+    DigitsDataset,
+    ImageFolderDataset,
+    PathfinderDataset,
+    SearchSpec,
+    ShapesDataset,
+)
 
 # Archs sampled for the cost check when none fits (a normal spec stops at the first); fewer when
 # they take longer than space.budget.SAMPLING_SECONDS (100 of 64 layers took 0.6 s to 4 s).

@@ -4,7 +4,7 @@ A family is two files and one line:
 
 - ``space/cells/<kind>.py``: its frozen model, a :class:`~space.cells.base.CellModel` subclass
   bound to ``MODEL``, whose hooks give its parameters (inventory), its kept tensors (cost), its
-  init rules and its sampling repairs; ``space.codegen`` derives its searchable twin;
+  init rules and its sampling repairs; ``space.spec.twins`` builds its searchable twin;
 - ``space/nn/cells/<kind>.py``: its torch module, registered with
   ``@space.nn.registry.register_cell("<kind>")`` (``space.nn`` imports it by that name);
 - its ``kind`` in :data:`FAMILIES` below.

@@ -1,4 +1,4 @@
-"""Initial weights of a :class:`~space.nn.network.ConvRNN` (``Arch.init``, cells' ``init_scale``).
+"""Initial weights of a ConvRNN (``Arch.init``, cells' ``init_scale``).
 
 ``xavier`` (default): Glorot-uniform kernels (torch's fan sizes), zero biases, everywhere.
 ``tf``: the released code's initialisers (TF 1.13):
@@ -22,16 +22,13 @@ TF's fan sizes differ from torch's for depthwise kernels: TF's ``[k, k, C, 1]`` 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
 
 from space.arch import Arch
 from space.cells.base import InitRule
-
-if TYPE_CHECKING:
-    from space.nn.network import ConvRNN
 
 #: TF's correction of a unit normal truncated at two standard deviations back to unit variance
 TRUNCATED_STD = 0.87962566103423978
@@ -107,24 +104,27 @@ def _init_kernels(module: nn.Module, scheme: str, scale: float | None) -> None:
             nn.init.xavier_uniform_(m.weight)
 
 
-def init_weights(model: ConvRNN, arch: Arch) -> None:
-    """Initialise ``model`` (built from ``arch``) in place, in module registration order (the
-    default scheme draws exactly what a plain Glorot loop over ``model.modules()`` draws)."""
+def init_weights(
+    model: nn.Module, layers: Iterable[nn.Module], readout: nn.Module, arch: Arch
+) -> None:
+    """Initialise ``model`` (built from ``arch``, with its ``layers`` in order and its
+    ``readout``) in place, in module registration order (the default scheme draws exactly what
+    a plain Glorot loop over ``model.modules()`` draws)."""
     scheme = arch.init.scheme
     own_scale = arch.init.scale if scheme == "tf" else None
     _zero_biases(model)
-    for layer, spec in zip(model.layers.values(), arch.layers, strict=True):
+    for layer, spec in zip(layers, arch.layers, strict=True):
         cell_scale = getattr(spec.cell, "init_scale", None)
         for name, child in layer.named_children():
             in_cell = name in ("feedback", "cell")
             _init_kernels(child, scheme, cell_scale if in_cell else own_scale)
         for rule in spec.cell.init_rules(scheme):  # the family's own starts (space.cells)
             _apply_rule(layer.get_parameter(f"cell.{rule.param}"), rule, cell_scale)
-    readout = model.readout
     if scheme == "tf":
         for m in _kernels(readout):
             nn.init.normal_(m.weight, 0.0, READOUT_STD)
-        if readout.kind == "fc" and readout.fc.bias is not None:
-            nn.init.ones_(readout.fc.bias)
+        fc = readout.get_submodule("fc") if arch.head.kind == "fc" else None
+        if isinstance(fc, nn.Linear) and fc.bias is not None:
+            nn.init.ones_(fc.bias)
     else:
         _init_kernels(readout, scheme, None)

@@ -159,7 +159,7 @@ class ConvRNN(nn.Module):
         self.image_steps = arch.time.image_steps
         self.biological = arch.time.unroll == "biological"
         self.input_channels, self.input_size = arch.input.channels, arch.input.size
-        init_weights(self, arch)
+        init_weights(self, self.layers.values(), self.readout, arch)
 
     def _check(self, images: Tensor) -> None:
         expected = (self.input_channels, self.input_size, self.input_size)

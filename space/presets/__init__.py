@@ -13,7 +13,8 @@ from functools import cache
 from pathlib import Path
 
 from space.arch import Arch, load_arch
-from space.errors import Problem, SpecError, read_document
+from space.document import read_document
+from space.errors import Problem, SpecError
 
 PRESET_DIR = Path(__file__).resolve().parent
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from pydantic import BeforeValidator, Field, Strict, field_validator, model_validator
 
@@ -56,6 +56,22 @@ class Objective(SpaceNode):
     @property
     def direction(self) -> Literal["max", "min"]:
         return self.goal or trial_fields.objective(self.metric).goal or "max"
+
+
+class NeuralRegion(NamedTuple):
+    """The region a neural_fit objective is scored on, and the spec field that names it."""
+
+    name: str | None
+    field: str
+
+
+def neural_region(objectives: Sequence[Objective], block_region: str | None) -> NeuralRegion:
+    """The rule for a neural fit's region: the neural_fit objective's, else the neural block's
+    (:meth:`space.spec.SearchSpec.neural_region`; a stored spec's charts call it directly)."""
+    for i, objective in enumerate(objectives):
+        if objective.metric == "neural_fit" and objective.region:
+            return NeuralRegion(objective.region, f"objectives.{i}.region")
+    return NeuralRegion(block_region, "neural.region")
 
 
 def _objective_shorthand(value: Any) -> Any:

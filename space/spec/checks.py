@@ -9,10 +9,10 @@ from typing import Any
 
 from space import arch as A
 from space.params import domain_of, finite_values, numeric_bounds
-from space.spec.twins import CellKindSpace, MeanReadoutSpace
 from space.spec.model import SearchSpec
 from space.spec.neural_checks import check_neural
 from space.spec.nodes import CellOneOf, LayerSpace, ReadoutOneOf, branch_name
+from space.spec.twins import CellKindSpace, MeanReadoutSpace
 
 Loc = tuple[str | int, ...]
 # Semantic checks: (path, message, bad value) triples, all collected.

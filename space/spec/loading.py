@@ -12,20 +12,19 @@ from typing import Annotated, Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from space.spec.datasets import unknown_option_message
+from space.document import parse_document, read_document
 from space.errors import (
     LineMap,
     Problem,
     SpecError,
     dotted,
-    errors_from_validation,
-    parse_text,
-    read_document,
 )
 from space.params import INT64_MAX, INT64_MIN, TAG_PREFIX
 from space.spec.base import SpaceNode
 from space.spec.checks import Issue, Loc, check_spec
+from space.spec.datasets import unknown_option_message
 from space.spec.model import SearchSpec
+from space.validation import errors_from_validation
 
 
 def _dataset_option_message(err: ErrorDetails) -> str | None:
@@ -163,7 +162,7 @@ def _is_model(tp: Any) -> bool:
 
 
 def spec_from_text(text: str, source: str = "<spec>") -> SearchSpec:
-    data, lines = parse_text(text, source, spec=True)
+    data, lines = parse_document(text, source, spec=True)
     return spec_from_data(data, source, lines)
 
 

@@ -9,11 +9,18 @@ from typing import Any, Literal
 from pydantic import Field
 
 from space import arch as A
-from space.spec.datasets import DatasetRef
-from space.spec.neural import NeuralFitSettings
 from space.paths import file_fields
 from space.spec.base import SpaceNode
-from space.spec.twins import HeadSpace, InitSpace, InputSpace, ResizeSpace, TrainingSpace
+from space.spec.blocks import (
+    Constraints,
+    NeuralRegion,
+    Objective,
+    ObjectiveItem,
+    SearchSettings,
+    neural_region,
+)
+from space.spec.datasets import DatasetRef
+from space.spec.neural import NeuralFitSettings
 from space.spec.nodes import (
     CellSpace,
     CropDepthwise,
@@ -22,7 +29,7 @@ from space.spec.nodes import (
     LayerSpace,
     TimeSpace,
 )
-from space.spec.blocks import Constraints, Objective, ObjectiveItem, SearchSettings
+from space.spec.twins import HeadSpace, InitSpace, InputSpace, ResizeSpace, TrainingSpace
 
 
 class SearchSpec(SpaceNode):
@@ -70,13 +77,16 @@ class SearchSpec(SpaceNode):
         """The neural_fit objective, if the spec has one."""
         return next((o for o in self.objectives if o.metric == "neural_fit"), None)
 
+    def neural_region(self) -> NeuralRegion:
+        """The region the neural fit is scored on: the objective's, else the neural block's."""
+        return neural_region(self.objectives, self.neural.region if self.neural else None)
+
     def neural_config(self) -> dict[str, Any] | None:
         """The ``neural`` block as plain data for a trial's config, with the region settled
-        (the objective's, else the block's); None without a block."""
+        (:meth:`neural_region`); None without a block."""
         if self.neural is None:
             return None
-        objective = self.neural_objective()
-        region = (objective.region if objective else None) or self.neural.region
+        region = self.neural_region().name
         # Absolute: Ray Tune runs each trial in its own folder, where a relative path (as the
         # spec and its validation read it, from where the search is run) would not resolve.
         data = f"neural:{os.path.abspath(os.path.expanduser(self.neural.path))}"

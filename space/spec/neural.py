@@ -23,9 +23,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from space.arch import Float, Int
-from space.spec.datasets import neural_path
 from space.paths import FileField
 from space.spec.base import SpaceNode
+from space.spec.datasets import neural_path
 
 # Reliabilities below this (Spearman-Brown corrected, median over a region's neurons) are
 # treated as "no reliable signal": the normalised fit of that region and bin is null.

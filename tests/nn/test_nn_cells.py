@@ -7,13 +7,14 @@ import typing
 import pytest
 import torch
 
-from space import cells, spec_generated
+from space import cells
 from space.arch import CELL_KINDS, Arch, LayerArch
 from space.cost import CELL_TENSORS, cost
 from space.graph import layer_shapes
 from space.inventory import inventory, param_count
 from space.nn import build_model, register_cell
 from space.nn.registry import cell_builders
+from space.spec import twins
 from tests.nn.nn_archs import CELL_VARIANTS, images, randomize_biases, tiny, with_feedback
 
 

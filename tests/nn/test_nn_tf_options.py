@@ -208,7 +208,7 @@ def _std(t: torch.Tensor) -> float:
     return float(t.detach().float().std())
 
 
-def _old_init(module: nn.Module, arch: Arch) -> None:
+def _old_init(module: nn.Module, layers: object, readout: nn.Module, arch: Arch) -> None:
     """The initialisation before issue 13, verbatim: Glorot over ``modules()``, zero biases."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d | nn.Linear):

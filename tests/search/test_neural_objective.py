@@ -67,7 +67,12 @@ def test_neural_fit_needs_a_region(tmp_path: Path) -> None:
     problem = problems(data)["objectives.0.region"]
     assert "region" in problem.message and problem.value is None
     data["neural"]["region"] = "IT"  # the block's region serves the objective
-    assert spec_from_data(data).neural_config()["region"] == "IT"  # type: ignore[index]
+    spec = spec_from_data(data)
+    assert spec.neural_region() == ("IT", "neural.region")
+    assert spec.neural_config()["region"] == "IT"  # type: ignore[index]
+    data["objectives"] = ["val_acc", {"metric": "neural_fit", "region": "IT"}]
+    del data["neural"]["region"]  # the objective's own region, named by its place
+    assert spec_from_data(data).neural_region() == ("IT", "objectives.1.region")
 
 
 def test_two_regions_or_a_region_on_another_metric_are_refused(tmp_path: Path) -> None:

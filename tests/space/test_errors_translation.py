@@ -13,9 +13,9 @@ from space.errors import (
     SpecError,
     capped,
     echo,
-    union_tags,
 )
 from space.spec import spec_from_data
+from space.validation import union_tags
 
 ARCH = {
     "input": {"size": 16, "channels": 1},

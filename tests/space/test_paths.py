@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from space.spec.datasets import DATASETS, NeuralDataset
 from space.paths import (
     NO_ROOTS,
     NOT_ABSOLUTE,
@@ -28,6 +27,7 @@ from space.paths import (
     path_problems,
 )
 from space.spec import SearchSpec, spec_from_data
+from space.spec.datasets import DATASETS, NeuralDataset
 from tests.space.spec_fixtures import base as spec_data
 
 # Words that make a text field look like it names a file: such a field must carry FileField

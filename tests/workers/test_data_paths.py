@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from space.spec.neural import NeuralFitSettings
 from space.paths import OUTSIDE_ROOTS
+from space.spec.neural import NeuralFitSettings
 from tests.hostile.paths import make_hostile_paths as hostile
 from workers.data import check_dataset, load_dataset
 from workers.errors import DatasetError, WorkerInputError

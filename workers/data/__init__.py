@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from space.spec.datasets import DATASET_KINDS, DatasetBase
+from space.spec import DATASET_KINDS, DatasetBase
 from workers.data.check import check_dataset
 from workers.data.ref import parse_dataset_ref
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from space.spec.datasets import (
+from space.errors import Problem
+from space.paths import Roots
+from space.spec import (
     DatasetBase,
     DigitsDataset,
     ImageFolderDataset,
@@ -19,8 +21,6 @@ from space.spec.datasets import (
     PathfinderDataset,
     ShapesDataset,
 )
-from space.errors import Problem
-from space.paths import Roots
 from workers.data import digits, files, pathfinder, shapes
 from workers.data.raw import check_channels
 from workers.data.ref import AnyRef, parse_dataset_ref

@@ -24,8 +24,8 @@ from typing import IO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from space.spec.datasets import ImageFolderDataset, NpzDataset
 from space.paths import PathRefused, Roots, confine, open_confined
+from space.spec import ImageFolderDataset, NpzDataset
 from workers.data.raw import RawData
 from workers.errors import DatasetError
 

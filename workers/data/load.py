@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from space.spec import datasets as ds
 from space.paths import Roots
+from space.spec import (
+    DatasetBase,
+    DigitsDataset,
+    ImageFolderDataset,
+    NpzDataset,
+    PathfinderDataset,
+    ShapesDataset,
+)
 from workers.data import digits, files, pathfinder, shapes
 from workers.data.check import check_builtin, class_count_error
 from workers.data.prepare import Dataset, prepare
@@ -12,7 +19,7 @@ from workers.data.ref import AnyRef, parse_dataset_ref
 
 
 def load_raw(
-    ref: ds.DatasetBase,
+    ref: DatasetBase,
     input_size: int,
     channels: int,
     classes: int,
@@ -21,15 +28,15 @@ def load_raw(
 ) -> RawData:
     """The examples of ``ref`` before split and resize (procedural kinds come from the cache);
     a file's confined to ``roots`` as it is opened, when they are given (a served search)."""
-    if isinstance(ref, ds.DigitsDataset):
+    if isinstance(ref, DigitsDataset):
         return digits.load()
-    if isinstance(ref, ds.ShapesDataset):
+    if isinstance(ref, ShapesDataset):
         return shapes.load(ref, input_size, classes, seed)
-    if isinstance(ref, ds.PathfinderDataset):
+    if isinstance(ref, PathfinderDataset):
         return pathfinder.load(ref, input_size, seed)
-    if isinstance(ref, ds.ImageFolderDataset):
+    if isinstance(ref, ImageFolderDataset):
         return files.load_imagefolder(ref, input_size, channels, roots)
-    assert isinstance(ref, ds.NpzDataset), ref  # DATASETS has these five kinds
+    assert isinstance(ref, NpzDataset), ref  # DATASETS has these five kinds
     return files.load_npz(ref, classes, roots)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from space.spec.datasets import PATHFINDER_MIN_SIZE, PathfinderDataset
+from space.spec import PATHFINDER_MIN_SIZE, PathfinderDataset
 from workers.data.cache import cached
 from workers.data.raw import RawData
 from workers.errors import DatasetError

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from space.spec.datasets import (
+from space.spec import (
     DATASET_KINDS,
     DATASETS,
     FILE_KINDS,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from space.spec.datasets import ShapesDataset
+from space.spec import ShapesDataset
 from workers.data.cache import cached
 from workers.data.raw import RawData
 from workers.errors import DatasetError

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from space.spec.neural import CEILING_FLOOR
+from space.spec import CEILING_FLOOR
 from workers.neural.data import NeuralData
 
 SPLITS = 10

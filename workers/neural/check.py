@@ -15,9 +15,8 @@ from typing import IO, Any
 import numpy as np
 
 from space.errors import Problem
-from space.spec.neural import NeuralFitSettings
 from space.paths import PathRefused, Roots, open_confined
-from space.spec.model import SearchSpec
+from space.spec import NeuralFitSettings, SearchSpec
 
 # The arrays of a neural data file and the ranks each may have.
 _NEURAL_ARRAYS = {"stimuli": (3, 4), "responses": (3, 4), "regions": (1,), "bin_ms": (1,)}
@@ -53,13 +52,13 @@ def neural_data_problems(spec: SearchSpec, roots: Roots | None = None) -> list[P
     settings = spec.neural
     if settings is None:
         return []
-    region = (spec.neural_config() or {}).get("region")
+    region = spec.neural_region()
     try:
         with _open_neural(settings.path, roots) as file:
             headers = _neural_headers(file, settings.path)
             _check_neural_shapes(headers, settings)
-            if region is not None:
-                _check_region(file, headers, region, spec)
+            if region.name is not None:
+                _check_region(file, headers, region.name, region.field)
         _check_bins(headers["responses"][0], settings, spec)
     except _Bad as bad:
         return [bad.problem]
@@ -144,11 +143,10 @@ def _check_neural_shapes(headers: Headers, settings: NeuralFitSettings) -> None:
         )
 
 
-def _check_region(file: IO[bytes], headers: Headers, region: str, spec: SearchSpec) -> None:
+def _check_region(file: IO[bytes], headers: Headers, region: str, where: str) -> None:
     """The objective's region is named in the file's ``regions`` array, read a chunk at a time
     (bounded memory and work). The names in the file are never shown: a message echoes only
     what the client wrote."""
-    where = _region_path(spec)
     if "regions" not in headers:
         raise _Bad(where, "the neural data file names no regions (no 'regions' array)", region)
     (count,), dtype = headers["regions"]
@@ -185,13 +183,6 @@ def _names_region(file: IO[bytes], dtype: np.dtype[Any], count: int, region: str
                 if bool((np.char.strip(text) == region).any()):
                     return True
     return False
-
-
-def _region_path(spec: SearchSpec) -> str:
-    for i, objective in enumerate(spec.objectives):
-        if objective.metric == "neural_fit" and objective.region:
-            return f"objectives.{i}.region"
-    return "neural.region"
 
 
 def _check_bins(responses: tuple[int, ...], settings: NeuralFitSettings, spec: SearchSpec) -> None:

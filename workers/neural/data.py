@@ -23,8 +23,8 @@ from typing import IO
 
 import numpy as np
 
-from space.spec.datasets import neural_path
 from space.paths import PathRefused, Roots, open_confined
+from space.spec import neural_path
 from workers.data.files import ArrayHeader, _member_header, check_pixels, memory_bytes
 from workers.errors import DatasetError
 

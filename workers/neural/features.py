@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from space.arch import Arch
-from space.spec.neural import NeuralFitSettings
+from space.spec import NeuralFitSettings
 from workers.data.prepare import preprocess
 from workers.neural.data import NeuralData, NeuralDataError
 

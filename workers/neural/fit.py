@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from space.spec.neural import NeuralFitSettings
+from space.spec import NeuralFitSettings
 from workers.neural.ceiling import pearson_columns
 
 Split = tuple[np.ndarray, np.ndarray]

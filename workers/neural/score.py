@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from space.arch import Arch
-from space.spec.neural import NeuralFitSettings
+from space.spec import NeuralFitSettings
 from workers.neural.ceiling import Ceiling, compute_ceiling, given_ceiling
 from workers.neural.data import NeuralData, NeuralDataError
 from workers.neural.fit import fit_layer_bin, split_kind

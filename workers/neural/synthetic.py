@@ -34,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from space.arch import Arch
-from space.spec.neural import NeuralFitSettings
+from space.spec import NeuralFitSettings
 from workers.neural.ceiling import analytic_ceiling
 
 DEFAULT_ARCH = "rgc_shallow"
