@@ -15,13 +15,13 @@ The searches are the ``examples/cell_families.yaml`` space (8 cell families, so 
 filter keeps about 1/8). One search, the one measured, holds most trials (all but 1% per other
 search: 91k of 100k), so that its CSV is the "full CSV of 100k" the target speaks of and a deep
 page is ~77k rows deep. Seeding goes through the ledger's own row constructor
-(``search.run.ledger.trial_row``: the arch document, hashes, analytic cost and cell kinds of a
-proposal) for a pool of sampled archs, with the outcome fields ``Ledger.finish`` sets (status,
-val_acc, epochs, seconds, values...; accuracies on a 1/1000 grid, so ties are common), inserted
-in bulk (executemany, 5000 rows a transaction: a transaction a row, as the driver commits them
-over hours, would take minutes here and is not what is measured); Pareto flags by
-``search.records.pareto.update_pareto``; then ANALYZE. Per-epoch metrics are not seeded: neither the
-leaderboard nor the CSV reads them.
+(``search.records.trial_rows.trial_row``: the arch document, hashes, analytic cost and cell
+kinds of a proposal) for a pool of sampled archs, with the outcome fields ``Ledger.finish``
+sets (status, val_acc, epochs, seconds, values...; accuracies on a 1/1000 grid, so ties are
+common), inserted in bulk (executemany, 5000 rows a transaction: a transaction a row, as the
+driver commits them over hours, would take minutes here and is not what is measured); Pareto
+flags by ``search.records.pareto.update_pareto``; then ANALYZE. Per-epoch metrics are not
+seeded: neither the leaderboard nor the CSV reads them.
 
 Databases: ``--db URL`` (repeatable); by default a temporary SQLite file, and PostgreSQL too when
 ``CONVNAS_TEST_POSTGRES_URL`` is set. On PostgreSQL everything happens in a fresh schema, dropped
@@ -153,7 +153,7 @@ def seed_search(engine: Any, name: str, count: int, seed_value: int) -> int:
     from search.records.db import Trial, session_scope, utcnow
     from search.records.lifecycle import create_search
     from search.records.pareto import update_pareto
-    from search.run.ledger import trial_row
+    from search.records.trial_rows import trial_row
     from space.cost import cost
     from space.sampling import sample
     from space.spec import load_spec

@@ -34,7 +34,7 @@ NOT_METRICS = frozenset(
         "trial_resources", "epoch", "arch_hash", "val_acc_per_step",
         "preprocessing",  # stored once, on the trial row
     }
-    # Reported documents (the neural fit table) are kept on the trial row (ledger.RUN_FACTS).
+    # Reported documents (the neural fit table) are kept on the trial row (trial_rows.RUN_FACTS).
     | {f.name for f in trial_fields.REPORTED if f.kind == "table"}
 )  # fmt: skip
 

@@ -30,21 +30,19 @@ from search.records import repository as repo
 from search.records.db import (
     Search,
     Trial,
-    arch_cell_kinds,
     clean_json,
-    encode_cells,
     finite,
     session_scope,
     utcnow,
 )
 from search.records.optuna_private import storage_trial_id
 from search.records.pareto import add_to_pareto, update_pareto
+from search.records.trial_rows import record_run_facts, trial_row
 from search.run.optuna_bridge import OptunaSampler, mark_infeasible
 from search.run.progress import Progress, TrialDone, measure
 from search.run.resources import enqueue_oom_retry, retry_config, retry_request
 from search.run.study import measured_on, outcome, tell, values_for
 from search.run.verdict import FailureStreak, epoch_of, final_status, stop_after_failures
-from space import trial_fields
 from space.arch import Arch
 from space.budget import limits
 from space.cost import ArchCost, cost
@@ -77,72 +75,6 @@ class _Live:
     config: dict[str, Any] = field(default_factory=dict)  # what the trainable was given
     # Times Ray Tune started it again after its worker or node died (search.retries).
     retries: int = 0
-
-
-def trial_row(
-    search_id: int,
-    number: int,
-    params: Mapping[str, Any],
-    arch: Arch,
-    arch_cost: ArchCost | None,
-    status: str,
-    *,
-    optuna_trial_id: int | None = None,
-) -> Trial:
-    """The record of a proposed candidate, before any outcome: what every trial row starts as
-    (``bench/api_latency.py`` seeds its trials through this too)."""
-    arch_data = arch.to_dict()
-    return Trial(
-        search_id=search_id,
-        number=number,
-        optuna_trial_id=optuna_trial_id,
-        status=status,
-        arch=arch_data,
-        arch_hash=arch.arch_hash,
-        config_hash=arch.config_hash,
-        params=clean_json(dict(params)),
-        n_params=arch_cost.params if arch_cost else None,
-        flops=arch_cost.flops if arch_cost else None,
-        activation_memory=arch_cost.activation_bytes if arch_cost else None,
-        epochs=0,
-        pareto=False,
-        cell_kinds=encode_cells(arch_cell_kinds(arch_data)),
-    )
-
-
-def _bytes(value: Any) -> int | None:
-    number = finite(value)
-    return None if number is None else int(number)
-
-
-def _table(value: Any) -> dict[str, Any] | None:
-    return clean_json(dict(value)) if isinstance(value, Mapping) else None
-
-
-# How a reported value becomes its column's, by the field's kind (space.trial_fields).
-_CONVERT: dict[str, Callable[[Any], Any]] = {
-    "score": finite, "share": finite, "seconds": finite,
-    "bytes": _bytes, "count": _bytes, "integer": _bytes,
-    "table": _table,
-}  # fmt: skip
-# Result keys recorded on the trial row (the contract between workers and search): the table's
-# reported fields, key -> (column, conversion). A key present in a result sets its column, so
-# the last result that has it wins; a missing key leaves the column as it was.
-RUN_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    f.name: (f.stored, _CONVERT[f.kind]) for f in trial_fields.REPORTED
-}
-
-
-def record_run_facts(row: Trial, result: Mapping[str, Any]) -> None:
-    """Copy what the trial reported about where and how it ran, and its neural fit, onto its
-    row (:data:`RUN_FACTS`); a reported ``node`` too when the driver could not name the node
-    (its ``IP/node id`` from Ray, set as the trial starts, tells apart nodes sharing an IP)."""
-    for key, (column, convert) in RUN_FACTS.items():
-        if key in result:
-            setattr(row, column, convert(result[key]))
-    node = result.get("node")
-    if isinstance(node, str) and node and not row.node:
-        row.node = node[:200]
 
 
 class Ledger:

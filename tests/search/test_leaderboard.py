@@ -21,7 +21,7 @@ from search.records.db import Search, Trial, create_db_engine, read_scope, sessi
 from search.records.leaderboard import leaderboard
 from search.records.lifecycle import create_search
 from search.records.migrations import head_revision, upgrade
-from search.run.ledger import trial_row
+from search.records.trial_rows import trial_row
 from search.service.schemas import CSV_COLUMNS
 from search.service.trials import csv_text, trials_csv
 from space.arch import Arch

@@ -88,7 +88,7 @@ _ADDED = textwrap.dedent(
     from api.web.pages import COLUMNS
     from search.records.db import BOARD_INDEXES
     from search.records.leaderboard import SORT_COLUMNS
-    from search.run.ledger import RUN_FACTS
+    from search.records.trial_rows import RUN_FACTS
     from search.run.study import values_for
     from search.service.schemas import CSV_COLUMNS, OPTIONAL_COLUMNS
     from search.service.views import _BEST
