@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from api import methods, openapi, problems
 from api.deps import EngineHolder, no_nul
-from api.routes import charts, health, presets, searches, spaces, trials
+from api.routes import charts, health, metrics, presets, searches, spaces, trials
 from api.security import (
     LOOPBACK_HOSTS,
     BodyDeadline,
@@ -29,6 +29,7 @@ from api.security import (
     client_gone,
 )
 from api.settings import ApiSettings, get_api_settings
+from api.telemetry import RequestLatency, Telemetry
 from api.web import install as install_pages
 
 API_PREFIX = "/api/v1"
@@ -75,6 +76,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(ClientDisconnect, client_gone)
     for module in (searches, trials, charts, spaces, presets, health):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(metrics.router)  # /metrics, where Prometheus looks by default
     install_pages(app)  # the web pages at /, their assets at /static
     openapi.install(app)
     _middleware(app, settings)
@@ -90,3 +92,6 @@ def _middleware(app: FastAPI, settings: ApiSettings) -> None:
     methods.install(app)
     app.add_middleware(HostCheck, hosts=settings.allowed_hosts or LOOPBACK_HOSTS)
     app.add_middleware(SecurityHeaders)
+    # Outermost: every answer is timed, the refusals of the checks above too.
+    app.state.telemetry = Telemetry()
+    app.add_middleware(RequestLatency, telemetry=app.state.telemetry)

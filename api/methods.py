@@ -36,7 +36,7 @@ class HeadAsGet:
 
 def allowed(request: Request) -> list[str]:
     """Every method some route of this path answers (HEAD with GET, OPTIONS always)."""
-    path = _route_path(request.scope)
+    path = route_path(request.scope)
     methods = {"OPTIONS"}
     for route in iter_route_contexts(request.app.routes):
         pattern = getattr(route, "path_regex", None)
@@ -48,7 +48,7 @@ def allowed(request: Request) -> list[str]:
     return sorted(methods, key=lambda m: (ORDER.index(m) if m in ORDER else len(ORDER), m))
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
     """The path the app's routes match (inside a mount, root_path is the mount's; the app's
     own is kept as app_root_path)."""
     path: str = scope["path"]

@@ -39,6 +39,7 @@ from space.status import RunStatus
 from workers.config import TrainConfig
 from workers.data import Dataset
 from workers.errors import TrainConfigError, TrialOutOfMemory
+from workers.resume import ResumeState, atomic_write, save_resume
 
 Metrics = dict[str, Any]
 EpochCallback = Callable[[Metrics], None]
@@ -237,12 +238,6 @@ def evaluate(
 # ------------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(
     folder: str | Path,
     model: nn.Module,
@@ -255,13 +250,13 @@ def save_checkpoint(
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(out / "weights.pt", lambda p: torch.save(state, p))
-    _atomic_write(out / "arch.yaml", lambda p: p.write_text(arch.to_yaml()))
+    atomic_write(out / "weights.pt", lambda p: torch.save(state, p))
+    atomic_write(out / "arch.yaml", lambda p: p.write_text(arch.to_yaml()))
     text = json.dumps(metrics, indent=2, default=str) + "\n"
-    _atomic_write(out / "metrics.json", lambda p: p.write_text(text))
+    atomic_write(out / "metrics.json", lambda p: p.write_text(text))
     if preprocessing:
         prep = json.dumps(preprocessing, indent=2) + "\n"
-        _atomic_write(out / PREPROCESSING_FILE, lambda p: p.write_text(prep))
+        atomic_write(out / PREPROCESSING_FILE, lambda p: p.write_text(prep))
     return out
 
 
@@ -298,9 +293,11 @@ class TrainRun:
         model: nn.Module | None = None,
         on_step: StepCallback | None = None,
         gpu_share: float | None = None,
+        resume: ResumeState | None = None,
     ) -> None:
         """``gpu_share``: the fraction of the GPU this run was given (Ray's assignment; by
-        default the whole device on CUDA, 0 on CPU)."""
+        default the whole device on CUDA, 0 on CPU). ``resume``: continue after its epochs
+        (:mod:`workers.resume`; a retried trial's last checkpoint)."""
         if data.classes != arch.classes:
             raise TrainConfigError("classes", f"the dataset has {data.classes}", arch.classes)
         expected = (arch.input.channels, arch.input.size, arch.input.size)
@@ -309,6 +306,7 @@ class TrainRun:
                 "input", f"the dataset's images are {data.input_shape}", expected
             )
         self.arch, self.data, self.cfg, self.on_step = arch, data, cfg, on_step
+        self.resume = resume
         self.device = resolve_device(cfg.device)
         self.threads = cfg.threads or default_threads()
         if self.device.type == "cpu":
@@ -331,7 +329,8 @@ class TrainRun:
         self.fault_oom_step = _fault_oom_step(self.result.gpu_share)
 
     def __iter__(self) -> Iterator[Metrics]:
-        start = time.perf_counter()
+        # A resumed run's clock goes on from its saved time (budgets and schedules read it).
+        start = time.perf_counter() - (self.resume.elapsed if self.resume else 0.0)
         res = self.result
         try:
             yield from self._epochs(start)
@@ -376,6 +375,41 @@ class TrainRun:
             return TrialOutOfMemory(_first_line(exc), share=share)
         return None
 
+    def _restore(
+        self, state: ResumeState, opt: Any, scaler: Any, shuffle: torch.Generator
+    ) -> tuple[int, int]:
+        """Load ``state`` into the run; (steps done, first epoch to train)."""
+        self.model.load_state_dict(state.model)
+        opt.load_state_dict(state.optimizer)
+        scaler.load_state_dict(state.scaler)
+        shuffle.set_state(state.shuffle)
+        res = self.result
+        res.best_val_acc, res.best_epoch = state.best_val_acc, state.best_epoch
+        res.history, res.steps = list(state.history), state.step
+        return state.step, state.epoch + 1
+
+    def _checkpoint(self, metrics: Metrics, training: tuple[Any, ...], elapsed: float) -> None:
+        """The best epoch's weights (for export) when ``metrics`` improved, and where the run
+        stands (to resume it) after every epoch."""
+        folder, res = self.cfg.checkpoint_dir, self.result
+        assert folder is not None
+        if metrics["improved"]:
+            save_checkpoint(folder, self.model, self.arch, metrics, res.preprocessing)
+        opt, scaler, shuffle = training
+        state = ResumeState(
+            epoch=metrics["epoch"],
+            step=metrics["steps"],
+            elapsed=elapsed,
+            best_val_acc=res.best_val_acc,
+            best_epoch=res.best_epoch,
+            model=self.model.state_dict(),
+            optimizer=opt.state_dict(),
+            scaler=scaler.state_dict(),
+            shuffle=shuffle.get_state(),
+            history=res.history,
+        )
+        save_resume(folder, state)
+
     def _epochs(self, start: float) -> Iterator[Metrics]:
         cfg, data, model, device, res = self.cfg, self.data, self.model, self.device, self.result
         channels_last = cfg.channels_last and device.type == "cuda"
@@ -404,8 +438,10 @@ class TrainRun:
         eval_bs = cfg.eval_batch
         shuffle = torch.Generator().manual_seed(cfg.seed)
 
-        step, out_of_budget = 0, False
-        for epoch in range(1, cfg.epochs + 1):
+        step, first, out_of_budget = 0, 1, False
+        if self.resume is not None:
+            step, first = self._restore(self.resume, opt, scaler, shuffle)
+        for epoch in range(first, cfg.epochs + 1):
             model.train()
             t_epoch = time.perf_counter()
             loss_sum, correct, seen = 0.0, 0, 0
@@ -494,8 +530,8 @@ class TrainRun:
                 "status": RunStatus.COMPLETED if last else RunStatus.RUNNING,
             }
             res.history.append(metrics)
-            if improved and cfg.checkpoint_dir:
-                save_checkpoint(cfg.checkpoint_dir, model, self.arch, metrics, res.preprocessing)
+            if cfg.checkpoint_dir:
+                self._checkpoint(metrics, (opt, scaler, shuffle), time.perf_counter() - start)
             yield metrics
             if last:
                 break

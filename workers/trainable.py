@@ -32,6 +32,11 @@ otherwise (``diverged``, ``out_of_memory``, ``failed``, or bad input) adds one l
 that ``status``, its ``reason``, ``final: true`` and ``val_acc`` = the best reached (0.0 if none),
 so a driver always learns why a trial ended. Nothing here imports ``search`` or ``api``.
 
+With ``checkpoint: true`` every epoch's report carries a checkpoint: the best epoch's weights
+(``weights.pt``, what export reads) and the run's state after that epoch (:mod:`workers.resume`).
+When Ray Tune runs the trial again after its worker or node died (``search.retries``), it hands
+back the last one and training continues with the next epoch, on the same data order.
+
 With ``neural`` settings, the trained model (its best epoch's weights) is fit to the neural data
 after the last epoch (:mod:`workers.neural_trial`) and the final report adds ``neural_fit``,
 ``neural`` and ``neural_seconds``; a fit that fails fails the trial (``neural fit: ...``).
@@ -47,6 +52,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -62,6 +68,7 @@ from workers.data import load_dataset, parse_dataset_ref
 from workers.errors import WorkerInputError
 from workers.loop import Metrics, TrainResult, TrainRun
 from workers.neural_trial import FIT_KEY, NeuralFitError, neural_settings, score_trial
+from workers.resume import ResumeState, load_resume
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +162,13 @@ def _final_report(result: TrainResult | None, status: RunStatus, reason: str) ->
     }
 
 
-def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
+def run_trial(
+    config: Mapping[str, Any], report: Report, restored: str | None = None
+) -> TrainResult | None:
     """Validate ``config``, train, and ``report`` every epoch and the final status.
 
+    ``restored``: the folder of the trial's last checkpoint when Ray Tune runs it again after
+    its worker died (``search.retries``): training continues after that checkpoint's epoch.
     Returns the result, or None when the input was invalid (reported as ``failed``).
     """
     try:
@@ -175,10 +186,11 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
     with tempfile.TemporaryDirectory(prefix="convnas-ckpt-") as folder:
         if keep:
             cfg = cfg.model_copy(update={"checkpoint_dir": folder})
+        resume = _resume_from(restored, folder) if keep else None
         try:
             share = ray_gpu_share()
             cfg = place_on_device(cfg, gpu, share)
-            run = TrainRun(arch, data, cfg, gpu_share=share)
+            run = TrainRun(arch, data, cfg, gpu_share=share, resume=resume)
         except Exception as exc:  # an arch that cannot be built is this trial's failure
             reason = f"{type(exc).__name__}: {exc}"
             report(_final_report(None, RunStatus.FAILED, reason), None)
@@ -211,7 +223,7 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
                     except NeuralFitError as exc:  # the epoch is kept; the trial fails below
                         fit_failed = str(exc)
                         row |= {"status": TrialStatus.RUNNING, "final": False}
-            report(row, folder if keep and metrics["improved"] else None)
+            report(row, folder if keep else None)  # the best weights and where it stands
         result = run.result
         if fit_failed is not None:
             result.status, result.reason = RunStatus.FAILED, fit_failed
@@ -219,6 +231,18 @@ def run_trial(config: Mapping[str, Any], report: Report) -> TrainResult | None:
             closing = _final_report(result, result.status, result.reason or "")
             report({**closing, **extra, "peak_memory": result.peak_memory}, None)
         return result
+
+
+def _resume_from(restored: str | None, folder: str) -> ResumeState | None:
+    """The state of a restored checkpoint, its files (the best weights too) copied into this
+    run's ``folder`` so that the next checkpoint carries them on."""
+    if restored is None:
+        return None
+    shutil.copytree(restored, folder, dirs_exist_ok=True)
+    state = load_resume(folder)
+    if state is not None:
+        log.info("resuming after epoch %d (step %d) from %s", state.epoch, state.step, restored)
+    return state
 
 
 def _tune_report(metrics: Metrics, checkpoint_dir: str | None) -> None:
@@ -230,7 +254,14 @@ def _tune_report(metrics: Metrics, checkpoint_dir: str | None) -> None:
 
 def train_arch(config: dict[str, Any]) -> None:
     """The function trainable for ``ray.tune.Tuner``; :func:`with_trial_resources` wraps it."""
-    run_trial(config, _tune_report)
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()  # set when Tune runs the trial again (search.retries)
+    if checkpoint is None:
+        run_trial(config, _tune_report)
+        return
+    with checkpoint.as_directory() as restored:
+        run_trial(config, _tune_report, restored)
 
 
 def with_trial_resources(cpus: float = 1.0, gpus: float = 0.0) -> Any:

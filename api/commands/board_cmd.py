@@ -154,6 +154,13 @@ def trial_cmd(
         typer.echo(ran)
     if found.error:
         typer.echo(f"error: {found.error}")
+    if len(found.attempts) > 1:  # retried: how each run went
+        for a in found.attempts:
+            why = f": {a.error}" if a.error else ""
+            typer.echo(
+                f"attempt {a.attempt} on {a.node or '-'}: {a.outcome or 'running'} "
+                f"after {a.epochs} epochs{why}"
+            )
     for label, value in sorted(found.sampled.items()):
         typer.echo(f"  {label} = {value}")
     table = Table(title="epochs", title_justify="left")

@@ -231,6 +231,9 @@ class Trial(Base):
     # sort key, see BOARD_INDEXES) and the full layer x time bin x region table.
     neural_fit: Mapped[float | None] = mapped_column(Float)
     neural: Mapped[dict[str, Any] | None]
+    # Each time Ray Tune started it (search.retries runs it again after its worker died), oldest
+    # first: {attempt, node, started_at, ended_at, epochs, outcome, error}; see trial_rows.
+    attempts: Mapped[list[Any] | None]
 
     search: Mapped[Search] = relationship(back_populates="trials")
     metrics: Mapped[list[TrialMetric]] = relationship(

@@ -1,13 +1,22 @@
-"""A trial's row as the run side writes it: as a candidate is proposed (:func:`trial_row`) and
-as its worker's reports arrive (:func:`record_run_facts`, the contract between workers and
-search: the reported fields of :mod:`space.trial_fields`)."""
+"""A trial's row as the run side writes it: as a candidate is proposed (:func:`trial_row`), as
+its worker's reports arrive (:func:`record_run_facts`, the contract between workers and
+search: the reported fields of :mod:`space.trial_fields`) and as each attempt to run it starts
+and ends (:func:`open_attempt`, :func:`close_attempt`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
-from search.records.db import Trial, arch_cell_kinds, clean_json, encode_cells, finite
+from search.records.db import (
+    Trial,
+    arch_cell_kinds,
+    clean_json,
+    encode_cells,
+    finite,
+    utcnow,
+)
 from space import trial_fields
 from space.arch import Arch
 from space.cost import ArchCost
@@ -77,3 +86,33 @@ def record_run_facts(row: Trial, result: Mapping[str, Any]) -> None:
     node = result.get("node")
     if isinstance(node, str) and node and not row.node:
         row.node = node[:200]
+
+
+def open_attempt(row: Trial, node: str | None, now: datetime | None = None) -> None:
+    """Ray Tune started the trial (again): a new attempt, on ``node``."""
+    attempts = list(row.attempts or [])
+    attempts.append(
+        {
+            "attempt": len(attempts) + 1,
+            "node": node,
+            "started_at": (now or utcnow()).isoformat(),
+            "ended_at": None,
+            "epochs": row.epochs,
+            "outcome": None,
+            "error": None,
+        }
+    )
+    row.attempts = attempts  # a new list: the JSON column sees the change
+
+
+def close_attempt(
+    row: Trial, outcome: str, error: str | None = None, now: datetime | None = None
+) -> None:
+    """The current attempt ended (``retried`` after its worker died, else the trial's final
+    status), having reached the trial's epochs so far; a trial with no attempt open is left."""
+    attempts = list(row.attempts or [])
+    if not attempts or attempts[-1].get("ended_at") is not None:
+        return
+    last = {**attempts[-1], "ended_at": (now or utcnow()).isoformat(), "outcome": outcome}
+    last["epochs"], last["error"] = row.epochs, error[:2000] if error else None
+    row.attempts = [*attempts[:-1], last]

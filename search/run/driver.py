@@ -184,7 +184,7 @@ def _open_ledger(run: _Run, spec: SearchSpec, trial_config: Mapping[str, Any] | 
         roots = search.data_roots
     url = run.engine.url.render_as_string(hide_password=False)
     study = open_study(study_name, spec, url, requested)
-    # Workers keep a checkpoint of each trial's best epoch, so that export --weights works.
+    # Workers checkpoint every trial (its best weights for export --weights; its state to resume).
     base = {"checkpoint": True} if trial_config is None else trial_config
     # search.resources: the GPU settings (allocator cap, overhead) and training.compile
     config = with_trial_settings(spec, base)
@@ -239,11 +239,12 @@ def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
                 storage_path=str(folder),
                 stop=ta.CancelStopper(ledger, run.runner, spec.search.time_budget, run.started),
                 callbacks=[ta.RecordCallback(ledger, run.reporter, run.started)],
-                # A trial reports a checkpoint when its accuracy improves: the last is its best,
-                # the one export --weights reads (under storage_path, which every node reaches).
+                # A trial reports a checkpoint every epoch: its best epoch's weights (what export
+                # --weights reads, under storage_path, which every node reaches) and where it
+                # stands (workers.resume). Only the latest is kept.
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 verbose=0,
-                # A trial whose worker or node dies runs again from its start, up to
+                # A trial whose worker or node dies runs again from its last checkpoint, up to
                 # search.retries times; then (or with 0) it is recorded failed with the reason.
                 failure_config=tune.FailureConfig(
                     max_failures=spec.search.retries, fail_fast=False

@@ -37,7 +37,7 @@ from search.records.db import (
 )
 from search.records.optuna_private import storage_trial_id
 from search.records.pareto import add_to_pareto, update_pareto
-from search.records.trial_rows import record_run_facts, trial_row
+from search.records.trial_rows import close_attempt, open_attempt, record_run_facts, trial_row
 from search.run.optuna_bridge import OptunaSampler, mark_infeasible
 from search.run.progress import Progress, TrialDone, measure
 from search.run.resources import enqueue_oom_retry, retry_config, retry_request
@@ -290,23 +290,24 @@ class Ledger:
         with session_scope(self.engine) as s:
             row = repo.get_trial(s, self.search_id, number)
             row.started_at = row.started_at or utcnow()
-            row.node = node or row.node
+            row.node = node or row.node  # where it runs now; each attempt keeps its own
             row.heartbeat_at = utcnow()
+            open_attempt(row, node)
 
     def retrying(self, tune_id: str, message: str) -> None:
         """The trial's worker or node died and Ray Tune runs it again (``search.retries``):
-        the record keeps the reason; its epochs are recorded again as they come."""
+        the attempt is closed with the reason. The retry continues after the last epoch it
+        checkpointed (every reported one), so the epochs recorded so far stand."""
         number = self.number_of(tune_id)
         live = self.live.get(tune_id)
         if number is None or live is None:
             return
         live.retries += 1
-        live.last_result, live.last_epoch, live.last_acc = {}, 0, None
+        live.last_result = {}
         with session_scope(self.engine) as s:
             row = repo.get_trial(s, self.search_id, number)
             row.error = f"retried ({live.retries}x) after: {message}"[:4000]
-            # It trains again from its first epoch: the new run's epochs replace the old's.
-            row.epochs, row.best_val_acc, row.last_val_acc = 0, None, None
+            close_attempt(row, "retried", message)
             row.heartbeat_at = utcnow()
         log.warning("trial %s: retrying after %s", number, message)
 
@@ -353,6 +354,7 @@ class Ledger:
             record_run_facts(row, last)  # the final result wins (e.g. the neural fit)
             if message and not row.error:
                 row.error = message
+            close_attempt(row, status, None if status == TrialStatus.COMPLETED else message)
             if last.get("checkpoint") and isinstance(last["checkpoint"], str):
                 row.checkpoint = last["checkpoint"]
             state, values = outcome(row, self.objectives)

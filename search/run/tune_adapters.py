@@ -298,7 +298,9 @@ def scheduler(spec: SearchSpec, objectives: int) -> TrialScheduler:
     if spec.scheduler == "asha" and objectives == 1:
         max_t = max(max_epochs(spec), 1)
         return ASHAScheduler(
-            time_attr="training_iteration",
+            # Epochs, not Tune's count of results: a retried trial resumes at its checkpoint's
+            # epoch, so its rungs are the epochs it trained whatever Tune counted before.
+            time_attr="epoch",
             metric="val_acc",
             mode="max",
             max_t=max_t,

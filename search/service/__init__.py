@@ -22,11 +22,13 @@ from search.records.leaderboard import MAX_AMOUNT, MAX_OFFSET, SORT_COLUMNS, Tri
 from search.records.schema_lock import SchemaLockTimeout
 from search.service.charts import ImportanceOut, SearchCharts, importance, search_charts
 from search.service.health import HealthOut, RunnerOut, health, unreachable
+from search.service.metrics import MetricsOut, metrics
 from search.service.policy import Limits, policy_problems
 from search.service.presets import preset, presets
 from search.service.schemas import (
     BOARD_COLUMNS,
     ActionOut,
+    AttemptOut,
     EpochOut,
     ExportOut,
     LeaderboardPage,
@@ -71,6 +73,7 @@ __all__ = [
     "MAX_OFFSET",
     "SORT_COLUMNS",
     "ActionOut",
+    "AttemptOut",
     "Conflict",
     "DatabaseError",
     "EpochOut",
@@ -81,6 +84,7 @@ __all__ = [
     "LeaderboardPage",
     "Limits",
     "LocalService",
+    "MetricsOut",
     "NoDatabase",
     "NotFound",
     "PresetDetail",
@@ -109,6 +113,7 @@ __all__ = [
     "importance",
     "list_searches",
     "load",
+    "metrics",
     "pareto",
     "policy_problems",
     "preset",

@@ -168,6 +168,18 @@ class EpochOut(Schema):
     extra: dict[str, Any] = {}
 
 
+class AttemptOut(Schema):
+    """One run of a trial by Ray Tune: the first, then each retry after its worker died."""
+
+    attempt: int = Field(description="1 for the first run, then each retry")
+    node: str | None = Field(description="The Ray node it ran on (IP/node id)")
+    started_at: datetime
+    ended_at: datetime | None
+    epochs: int = Field(description="The trial's epochs when it ended (a retry goes on from here)")
+    outcome: str | None = Field(description="'retried', the trial's final status, or null: running")
+    error: str | None
+
+
 class TrialDetail(TrialOut):
     """A trial with its architecture, preprocessing and per-epoch metrics."""
 
@@ -182,6 +194,10 @@ class TrialDetail(TrialOut):
     finished_at: datetime | None
     has_weights: bool
     history: list[EpochOut] = Field(description="Per-epoch metrics, oldest first")
+    attempts: list[AttemptOut] = Field(
+        default_factory=list,
+        description="Each time Ray Tune ran it (search.retries), oldest first; [] before 0008",
+    )
 
 
 # Every field of the table is public (CSV_COLUMNS above already looked up each TrialOut field).

@@ -114,4 +114,5 @@ def trial_detail(trial: Trial, rank: int | None) -> TrialDetail:
         fields[name] = getattr(trial, name)
     fields["has_weights"] = find_weights(trial.checkpoint) is not None
     fields["history"] = [EpochOut.model_validate(m) for m in trial.metrics]
+    fields["attempts"] = trial.attempts or []
     return TrialDetail.model_validate(fields)

@@ -266,7 +266,7 @@ class SearchSettings(SpaceNode):
     retries: A.NonNegInt = Field(
         default=0,
         le=100,
-        description="Run a trial again (from its start) up to this many times when its worker "
-        "or node dies (or it raises); 0: it is recorded failed with the reason",
+        description="Run a trial again (from its last epoch's checkpoint) up to this many times "
+        "when its worker or node dies (or it raises); 0: it is recorded failed with the reason",
     )
     resources: Resources = Field(default_factory=Resources)

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from search import service
-from search.records.db import Trial, create_db_engine, session_scope
+from search.records.db import Trial, TrialMetric, create_db_engine, session_scope
 from space.status import FINISHED_TRIAL
 from tests.db_helpers import POSTGRES_ENV, postgres_base_url
 from tests.search.cluster_helpers import LocalCluster
@@ -96,9 +97,12 @@ def _short(node_id: str) -> str:
     return node_id[:8]
 
 
-def _wait_then_kill(local: LocalCluster, engine: Engine, node_b: str, driver: Any) -> list[int]:
-    """Once a trial has completed on node_b and another trains there, kill node_b (its
-    raylet and workers); returns the numbers of the trials it was training."""
+def _wait_then_kill(
+    local: LocalCluster, engine: Engine, node_b: str, driver: Any, need_done: bool = True
+) -> list[int]:
+    """Once a trial has completed on node_b (unless not ``need_done``) and another trains
+    there, kill node_b (its raylet and workers); returns the numbers of the trials it was
+    training."""
     worker = next(s for s in reversed(local.started) if s.log.name == "node_b.log")
     deadline = time.monotonic() + SEARCH_TIMEOUT
     while time.monotonic() < deadline:
@@ -107,15 +111,17 @@ def _wait_then_kill(local: LocalCluster, engine: Engine, node_b: str, driver: An
         on_b = [t for t in rows if t.node and t.node.endswith(_short(node_b))]
         done = [t for t in on_b if t.status == "completed" and t.checkpoint]
         busy = [t for t in on_b if t.status == "running" and t.epochs >= 1]
-        if done and busy:
+        if busy and (done or not need_done):
             worker.kill()
             return [t.number for t in busy]
         time.sleep(0.3)
     raise AssertionError(f"no trial trained on node_b in time:\n{driver.text()[-3000:]}")
 
 
-def _run_search(local: LocalCluster, pg_url: str, retries: int) -> tuple[Any, Path, Path]:
-    data = spec_data("cluster", trials=TRIALS, concurrency=2, epochs=EPOCHS, scheduler="fifo")
+def _run_search(
+    local: LocalCluster, pg_url: str, retries: int, scheduler: str = "fifo"
+) -> tuple[Any, Path, Path]:
+    data = spec_data("cluster", trials=TRIALS, concurrency=2, epochs=EPOCHS, scheduler=scheduler)
     data["search"]["retries"] = retries
     spec = local.root / "spec.yaml"
     spec.write_text(yaml.safe_dump(data))
@@ -205,3 +211,64 @@ def test_a_search_spreads_over_two_nodes_and_survives_losing_one(
     # (A narrow table folds the node's name over lines: its IP stays whole.)
     assert table.exit_code == 0 and " node " in header
     assert str(gone.node).split("/")[0] in table.stdout
+
+
+# ASHA's rungs for EPOCHS = 15 (grace period 2, reduction factor 2): a trial it stops has
+# trained exactly one of these many epochs.
+RUNGS = (2, 4, 8)
+
+
+def _epoch_rows(engine: Engine, numbers: list[int]) -> dict[int, list[TrialMetric]]:
+    with session_scope(engine) as s:
+        query = (
+            select(Trial.number, TrialMetric)
+            .join(TrialMetric, TrialMetric.trial_id == Trial.id)
+            .where(Trial.number.in_(numbers))
+            .order_by(TrialMetric.epoch)
+        )
+        found: dict[int, list[TrialMetric]] = {n: [] for n in numbers}
+        for number, metric in s.execute(query).all():
+            found[number].append(metric)
+        s.expunge_all()
+        return found
+
+
+def test_under_asha_a_retried_trial_resumes_from_its_checkpoint_at_the_right_rung(
+    cluster: tuple[LocalCluster, dict[str, str]], pg_url: str
+) -> None:
+    """Issue 20: node_b dies while a trial trains its second epoch or later; the retry goes on
+    from its last checkpoint on node_a. Its epochs are not trained again (their records predate
+    the retry), and ASHA, which counts epochs, stops it only at a rung (before, Tune's count of
+    results ran ahead of the restarted epochs and ASHA pruned it at epoch 1)."""
+    local, nodes = cluster
+    started = time.monotonic()
+    engine = create_db_engine(pg_url)
+    try:
+        driver, _, _ = _run_search(local, pg_url, retries=1, scheduler="asha")
+        killed = _wait_then_kill(local, engine, nodes["node_b"], driver, need_done=False)
+        _finish(driver)
+        rows = {t.number: t for t in _trials(engine)}
+        epochs = _epoch_rows(engine, killed)
+        search = service.get_search(engine, "cluster")
+    finally:
+        engine.dispose()
+    print(f"ASHA cluster search took {time.monotonic() - started:.0f}s; killed: {killed}")
+    assert search.status == "succeeded" and search.finished == TRIALS
+    assert killed
+    for number in killed:
+        trial = rows[number]
+        first, second = trial.attempts or []
+        print(
+            f"trial {number}: {trial.status} after {trial.epochs} epochs; attempts {first} {second}"
+        )
+        assert first["outcome"] == "retried" and first["epochs"] >= 1
+        assert first["node"].endswith(_short(nodes["node_b"]))
+        assert second["node"].endswith(_short(nodes["node_a"]))
+        assert second["outcome"] == trial.status in ("completed", "pruned")
+        assert trial.status == "completed" or trial.epochs in RUNGS, trial.epochs
+        recorded = epochs[number]
+        assert [m.epoch for m in recorded] == list(range(1, trial.epochs + 1))
+        retry_began = datetime.fromisoformat(second["started_at"])
+        for metric in recorded:  # trained once: before the node died, or after the retry began
+            before = metric.epoch <= first["epochs"]
+            assert (metric.recorded_at <= retry_began) == before, (metric.epoch, first)

@@ -71,9 +71,7 @@ def test_retries_is_a_spec_field_naming_a_bad_value() -> None:
         spec_from_data(data)
 
 
-def test_a_retried_trial_keeps_the_reason_and_its_second_runs_epochs(
-    engine: Engine, db_url: str
-) -> None:
+def test_a_retried_trial_keeps_its_epochs_and_each_attempt(engine: Engine, db_url: str) -> None:
     ledger = new_ledger(engine, db_url)
     proposal = ledger.propose("t0")
     assert proposal is not None
@@ -83,17 +81,26 @@ def test_a_retried_trial_keeps_the_reason_and_its_second_runs_epochs(
     assert trial_row(engine, ledger.search_id, proposal.number).node == "10.0.0.2/bbbb2222"
     ledger.retrying("t0", "node died or worker killed: The actor is unavailable")
     row = trial_row(engine, ledger.search_id, proposal.number)
-    assert row.status == "running" and row.epochs == 0 and row.best_val_acc is None
+    # The retry resumes from its last checkpoint (every reported epoch has one): epochs stand.
+    assert row.status == "running" and row.epochs == 2 and row.best_val_acc == 0.8
     assert row.error == "retried (1x) after: node died or worker killed: The actor is unavailable"
-    # It starts again on the node left, from its first epoch.
+    # It goes on on the node left, with its third epoch.
     ledger.started("t0", "10.0.0.1/aaaa1111")
-    ledger.report("t0", epoch_result(1, 0.3))
-    ledger.report("t0", epoch_result(2, 0.5, "completed"))
+    ledger.report("t0", epoch_result(3, 0.9, "completed"))
     ledger.finish("t0", None, error=False)
     row = trial_row(engine, ledger.search_id, proposal.number)
     assert row.status == "completed" and row.node == "10.0.0.1/aaaa1111"
-    assert (row.epochs, row.best_val_acc, row.last_val_acc) == (2, 0.5, 0.5)
+    assert (row.epochs, row.best_val_acc, row.last_val_acc) == (3, 0.9, 0.9)
     assert row.error is not None and row.error.startswith("retried (1x)")
+    first, second = row.attempts or []
+    assert (first["attempt"], first["node"], first["epochs"]) == (1, "10.0.0.2/bbbb2222", 2)
+    assert first["outcome"] == "retried" and "node died" in first["error"]
+    assert (second["node"], second["epochs"], second["outcome"]) == (
+        "10.0.0.1/aaaa1111",
+        3,
+        "completed",
+    )
+    assert second["error"] is None and second["ended_at"] >= second["started_at"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,6 +166,7 @@ def test_retried_trials_checkpoint_into_the_runs_folder_and_export_after_ray_is_
     for row in trained:
         assert row.status == "completed" and row.epochs == 3
         assert row.error and row.error.startswith("retried (1x) after: RuntimeError: first run")
+        assert [a["outcome"] for a in row.attempts or []] == ["retried", "completed"]
         checkpoint = Path(str(row.checkpoint))
         # Under the runs folder (the storage every node reaches), the best (last) one only.
         assert checkpoint.is_relative_to(runs.resolve())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,40 @@ def test_two_trials_under_ray_tune(tiny_data: Any, tmp_path: Path, data_cache: P
         assert list(history["status"]) == ["running", "completed"]
         assert history["val_acc"].between(0, 1).all()
         assert all(len(steps) == 4 for steps in history["val_acc_per_step"])
+
+
+def test_a_retried_trial_continues_from_its_last_checkpoint(
+    tiny_data: Any, tmp_path: Path
+) -> None:
+    """What Ray Tune does after a worker dies (search.retries): the trial starts again with its
+    last reported checkpoint and trains the epochs left, on the same data order, so its metrics
+    are the uninterrupted run's (CPU is deterministic) and a scheduler sees epochs 2 and 3."""
+    config = {
+        "arch": tiny_data(),
+        "dataset": "digits:limit=128",
+        "training": {"epochs": 3},
+        "checkpoint": True,
+    }
+    saved = tmp_path / "after-epoch-1"
+    reports: list[dict[str, Any]] = []
+
+    def keep_first(metrics: dict[str, Any], folder: str | None) -> None:
+        reports.append(metrics)
+        assert folder is not None  # every epoch reports one, not only the improved
+        if metrics["epoch"] == 1:
+            shutil.copytree(folder, saved)
+
+    whole = run_trial(config, keep_first)
+    assert whole is not None and [m["epoch"] for m in reports] == [1, 2, 3]
+    assert {p.name for p in saved.iterdir()} >= {"weights.pt", "arch.yaml", "resume.pt"}
+
+    resumed: list[tuple[dict[str, Any], str | None]] = []
+    result = run_trial(config, lambda m, c: resumed.append((m, c)), str(saved))
+    assert result is not None and result.status == "completed"
+    assert [m["epoch"] for m, _ in resumed] == [2, 3]
+    for (again, _), first in zip(resumed, reports[1:], strict=True):
+        assert again["steps"] == first["steps"]
+        assert again["val_acc"] == first["val_acc"]
+        assert again["train_loss"] == pytest.approx(first["train_loss"], rel=1e-6)
+    assert result.best_val_acc == whole.best_val_acc
+    assert [m["epoch"] for m in result.history] == [1, 2, 3]  # the first attempt's epoch kept
