@@ -104,9 +104,7 @@ def test_two_trials_under_ray_tune(tiny_data: Any, tmp_path: Path, data_cache: P
         assert all(len(steps) == 4 for steps in history["val_acc_per_step"])
 
 
-def test_a_retried_trial_continues_from_its_last_checkpoint(
-    tiny_data: Any, tmp_path: Path
-) -> None:
+def test_a_retried_trial_continues_from_its_last_checkpoint(tiny_data: Any, tmp_path: Path) -> None:
     """What Ray Tune does after a worker dies (search.retries): the trial starts again with its
     last reported checkpoint and trains the epochs left, on the same data order, so its metrics
     are the uninterrupted run's (CPU is deterministic) and a scheduler sees epochs 2 and 3."""
