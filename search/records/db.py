@@ -163,6 +163,9 @@ class Search(Base):
     # Deferred (only the driver reads it), so a database a revision behind still answers the
     # other queries, as the health check needs to report it behind.
     data_roots: Mapped[list[Any] | None] = mapped_column(deferred=True)
+    # Each time its driver lost the Ray cluster and it went back to the queue, to be resumed
+    # (search.records.lifecycle.recover): [{at, reason}], oldest first. Deferred as data_roots.
+    recoveries: Mapped[list[Any] | None] = mapped_column(deferred=True)
 
     trials: Mapped[list[Trial]] = relationship(
         back_populates="search", cascade="all, delete-orphan", passive_deletes=True
@@ -264,6 +267,20 @@ def _board_index(name: str, column: str, goal: str) -> Index:
 BOARD_INDEXES = [
     _board_index(f.index or key, f.stored, f.goal) for key, f in SORTABLE.items() if f.goal
 ]
+
+
+class RunnerRecord(Base):
+    """A ``convnas runner`` process and what it is doing: /health and /metrics show it, so a
+    runner that waits for its Ray cluster is seen waiting rather than taken for idle."""
+
+    __tablename__ = "convnas_runners"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # host:pid
+    state: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(Text)
+    searches: Mapped[list[Any] | None]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class TrialMetric(Base):

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from search.errors import Conflict, NotFound
 from search.records import repository as repo
-from search.records.db import Search, check_writable, session_scope, utcnow
+from search.records.db import Search, check_writable, read_scope, session_scope, utcnow
 from space.errors import ConvnasError
 from space.spec import SearchSpec, spec_from_data
 from space.status import SEARCH_ENDED, SearchStatus
@@ -36,6 +36,9 @@ from space.status import SEARCH_ENDED, SearchStatus
 # search counts as having lost its driver (kill -9, power loss): STALE_AFTER is twelve beats.
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER = timedelta(seconds=60)
+# Times a search goes back to the queue after its driver lost the cluster before it fails: a
+# head restart or two in a long search, not a search that can never run.
+MAX_RECOVERIES = 3
 # Searches a claim may (re)start: queued, or left behind by a driver that stopped.
 CLAIMABLE = frozenset(
     {SearchStatus.QUEUED, SearchStatus.RUNNING, SearchStatus.FAILED, SearchStatus.INTERRUPTED}
@@ -234,6 +237,21 @@ def claim_next(engine: Engine, runner: str) -> int | None:
         # read takes no lock): look again.
 
 
+def anything_to_claim(engine: Engine, runner: str, stale_after: timedelta = STALE_AFTER) -> bool:
+    """Whether :func:`claim_next` or :func:`claim_stale` would find a search (read only: a
+    runner checks that it can drive one before it takes one)."""
+    with read_scope(engine) as s:
+        queued = s.scalar(select(Search.id).where(Search.status == SearchStatus.QUEUED).limit(1))
+        if queued is not None:
+            return True
+        others = s.scalars(
+            select(Search).where(
+                Search.status == SearchStatus.RUNNING, Search.runner.is_distinct_from(runner)
+            )
+        ).all()
+        return any(is_stale(search, stale_after) for search in others)
+
+
 def is_stale(search: Search, stale_after: timedelta = STALE_AFTER) -> bool:
     """A running search whose runner went quiet for ``stale_after``, or (on this host) whose
     runner's process is gone."""
@@ -300,6 +318,31 @@ def requeue(engine: Engine, search_id: int, runner: str) -> bool:
             return False
         repo.mark_interrupted(s, search_id)
         search.status, search.finished_at, search.updated_at = SearchStatus.QUEUED, None, utcnow()
+        return True
+
+
+def recover(
+    engine: Engine, search_id: int, runner: str, reason: str, limit: int = MAX_RECOVERIES
+) -> bool:
+    """A search ``runner`` drove whose driver lost its Ray cluster (or died before recording
+    an outcome): back in the queue with ``reason`` kept in its recoveries, to be resumed as soon
+    as a runner can drive it again; after ``limit`` of them it fails instead. Trials left
+    running become interrupted (their slots are spent again). Returns whether it was queued."""
+    with session_scope(engine) as s:
+        search = _locked(s, search_id)
+        if search.status != SearchStatus.RUNNING or search.runner != runner:
+            return False
+        repo.mark_interrupted(s, search_id)
+        now, past = utcnow(), list(search.recoveries or [])
+        search.heartbeat_at, search.updated_at = now, now
+        if search.cancel_requested or len(past) >= limit:
+            ended = SearchStatus.CANCELLED if search.cancel_requested else SearchStatus.FAILED
+            search.status, search.finished_at = ended, now
+            search.error = f"{reason}; not queued again ({len(past)} recoveries, limit {limit})"
+            return False
+        search.recoveries = [*past, {"at": now.isoformat(), "reason": reason[:1000]}]
+        search.status, search.finished_at = SearchStatus.QUEUED, None
+        search.error = f"{reason}; queued again to resume (recovery {len(past) + 1} of {limit})"
         return True
 
 

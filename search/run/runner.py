@@ -44,9 +44,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from search import service
-from search.records import lifecycle
+from search.records import lifecycle, runners
+from search.run.cluster import Backoff, can_drive
 from search.run.driver import RunOutcome, run_search
 from search.run.preflight import check_run_inputs
+from search.settings import get_settings
 from space.errors import ConvnasError
 from space.spec import SearchSpec
 from space.status import SearchStatus
@@ -153,6 +155,10 @@ class Runner:
         self._stopping = False
         self._last_beat = 0.0
         self._last_problem: str | None = None
+        self._backoff = Backoff()
+        self._waiting: str | None = None  # why it cannot drive a search now
+        self._reported: tuple[str, str | None] = ("", None)
+        self._reported_at = 0.0
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -161,12 +167,15 @@ class Runner:
         ``force`` is set) and put their searches back in the queue."""
         where = self.engine.url.render_as_string(hide_password=True)
         self.say(f"watching {where} (up to {self.max_searches} search(es) at once)")
+        with contextlib.suppress(SQLAlchemyError):
+            runners.forget_old_runners(self.engine)
         try:
             while not stop.is_set():
                 self.step()
                 stop.wait(self.poll_seconds)
         finally:
             self._shutdown(force or threading.Event())
+        self._report("stopped", force=True)
         self.say("stopped")
 
     def step(self) -> None:
@@ -174,10 +183,46 @@ class Runner:
         try:
             self._reap()
             self._beat()
-            while len(self._driving) < self.max_searches and self._claim_one():
-                pass
+            if len(self._driving) < self.max_searches and self._can_claim():
+                while len(self._driving) < self.max_searches and self._claim_one():
+                    pass
+            state = "waiting" if self._waiting else "driving" if self._driving else "ready"
+            self._report(state)
         except (SQLAlchemyError, ConvnasError) as exc:  # the database went away: retry later
             self._problem(f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+    def _can_claim(self) -> bool:
+        """Whether there is a search to claim and this runner can drive it now: with a Ray
+        address, a driver here must be able to connect (:func:`search.run.cluster.can_drive`).
+        While it cannot, the queue is left alone and the check retried with a growing wait."""
+        if not lifecycle.anything_to_claim(self.engine, self.id, self.stale_after):
+            return False
+        address = self.ray_address or get_settings().ray_address
+        if address is None:
+            return True
+        if not self._backoff.due():
+            return False
+        reason = can_drive(address)
+        if reason is None:
+            if self._waiting:
+                self.say("the Ray cluster answers again: claiming")
+            self._backoff.succeeded()
+            self._waiting = None
+            return True
+        wait = self._backoff.failed()
+        if reason != self._waiting:
+            self.say(f"waiting: {reason} (searches stay queued; next try in {wait:g}s, up to 60s)")
+        self._waiting = reason
+        return False
+
+    def _report(self, state: str, force: bool = False) -> None:
+        """Write what this runner does (for /health) with the heartbeat's rhythm."""
+        every = min(lifecycle.HEARTBEAT_SECONDS, self.stale_after.total_seconds() / 4)
+        now, same = time.monotonic(), (state, self._waiting) == self._reported
+        if not force and same and now - self._reported_at < every:
+            return
+        runners.report_runner(self.engine, self.id, state, self._waiting, self.driving)
+        self._reported, self._reported_at = (state, self._waiting), now
 
     def say(self, line: str) -> None:
         self._say(f"runner {self.id}: {line}")
@@ -261,7 +306,12 @@ class Runner:
         else:  # a no-op when the driver recorded how the search ended, as it should
             why = f"signal {-code}" if code < 0 else f"code {code}"
             note = f"its driver process exited with {why} before recording an outcome"
-            lifecycle.release(self.engine, search_id, self.id, SearchStatus.FAILED, note)
+            if lifecycle.recover(self.engine, search_id, self.id, note):
+                # A head lost for Ray's GCS timeout ends the driver process this way: the search
+                # is resumed once the cluster answers again (self._can_claim).
+                self.say(f"{self._describe(search_id)} lost its driver ({note}): queued again")
+                self._backoff.failed()  # check the cluster before claiming it back
+                return
         self.say(self._describe(search_id, ended=True))
 
     def _describe(self, search_id: int, *, ended: bool = False) -> str:
@@ -414,7 +464,10 @@ def drive(argv: Sequence[str]) -> int:
         )
     except Exception as exc:  # recorded on the search, so that no dead claim holds it
         note = f"{type(exc).__name__}: {exc}"[:4000]
-        lifecycle.release(engine, args.search, args.runner, SearchStatus.FAILED, note)
+        if lost_cluster(exc):  # resumed once the cluster answers again, a bounded number of times
+            lifecycle.recover(engine, args.search, args.runner, f"its driver lost Ray: {note}")
+        else:
+            lifecycle.release(engine, args.search, args.runner, SearchStatus.FAILED, note)
         print(prefix + note, file=sys.stderr, flush=True)
         return 1
     finally:
@@ -425,6 +478,13 @@ def drive(argv: Sequence[str]) -> int:
             ray.shutdown()
     print(prefix + outcome.summary(), flush=True)
     return 0
+
+
+def lost_cluster(exc: BaseException) -> bool:
+    """Whether ``exc`` says the Ray cluster went away (``ray.init`` cannot connect, the GCS or a
+    raylet stopped answering) rather than that the search itself is wrong."""
+    module = type(exc).__module__ or ""
+    return isinstance(exc, ConnectionError | TimeoutError) or module.split(".")[0] == "ray"
 
 
 def _stop_here(signum: int, frame: object) -> None:

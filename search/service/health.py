@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from search.records.db import Search, read_scope, utcnow
 from search.records.lifecycle import STALE_AFTER, driver_is_alive
 from search.records.migrations import current_revision, head_revision
+from search.records.runners import recent_runners
 from space.status import SearchStatus
 
 log = logging.getLogger("convnas.health")
@@ -30,6 +31,21 @@ class RunnerOut(BaseModel):
     )
 
 
+class RunnerProcessOut(BaseModel):
+    """A ``convnas runner`` process seen in the last minutes, and what it is doing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    runner: str = Field(description="host:pid")
+    state: str = Field(
+        description="ready (nothing to claim), driving, waiting (it cannot drive a search now: "
+        "detail says why, e.g. its Ray cluster is unreachable), stopping or stopped"
+    )
+    detail: str | None
+    searches: list[int] = Field(description="The searches it drives now")
+    heartbeat_age: float = Field(description="Seconds since it last reported")
+
+
 class HealthOut(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -41,6 +57,9 @@ class HealthOut(BaseModel):
     revision: str | None = Field(description="The database's schema revision")
     head: str = Field(description="The revision this code expects")
     runners: list[RunnerOut] = Field(description="Running searches and their runners")
+    runner_processes: list[RunnerProcessOut] = Field(
+        default_factory=list, description="Runner processes that reported in the last minutes"
+    )
     detail: str | None = Field(default=None, description="Why the database is not ok")
 
 
@@ -67,10 +86,11 @@ def health(engine: Engine) -> HealthOut:
             connection.execute(text("SELECT 1"))
         revision = current_revision(engine)
         runners = running(engine)
+        head = head_revision()
+        current = revision == head
+        processes = runner_processes(engine) if current else []  # its table may not exist yet
     except (SQLAlchemyError, OSError) as exc:
         return unreachable(exc)
-    head = head_revision()
-    current = revision == head
     return HealthOut(
         ok=current,
         database="ok",
@@ -78,7 +98,22 @@ def health(engine: Engine) -> HealthOut:
         revision=revision,
         head=head,
         runners=runners,
+        runner_processes=processes,
     )
+
+
+def runner_processes(engine: Engine) -> list[RunnerProcessOut]:
+    now = utcnow()
+    return [
+        RunnerProcessOut(
+            runner=row.id,
+            state=row.state,
+            detail=row.detail,
+            searches=[int(i) for i in row.searches or []],
+            heartbeat_age=round((now - row.heartbeat_at).total_seconds(), 1),
+        )
+        for row in recent_runners(engine)
+    ]
 
 
 def running(engine: Engine) -> list[RunnerOut]:

@@ -32,6 +32,13 @@ class ProblemOut(Schema):
     value: Any = None
 
 
+class RecoveryOut(Schema):
+    """A time the search's driver lost its Ray cluster and the search went back to the queue."""
+
+    at: datetime
+    reason: str
+
+
 class SearchOut(Schema):
     """One search with its progress: trial counts by status and the best values so far."""
 
@@ -56,6 +63,11 @@ class SearchOut(Schema):
     runner: str | None
     heartbeat_age: float | None = Field(description="Seconds since the driver's heartbeat")
     note: str | None = Field(description="Why it ended as it did (failure reason, ...)")
+    recoveries: list[RecoveryOut] = Field(
+        default_factory=list,
+        description="Each time its driver lost the Ray cluster and it was queued again to "
+        "resume (a runner resumes it once it can reach the cluster), oldest first",
+    )
 
 
 class SearchPage(Schema):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import undefer
 
 from search.errors import Conflict, InvalidRequest
 from search.records import repository as repo
@@ -163,7 +164,7 @@ def list_searches(
 ) -> SearchPage:
     """Searches newest first, optionally one status or one name, a page at a time."""
     check_page(limit, offset)
-    query = select(Search)
+    query = select(Search).options(undefer(Search.recoveries))
     if status is not None:
         query = query.where(Search.status == _search_status(status))
     if name is not None:

@@ -80,6 +80,7 @@ def _search_out(
         runner=search.runner,
         heartbeat_age=round((utcnow() - beat).total_seconds(), 1) if beat else None,
         note=search.error,
+        recoveries=search.recoveries or [],
     )
 
 
