@@ -47,7 +47,9 @@ def runner_cmd(
     runs_dir: Annotated[
         Path | None,
         typer.Option(
-            "--runs-dir", help="Ray Tune's run files and checkpoints (default ./convnas_runs)."
+            "--runs-dir",
+            "--storage",
+            help="Ray Tune's run files and checkpoints (default ./convnas_runs).",
         ),
     ] = None,
     max_searches: MaxOpt = 1,

@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,15 +20,13 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import Engine, create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from api.cli import app
 from search import service
 from search.records.db import Trial, TrialMetric, create_db_engine, session_scope
 from space.status import FINISHED_TRIAL
-from tests.db_helpers import POSTGRES_ENV, postgres_base_url
 from tests.search.cluster_helpers import LocalCluster
 from tests.search.search_helpers import spec_data
 
@@ -40,25 +37,6 @@ TRIALS = 6
 # Long enough (a few seconds a trial here) to kill the second node while it trains one.
 EPOCHS = 15
 SEARCH_TIMEOUT = 150
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A throwaway schema in the PostgreSQL test database (the cluster's records)."""
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip(f"{POSTGRES_ENV} is not set: the cluster test records in PostgreSQL")
-    schema = f"convnas_cluster_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")
