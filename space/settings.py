@@ -82,6 +82,12 @@ class StoreSettings(_Section):
         "`postgresql://USER:PASSWORD@HOST:5432/DB` for more than one process or machine, else a "
         "SQLite file. `--db` overrides it.",
     )
+    database_url_file: Path | None = Field(
+        default=None,
+        description="A file holding the database URL (a Docker or Kubernetes secret), read in "
+        "place of `CONVNAS_DATABASE_URL`, which must then be unset; unreadable or empty "
+        "refuses to start.",
+    )
     ray_address: str | None = Field(
         default=None,
         description="The Ray cluster to run trials on (`HOST:6379`); unset: each search starts "
@@ -92,6 +98,25 @@ class StoreSettings(_Section):
         description="Ray Tune's run files and the trials' checkpoints (Tune's storage path). On "
         "a cluster every node must reach it at this same path (a shared volume).",
     )
+
+    @model_validator(mode="after")
+    def _url_from_file(self) -> StoreSettings:
+        """The URL from ``database_url_file``: a secret's password stays out of the process's
+        environment (and out of every container that does not need it)."""
+        if self.database_url_file is None:
+            return self
+        name = f"{ENV_PREFIX}DATABASE_URL_FILE"
+        if "database_url" in self.model_fields_set:
+            raise ValueError(f"{name} and {ENV_PREFIX}DATABASE_URL are both set: keep one")
+        try:
+            url = self.database_url_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ValueError(f"{name}: cannot read {self.database_url_file} ({reason})") from None
+        if not url:
+            raise ValueError(f"{name}: {self.database_url_file} is empty")
+        self.database_url = url
+        return self
 
 
 class TokenSettings(_Section):

@@ -48,6 +48,8 @@ GUIDE = ROOT / "docs" / "operations.md"
 MARKDOWN = (GUIDE, DOCKER / "README.md", ROOT / "README.md")
 SERVICES = {"postgres", "ray-head", "gpu-worker", "runner", "api"}
 RAY_SERVICES = {"ray-head", "gpu-worker", "runner"}
+# The runner container's command: its Ray node and the runner, supervised together.
+RUNNER_NODE = DOCKER / "runner-node.sh"
 SECRETS_DIR = "/run/secrets/"
 
 
@@ -149,8 +151,22 @@ def test_both_images_share_python_ray_and_torch_versions() -> None:
     cpu, gpu = arg_defaults(CPU_IMAGE), arg_defaults(GPU_IMAGE)
     for name in ("PYTHON_VERSION", "RAY_VERSION", "TORCH_VERSION"):
         assert cpu[name] == gpu[name], name
+    assert cpu["PYTHON_DIGEST"] == gpu["PYTHON_DIGEST"]
+    assert re.fullmatch(r"3\.\d+\.\d+", cpu["PYTHON_VERSION"])  # the patch too: Ray checks it
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", cpu["PYTHON_DIGEST"])
     froms = [[rest for op, rest in instructions(p) if op == "FROM"] for p in DOCKERFILES]
-    assert froms[0] == froms[1] == ["python:${PYTHON_VERSION}-slim"]
+    assert froms[0] == froms[1] == ["python:${PYTHON_VERSION}-slim@${PYTHON_DIGEST}"]
+
+
+def test_dependencies_are_installed_before_the_source_is_copied() -> None:
+    """A change to the code then rebuilds only the project's layer, not Ray's and torch's."""
+    for path in DOCKERFILES:
+        steps = instructions(path)
+        first_source = next(i for i, (op, rest) in enumerate(steps) if rest.startswith("space "))
+        ray = next(i for i, (op, rest) in enumerate(steps) if op == "RUN" and "ray[" in rest)
+        project = next(i for i, (op, rest) in enumerate(steps) if "--no-deps ." in rest)
+        assert ray < first_source < project, path.name
+        assert "ray[default," in steps[ray][1]  # the dashboard and Ray Client need `default`
 
 
 def test_pins_lie_in_the_project_requirements() -> None:
@@ -215,11 +231,16 @@ def test_compose_defines_the_stack(compose: dict[str, Any]) -> None:
         if build is not None:
             assert (COMPOSE.parent / build["context"]).resolve() == ROOT, name
             assert (ROOT / build["dockerfile"]).is_file(), name
-    by_image: dict[str, list[Any]] = {}
-    for service in services(compose).values():
-        by_image.setdefault(service["image"], []).append(service.get("build"))
-    for image, builds in by_image.items():
-        assert all(b == builds[0] for b in builds), f"{image} is built two ways"
+    by_image: dict[str, list[str]] = {}
+    for name, service in services(compose).items():
+        if "build" in service:
+            by_image.setdefault(service["image"], []).append(name)
+    # Each image is built by one service (two building one tag race on a first build); the
+    # others that run it never pull it: it exists only where it was built.
+    assert all(len(builders) == 1 for builders in by_image.values()), by_image
+    for name, service in services(compose).items():
+        if service["image"] in by_image and "build" not in service:
+            assert service["pull_policy"] == "never", name
 
 
 def test_every_service_has_a_health_check(compose: dict[str, Any]) -> None:
@@ -250,14 +271,22 @@ def test_postgres_check_and_url_name_the_same_database(compose: dict[str, Any]) 
     check = postgres["healthcheck"]["test"]
     assert check[check.index("-U") + 1] == env["POSTGRES_USER"]
     assert check[check.index("-d") + 1] == env["POSTGRES_DB"]
+    # The URL is a secret file, written by the setup lines at the top of compose.yaml.
+    (setup,) = [
+        line for line in COMPOSE.read_text().splitlines() if "> secrets/database_url" in line
+    ]
+    match = re.search(
+        r"postgresql://(\w+):\$\(cat secrets/postgres_password\)@(\w+):5432/(\w+)", setup
+    )
+    assert match, setup
+    assert match.groups() == (env["POSTGRES_USER"], "postgres", env["POSTGRES_DB"])
+    assert env["POSTGRES_PASSWORD_FILE"] == SECRETS_DIR + "postgres_password"
     for name, service in services(compose).items():
-        url = service.get("environment", {}).get("CONVNAS_DATABASE_URL")
-        if url is None:
-            continue
-        pattern = r"postgresql://(\w+):\$\{POSTGRES_PASSWORD[^}]*\}@(\w+):5432/(\w+)"
-        match = re.fullmatch(pattern, url)
-        assert match, f"{name}: {url}"
-        assert match.groups() == (env["POSTGRES_USER"], "postgres", env["POSTGRES_DB"])
+        environment = service.get("environment", {})
+        assert "CONVNAS_DATABASE_URL" not in environment, name  # never in the environment
+        if "CONVNAS_DATABASE_URL_FILE" in environment:
+            assert environment["CONVNAS_DATABASE_URL_FILE"] == SECRETS_DIR + "database_url"
+            assert "database_url" in service["secrets"], name
 
 
 def mount(text: str) -> tuple[str, str]:
@@ -308,6 +337,8 @@ def test_runner_and_workers_share_storage_at_the_configured_paths(
 def test_every_ray_container_uses_the_shared_token(compose: dict[str, Any]) -> None:
     for name, service in services(compose).items():
         command = service.get("command") or image_command(service)
+        if command[:1] == ["convnas-runner-node"]:
+            command = [RUNNER_NODE.read_text(encoding="utf-8")]
         runs_ray = "ray start" in " ".join(command)
         assert runs_ray == (name in RAY_SERVICES), name
         if not runs_ray:
@@ -326,8 +357,38 @@ def test_the_ray_address_is_the_head(compose: dict[str, Any]) -> None:
         env = services(compose)[name]["environment"]
         assert env["CONVNAS_RAY_ADDRESS"] == f"ray-head:{port}", name
     # The runner's node offers nothing, so no trial is placed beside the driver.
-    script = services(compose)["runner"]["command"][-1]
+    assert services(compose)["runner"]["command"][0] == "convnas-runner-node"
+    script = RUNNER_NODE.read_text(encoding="utf-8")
     assert "--num-cpus=0" in script and "--num-gpus=0" in script
+
+
+def test_the_runner_and_its_ray_node_live_and_die_together() -> None:
+    """docker/runner-node.sh: valid bash that ends the container when either process ends (so
+    the restart policy starts both again) and stops the runner first on SIGTERM."""
+    import subprocess
+
+    script = RUNNER_NODE.read_text(encoding="utf-8")
+    assert subprocess.run(["bash", "-n", str(RUNNER_NODE)], check=False).returncode == 0
+    assert 'wait -n "$node" "$runner"' in script and "trap" in script
+    assert "--object-store-memory=" in script
+    copied = [rest for op, rest in instructions(CPU_IMAGE) if op == "COPY"]
+    assert "docker/runner-node.sh /usr/local/bin/convnas-runner-node" in copied
+
+
+def test_every_ray_node_sizes_its_object_store_below_its_shared_memory(
+    compose: dict[str, Any],
+) -> None:
+    """Ray keeps its object store in /dev/shm; a store larger than the container's shared
+    memory falls back to /tmp (slowly). The defaults: 1e9 bytes in 2 GB."""
+    example = env_example()
+    store, shm = int(example["RAY_OBJECT_STORE_MEMORY"]), example["RAY_SHM_SIZE"]
+    assert shm.endswith("gb") and store < int(shm[:-2]) * 1024**3
+    head = services(compose)["ray-head"]["command"]
+    assert "--object-store-memory=${RAY_OBJECT_STORE_MEMORY:-1000000000}" in head
+    (gpu_cmd,) = [rest for op, rest in instructions(GPU_IMAGE) if op == "CMD"]
+    assert "--object-store-memory" in gpu_cmd
+    for name in RAY_SERVICES:
+        assert services(compose)[name]["shm_size"] == "${RAY_SHM_SIZE:-2gb}", name
 
 
 def test_gpu_worker_reserves_nvidia_gpus(compose: dict[str, Any]) -> None:
@@ -350,7 +411,7 @@ def env_example() -> dict[str, str]:
 def test_env_example_lists_the_variables_compose_reads() -> None:
     example = env_example()
     assert compose_variables() == set(example)
-    assert example["POSTGRES_PASSWORD"] == ""  # compose refuses to start until it is set
+    assert not [name for name in example if "PASSWORD" in name or "TOKEN" in name]  # secrets/
     assert not [name for name in example if name.startswith("CONVNAS_")]
 
 

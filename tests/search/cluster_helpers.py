@@ -117,7 +117,9 @@ class LocalCluster:
         self.started.append(started)
         return started
 
-    def start_node(self, name: str, resource: str, head: bool = False) -> Started:
+    def start_node(
+        self, name: str, resource: str, head: bool = False, env: dict[str, str] | None = None
+    ) -> Started:
         common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--block"]
         common += [f"--resources={json.dumps({resource: 1})}", "--disable-usage-stats"]
         if head:
@@ -125,7 +127,7 @@ class LocalCluster:
             where += ["--include-dashboard=false"]
         else:
             where = [f"--address={self.address}"]
-        node = self.spawn(name, [RAY, "start", *where, *common])
+        node = self.spawn(name, [RAY, "start", *where, *common], **(env or {}))
         self.wait_for(node, READY, 90)
         return node
 

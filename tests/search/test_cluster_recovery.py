@@ -10,6 +10,9 @@ Nobody types a command, and no trial is counted twice.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +25,7 @@ from sqlalchemy import Engine, select
 from search import service
 from search.records.db import Trial, create_db_engine, session_scope
 from space.status import FINISHED_TRIAL
-from tests.search.cluster_helpers import LocalCluster, Started
+from tests.search.cluster_helpers import LocalCluster, Started, session_pids
 from tests.search.search_helpers import spec_data
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.ray, pytest.mark.postgres]
@@ -132,3 +135,72 @@ def test_a_head_restart_under_a_runner_needs_nobody(cluster: LocalCluster, pg_ur
     assert {t.status for t in rows} <= {*FINISHED_TRIAL, "interrupted"}
     assert len(first.recoveries) == 1 and second.recoveries == []
     assert second.finished == 2
+
+
+# The guide's health check for a cluster that must notice a hung node fast (docs/operations.md,
+# "A Ray node that hangs"): the GCS asks every node each second and gives up after 3 misses.
+HEALTH_CHECK = {
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_timeout_ms": "1000",
+    "RAY_health_check_failure_threshold": "3",
+}
+
+
+def test_a_frozen_node_fails_its_trial_within_seconds_under_the_guides_health_check(
+    pg_url: str,
+) -> None:
+    """A node stopped with SIGSTOP (its raylet and workers frozen, sockets open) is declared
+    dead by the head's health check, and its trial fails with the reason; Ray's defaults
+    (period 3 s, timeout 10 s, 5 misses) take about a minute."""
+    pytest.importorskip("ray")
+    local = LocalCluster()
+    frozen: list[int] = []
+    engine = create_db_engine(pg_url)
+    try:
+        local.start_node("head", "node_a", head=True, env=HEALTH_CHECK)
+        node_b = local.start_node("node_b", "node_b")
+        node_id = local.nodes({"node_a", "node_b"})["node_b"]
+        spec = local.root / "spec.yaml"
+        data = spec_data("frozen", trials=4, concurrency=2, epochs=15, scheduler="fifo")
+        spec.write_text(yaml.safe_dump(data))
+        args = [CONVNAS, "search", "run", str(spec), "--db", pg_url, "--address", local.address]
+        driver = local.spawn("driver", [*args, "--storage", str(local.root / "runs")])
+
+        def busy_on_b() -> list[Trial]:
+            rows = [t for t in _all_trials(engine) if t.node and t.node.endswith(node_id[:8])]
+            return [t for t in rows if t.status == "running" and t.epochs >= 1]
+
+        _wait("a trial trains on node_b", lambda: bool(busy_on_b()), driver)
+        (victim,) = busy_on_b()[:1]
+        frozen = session_pids(node_b.proc.pid)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        took = _wait(
+            "the frozen node's trial fails",
+            lambda: _status(engine, victim.number) != "running",
+            driver,
+            timeout=120,
+        )
+        trial = next(t for t in _all_trials(engine) if t.number == victim.number)
+        assert driver.proc.wait(timeout=TIMEOUT) == 0, driver.text()[-3000:]
+    finally:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        engine.dispose()
+        local.stop()
+    print(f"a frozen node's trial failed {took:.1f}s after SIGSTOP ({trial.error})")
+    assert trial.status == "failed" and trial.error
+    assert trial.error.startswith("node died or worker killed: ")
+    assert took < 30
+
+
+def _all_trials(engine: Engine) -> list[Trial]:
+    with session_scope(engine) as s:
+        rows = list(s.scalars(select(Trial).order_by(Trial.number)))
+        s.expunge_all()
+        return rows
+
+
+def _status(engine: Engine, number: int) -> str:
+    return next(t.status for t in _all_trials(engine) if t.number == number)
