@@ -21,6 +21,8 @@ from api.methods import route_path
 from search.service import MetricsOut
 
 # Seconds: a page or a leaderboard answers in milliseconds, a CSV of 100k trials in seconds.
+# Every state a runner reports (search.run.runner), each a series even at 0 (alerts need it).
+RUNNER_STATES = ("ready", "driving", "waiting", "stopped")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -94,6 +96,12 @@ class _Snapshot(Collector):
         yield _by_status("convnas_trials", "Trials by status, all searches", m.trials)
         yield from self._running()
         yield from self._runners()
+        yield _by_status(
+            "convnas_runners",
+            "Runner processes seen in the last minutes, by state",
+            {state: self.snapshot.runner_states.get(state, 0) for state in RUNNER_STATES},
+            label="state",
+        )
         d = m.durations
         durations = HistogramMetricFamily(
             "convnas_trial_duration_seconds", "Training seconds of finished trials"
@@ -141,8 +149,10 @@ class _Snapshot(Collector):
         yield alive
 
 
-def _by_status(name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, documentation, labels=("status",))
+def _by_status(
+    name: str, documentation: str, counts: dict[str, int], label: str = "status"
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=(label,))
     for status, count in sorted(counts.items()):
         family.add_metric([status], count)
     return family

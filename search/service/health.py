@@ -39,7 +39,7 @@ class RunnerProcessOut(BaseModel):
     runner: str = Field(description="host:pid")
     state: str = Field(
         description="ready (nothing to claim), driving, waiting (it cannot drive a search now: "
-        "detail says why, e.g. its Ray cluster is unreachable), stopping or stopped"
+        "detail says why, e.g. its Ray cluster is unreachable) or stopped"
     )
     detail: str | None
     searches: list[int] = Field(description="The searches it drives now")

@@ -9,6 +9,7 @@ trial durations as fixed histogram buckets counted in one pass.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
 from search.records.db import Search, Trial, read_scope
-from search.service.health import RunnerOut, running
+from search.service.health import RunnerOut, runner_processes, running
 from space.status import SearchStatus, TrialStatus
 
 # Seconds: a short CPU trial takes a few, a GPU trial of the paper space an hour or more.
@@ -52,6 +53,9 @@ class MetricsOut(BaseModel):
     trials: dict[str, int] = Field(description="Trials by status, all searches")
     running: list[SearchTrials] = Field(description="Each running search's trials by status")
     runners: list[RunnerOut]
+    runner_states: dict[str, int] = Field(
+        description="Runner processes that reported in the last minutes, by state"
+    )
     durations: Durations
 
 
@@ -75,6 +79,7 @@ def metrics(engine: Engine) -> MetricsOut:
         trials={status.value: trials.get(status.value, 0) for status in TrialStatus},
         running=_per_search(live),
         runners=running(engine),
+        runner_states=dict(Counter(p.state for p in runner_processes(engine))),
         durations=durations,
     )
 

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, select
 
 from search.records.db import Search, Trial, create_db_engine, session_scope, utcnow
+from search.records.runners import report_runner
 from tests.api.api_helpers import API, make_client
 from tests.search.search_helpers import spec_data
 from tests.search.service_helpers import populate
@@ -50,9 +51,13 @@ def test_metrics_count_what_the_database_holds(client: TestClient, engine: Engin
         search.heartbeat_at = utcnow() - timedelta(seconds=5)
         for trial in s.scalars(select(Trial).where(Trial.search_id == running)):
             trial.finished_at, trial.train_seconds = utcnow(), 3.0 + trial.number * 100
+    report_runner(engine, "host:1", "driving", None, [running])
+    report_runner(engine, "host:2", "waiting", "cannot connect to the Ray cluster", [])
     client.get(f"{API}/searches/{running}")
     client.get(f"{API}/searches/999999")
     samples = scrape(client)
+    for state, count in (("driving", 1), ("waiting", 1), ("ready", 0), ("stopped", 0)):
+        assert value(samples, "convnas_runners", state=state) == count
 
     assert value(samples, "convnas_searches", status="running") == 1
     assert value(samples, "convnas_searches", status="queued") == 1
