@@ -4,16 +4,22 @@
                                         [--batch 64] [--steps 20] [--compile] [--json]
     .venv/bin/python bench/gpu_smoke.py --smoke --json     # batch 8, 3 timed steps
 
-For each preset (224 px, 1000 classes, random images) and each precision (``off``: float32;
-``auto``: bf16 autocast where the GPU has it natively, else fp16 with loss scaling) it trains
-``--warmup`` + ``--steps`` optimizer steps through the real loop (``workers.loop.train``:
-channels_last, the same optimizer and clipping as a trial) and prints
+For each preset (224 px, 1000 classes, random images), each precision (``off``: float32;
+``auto``: bf16 autocast where the GPU has it natively, else fp16 with loss scaling) and each
+memory layout (channels_last, a trial's default, and NCHW: ``search.resources.amp`` and
+``channels_last`` choose them for a search) it trains ``--warmup`` + ``--steps`` optimizer steps
+through the real loop (``workers.loop.train``: the same optimizer and clipping as a trial) and
+prints
 
 * training images/s over the timed steps (the loop syncs every step: it reads the loss);
-* peak memory (``torch.cuda.max_memory_allocated``) against the analytic estimate packing
-  uses (``space.packing``: ``memory_estimate``), their ratio, and the GPU share ``gpu: auto``
-  would ask for on this GPU with the default settings;
-* the mixed-precision speed-up (images/s of ``auto`` over ``off``).
+* the allocated peak (``torch.cuda.max_memory_allocated``) and the reserved one
+  (``max_memory_reserved``: what the per-trial allocator cap limits, caching and fragmentation
+  included) against the analytic estimate packing uses (``space.packing``:
+  ``memory_estimate``), the reserved peak's ratio to it, and the GPU share ``gpu: auto`` would
+  ask for on this GPU with the default settings. The first GPU run settles the estimate's
+  factors: ``reserved/est`` above ``safety_factor`` (1.5) means shares are too small;
+* the mixed-precision and channels-last speed-ups (images/s of ``auto`` over ``off``, of
+  channels_last over NCHW under ``auto``).
 
 Without a CUDA device it says so and exits 0 (``--json``: ``{"cuda": false, ...}``): there is
 nothing to measure. ``tests/test_bench_smoke.py`` runs ``--smoke --json``. Not a test: the
@@ -63,10 +69,15 @@ def random_data(arch: Arch, images: int, seed: int = 0) -> Any:
 
 
 def run_one(
-    arch: Arch, amp: str, args: argparse.Namespace, device: str = "cuda", gpu_memory: int = 0
+    arch: Arch,
+    amp: str,
+    args: argparse.Namespace,
+    device: str = "cuda",
+    gpu_memory: int = 0,
+    channels_last: bool = True,
 ) -> dict[str, Any]:
-    """One preset at one precision. ``device``/``gpu_memory``: for the tests, which run the same
-    code on the CPU (no peak there; the share for a GPU of ``gpu_memory`` bytes)."""
+    """One preset at one precision and layout. ``device``/``gpu_memory``: for the tests, which
+    run the same code on the CPU (no peak there; the share for a GPU of ``gpu_memory`` bytes)."""
     total = args.warmup + args.steps
     overrides = {
         "batch_size": args.batch,
@@ -74,6 +85,7 @@ def run_one(
         "max_steps": total,
         "device": device,
         "amp": amp,
+        "channels_last": channels_last,
         "compile": args.compile,
         "eval_batch_size": 8,
     }
@@ -97,32 +109,48 @@ def run_one(
         floor=defaults.min_gpu_share,
     )
     _, dtype = autocast_for(torch.device(device), amp)
-    peak = result.peak_memory
+    peak, reserved = result.peak_memory, result.peak_reserved
     return {
         "status": str(result.status),
         "reason": result.reason,
         "precision": str(dtype).removeprefix("torch.") if dtype else "float32",
+        "layout": "channels_last" if channels_last else "nchw",
         "steps_timed": len(timed) - 1,
         "images_per_s": images_s,
         "peak_memory": peak,
+        "peak_reserved": reserved,
         "memory_estimate": estimate,
         "peak_over_estimate": peak / estimate if peak and estimate else None,
+        "reserved_over_estimate": reserved / estimate if reserved and estimate else None,
         "gpu_share": share.share,
     }
 
 
+# (key, amp, channels_last): a trial's default first.
+VARIANTS = (
+    ("fp32", "off", True),
+    ("amp", "auto", True),
+    ("fp32_nchw", "off", False),
+    ("amp_nchw", "auto", False),
+)
+
+
 def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     arch = load_preset(name)
-    runs = {amp: run_one(arch, amp, args) for amp in ("off", "auto")}
-    fp32, mixed = runs["off"]["images_per_s"], runs["auto"]["images_per_s"]
+    runs = {key: run_one(arch, amp, args, channels_last=cl) for key, amp, cl in VARIANTS}
+    speed = {key: run["images_per_s"] for key, run in runs.items()}
     return {
         "preset": name,
         "params": cost(arch).params,
         "T": arch.time.steps,
-        "fp32": runs["off"],
-        "amp": runs["auto"],
-        "amp_speedup": mixed / fp32 if fp32 and mixed else None,
+        **runs,
+        "amp_speedup": _ratio(speed["amp"], speed["fp32"]),
+        "channels_last_speedup": _ratio(speed["amp"], speed["amp_nchw"]),
     }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -148,22 +176,28 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def print_table(device: str, rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"{device}: batch {args.batch}, {args.steps} timed steps after {args.warmup}")
-    head = ("preset", "precision", "img/s", "peak MiB", "estimate MiB", "peak/est", "share")
-    print(f"{head[0]:<18} {head[1]:>9} {head[2]:>9} {head[3]:>9} {head[4]:>12} {head[5]:>8} "
-          f"{head[6]:>6}")  # fmt: skip
+    head = ("preset", "precision", "layout", "img/s", "peak MiB", "reserved MiB", "est. MiB",
+            "reserved/est", "share")  # fmt: skip
+    print(f"{head[0]:<18} {head[1]:>9} {head[2]:>13} {head[3]:>8} {head[4]:>9} {head[5]:>12} "
+          f"{head[6]:>9} {head[7]:>12} {head[8]:>6}")  # fmt: skip
     for row in rows:
-        for key in ("fp32", "amp"):
+        for key, _, _ in VARIANTS:
             r = row[key]
+            where = f"{row['preset']:<18} {r['precision']:>9} {r['layout']:>13}"
             if r["status"] != "completed":
-                print(f"{row['preset']:<18} {r['precision']:>9} {r['status']}: {r['reason']}")
+                print(f"{where} {r['status']}: {r['reason']}")
                 continue
             peak = r["peak_memory"] / MiB if r["peak_memory"] else None
+            held = r["peak_reserved"] / MiB if r["peak_reserved"] else None
             print(
-                f"{row['preset']:<18} {r['precision']:>9} {_fmt(r['images_per_s'], '.0f'):>9} "
-                f"{_fmt(peak, '.0f'):>9} {r['memory_estimate'] / MiB:>12.0f} "
-                f"{_fmt(r['peak_over_estimate'], '.2f'):>8} {r['gpu_share']:>6.4g}"
+                f"{where} {_fmt(r['images_per_s'], '.0f'):>8} {_fmt(peak, '.0f'):>9} "
+                f"{_fmt(held, '.0f'):>12} {r['memory_estimate'] / MiB:>9.0f} "
+                f"{_fmt(r['reserved_over_estimate'], '.2f'):>12} {r['gpu_share']:>6.4g}"
             )
-        print(f"{row['preset']:<18} mixed-precision speed-up {_fmt(row['amp_speedup'], '.2f')}x")
+        print(
+            f"{row['preset']:<18} speed-up: mixed precision {_fmt(row['amp_speedup'], '.2f')}x, "
+            f"channels_last {_fmt(row['channels_last_speedup'], '.2f')}x"
+        )
 
 
 def main() -> int:

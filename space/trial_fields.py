@@ -153,6 +153,9 @@ FIELDS: tuple[TrialField, ...] = (
         "memory_estimate", "bytes", "memory_estimate", reported=True, shown="group",
         heading="est.", label="Estimate", group="gpu", unit="bytes",
     ),
+    # issue 20: the allocator's reserved peak, which the per-process cap limits (in the JSON,
+    # the CSV and `convnas trial`; the leaderboard tables keep the allocated peak only).
+    TrialField("peak_reserved", "bytes", "peak_reserved", reported=True, unit="bytes"),
     TrialField("config_hash", "text", "config_hash"),
     TrialField("duplicate_of", "integer", "duplicate_of"),
     TrialField("error", "text", "error"),

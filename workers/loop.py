@@ -75,6 +75,10 @@ class TrainResult:
     gpu_share: float = 0.0  # the fraction of a GPU the run had (0 on CPU)
     # torch.cuda.max_memory_allocated over the run (None on CPU): compare with the estimate
     peak_memory: int | None = None
+    # torch.cuda.max_memory_reserved (None on CPU): what the per-process cap (memory_fraction)
+    # limits, allocator caching and fragmentation included; the packing estimate is checked
+    # against this one.
+    peak_reserved: int | None = None
     # The dataset's input pipeline (workers.data.Dataset.preprocessing()): needed to use the
     # trained weights on new images.
     preprocessing: dict[str, Any] = field(default_factory=dict)
@@ -351,6 +355,7 @@ class TrainRun:
             res.train_seconds = round(time.perf_counter() - start, 3)
             if self.device.type == "cuda":
                 res.peak_memory = int(torch.cuda.max_memory_allocated(self.device))
+                res.peak_reserved = int(torch.cuda.max_memory_reserved(self.device))
                 if res.status == RunStatus.OUT_OF_MEMORY:
                     # free what this run holds for whatever the process does next
                     self.model.to("cpu")
@@ -525,6 +530,9 @@ class TrainRun:
                 "elapsed": time.perf_counter() - start,
                 "peak_memory": (
                     int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
+                ),
+                "peak_reserved": (
+                    int(torch.cuda.max_memory_reserved(device)) if device.type == "cuda" else None
                 ),
                 # the trial's status while epochs remain (Tune reports it), the run's at the end
                 "status": RunStatus.COMPLETED if last else RunStatus.RUNNING,

@@ -27,7 +27,8 @@ says ``completed``), ``final``, ``arch_hash``, ``params``, ``device`` and ``prep
 (the input pipeline, ``workers.data.Dataset.preprocessing()``), and for packing
 ``gpu_share`` (the GPU fraction Ray gave the trial, 0 without one), ``memory_estimate`` (the
 analytic estimate in bytes, :mod:`space.packing`) and ``peak_memory``
-(``torch.cuda.max_memory_allocated`` so far; null on CPU). A run that ends
+(``torch.cuda.max_memory_allocated`` so far; null on CPU) and ``peak_reserved``
+(``torch.cuda.max_memory_reserved``: what the allocator cap limits). A run that ends
 otherwise (``diverged``, ``out_of_memory``, ``failed``, or bad input) adds one last report with
 that ``status``, its ``reason``, ``final: true`` and ``val_acc`` = the best reached (0.0 if none),
 so a driver always learns why a trial ended. Nothing here imports ``search`` or ``api``.
@@ -205,6 +206,7 @@ def run_trial(
             "gpu_share": run.result.gpu_share,
             "memory_estimate": memory_estimate(arch, cfg, cuda=True).total,  # as packing sizes it
             "peak_memory": None,
+            "peak_reserved": None,
         }
         if neural is not None:
             extra[FIT_KEY] = None
@@ -229,7 +231,8 @@ def run_trial(
             result.status, result.reason = RunStatus.FAILED, fit_failed
         if result.status is not None and result.status != RunStatus.COMPLETED:
             closing = _final_report(result, result.status, result.reason or "")
-            report({**closing, **extra, "peak_memory": result.peak_memory}, None)
+            peaks = {"peak_memory": result.peak_memory, "peak_reserved": result.peak_reserved}
+            report({**closing, **extra, **peaks}, None)
         return result
 
 

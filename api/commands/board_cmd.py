@@ -227,7 +227,10 @@ def _where_it_ran(found: TrialOut) -> str:
     if found.peak_memory is not None or found.memory_estimate is not None:
         peak = "-" if found.peak_memory is None else human_bytes(found.peak_memory)
         estimate = "-" if found.memory_estimate is None else human_bytes(found.memory_estimate)
-        parts.append(f"peak memory {peak} (estimate {estimate})")
+        reserved = (
+            "" if found.peak_reserved is None else f", reserved {human_bytes(found.peak_reserved)}"
+        )
+        parts.append(f"peak memory {peak}{reserved} (estimate {estimate})")
     if found.neural_fit is not None:
         parts.append(f"neural fit {fmt(found.neural_fit)}")
     return "; ".join(parts)

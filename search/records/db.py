@@ -230,6 +230,8 @@ class Trial(Base):
     gpu_share: Mapped[float | None] = mapped_column(Float)
     memory_estimate: Mapped[int | None] = mapped_column(BigInteger)
     peak_memory: Mapped[int | None] = mapped_column(BigInteger)
+    # torch.cuda.max_memory_reserved (issue 20): what the share's allocator cap limits.
+    peak_reserved: Mapped[int | None] = mapped_column(BigInteger)
     # The neural fit objective (issue 14): the ceiling-normalised median fit (a leaderboard
     # sort key, see BOARD_INDEXES) and the full layer x time bin x region table.
     neural_fit: Mapped[float | None] = mapped_column(Float)

@@ -159,7 +159,8 @@ def trial_resources(spec: SearchSpec, cluster_cpus: float, cluster_gpus: float) 
 
 def trial_settings(spec: SearchSpec) -> dict[str, Any]:
     """What a trial config carries from ``search.resources``: the ``resources`` block
-    (:class:`workers.config.TrialGpu`) and, when compile is on, ``training.compile``."""
+    (:class:`workers.config.TrialGpu`) and the training settings that differ from their
+    defaults (``compile``, ``amp``, ``channels_last``: ``training.*`` of the trial)."""
     settings = spec.search.resources
     config: dict[str, Any] = {
         "resources": {
@@ -167,9 +168,19 @@ def trial_settings(spec: SearchSpec) -> dict[str, Any]:
             "gpu_overhead": settings.gpu_overhead,
         }
     }
-    if settings.compile:
-        config["training"] = {"compile": True}
+    training = {
+        name: getattr(settings, name)
+        for name, default in TRAINING_DEFAULTS.items()
+        if getattr(settings, name) != default
+    }
+    if training:
+        config["training"] = training
     return config
+
+
+# search.resources fields passed to the trial as training settings, with their defaults (a
+# default is left out, so that a trial config says only what a spec changed).
+TRAINING_DEFAULTS: dict[str, Any] = {"compile": False, "amp": "auto", "channels_last": True}
 
 
 def with_trial_settings(spec: SearchSpec, base: Mapping[str, Any]) -> dict[str, Any]:

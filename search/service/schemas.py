@@ -108,6 +108,11 @@ class TrialOut(Schema):
     peak_memory: int | None = Field(
         default=None, description="Measured peak GPU memory (CUDA only), bytes"
     )
+    peak_reserved: int | None = Field(
+        default=None,
+        description="Peak GPU memory the allocator reserved (CUDA only), bytes: what the "
+        "share's cap limits, and what the estimate is checked against",
+    )
     neural_fit: float | None = Field(
         default=None, description="Ceiling-normalised fit to recorded neurons (the objective)"
     )

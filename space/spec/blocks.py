@@ -209,6 +209,15 @@ class Resources(SpaceNode):
     compile: bool = Field(
         default=False, description="torch.compile each model before training (opt-in)"
     )
+    amp: Literal["auto", "off"] = Field(
+        default="auto",
+        description="Mixed precision on a GPU: auto (bf16 where the GPU has it, else fp16 with "
+        "loss scaling) or off (fp32); the memory estimate follows it",
+    )
+    channels_last: bool = Field(
+        default=True,
+        description="Channels-last memory layout on a GPU (faster convolutions on tensor cores)",
+    )
 
     @field_validator("gpu", mode="before")
     @classmethod

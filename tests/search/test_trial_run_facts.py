@@ -89,6 +89,7 @@ def test_ledger_records_the_reported_facts_and_the_last_result_wins(
     last = {
         **epoch_result(2, 0.7, "completed"),
         "peak_memory": 2_500_000.0,
+        "peak_reserved": 4_194_304,
         "neural_fit": 0.42,
         "neural": TABLE,
     }
@@ -97,6 +98,7 @@ def test_ledger_records_the_reported_facts_and_the_last_result_wins(
     row = trial_row(engine, ledger.search_id, proposal.number)
     assert row.status == "completed"
     assert (row.gpu_share, row.memory_estimate, row.peak_memory) == (0.25, 3_000_000, 2_500_000)
+    assert row.peak_reserved == 4_194_304  # the allocator's reserved peak, beside the allocated
     assert row.neural_fit == 0.42 and row.neural == TABLE
     with session_scope(engine) as s:
         extras = [

@@ -61,4 +61,8 @@ def test_the_measurement_runs_on_the_cpu(tiny: Any) -> None:
     assert row["status"] == "completed" and row["precision"] == "float32"  # no autocast on CPU
     assert row["steps_timed"] == args.steps and row["images_per_s"] > 0
     assert row["peak_memory"] is None and row["peak_over_estimate"] is None
+    assert row["peak_reserved"] is None and row["reserved_over_estimate"] is None
     assert row["memory_estimate"] > 0 and row["gpu_share"] == 0.1  # tiny: the floor
+    assert row["layout"] == "channels_last"
+    nchw = gpu_smoke.run_one(arch, "off", args, "cpu", 8 * 2**30, channels_last=False)
+    assert nchw["status"] == "completed" and nchw["layout"] == "nchw"

@@ -92,6 +92,26 @@ def test_trial_settings_travel_in_the_config() -> None:
     assert tuned["training"] == {"compile": True, "epochs": 1}
     assert tuned["resources"]["limit_memory"] is False
     assert trial_gpu_from_data(tuned["resources"]) == TrialGpu(limit_memory=False)
+    fp32 = R.with_trial_settings(spec(amp="off", channels_last=False), {})
+    assert fp32["training"] == {"amp": "off", "channels_last": False}
+
+
+def test_amp_off_in_the_spec_reaches_the_trial_and_its_memory_estimate(tiny_data: Any) -> None:
+    """search.resources.amp: off trains in fp32, and the estimate a GPU share is packed by
+    follows it (no low-precision copies of the weights)."""
+    from workers.config import TrainConfig, memory_estimate
+    from workers.trainable import parse_trial_config
+
+    base = config(tiny_data())
+    arch, auto_cfg, _, _ = parse_trial_config(R.with_trial_settings(spec(), base))
+    _, off_cfg, _, _ = parse_trial_config(R.with_trial_settings(spec(amp="off"), base))
+    assert (auto_cfg.amp, off_cfg.amp) == ("auto", "off")
+    assert isinstance(off_cfg, TrainConfig)
+    auto, off = (
+        memory_estimate(arch, auto_cfg, cuda=True),
+        memory_estimate(arch, off_cfg, cuda=True),
+    )
+    assert auto.amp_weights > 0 and off.amp_weights == 0
 
 
 def test_oom_retry_share_doubles_once_up_to_a_whole_gpu(tiny_data: Any) -> None:

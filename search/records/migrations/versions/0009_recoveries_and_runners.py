@@ -1,6 +1,7 @@
 """Unattended recovery (issue 20): each time a search's driver lost its Ray cluster and the
-search went back to the queue ({at, reason}, oldest first; NULL: never), and the runners with
-their state (driving, waiting for the cluster...) for /health and /metrics.
+search went back to the queue ({at, reason}, oldest first; NULL: never), the runners with
+their state (driving, waiting for the cluster...) for /health and /metrics, and a trial's
+reserved GPU memory peak beside its allocated one.
 
 Revision ID: 0009
 Revises: 0008
@@ -24,6 +25,8 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 def upgrade() -> None:
     with op.batch_alter_table("convnas_searches") as batch:
         batch.add_column(sa.Column("recoveries", JSON, nullable=True))
+    with op.batch_alter_table("convnas_trials") as batch:
+        batch.add_column(sa.Column("peak_reserved", sa.BigInteger(), nullable=True))
     op.create_table(
         "convnas_runners",
         sa.Column("id", sa.String(200), primary_key=True),
@@ -39,5 +42,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_convnas_runners_heartbeat_at", table_name="convnas_runners")
     op.drop_table("convnas_runners")
+    with op.batch_alter_table("convnas_trials") as batch:
+        batch.drop_column("peak_reserved")
     with op.batch_alter_table("convnas_searches") as batch:
         batch.drop_column("recoveries")
