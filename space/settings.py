@@ -93,6 +93,11 @@ class StoreSettings(_Section):
         description="The Ray cluster to run trials on (`HOST:6379`); unset: each search starts "
         "a private local Ray. `--address` overrides it.",
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: the API, runners and drivers log one JSON object a line (time, "
+        "level, logger, message, search_id, trial) on stderr; `text`: Python's default.",
+    )
     runs_dir: Path = Field(
         default=Path("convnas_runs"),
         description="Ray Tune's run files and the trials' checkpoints (Tune's storage path). On "

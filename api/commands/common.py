@@ -174,3 +174,12 @@ def search_backend(
 
     with ApiClient(url, client_settings().token()) as client:
         yield client
+
+
+def start_logs() -> bool:
+    """JSON log lines for a long-running command when ``CONVNAS_LOG_FORMAT=json``; returns
+    whether they are on."""
+    from search.logs import configure
+    from search.settings import get_settings
+
+    return configure(get_settings().log_format)

@@ -26,6 +26,7 @@ from api.commands.common import (
     print_json,
     search_backend,
     server_for,
+    start_logs,
     user_errors,
 )
 from api.commands.output import console, fmt
@@ -116,6 +117,7 @@ def run_cmd(
             )
 
         engine = engine_for(db)
+        start_logs()
         outcome = runner.start(
             engine,
             file,
@@ -180,6 +182,7 @@ def _resume_here(
     from search.run import runner
 
     engine = engine_for(db, must_exist=True)
+    start_logs()
     outcome = runner.resume(
         engine,
         search,

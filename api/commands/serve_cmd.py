@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from api.commands.common import DbOpt, engine_for, user_errors
+from api.commands.common import DbOpt, engine_for, start_logs, user_errors
 
 if TYPE_CHECKING:
     from api.settings import ApiSettings
@@ -79,6 +79,7 @@ def runner_cmd(
 
         engine = engine_for(db)
         ray_address, runs = check_run_inputs(engine, address, runs_dir)
+        start_logs()
         serve_queue(
             engine,
             ray_address=ray_address,
@@ -105,6 +106,7 @@ def serve_cmd(
 
     with user_errors():
         settings = _settings(db)
+        json_logs = start_logs()
         _announce(settings, host, port)
         app = _create_app(settings, host)
     runner = None if no_runner else _start_runner(settings.database_url, max_searches)
@@ -112,7 +114,9 @@ def serve_cmd(
     # this one, so that the runner is stopped in order below rather than the process ending.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", log_config=_log_config())
+        # JSON logs: uvicorn's loggers left to propagate to the root's JSON handler.
+        logging = None if json_logs else _log_config()
+        uvicorn.run(app, host=host, port=port, log_level="info", log_config=logging)
     except KeyboardInterrupt:
         pass
     finally:

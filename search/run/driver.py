@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from search import logs
 from search.records import repository as repo
 from search.records.db import Search, session_scope
 from search.records.lifecycle import (
@@ -122,24 +123,25 @@ def run_search(
     Raises a named error before anything is claimed when the Ray address, the runs folder or
     the database is unusable.
     """
-    address, runs = _preflight(engine, search_id, ray_address, runs_dir)
-    run = _Run(
-        engine, search_id, runner or runner_id(), address, runs, reporter, trainable, num_cpus
-    )
-    spec = claim(engine, search_id, runner=run.runner, force=force)
-    try:
-        ledger = _open_ledger(run, spec, trial_config)
-        if not ledger.exhausted():
-            _tune(run, ledger, spec)
-    except BaseException as exc:
-        by_user = isinstance(exc, KeyboardInterrupt)
-        status = SearchStatus.INTERRUPTED if by_user else SearchStatus.FAILED
-        note = None if by_user else _short(exc)
-        if finalize(engine, search_id, status, note, runner=run.runner):  # still ours
-            with session_scope(engine) as s:
-                repo.mark_interrupted(s, search_id)
-        raise
-    return _conclude(run, ledger)
+    with logs.about(search_id=search_id):  # every log line of the run names the search
+        address, runs = _preflight(engine, search_id, ray_address, runs_dir)
+        run = _Run(
+            engine, search_id, runner or runner_id(), address, runs, reporter, trainable, num_cpus
+        )
+        spec = claim(engine, search_id, runner=run.runner, force=force)
+        try:
+            ledger = _open_ledger(run, spec, trial_config)
+            if not ledger.exhausted():
+                _tune(run, ledger, spec)
+        except BaseException as exc:
+            by_user = isinstance(exc, KeyboardInterrupt)
+            status = SearchStatus.INTERRUPTED if by_user else SearchStatus.FAILED
+            note = None if by_user else _short(exc)
+            if finalize(engine, search_id, status, note, runner=run.runner):  # still ours
+                with session_scope(engine) as s:
+                    repo.mark_interrupted(s, search_id)
+            raise
+        return _conclude(run, ledger)
 
 
 def resume_search(

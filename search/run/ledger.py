@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy import Engine, select
 
+from search import logs
 from search.records import repository as repo
 from search.records.db import (
     Search,
@@ -445,7 +446,11 @@ class Ledger:
             tell(self.study, ot_trial, state, values)
 
     def _done(self, row: Trial, note: str | None) -> None:
-        """Tell :attr:`on_trial_done` about a settled row (read after its commit)."""
+        """Tell :attr:`on_trial_done` about a settled row (read after its commit), and the log
+        (an INFO line: shown with ``CONVNAS_LOG_FORMAT=json``)."""
+        with logs.about(search_id=self.search_id, trial=row.number):
+            log.info("trial %s %s: val_acc %s%s", row.number, row.status, row.best_val_acc,
+                     f" ({note})" if note else "")  # fmt: skip
         seconds = row.train_seconds
         if seconds is None and row.started_at and row.finished_at:
             seconds = (row.finished_at - row.started_at).total_seconds()

@@ -28,6 +28,7 @@ import contextlib
 import ctypes
 import importlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from search import service
+from search import logs, service
 from search.records import lifecycle, runners
 from search.run.cluster import Backoff, can_drive
 from search.run.driver import RunOutcome, run_search
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
 
 Announce = Callable[[service.SearchOut, SearchSpec], None]
 Say = Callable[[str], None]
+
+log = logging.getLogger("convnas.runner")
 
 POLL_SECONDS = 2.0
 # How long a stopping runner waits for its drivers to record their stop before it kills them.
@@ -148,7 +151,7 @@ class Runner:
         self.poll_seconds = poll_seconds
         self.stale_after = stale_after
         self.stop_grace = stop_grace
-        self._say = say or (lambda line: print(line, flush=True))
+        self._say = say or self._print_or_log
         self._trainable = trainable
         self._trial_config = trial_config
         self._driving: list[_Driving] = []
@@ -227,6 +230,12 @@ class Runner:
     def say(self, line: str) -> None:
         self._say(f"runner {self.id}: {line}")
 
+    def _print_or_log(self, line: str) -> None:
+        if logs.json_logs():
+            log.info(line)
+        else:
+            print(line, flush=True)
+
     @property
     def driving(self) -> list[int]:
         """The ids of the searches this runner drives now."""
@@ -261,7 +270,8 @@ class Runner:
             return False
         self._last_problem = None
         self._driving.append(_Driving(search_id, proc))
-        self.say(f"{self._describe(search_id)} {how}")
+        with logs.about(search_id=search_id):
+            self.say(f"{self._describe(search_id)} {how}")
         return True
 
     def _spawn(self, search_id: int, address: str | None, runs: Path) -> subprocess.Popen[bytes]:
@@ -295,7 +305,8 @@ class Runner:
             code = driving.proc.poll()
             if code is not None:
                 self._driving.remove(driving)
-                self._settle(driving.search_id, code)
+                with logs.about(search_id=driving.search_id):
+                    self._settle(driving.search_id, code)
 
     def _settle(self, search_id: int, code: int) -> None:
         """Record what a driver that ended left unrecorded, and say how its search ended."""
@@ -445,7 +456,14 @@ def drive(argv: Sequence[str]) -> int:
     from search.settings import get_settings
 
     # The runner put the URL in DATABASE_ENV; read like every other setting (validated).
-    engine = create_db_engine(get_settings().database_url, migrate=False)
+    settings = get_settings()
+    logs.configure(settings.log_format)
+    engine = create_db_engine(settings.database_url, migrate=False)
+    with logs.about(search_id=args.search):
+        return _drive(engine, args)
+
+
+def _drive(engine: Engine, args: argparse.Namespace) -> int:
     prefix = f"search {args.search}: "
     started_ray = False
     try:

@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from ray.tune import Callback, Stopper
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from search import logs
 from search.records.lifecycle import HEARTBEAT_SECONDS, heartbeat, stop_reason
 from search.run.ledger import Ledger
 from search.run.progress import Progress, TrialDone
@@ -110,21 +112,29 @@ class RecordCallback(Unpicklable, Callback):
         self._started = started
         self._last_report = 0.0
 
+    def _about(self, trial: Any) -> AbstractContextManager[None]:
+        """Log lines made while handling ``trial``'s event carry its number (search.logs)."""
+        return logs.about(trial=self._ledger.number_of(trial.trial_id))
+
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._ledger.started(trial.trial_id, node_label(trial))
+        with self._about(trial):
+            self._ledger.started(trial.trial_id, node_label(trial))
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         # The trial's worker (or its node) died and Tune runs it again (search.retries).
-        self._ledger.retrying(trial.trial_id, error_message(trial))
+        with self._about(trial):
+            self._ledger.retrying(trial.trial_id, error_message(trial))
 
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
-        self._ledger.report(trial.trial_id, result)
+        with self._about(trial):
+            self._ledger.report(trial.trial_id, result)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         number = self._ledger.number_of(trial.trial_id)
-        self._ledger.set_error(trial.trial_id, number, error_message(trial))
+        with self._about(trial):
+            self._ledger.set_error(trial.trial_id, number, error_message(trial))
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         number = self._ledger.number_of(trial.trial_id)
