@@ -118,6 +118,10 @@ def render(document: dict[str, Any], fmt: Format) -> str:
     )
 
 
+# The names workers.loop and workers.resume give the files of a trial's checkpoint folder.
+WEIGHTS_FILE, RESUME_STATE_FILE = "weights.pt", "resume.pt"
+
+
 def find_weights(checkpoint: str | None) -> Path | None:
     """The weights file inside a trial's checkpoint (a file, or a folder holding one)."""
     if not checkpoint:
@@ -127,6 +131,10 @@ def find_weights(checkpoint: str | None) -> Path | None:
         return path
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+        # A worker's folder also holds where its run stood (workers.resume: weights and
+        # optimizer state to continue training), which is not the best epoch's weights.
+        best = [p for p in files if p.name == WEIGHTS_FILE]
+        files = best or [p for p in files if p.name != RESUME_STATE_FILE]
         return files[0] if files else None
     return None
 

@@ -113,6 +113,8 @@ def test_best_checkpoint_round_trip(tiny: Any, tmp_path: Path) -> None:
         "arch.yaml",
         "metrics.json",
         "preprocessing.json",
+        "resume.pt",  # where the run stands, for a retry (workers.resume)
+        "history.json",
     }
     loaded_arch, model = load_checkpoint(tmp_path)
     assert loaded_arch.arch_hash == arch.arch_hash
