@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -152,13 +153,11 @@ def test_stop_drivers_stops_this_process_drivers(engine: Engine) -> None:
     assert stop_reason(engine, search_id, "me:9") is None  # only that process stops
 
 
-def test_a_driver_that_fails_before_it_runs_ends_the_search_failed(
-    engine: Engine, tmp_path: Path
-) -> None:
-    """The loop drives a search in a process of its own; one that raises (here: a trainable
-    that cannot be imported) ends failed with the reason, and the next search still runs."""
-    first = create_search(engine, tiny_spec(name="first"))
-    second = create_search(engine, tiny_spec(name="second"))
+def run_loop_until(
+    engine: Engine, tmp_path: Path, trainable: str, done: Callable[[], bool], timeout: float
+) -> list[str]:
+    """A runner's loop in a thread, with ``trainable`` loaded in its driver processes, until
+    ``done()`` (or ``timeout``); returns what it said."""
     lines: list[str] = []
     runner = Runner(
         engine,
@@ -166,21 +165,34 @@ def test_a_driver_that_fails_before_it_runs_ends_the_search_failed(
         poll_seconds=0.2,
         runs_dir=tmp_path,
         say=lines.append,
-        trainable="no_such_module_here:train",
+        trainable=trainable,
     )
     stop = threading.Event()
     thread = threading.Thread(target=runner.run_forever, args=(stop,))
     thread.start()
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if all(row(engine, i).status == "failed" for i in (first, second)):
-                break
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not done():
             time.sleep(0.2)
     finally:
         stop.set()
         thread.join(timeout=120)
     assert not thread.is_alive()
+    return lines
+
+
+def test_a_driver_that_fails_before_it_runs_ends_the_search_failed(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The loop drives a search in a process of its own; one that raises (here: a trainable
+    that cannot be imported) ends failed with the reason, and the next search still runs."""
+    first = create_search(engine, tiny_spec(name="first"))
+    second = create_search(engine, tiny_spec(name="second"))
+
+    def both_failed() -> bool:
+        return all(row(engine, i).status == "failed" for i in (first, second))
+
+    lines = run_loop_until(engine, tmp_path, "no_such_module_here:train", both_failed, 120)
     for search_id in (first, second):
         found = row(engine, search_id)
         assert found.status == "failed", (found.status, lines)

@@ -5,9 +5,6 @@ again with a growing wait."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from search.run.cluster import Backoff, can_drive
 from search.run.runner import Runner, lost_cluster
 from tests.search.search_helpers import tiny_spec
 from tests.search.service_helpers import row
-from tests.search.test_runner_claims import add_running_trial
+from tests.search.test_runner_claims import add_running_trial, run_loop_until
 
 
 def test_a_search_that_lost_its_cluster_is_queued_again_up_to_the_limit(engine: Engine) -> None:
@@ -103,25 +100,11 @@ def test_a_driver_that_dies_without_an_outcome_is_resumed_then_given_up(
     away) does not fail its search: it is queued again and claimed again, each time recorded,
     until MAX_RECOVERIES; then it fails with the count."""
     search_id = create_search(engine, tiny_spec(name="dies"))
-    lines: list[str] = []
-    runner = Runner(
-        engine,
-        runner_id=f"{socket.gethostname()}:test",
-        poll_seconds=0.2,
-        runs_dir=tmp_path,
-        say=lines.append,
-        trainable="tests.search.driver_dies:train",
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run_forever, args=(stop,))
-    thread.start()
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and row(engine, search_id).status != "failed":
-            time.sleep(0.2)
-    finally:
-        stop.set()
-        thread.join(timeout=120)
+
+    def failed() -> bool:
+        return row(engine, search_id).status == "failed"
+
+    lines = run_loop_until(engine, tmp_path, "tests.search.driver_dies:train", failed, 180)
     found = row(engine, search_id)
     assert found.status == "failed", lines
     assert found.error == (
