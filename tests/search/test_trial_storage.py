@@ -101,6 +101,10 @@ def test_a_retried_trial_keeps_its_epochs_and_each_attempt(engine: Engine, db_ur
         "completed",
     )
     assert second["error"] is None and second["ended_at"] >= second["started_at"]
+    shown = runner.invoke(app, ["trial", str(ledger.search_id), str(row.number), "--db", db_url])
+    assert shown.exit_code == 0, shown.output
+    assert "attempt 1 on 10.0.0.2/bbbb2222: retried after 2 epochs: node died" in shown.output
+    assert "attempt 2 on 10.0.0.1/aaaa1111: completed after 3 epochs" in shown.output
 
 
 # --------------------------------------------------------------------------------------------

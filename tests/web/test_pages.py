@@ -141,6 +141,32 @@ def test_failed_trial_page_shows_its_error(seeded) -> None:
     assert "No epoch finished." in page.text
 
 
+def test_a_retried_trial_page_lists_its_attempts(seeded, engine: Engine) -> None:
+    client, search_id = seeded
+    assert "Attempts" not in client.get(f"/searches/{search_id}/trials/0").text  # ran once
+    attempts = [
+        {"attempt": 1, "node": "10.0.0.2/bbbb2222", "started_at": "2026-12-07T10:00:00+00:00",
+         "ended_at": "2026-12-07T10:01:00+00:00", "epochs": 2, "outcome": "retried",
+         "error": "node died or worker killed: <gone>"},
+        {"attempt": 2, "node": "10.0.0.1/aaaa1111", "started_at": "2026-12-07T10:01:05+00:00",
+         "ended_at": "2026-12-07T10:02:00+00:00", "epochs": 3, "outcome": "completed",
+         "error": None},
+    ]  # fmt: skip
+    with session_scope(engine) as s:
+        s.execute(
+            update(Trial)
+            .where(Trial.search_id == search_id, Trial.number == 0)
+            .values(attempts=attempts)
+        )
+    page = client.get(f"/searches/{search_id}/trials/0").text
+    items = re.findall(r"<li>(.*?)</li>", page.split('class="attempts"')[1].split("</ol>")[0])
+    assert [unescape(i) for i in items] == [
+        "10.0.0.2/bbbb2222: retried after 2 epochs (node died or worker killed: <gone>)",
+        "10.0.0.1/aaaa1111: completed after 3 epochs",
+    ]
+    assert "<gone>" not in page  # escaped like every value on the page
+
+
 @pytest.mark.parametrize(
     ("path", "status", "text"),
     [
