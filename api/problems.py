@@ -3,8 +3,8 @@
 ``{"type", "title", "status", "detail", "errors": [{path, message, value, line}]}`` served as
 ``application/problem+json``. Domain errors map here and nowhere else: NotFound 404, Conflict
 409, InvalidRequest/SpecError 422 (every problem), request validation 422 (same shape), body
-too large 413, auth 401/403, the database unreachable 503; anything else is a 500 that is
-logged with its traceback and tells the client nothing internal.
+too large 413, auth 401/403, the database or the runs store unreachable 503; anything else is a
+500 that is logged with its traceback and tells the client nothing internal.
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from search.service import Conflict, DatabaseError, NotFound, ProblemOut, SchemaLockTimeout
+from search.service import (
+    Conflict,
+    DatabaseError,
+    NotFound,
+    ProblemOut,
+    SchemaLockTimeout,
+    StorageUnavailable,
+)
 from space.errors import RENDER_LIMIT, Problem, SpecError, capped, echo, more_problems, short_repr
 
 PROBLEM_JSON = "application/problem+json"
@@ -163,6 +170,17 @@ async def _database(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _storage(request: Request, exc: Exception) -> JSONResponse:
+    # Like the database's: the store's text names buckets and endpoints, which stay in the log.
+    log.warning("runs store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503,
+        "the runs store (where trials keep their weights) is unavailable; try again later "
+        "(the server log has the reason)",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem_response(500, "an unexpected error occurred; the server log has the details")
@@ -178,6 +196,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DatabaseError, _database)
     app.add_exception_handler(SchemaLockTimeout, _database)  # another process migrating
+    app.add_exception_handler(StorageUnavailable, _storage)
     for error in UNAVAILABLE:
         app.add_exception_handler(error, _database)
     app.add_exception_handler(Exception, _unexpected)

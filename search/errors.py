@@ -1,4 +1,4 @@
-"""The few errors the service layer raises; every way in maps them (HTTP: 404, 409, 422).
+"""The few errors the service layer raises; every way in maps them (HTTP: 404, 409, 422, 503).
 
 Messages name request fields (``sort``, ``limit``, ``force``), never a CLI flag: the CLI maps
 fields to its flags when it prints them.
@@ -17,6 +17,11 @@ class NotFound(ConvnasError):
 
 class Conflict(ConvnasError):
     """A request the current state forbids (e.g. deleting a running search)."""
+
+
+class StorageUnavailable(ConvnasError):
+    """The store of the runs location did not answer (an object store down, a mount gone):
+    HTTP 503, like a database that does not answer."""
 
 
 class InvalidRequest(SpecError):

@@ -98,10 +98,13 @@ class StoreSettings(_Section):
         description="`json`: the API, runners and drivers log one JSON object a line (time, "
         "level, logger, message, search_id, trial) on stderr; `text`: Python's default.",
     )
-    runs_dir: Path = Field(
-        default=Path("convnas_runs"),
-        description="Ray Tune's run files and the trials' checkpoints (Tune's storage path). On "
-        "a cluster every node must reach it at this same path (a shared volume).",
+    runs_dir: str = Field(
+        default="convnas_runs",
+        min_length=1,
+        description="Ray Tune's run files and the trials' checkpoints (Tune's storage path): a "
+        "folder, or `s3://bucket/prefix` (credentials and `AWS_ENDPOINT_URL` from the standard "
+        "AWS environment, never in the URI). On a cluster every node must reach it: the same "
+        "path on a shared volume, or the bucket.",
     )
 
     @model_validator(mode="after")

@@ -34,6 +34,22 @@ DbOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 SearchArg = Annotated[str, typer.Argument(help="A search id, or a search name (the latest).")]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address", help="An existing Ray cluster (default: $CONVNAS_RAY_ADDRESS or local)."
+    ),
+]
+RunsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--runs-dir",
+        "--storage",
+        help="Ray Tune's storage: run files and checkpoints, a folder or s3://bucket/prefix "
+        "(default $CONVNAS_RUNS_DIR or ./convnas_runs). On a cluster, a place every node "
+        "reaches (a shared mount or a bucket): export --weights reads the checkpoints there.",
+    ),
+]
 ServerOpt = Annotated[
     str | None,
     typer.Option(

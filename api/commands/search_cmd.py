@@ -18,8 +18,10 @@ from rich.table import Table
 
 from api.commands.board_cmd import trials_table
 from api.commands.common import (
+    AddressOpt,
     DbOpt,
     JsonOpt,
+    RunsOpt,
     SearchArg,
     ServerOpt,
     engine_for,
@@ -38,23 +40,6 @@ search_app = typer.Typer(
     help="Run, submit, resume, cancel and delete architecture searches.",
     no_args_is_help=True,
 )
-
-AddressOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--address", help="An existing Ray cluster (default: $CONVNAS_RAY_ADDRESS or local)."
-    ),
-]
-RunsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--runs-dir",
-        "--storage",
-        help="Ray Tune's storage: run files and checkpoints (default $CONVNAS_RUNS_DIR or "
-        "./convnas_runs). On a cluster, a path every node reaches (a shared mount): export "
-        "--weights reads the checkpoints there.",
-    ),
-]
 
 # --------------------------------------------------------------------------------------------
 # search run / resume: record through the service, then drive here
@@ -175,7 +160,7 @@ def _resume_here(
     search: str,
     db: str | None,
     address: str | None,
-    runs_dir: Path | None,
+    runs_dir: str | None,
     force: bool,
     as_json: bool,
 ) -> None:

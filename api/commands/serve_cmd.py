@@ -16,12 +16,18 @@ import subprocess
 import sys
 import threading
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from api.commands.common import DbOpt, engine_for, start_logs, user_errors
+from api.commands.common import (
+    AddressOpt,
+    DbOpt,
+    RunsOpt,
+    engine_for,
+    start_logs,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from api.settings import ApiSettings
@@ -38,20 +44,8 @@ STALE_MIN = 15.0
 
 def runner_cmd(
     db: DbOpt = None,
-    address: Annotated[
-        str | None,
-        typer.Option(
-            "--address", help="An existing Ray cluster (default: $CONVNAS_RAY_ADDRESS or local)."
-        ),
-    ] = None,
-    runs_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--runs-dir",
-            "--storage",
-            help="Ray Tune's run files and checkpoints (default ./convnas_runs).",
-        ),
-    ] = None,
+    address: AddressOpt = None,
+    runs_dir: RunsOpt = None,
     max_searches: MaxOpt = 1,
     poll: Annotated[
         float, typer.Option("--poll", min=0.05, help="Seconds between looks at the queue.")

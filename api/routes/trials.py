@@ -4,9 +4,10 @@ trial, and export (the document, or the trained weights file)."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from api.deps import MAX_ID, Engine_, Limit, Offset, Ref, one_of
 from api.problems import responses
@@ -130,13 +131,26 @@ def export(
 
 @router.get(
     "/export/weights",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The weights file"},
-        **responses(401, 403, 404, 422),
+        **responses(401, 403, 404, 422, 503),
     },
     summary="The trained weights a trial kept (404 if none)",
 )
-def export_weights(engine: Engine_, ref: Ref, trial: TrialNumber = None) -> FileResponse:
-    path = service.weights_file(engine, ref, trial)
-    return FileResponse(path, media_type="application/octet-stream", filename=path.name)
+def export_weights(engine: Engine_, ref: Ref, trial: TrialNumber = None) -> StreamingResponse:
+    found = service.weights_file(engine, ref, trial)
+    headers = {
+        "Content-Length": str(found.size),
+        "Content-Disposition": _attachment(found.name),
+    }
+    return StreamingResponse(found.chunks(), media_type="application/octet-stream", headers=headers)
+
+
+def _attachment(name: str) -> str:
+    """As Starlette's FileResponse names a download: RFC 6266's ``filename*`` when quoting
+    changes the name."""
+    quoted = quote(name)
+    if quoted == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename*=utf-8''{quoted}"

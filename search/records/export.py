@@ -11,9 +11,7 @@ exported weights see them. It is null for trials recorded before convnas kept it
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -27,11 +25,11 @@ from search.errors import NotFound
 from search.records import repository as repo
 from search.records.db import Search, Trial
 from search.records.leaderboard import best_trial, objectives_of
-from space.document import read_document
+from search.records.storage import find_weights, sibling
+from space.document import MAX_DOCUMENT_BYTES, parse_document
 from space.errors import SpecError
 
 EXPORT_FORMAT = "convnas.export/1"
-WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin")
 Format = Literal["yaml", "json"]
 
 
@@ -118,48 +116,40 @@ def render(document: dict[str, Any], fmt: Format) -> str:
     )
 
 
-# The names workers.loop and workers.resume give the files of a trial's checkpoint folder.
-WEIGHTS_FILE, RESUME_STATE_FILE = "weights.pt", "resume.pt"
-
-
-def find_weights(checkpoint: str | None) -> Path | None:
-    """The weights file inside a trial's checkpoint (a file, or a folder holding one)."""
-    if not checkpoint:
-        return None
-    path = Path(checkpoint)
-    if path.is_file():
-        return path
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
-        # A worker's folder also holds where its run stood (workers.resume: weights and
-        # optimizer state to continue training), which is not the best epoch's weights.
-        best = [p for p in files if p.name == WEIGHTS_FILE]
-        files = best or [p for p in files if p.name != RESUME_STATE_FILE]
-        return files[0] if files else None
-    return None
-
-
 def checkpoint_preprocessing(checkpoint: str | None) -> dict[str, Any] | None:
     """``preprocessing.json`` of a trial's checkpoint (what the worker saved with the weights)."""
     weights = find_weights(checkpoint)
-    if weights is None:
+    found = sibling(weights, "preprocessing.json") if weights is not None else None
+    raw = found.read(MAX_DOCUMENT_BYTES) if found is not None else None
+    if raw is None:
         return None
-    path = weights.parent / "preprocessing.json"
-    if not path.is_file():
-        return None
-    try:
-        data, _ = read_document(path)  # bounded: a checkpoint folder is not trusted input
-    except SpecError:
+    try:  # bounded: a checkpoint folder is not trusted input
+        data, _ = parse_document(raw.decode("utf-8"), str(found))
+    except (SpecError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _copy_weights(search: Search, trial: Trial, output: Path) -> tuple[Path, str]:
+    """Copy the trial's weights (from wherever the runs location keeps them) beside
+    ``output``; their path and SHA-256. A copy cut short leaves no file behind."""
+    source = find_weights(trial.checkpoint)
+    if source is None:
+        where = trial.checkpoint or "no checkpoint was recorded"
+        raise NotFound(
+            f"trial {trial.number} of search {search.id} kept no weights ({where}); export "
+            "it without weights, or retrain the architecture with its weights saved"
+        )
+    target = output.with_name(output.stem + ".weights" + source.suffix)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("wb") as out:
+            digest = source.copy_to(out)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target, digest
 
 
 def export_trial(
@@ -179,21 +169,12 @@ def export_trial(
         "preprocessing": trial.preprocessing or checkpoint_preprocessing(trial.checkpoint),
         "provenance": provenance(search, trial),
     }
-    source = find_weights(trial.checkpoint) if weights else None
     weights_path: Path | None = None
     if weights and output is not None:
-        if source is None:
-            where = trial.checkpoint or "no checkpoint was recorded"
-            raise NotFound(
-                f"trial {trial.number} of search {search.id} kept no weights ({where}); export "
-                "it without weights, or retrain the architecture with its weights saved"
-            )
-        weights_path = output.with_name(output.stem + ".weights" + source.suffix)
-        document["provenance"]["weights"] = {"file": weights_path.name, "sha256": _sha256(source)}
+        weights_path, digest = _copy_weights(search, trial, output)
+        document["provenance"]["weights"] = {"file": weights_path.name, "sha256": digest}
     text = render(document, fmt)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text)
-        if weights_path is not None and source is not None:
-            shutil.copyfile(source, weights_path)
     return Exported(document, text, output, weights_path)

@@ -170,15 +170,10 @@ def _take(session: Session, search: Search, runner: str) -> bool:
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
-def search_folder(runs_dir: Path, search_id: int) -> Path:
-    """The one folder under the runs folder that holds every run of a search (its Tune
-    experiments and checkpoints), recorded as ``Search.run_dir`` and removed with the search."""
-    return runs_dir.resolve() / f"search-{search_id}"
-
-
-def record_run_dir(engine: Engine, search_id: int, folder: Path) -> None:
+def record_run_dir(engine: Engine, search_id: int, folder: str) -> None:
+    """Record the search's folder (``search.records.storage.search_folder``: a path or URI)."""
     with session_scope(engine) as s:
-        s.execute(update(Search).where(Search.id == search_id).values(run_dir=str(folder)))
+        s.execute(update(Search).where(Search.id == search_id).values(run_dir=folder))
 
 
 def claim(

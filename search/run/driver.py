@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -40,8 +39,8 @@ from search.records.lifecycle import (
     finalize,
     record_run_dir,
     runner_id,
-    search_folder,
 )
+from search.records.storage import RunsDir, RunsLocation, search_folder
 from search.run.ledger import Ledger
 from search.run.preflight import check_run_inputs
 from search.run.resources import with_trial_settings
@@ -94,7 +93,7 @@ class _Run:
     search_id: int
     runner: str
     address: str | None
-    runs_dir: Path
+    runs_dir: RunsLocation
     reporter: Reporter | None
     trainable: Trainable | None
     num_cpus: int | None
@@ -107,7 +106,7 @@ def run_search(
     *,
     ray_address: str | None = None,
     reporter: Reporter | None = None,
-    runs_dir: Path | None = None,
+    runs_dir: RunsDir | RunsLocation | None = None,
     force: bool = False,
     runner: str | None = None,
     trainable: Trainable | None = None,
@@ -151,7 +150,7 @@ def resume_search(
     force: bool = False,
     ray_address: str | None = None,
     reporter: Reporter | None = None,
-    runs_dir: Path | None = None,
+    runs_dir: RunsDir | RunsLocation | None = None,
     **kwargs: Any,
 ) -> RunOutcome:
     """Continue a search (by id or name) whose driver stopped (interrupted, failed, killed)."""
@@ -169,8 +168,8 @@ def resume_search(
 
 
 def _preflight(
-    engine: Engine, search_id: int, ray_address: str | None, runs_dir: Path | None
-) -> tuple[str | None, Path]:
+    engine: Engine, search_id: int, ray_address: str | None, runs_dir: RunsDir | RunsLocation | None
+) -> tuple[str | None, RunsLocation]:
     """The Ray address (given, else the search's, else the settings') and runs folder to use,
     checked before the search is claimed (a failure leaves it untouched)."""
     with session_scope(engine) as s:
@@ -225,7 +224,8 @@ def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
         # Every run of the search (a resume starts another) under one folder, which a delete
         # removes with the records.
         folder = search_folder(run.runs_dir, ledger.search_id)
-        record_run_dir(run.engine, ledger.search_id, folder)
+        record_run_dir(run.engine, ledger.search_id, folder.uri)
+        store, storage_path = folder.filesystem()
         tuner = tune.Tuner(
             tune.with_resources(fn, ta.cluster_trial_resources(spec)),
             tune_config=tune.TuneConfig(
@@ -238,9 +238,10 @@ def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
             ),
             run_config=tune.RunConfig(
                 name=f"run-{int(time.time())}",
-                storage_path=str(folder),
+                storage_path=storage_path,
+                storage_filesystem=None if folder.is_local else store,
                 stop=ta.CancelStopper(ledger, run.runner, spec.search.time_budget, run.started),
-                callbacks=[ta.RecordCallback(ledger, run.reporter, run.started)],
+                callbacks=[ta.RecordCallback(ledger, run.reporter, run.started, folder)],
                 # A trial reports a checkpoint every epoch: its best epoch's weights (what export
                 # --weights reads, under storage_path, which every node reaches) and where it
                 # stands (workers.resume). Only the latest is kept.

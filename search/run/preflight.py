@@ -1,8 +1,8 @@
-"""Checks a search run makes before it spends anything: the Ray address answers, the runs folder
-is a writable folder, the database is writable (:func:`check_run_inputs` does all three; a CLI
-can call it before it even stores the search). Each failure is a named error that says what to
-fix, raised before the search is claimed, so it stays as it was (queued) and nothing is
-recorded.
+"""Checks a search run makes before it spends anything: the Ray address answers, the runs
+location (a local folder or ``s3://``) is writable, the database is writable
+(:func:`check_run_inputs` does all three; a CLI can call it before it even stores the search).
+Each failure is a named error that says what to fix, raised before the search is claimed, so it
+stays as it was (queued) and nothing is recorded.
 
 Ray itself retries an unreachable address for many minutes without a word, hence the TCP probe
 with a timeout here; a reachable port that is not Ray is still Ray's to report.
@@ -13,12 +13,17 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-import tempfile
-from pathlib import Path
 
 from sqlalchemy import Engine
 
 from search.records.db import check_writable
+from search.records.storage import (
+    RunsDir,
+    RunsLocation,
+    check_runs_location,
+    runs_location,
+)
+from search.records.storage import RunsDirError as RunsDirError  # one of this module's errors
 from search.settings import get_settings
 from space.errors import ConvnasError
 
@@ -33,10 +38,6 @@ _ADDRESS_HELP = "expected HOST:PORT such as 127.0.0.1:6379, or ray://HOST:PORT"
 
 class RayAddressError(ConvnasError):
     """A Ray address that is malformed or does not answer (the message names it)."""
-
-
-class RunsDirError(ConvnasError):
-    """A runs folder that is a file, cannot be created or cannot be written."""
 
 
 def parse_ray_address(address: str) -> tuple[str, int] | None:
@@ -87,27 +88,18 @@ def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT) -> Non
         ) from None
 
 
-def check_runs_dir(path: Path) -> Path:
-    """The runs folder, created if missing and checked writable; returns it resolved."""
-    folder = Path(path).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise RunsDirError(f"runs_dir: {folder} is a file, not a folder; choose a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise RunsDirError(f"runs_dir: cannot write to {folder} ({reason})") from None
-    return folder.resolve()
+def check_runs_dir(value: RunsDir | RunsLocation) -> RunsLocation:
+    """The runs location (a local folder or ``s3://``), created if missing and proven writable
+    (:mod:`search.records.storage`)."""
+    return check_runs_location(runs_location(value))
 
 
 def check_run_inputs(
-    engine: Engine, ray_address: str | None, runs_dir: Path | None
-) -> tuple[str | None, Path]:
+    engine: Engine, ray_address: str | None, runs_dir: RunsDir | RunsLocation | None
+) -> tuple[str | None, RunsLocation]:
     """Check what a run will use, with the settings' defaults (``CONVNAS_RAY_ADDRESS``,
     ``CONVNAS_RUNS_DIR``) for what is not given: returns the Ray address (None: a local Ray)
-    and the runs folder, resolved. Raises :class:`RayAddressError`, :class:`RunsDirError` or
+    and the runs location, resolved. Raises :class:`RayAddressError`, :class:`RunsDirError` or
     ``search.records.db.DatabaseError``."""
     settings = get_settings()
     address = ray_address or settings.ray_address

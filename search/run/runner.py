@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -46,6 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from search import logs, service
 from search.records import lifecycle, runners
+from search.records.storage import RunsDir, RunsLocation
 from search.run.cluster import Backoff, can_drive
 from search.run.driver import RunOutcome, run_search
 from search.run.preflight import check_run_inputs
@@ -75,7 +75,7 @@ def start(
     document: service.SpecInput,
     *,
     ray_address: str | None = None,
-    runs_dir: Path | None = None,
+    runs_dir: RunsDir | RunsLocation | None = None,
     reporter: Reporter | None = None,
     announce: Announce | None = None,
 ) -> RunOutcome:
@@ -94,7 +94,7 @@ def resume(
     *,
     force: bool = False,
     ray_address: str | None = None,
-    runs_dir: Path | None = None,
+    runs_dir: RunsDir | RunsLocation | None = None,
     reporter: Reporter | None = None,
 ) -> RunOutcome:
     """Queue a stopped search again (the service's rules) and drive it here."""
@@ -131,7 +131,7 @@ class Runner:
         runner_id: str | None = None,
         max_searches: int = 1,
         ray_address: str | None = None,
-        runs_dir: Path | None = None,
+        runs_dir: RunsDir | RunsLocation | None = None,
         poll_seconds: float = POLL_SECONDS,
         stale_after: timedelta = lifecycle.STALE_AFTER,
         stop_grace: float = STOP_GRACE_SECONDS,
@@ -274,7 +274,9 @@ class Runner:
             self.say(f"{self._describe(search_id)} {how}")
         return True
 
-    def _spawn(self, search_id: int, address: str | None, runs: Path) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, search_id: int, address: str | None, runs: RunsLocation
+    ) -> subprocess.Popen[bytes]:
         args = ["--search", str(search_id), "--runner", self.id, "--parent", str(os.getpid())]
         args += ["--runs-dir", str(runs)]
         if address:
@@ -417,7 +419,7 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--search", type=int, required=True)
     parser.add_argument("--runner", required=True)
     parser.add_argument("--parent", type=int, required=True)
-    parser.add_argument("--runs-dir", type=Path, required=True)
+    parser.add_argument("--runs-dir", required=True)
     parser.add_argument("--address")
     parser.add_argument("--num-cpus", type=int)
     parser.add_argument("--trainable")

@@ -23,6 +23,7 @@ from ray.tune.search import Searcher
 
 from search import logs
 from search.records.lifecycle import HEARTBEAT_SECONDS, heartbeat, stop_reason
+from search.records.storage import RunsLocation
 from search.run.ledger import Ledger
 from search.run.progress import Progress, TrialDone
 from search.run.ray_private import trial_actor_node
@@ -106,10 +107,13 @@ class ConvnasSearch(Unpicklable, Searcher):
 class RecordCallback(Unpicklable, Callback):
     """Trial start, errors with their message, checkpoints; progress lines."""
 
-    def __init__(self, ledger: Ledger, reporter: Reporter | None, started: float):
+    def __init__(
+        self, ledger: Ledger, reporter: Reporter | None, started: float, runs: RunsLocation
+    ):
         self._ledger = ledger
         self._reporter = reporter
         self._started = started
+        self._runs = runs  # the store Tune's checkpoint paths (scheme-less) are on
         self._last_report = 0.0
 
     def _about(self, trial: Any) -> AbstractContextManager[None]:
@@ -141,7 +145,7 @@ class RecordCallback(Unpicklable, Callback):
         checkpoint = getattr(trial, "checkpoint", None)
         path = getattr(checkpoint, "path", None)
         if number is not None and path:
-            self._ledger.set_checkpoint(number, str(path))
+            self._ledger.set_checkpoint(number, self._runs.at(str(path)).uri)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         now = time.monotonic()

@@ -15,7 +15,7 @@ imports neither torch nor Ray (another contract).
 
 from __future__ import annotations
 
-from search.errors import Conflict, InvalidRequest, NotFound
+from search.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
 from search.records.db import DatabaseError, NoDatabase, create_db_engine, get_engine
 from search.records.export import render as render_export
 from search.records.leaderboard import MAX_AMOUNT, MAX_OFFSET, SORT_COLUMNS, TrialQuery
@@ -99,6 +99,7 @@ __all__ = [
     "SearchPage",
     "Service",
     "SpecInput",
+    "StorageUnavailable",
     "TrialDetail",
     "TrialOut",
     "TrialQuery",

@@ -6,7 +6,6 @@ states, under the same rules for every way in.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from search.records import repository as repo
 from search.records.db import Search, read_scope, session_scope
 from search.records.leaderboard import check_page
 from search.records.lifecycle import create_search, driver_is_alive
+from search.records.storage import remove_search_folder
 from search.service.schemas import (
     ActionOut,
     ObjectiveOut,
@@ -246,17 +246,8 @@ def delete(engine: Engine, ref: str | int) -> ActionOut:
 
 def _delete_runs(search_id: int, run_dir: str | None) -> str:
     """Remove the search's runs folder (Tune's files, the trials' weights); what to add to the
-    reply when it stays. Only a folder named as the driver names it is removed: the column is
-    never a path a client chose, and this keeps a damaged record from removing anything else."""
+    reply when it stays."""
     if run_dir is None:
         return ""
-    folder = Path(run_dir)
-    if folder.name != f"search-{search_id}" or folder.is_symlink():
-        return f"; its runs folder {run_dir} was left (not a search folder)"
-    try:
-        shutil.rmtree(folder)
-    except FileNotFoundError:
-        return ""  # never written, or on a machine this server does not reach
-    except OSError as exc:
-        return f"; its runs folder {run_dir} could not be removed ({exc.strerror})"
-    return ""
+    why = remove_search_folder(run_dir, search_id)
+    return "" if why is None else f"; its runs folder {run_dir} was left ({why})"

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from search.records.db import Search, Trial, decode_cells, utcnow
-from search.records.export import find_weights
 from search.records.leaderboard import objectives_of
 from search.records.lifecycle import driver_is_alive
 from search.records.pareto import objective_column
+from search.records.storage import find_weights
 from search.service.schemas import EpochOut, ObjectiveOut, SearchOut, TrialDetail, TrialOut
 from space.status import FAILED_TRIAL, FINISHED_TRIAL, SearchStatus, TrialStatus
 from space.trial_fields import OBJECTIVES, field

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, update
 
 from search.records.db import Search, session_scope
-from search.records.lifecycle import search_folder
+from search.records.storage import runs_location, search_folder
 from tests.api.api_helpers import API, make_client
 from tests.search.search_helpers import spec_data
 from tests.search.service_helpers import populate
@@ -28,8 +28,8 @@ def test_delete_removes_the_runs_folder_and_the_id_is_not_reused(
 ) -> None:
     first = populate(engine, name="first")
     second = populate(engine, name="second")
-    kept = _runs(engine, first, search_folder(tmp_path, first))
-    gone = _runs(engine, second, search_folder(tmp_path, second))
+    kept = _runs(engine, first, Path(search_folder(runs_location(tmp_path), first).path))
+    gone = _runs(engine, second, Path(search_folder(runs_location(tmp_path), second).path))
     with make_client(db_url) as client:
         answer = client.delete(f"{API}/searches/{second}")
         assert answer.status_code == 200, answer.text

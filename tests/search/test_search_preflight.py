@@ -113,7 +113,7 @@ def test_runs_dir_that_is_a_file(engine: Engine, tmp_path: Path) -> None:
     assert state_of(engine, search_id) == ("queued", 0)
     assert a_file.read_text() == "not a folder"
     made = check_runs_dir(tmp_path / "new" / "runs")
-    assert made.is_dir() and made.is_absolute()
+    assert made.is_local and Path(made.path).is_dir() and Path(made.path).is_absolute()
 
 
 @pytest.fixture
@@ -176,7 +176,8 @@ def test_run_inputs_checked_before_anything_is_stored(
     """What a CLI calls before it submits: the settings' defaults are checked as well."""
     monkeypatch.delenv("CONVNAS_RAY_ADDRESS", raising=False)
     monkeypatch.setenv("CONVNAS_RUNS_DIR", str(tmp_path / "env-runs"))
-    assert check_run_inputs(engine, None, None) == (None, (tmp_path / "env-runs").resolve())
+    address, runs = check_run_inputs(engine, None, None)
+    assert (address, runs.uri) == (None, str((tmp_path / "env-runs").resolve()))
     address = f"127.0.0.1:{closed_port()}"
     monkeypatch.setenv("CONVNAS_RAY_ADDRESS", address)
     with pytest.raises(RayAddressError, match=f"cannot reach the Ray cluster at {address}"):
