@@ -100,6 +100,21 @@ def test_orchestration_overhead_smoke_runs_both_sides_and_fits_the_line() -> Non
     assert doc["ratio"] is None or positive(doc["ratio"])
 
 
+def test_scale_smoke_runs_a_search_and_reports_each_block() -> None:
+    doc, _ = run_bench("scale.py")
+    setup, side = doc["setup"], doc["convnas"]
+    assert (setup["trials"], setup["concurrency"], setup["block"]) == (24, 4, 8)
+    assert side["finished"] == 24 and positive(side["wall_s"])
+    assert [row["trials"] for row in side["blocks"]] == [8, 16, 24]
+    for row in side["blocks"]:
+        assert 0 < row["utilisation"] <= 1.5 and positive(row["rss_mb"]), row
+        assert math.isfinite(row["overhead_s"]), row
+    assert positive(side["db_bytes_per_trial"])
+    for name in ("leaderboard_page", "search_page", "csv"):
+        assert positive(side["api_ms"][name]["p95"]), name
+    assert set(side["summary"]) >= {"overhead_first_s", "overhead_last_s", "utilisation_min"}
+
+
 def test_api_latency_smoke_times_every_case_over_http_on_each_backend() -> None:
     doc, err = run_bench("api_latency.py")
     settings = doc["settings"]

@@ -16,6 +16,7 @@ profile or an instance role).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from space.errors import ConvnasError
 if TYPE_CHECKING:
     from pyarrow import fs as pafs
 
+log = logging.getLogger(__name__)
 A = TypeVar("A")
 R = TypeVar("R")
 
@@ -334,3 +336,21 @@ def remove_search_folder(run_dir: str, search_id: int) -> str | None:
     except (OSError, StorageUnavailable) as exc:
         return f"could not be removed: {_reason(exc)}"
     return None
+
+
+def remove_checkpoint(location: RunsLocation) -> None:
+    """Remove a trial's superseded checkpoint folder (Tune names them ``checkpoint_NNNNNN``);
+    anything else, or one already gone, is left. Failures are logged, not raised: the next
+    checkpoint still stands, and a leftover only takes space."""
+    if not location.name.startswith("checkpoint_"):
+        return
+    try:
+        if location.is_local:
+            shutil.rmtree(location.path, ignore_errors=True)
+            return
+        store, path = location.filesystem()
+        store.delete_dir(path)
+    except FileNotFoundError:
+        return
+    except (OSError, StorageUnavailable) as exc:
+        log.warning("could not remove the superseded checkpoint %s: %s", location, _reason(exc))

@@ -56,6 +56,7 @@ __all__ = ["REUSE_ACTORS", "RunOutcome", "SearchStateError", "resume_search", "r
 
 log = logging.getLogger(__name__)
 
+EXPERIMENT_STATE_SECONDS = 600
 # One Ray actor (a worker process with torch and the dataset loaded) trains trial after trial
 # instead of a new process per trial: starting one costs seconds of imports on a small machine,
 # which was most of the per-trial overhead. Safe because a trial depends on its config alone (the
@@ -244,8 +245,9 @@ def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
                 callbacks=[ta.RecordCallback(ledger, run.reporter, run.started, folder)],
                 # A trial reports a checkpoint every epoch: its best epoch's weights (what export
                 # --weights reads, under storage_path, which every node reaches) and where it
-                # stands (workers.resume). Only the latest is kept.
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                # stands (workers.resume). RecordCallback keeps only the latest of each trial
+                # (Tune's num_to_keep would save the whole experiment's state every time).
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                 verbose=0,
                 # A trial whose worker or node dies runs again from its last checkpoint, up to
                 # search.retries times; then (or with 0) it is recorded failed with the reason.
@@ -263,6 +265,10 @@ def _tune(run: _Run, ledger: Ledger, spec: SearchSpec) -> None:
             TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1",
             RAY_AIR_NEW_OUTPUT="0",
             TUNE_DISABLE_STRICT_METRIC_CHECKING="1",
+            # Tune's experiment state is for Tuner.restore, which a search never uses (a resume
+            # is a new run; the database is the state): saved every 10 minutes instead of with
+            # every few results, a save that grows with the trials run so far.
+            TUNE_GLOBAL_CHECKPOINT_S=str(EXPERIMENT_STATE_SECONDS),
         )
         with quiet_env, quiet_tune():
             tuner.fit()

@@ -75,13 +75,22 @@ def make_sampler(
     name: str, *, seed: int | None, n_objectives: int, trials: int
 ) -> optuna.samplers.BaseSampler:
     """The Optuna sampler a spec names; every one seedable, all but random constraint-aware."""
+    # constant_liar: a trial still in flight counts as the worst result, so that concurrent asks
+    # spread out instead of proposing near-copies of one point until results come back (Optuna
+    # 5 defaults to it; said here so that a change of default does not silently drop it).
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tpe_startup(trials))
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=tpe_startup(trials), constant_liar=True
+        )
     if name == "motpe":
         # Multi-objective TPE: Optuna's TPE handles several objectives itself; multivariate
         # grouping models the joint distribution of parameters sampled together (one branch).
         return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, n_startup_trials=tpe_startup(trials)
+            seed=seed,
+            multivariate=True,
+            group=True,
+            n_startup_trials=tpe_startup(trials),
+            constant_liar=True,
         )
     if name == "nsga2":
         # Optuna's default population (50) would keep a small search random throughout: use

@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from ray.tune.search import Searcher
 
 from search import logs
 from search.records.lifecycle import HEARTBEAT_SECONDS, heartbeat, stop_reason
-from search.records.storage import RunsLocation
+from search.records.storage import RunsLocation, remove_checkpoint
 from search.run.ledger import Ledger
 from search.run.progress import Progress, TrialDone
 from search.run.ray_private import trial_actor_node
@@ -115,6 +116,8 @@ class RecordCallback(Unpicklable, Callback):
         self._started = started
         self._runs = runs  # the store Tune's checkpoint paths (scheme-less) are on
         self._last_report = 0.0
+        self._latest: dict[str, str] = {}  # trial id -> its latest checkpoint's path
+        self._pruner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convnas-prune")
 
     def _about(self, trial: Any) -> AbstractContextManager[None]:
         """Log lines made while handling ``trial``'s event carry its number (search.logs)."""
@@ -136,11 +139,29 @@ class RecordCallback(Unpicklable, Callback):
             self._ledger.report(trial.trial_id, result)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._latest.pop(trial.trial_id, None)
         number = self._ledger.number_of(trial.trial_id)
         with self._about(trial):
             self._ledger.set_error(trial.trial_id, number, error_message(trial))
 
+    def on_checkpoint(
+        self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any
+    ) -> None:
+        """Keep only a trial's latest checkpoint (what a retry restores and export reads).
+        Tune's own ``num_to_keep`` would do it, but forces a save of the whole experiment's
+        state with every checkpoint: a cost that grows with the trials run so far (the driver
+        never restores from that state; the database is the search's state). The removal runs
+        off Tune's event loop."""
+        previous = self._latest.get(trial.trial_id)
+        self._latest[trial.trial_id] = checkpoint.path
+        if previous and previous != checkpoint.path:
+            self._pruner.submit(remove_checkpoint, self._runs.at(previous))
+
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        self._pruner.shutdown(wait=True)
+
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._latest.pop(trial.trial_id, None)
         number = self._ledger.number_of(trial.trial_id)
         checkpoint = getattr(trial, "checkpoint", None)
         path = getattr(checkpoint, "path", None)
