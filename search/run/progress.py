@@ -47,9 +47,14 @@ class Progress:
         """Seconds left: the work left (each running trial's expected remainder, plus a mean
         trial per trial not started) over the trials that run at once.
 
-        Nothing happening never makes it grow: the running trials' elapsed times only rise, so
-        their remainders only shrink (to zero for one that overruns the mean). A finished trial
-        changes the mean, which may move it either way. None until a trial has finished.
+        Nothing happening never makes that estimate grow: the running trials' elapsed times only
+        rise, so their remainders only shrink (to zero for one that overruns the mean). A finished
+        trial changes the mean, which may move it either way. None until a trial has finished.
+
+        Once a round of trials (``concurrency``) has finished in this run, it is never less
+        than the rest at this run's finishing rate: when the orchestration rather than the
+        training sets the pace (many short trials), the slots are not all busy and the work
+        estimate alone would promise seconds for minutes of trials.
         """
         left = max(0, self.requested - self.finished)
         if left == 0:
@@ -59,7 +64,10 @@ class Progress:
             return None
         running = self.running_elapsed[:left]
         work = sum(max(mean - e, 0.0) for e in running) + max(left - len(running), 0) * mean
-        return work / max(1, min(self.concurrency, left))
+        by_work = work / max(1, min(self.concurrency, left))
+        if self.finished_this_run < max(2, self.concurrency) or self.elapsed <= 0:
+            return by_work
+        return max(by_work, left * self.elapsed / self.finished_this_run)
 
     def line(self) -> str:
         best = (

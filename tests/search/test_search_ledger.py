@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from search.records.db import Search, Trial, session_scope
 from search.records.lifecycle import create_search
 from search.records.pareto import pareto_mask, update_pareto
 from search.run.ledger import Ledger
-from search.run.progress import TrialDone
+from search.run.progress import Progress, TrialDone
 from search.run.study import open_study
 from space.spec import SearchSpec
 from tests.search.search_helpers import epoch_result, tiny_spec
@@ -223,6 +224,20 @@ def test_progress_counts_eta_and_trial_lines(engine: Engine, db_url: str) -> Non
     line = done.line()
     assert f"trial {done.number}: completed, val_acc 0.4000" in line
     assert "params" in line and line.endswith("s")
+
+
+def test_eta_follows_the_finishing_rate_when_slots_wait_on_the_driver() -> None:
+    """300 half-second trials finished in 100 s with 16 slots: the slots were mostly idle, so
+    the 700 left take about 233 s more, not 700 * 0.5 / 16 = 22 s."""
+    progress = Progress(
+        search_id=1, requested=1000, finished=300, running=16, failed=0, duplicate=0,
+        rejected=0, best_value=None, best_trial=None, elapsed=100.0, finished_this_run=300,
+        mean_trial_seconds=0.5, running_elapsed=(0.2,) * 16, concurrency=16,
+    )  # fmt: skip
+    assert progress.eta == pytest.approx(700 * 100 / 300)
+    # Before a round has finished in this run, only the work estimate.
+    early = replace(progress, finished_this_run=10)
+    assert early.eta == pytest.approx((16 * 0.3 + 684 * 0.5) / 16)
 
 
 def test_trial_lines_for_duplicates(engine: Engine, db_url: str) -> None:
