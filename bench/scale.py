@@ -19,15 +19,20 @@ the finished search (leaderboard JSON page, the search's web page, the CSV: p50/
 ``--requests`` requests through the real app in-process).
 
 ``--plain`` also runs the same trainable under plain Ray Tune with ``OptunaSearch`` (in-memory
-study, nothing recorded), the anchor: its wall time and per-block figures.
+study, nothing recorded; ``CheckpointConfig(num_to_keep=1)`` as a user keeping only the latest
+checkpoint would), the anchor: its wall time and per-block figures. ``--resume-trials N`` also
+drives a search of N trials as a runner does (``python -m search.run.runner``), SIGKILLs that
+driver at ``--kill-at`` (0.8) of its trials and starts a new one: seconds until a trial starts
+again, and the trials' statuses at the end.
 
-    RAY_AUTH_MODE=disabled .venv/bin/python bench/scale.py --trials 1000 --plain
+    RAY_AUTH_MODE=disabled .venv/bin/python bench/scale.py --trials 1000 --concurrency 16 \
+        --cpus 16 --trial-seconds 0.5 --plain --resume-trials 300
     RAY_AUTH_MODE=disabled .venv/bin/python bench/scale.py --trials 10000 --db URL --json
     RAY_AUTH_MODE=disabled .venv/bin/python bench/scale.py --smoke --json
 
-``--smoke`` only changes the defaults (24 trials, 4 at a time, blocks of 8, 0.05 s trials): it
-checks that the benchmark runs; its figures mean nothing. ``tests/test_bench_smoke.py`` runs it.
-Progress goes to stderr, the figures to stdout.
+``--smoke`` only changes the defaults (24 trials, 4 at a time, blocks of 8, 0.05 s trials, a
+12-trial resume): it checks that the benchmark runs; its figures mean nothing.
+``tests/test_bench_smoke.py`` runs it. Progress goes to stderr, the figures to stdout.
 """
 
 from __future__ import annotations
@@ -41,14 +46,22 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC
+from contextlib import contextmanager, redirect_stdout
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-SMOKE = {"trials": 24, "concurrency": 4, "cpus": 4, "block": 8, "trial_seconds": 0.05}
+SMOKE = {
+    "trials": 24,
+    "concurrency": 4,
+    "cpus": 4,
+    "block": 8,
+    "trial_seconds": 0.05,
+    "resume_trials": 12,
+}
 STARTED = time.perf_counter()
 
 
@@ -369,6 +382,87 @@ def run_plain(args: argparse.Namespace, runs: Path) -> dict[str, Any]:
     }
 
 
+def counts(engine: Any, search_id: int) -> tuple[int, datetime | None]:
+    """Finished trials and the latest start of a trial."""
+    from sqlalchemy import func, select
+
+    from search.records.db import Trial, session_scope
+
+    with session_scope(engine) as s:
+        finished = s.scalar(
+            select(func.count()).where(Trial.search_id == search_id, Trial.finished_at.is_not(None))
+        )
+        started = s.scalar(select(func.max(Trial.started_at)).where(Trial.search_id == search_id))
+    return int(finished or 0), started
+
+
+def run_resume(args: argparse.Namespace, db_url: str, runs: Path) -> dict[str, Any]:
+    """A search driven as a runner drives it (``python -m search.run.runner``, its own local
+    Ray), killed with SIGKILL once ``args.kill_at`` of its trials have finished, then driven
+    again by a new driver process, as a restarted runner would: seconds from the kill until a
+    trial starts again, and whether the search still ends with every trial."""
+    import signal
+    import subprocess
+
+    from search.records.db import get_engine
+    from search.records.lifecycle import create_search
+    from space.spec import spec_from_data
+
+    engine = get_engine(db_url)
+    data = spec_data(args)
+    data["search"]["trials"] = args.resume_trials
+    search_id = create_search(engine, spec_from_data(data))
+
+    def driver() -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "search.run.runner", "--search", str(search_id)]
+        command += ["--runner", "bench:1", "--parent", str(os.getpid())]
+        command += ["--runs-dir", str(runs), "--num-cpus", str(args.cpus)]
+        command += ["--trainable", "bench.scale:sleep_trial"]
+        command += ["--trial-config", json.dumps({"trial_seconds": args.trial_seconds})]
+        env = {**os.environ, "CONVNAS_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT)}
+        quiet = subprocess.DEVNULL
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=quiet, stderr=quiet)
+
+    first = driver()
+    target = int(args.kill_at * args.resume_trials)
+    while counts(engine, search_id)[0] < target:
+        if first.poll() is not None:
+            raise RuntimeError(f"the driver exited {first.returncode} before the kill")
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    killed_at = datetime.now(UTC)
+    first.wait()
+    done_at_kill = counts(engine, search_id)[0]
+    say(f"resume: killed the driver at {done_at_kill}/{args.resume_trials} trials")
+    second = driver()
+    restart = None
+    while restart is None:
+        _, started = counts(engine, search_id)
+        if started is not None and started.replace(tzinfo=started.tzinfo or UTC) > killed_at:
+            restart = (started.replace(tzinfo=started.tzinfo or UTC) - killed_at).total_seconds()
+        elif second.poll() is not None:
+            raise RuntimeError(f"the second driver exited {second.returncode} before a trial")
+        else:
+            time.sleep(0.2)
+    say(f"resume: a trial started {restart:.1f} s after the kill")
+    second.wait(timeout=3600)
+    from search.records.db import session_scope
+    from search.records.repository import trial_counts
+
+    with session_scope(engine) as s:
+        statuses = trial_counts(s, search_id)
+    engine.dispose()
+    return {
+        "trials": args.resume_trials,
+        "killed_at_finished": done_at_kill,
+        "seconds_to_first_new_trial": round(restart, 1),
+        "second_driver_exit": second.returncode,
+        # The trials the kill cut short are recorded interrupted and proposed again: they are
+        # not counted towards the search's trials.
+        "statuses": statuses,
+    }
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -383,6 +477,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=20, help="API requests per URL")
     parser.add_argument("--db", default=None, help="database URL (default: a temporary SQLite)")
     parser.add_argument("--plain", action="store_true", help="also run plain Tune + OptunaSearch")
+    parser.add_argument(
+        "--resume-trials",
+        type=int,
+        default=0,
+        help="also a search of this many trials whose "
+        "driver is killed (SIGKILL) at --kill-at and started again (0: none)",
+    )
+    parser.add_argument("--kill-at", type=float, default=0.8, help="fraction finished at the kill")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--smoke", action="store_true", help=f"smallest run: defaults {SMOKE}")
     if parser.parse_known_args(argv)[0].smoke:
@@ -421,7 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     doc: dict[str, Any] = {
         "setup": {k: v for k, v in vars(args).items() if k not in ("json", "smoke")}
     }
-    with tempfile.TemporaryDirectory(prefix="convnas-scale-") as tmp:
+    # Ray's and Tune's own lines (a raylet's warnings, Tune's tables) go to stderr with ours:
+    # stdout holds the figures alone.
+    with tempfile.TemporaryDirectory(prefix="convnas-scale-") as tmp, redirect_stdout(sys.stderr):
         db_url = args.db or f"sqlite:///{Path(tmp) / 'scale.db'}"
         doc["setup"]["db"] = db_url.split("://")[0]
         say(f"convnas: {args.trials} trials, {args.concurrency} in flight, {args.trial_seconds} s")
@@ -431,6 +535,9 @@ def main(argv: list[str] | None = None) -> int:
             say("plain Ray Tune + OptunaSearch")
             doc["plain"] = run_plain(args, Path(tmp) / "plain-runs")
             doc["plain"]["summary"] = summary(doc["plain"], per_end)
+        if args.resume_trials:
+            say(f"resume: {args.resume_trials} trials, the driver killed at {args.kill_at:.0%}")
+            doc["resume"] = run_resume(args, db_url, Path(tmp) / "resume-runs")
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
@@ -456,6 +563,8 @@ def print_table(doc: dict[str, Any]) -> None:
         for key in ("db_bytes_per_trial", "api_ms"):
             if key in figures:
                 print(f"  {key}: {figures[key]}")
+    if "resume" in doc:
+        print(f"resume after SIGKILL of the driver: {doc['resume']}")
 
 
 if __name__ == "__main__":

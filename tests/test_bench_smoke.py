@@ -113,6 +113,10 @@ def test_scale_smoke_runs_a_search_and_reports_each_block() -> None:
     for name in ("leaderboard_page", "search_page", "csv"):
         assert positive(side["api_ms"][name]["p95"]), name
     assert set(side["summary"]) >= {"overhead_first_s", "overhead_last_s", "utilisation_min"}
+    resume = doc["resume"]  # the driver killed at 80% and started again
+    assert resume["killed_at_finished"] >= 9 and resume["second_driver_exit"] == 0, resume
+    assert positive(resume["seconds_to_first_new_trial"])
+    assert resume["statuses"].get("completed", 0) >= 12, resume
 
 
 def test_api_latency_smoke_times_every_case_over_http_on_each_backend() -> None:
