@@ -116,16 +116,16 @@ def runs_location(value: RunsDir | RunsLocation, field: str = "runs_dir") -> Run
     scheme = parts.scheme.lower()
     if scheme == "file" and not parts.netloc:
         return RunsLocation(None, str(Path(parts.path).resolve()))
-    if scheme not in REMOTE_SCHEMES:
-        raise RunsDirError(
-            f"{field}: {text!r}: {scheme}:// is not a runs location; use a local folder or "
-            "s3://bucket/prefix (S3-compatible stores through AWS_ENDPOINT_URL)"
-        )
     if "@" in parts.netloc or SECRET_KEYS & {k for k, _ in parse_qsl(parts.query)}:
         raise RunsDirError(
             f"{field}: {scheme}://{parts.hostname or ''}...: credentials in the URI would be "
             "recorded with every search; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "
             "the environment instead"
+        )
+    if scheme not in REMOTE_SCHEMES:
+        raise RunsDirError(
+            f"{field}: {text!r}: {scheme}:// is not a runs location; use a local folder or "
+            "s3://bucket/prefix (S3-compatible stores through AWS_ENDPOINT_URL)"
         )
     if not parts.netloc:
         raise RunsDirError(f"{field}: {text!r} names no bucket (s3://bucket/prefix)")

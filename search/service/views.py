@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from search.errors import StorageUnavailable
 from search.records.db import Search, Trial, decode_cells, utcnow
 from search.records.leaderboard import objectives_of
 from search.records.lifecycle import driver_is_alive
@@ -109,11 +110,20 @@ def trial_out(trial: Trial, rank: int) -> TrialOut:
     return TrialOut(**_row_fields(trial, rank))
 
 
+def _has_weights(checkpoint: str | None) -> bool:
+    """Whether the trial kept weights; a store that does not answer reads as none, so that the
+    trial's record still shows (the download itself answers 503)."""
+    try:
+        return find_weights(checkpoint) is not None
+    except StorageUnavailable:
+        return False
+
+
 def trial_detail(trial: Trial, rank: int | None) -> TrialDetail:
     fields = {**_row_fields(trial, rank), "neural": _public(trial, "neural")}
     for name in ("search_id", "arch", "preprocessing", "started_at", "finished_at"):
         fields[name] = getattr(trial, name)
-    fields["has_weights"] = find_weights(trial.checkpoint) is not None
+    fields["has_weights"] = _has_weights(trial.checkpoint)
     fields["history"] = [EpochOut.model_validate(m) for m in trial.metrics]
     fields["attempts"] = trial.attempts or []
     return TrialDetail.model_validate(fields)

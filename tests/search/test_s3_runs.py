@@ -115,6 +115,7 @@ def test_a_runs_location_is_a_folder_or_an_s3_uri(tmp_path: Path) -> None:
         ("s3:///x", "names no bucket"),
         ("s3://lab-runs/x?secret_key=hunter2", "credentials in the URI"),
         ("s3://AKIA:hunter2@lab-runs/x", "credentials in the URI"),
+        ("gs://AKIA:hunter2@lab-runs/x", "credentials in the URI"),
     ],
 )
 def test_an_unusable_runs_location_is_refused_naming_it(value: str, says: str) -> None:
@@ -202,6 +203,8 @@ def test_a_store_that_does_not_answer_is_a_503_problem_not_a_500(
     search_id = _stored_trial(engine, f"s3://{BUCKET}/runs/x/checkpoint_000001{dead}")
     with make_client(db_url) as client:
         answer = client.get(f"{API}/searches/{search_id}/export/weights")
+        detail = client.get(f"{API}/searches/{search_id}/trials/0")
+    assert detail.status_code == 200 and detail.json()["has_weights"] is False, detail.text
     assert answer.status_code == 503, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert "runs store" in answer.json()["detail"] and "127.0.0.1" not in answer.text
