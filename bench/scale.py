@@ -18,6 +18,11 @@ And at the end: the database's size per trial, the wall time against the ideal, 
 the finished search (leaderboard JSON page, the search's web page, the CSV: p50/p95 of
 ``--requests`` requests through the real app in-process).
 
+``--real`` trains each trial for real instead (the product's ``train_arch`` on 300 digits at
+8 px): overhead is then measured above each trial's recorded training time. Run it next to a
+sleep run of the same concurrency and a sleep of the real trials' median: it shows what the seam
+leaves out (the worker's torch import, data loading and model building are overhead there).
+
 ``--plain`` also runs the same trainable under plain Ray Tune with ``OptunaSearch`` (in-memory
 study, nothing recorded; ``CheckpointConfig(num_to_keep=1)`` as a user keeping only the latest
 checkpoint would), the anchor: its wall time and per-block figures. ``--resume-trials N`` also
@@ -98,7 +103,8 @@ def spec_data(args: argparse.Namespace) -> dict[str, Any]:
     """A space with a continuous learning rate, so that 10,000 proposals are all distinct."""
     return {
         "name": "scale",
-        "dataset": "digits",
+        # --real trains for real: a few hundred digits keep each trial to about a second
+        "dataset": "digits:limit=300" if args.real else "digits",
         "input": {"size": 8, "channels": 1},
         "classes": 10,
         "layers": [{"name": "conv1", "channels": {"int": [2, 64]}, "kernel": 3}],
@@ -175,19 +181,20 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def blocks(
-    finishes: list[float],
+    finishes: list[tuple[float, float]],
     args: argparse.Namespace,
     asks: list[tuple[float, float]],
     rss: list[tuple[float, float]],
 ) -> list[dict[str, Any]]:
-    """Per block of ``args.block`` trials in finishing order (``finishes``: perf_counter times)."""
+    """Per block of ``args.block`` trials in finishing order (``finishes``: (perf_counter time,
+    seconds of training or sleep) of each trial)."""
     rows = []
     finishes = sorted(finishes)
     for first in range(0, len(finishes) - args.block + 1, args.block):
-        start = finishes[first - 1] if first else finishes[0] - args.trial_seconds
-        end = finishes[first + args.block - 1]
+        start = finishes[first - 1][0] if first else finishes[0][0] - finishes[0][1]
+        end = finishes[first + args.block - 1][0]
         span = max(end - start, 1e-9)
-        busy = args.block * args.trial_seconds
+        busy = sum(busy for _, busy in finishes[first : first + args.block])
         in_block = [d * 1000 for t, d in asks if start <= t < end] or [float("nan")]
         memory = [m for t, m in rss if t <= end] or [rss_mb()]
         rows.append(
@@ -203,20 +210,27 @@ def blocks(
     return rows
 
 
-def finish_times(engine: Any, search_id: int, clock_offset: float) -> list[float]:
-    """The trials' finishing times on this process's perf_counter clock."""
+def finish_times(
+    engine: Any, search_id: int, clock_offset: float, sleep: float | None
+) -> list[tuple[float, float]]:
+    """(finishing time on this process's perf_counter clock, busy seconds) of each trial: the
+    ``sleep`` of a sleep trial, or (None) the training time its record holds."""
     from sqlalchemy import select
 
     from search.records.db import Trial, session_scope
 
     with session_scope(engine) as s:
-        stamps = s.scalars(
-            select(Trial.finished_at).where(
+        rows = s.execute(
+            select(Trial.finished_at, Trial.train_seconds).where(
                 Trial.search_id == search_id, Trial.finished_at.is_not(None)
             )
         ).all()
     # The records' times are UTC (naive on SQLite).
-    return [s.replace(tzinfo=s.tzinfo or UTC).timestamp() - clock_offset for s in stamps if s]
+    return [
+        (at.replace(tzinfo=at.tzinfo or UTC).timestamp() - clock_offset, sleep or seconds or 0.0)
+        for at, seconds in rows
+        if at is not None
+    ]
 
 
 def database_bytes(engine: Any) -> int | None:
@@ -291,19 +305,23 @@ def run_convnas(args: argparse.Namespace, db_url: str, runs: Path) -> dict[str, 
         outcome = run_search(
             engine,
             search_id,
-            trainable=sleep_trial,
+            trainable=None if args.real else sleep_trial,  # None: the product's train_arch
             runs_dir=runs,
             num_cpus=args.cpus,
-            trial_config={"trial_seconds": args.trial_seconds},
+            trial_config=None if args.real else {"trial_seconds": args.trial_seconds},
             reporter=progress,
         )
     wall = time.perf_counter() - start
     assert outcome.status == "succeeded", outcome
-    finishes = finish_times(engine, search_id, clock_offset)
+    finishes = finish_times(
+        engine, search_id, clock_offset, None if args.real else args.trial_seconds
+    )
+    busy = sum(b for _, b in finishes)
     size = database_bytes(engine)
     out = {
         "wall_s": round(wall, 1),
-        "ideal_s": round(args.trials * args.trial_seconds / args.concurrency, 1),
+        "ideal_s": round(busy / args.concurrency, 1),
+        "busy_s_per_trial": round(busy / max(1, len(finishes)), 3),
         "finished": len(finishes),
         "blocks": blocks(finishes, args, asks, rss),
         "rss_mb_max": round(max([m for _, m in rss] or [rss_mb()])),
@@ -337,7 +355,7 @@ def run_plain(args: argparse.Namespace, runs: Path) -> dict[str, Any]:
     from search.run.driver import REUSE_ACTORS, quiet_tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    finishes: list[float] = []
+    finishes: list[tuple[float, float]] = []
     asks: list[tuple[float, float]] = []
     rss: list[tuple[float, float]] = []
 
@@ -345,7 +363,7 @@ def run_plain(args: argparse.Namespace, runs: Path) -> dict[str, Any]:
         def on_trial_complete(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
         ) -> None:
-            finishes.append(time.perf_counter())
+            finishes.append((time.perf_counter(), args.trial_seconds))
 
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     start = time.perf_counter()
@@ -478,6 +496,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db", default=None, help="database URL (default: a temporary SQLite)")
     parser.add_argument("--plain", action="store_true", help="also run plain Tune + OptunaSearch")
     parser.add_argument(
+        "--real",
+        action="store_true",
+        help="train for real (300 digits at 8 px) instead of sleeping; overhead is measured "
+        "above each trial's recorded training time",
+    )
+    parser.add_argument(
         "--resume-trials",
         type=int,
         default=0,
@@ -495,6 +519,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(
                 f"--{name.replace('_', '-')}: at least 1 expected, got {getattr(args, name)}"
             )
+    if args.real and (args.plain or args.resume_trials):
+        parser.error("--real: the plain anchor and the resume phase run sleep trials only")
     if args.concurrency > args.cpus:
         parser.error(f"--concurrency {args.concurrency} needs --cpus of at least that many")
     if not args.trial_seconds >= 0 or args.block > args.trials:

@@ -124,12 +124,13 @@ class LastReadout(Frozen):
     kind: Literal["last"] = "last"
 
 
-#: a decoding window's first step: an int, or ``auto``: the first step at which the readout can
+#: a decoding window's first step: an int; ``auto``: the first step at which the readout can
 #: depend on the image (``space.graph.first_signal_steps``: under the biological unroll every
-#: edge costs a step, so the number of layers when no feedback edge shortcuts the path).
-#: The released code decodes ``range(num_layers, times)`` with ``num_layers`` counting its
-#: readout node: one step after this ``auto`` (set ``start`` to reproduce it exactly).
-WindowStart = NonNegInt | Literal["auto"]
+#: edge costs a step, so the number of layers when no feedback edge shortcuts the path); or
+#: ``released``: the released code's ``range(num_layers, times)``, whose ``num_layers`` counts
+#: the readout node, i.e. the number of layers + 1 whatever the feedback (one step after
+#: ``auto`` without feedback: 6 for the shallow presets, 11 for the intermediate ones).
+WindowStart = NonNegInt | Literal["auto", "released"]
 #: softmax temperature of a confidence decoder: ``softmax(logits / temperature)``;
 #: ``learned``: a trainable inverse temperature ``beta`` (``softmax(beta * logits)``) starting
 #: uniform in [0, 1) as released. The chosen step is an argmax, so, as in the released code,

@@ -208,12 +208,18 @@ def decode_window(arch: Arch) -> tuple[int, int]:
     """The steps ``[start, end)`` the readout decoder reads (``last``: the last step alone).
 
     ``start: auto`` is the readout's first sight of the image (``first_signal_steps``): steps
-    before it cannot depend on the image."""
+    before it cannot depend on the image. ``released`` is the released code's start: its graph's
+    node count (the layers and the readout)."""
     readout, steps = arch.time.readout, arch.time.steps
     if readout.kind == "last":
         return steps - 1, steps
     start = readout.start
-    first = first_signal_steps(arch)["readout"] if start == "auto" else start
+    if start == "auto":
+        first = first_signal_steps(arch)["readout"]
+    elif start == "released":
+        first = len(arch.layers) + 1
+    else:
+        first = start
     end = steps if readout.end is None else readout.end
     return first, end
 

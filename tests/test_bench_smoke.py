@@ -142,20 +142,40 @@ def test_api_latency_smoke_times_every_case_over_http_on_each_backend() -> None:
     assert "seeding 2000 trials" in err  # progress on stderr, not in the document
 
 
-def test_search_efficiency_smoke_runs_every_arm_over_the_table() -> None:
-    doc, err = run_bench("search_efficiency.py")
-    assert doc["settings"]["smoke"] is True and doc["settings"]["trials"] == 6
-    assert doc["space"]["configs"] == 8  # 2 widths x 2 learning rates x 2 edge sets
-    assert 0 <= doc["space"]["worst"] <= doc["space"]["best"] <= 1
-    assert set(doc["arms"]) == {"random", "tpe", "tpe-10", "tpe-group", "tpe-indep"}
-    for arm, row in doc["arms"].items():
-        curve = row["best_so_far"]
-        assert len(curve) == 6 and curve == sorted(curve), arm  # best so far never drops
-        assert curve[-1] <= doc["space"]["best"], arm
-        assert 1 <= row["distinct"] <= 6, arm
-    match = doc["arms"]["random"]["trials_to_match"]
-    assert match is not None and match <= 6
-    assert "training 8 of 8 configs" in err  # progress on stderr, not in the document
+def test_efficiency_table_smoke_trains_every_config_with_each_seed(tmp_path: Path) -> None:
+    out = tmp_path / "table.json"
+    doc, err = run_bench("efficiency_table.py", "--out", str(out))
+    assert doc["configs"] == 8 and doc["seeds"] == ["0", "1"] and doc["trainings"] == 16
+    table = json.loads(out.read_text())
+    assert math.isclose(sum(e["p_random"] for e in table["configs"].values()), 1.0)
+    for entry in table["configs"].values():
+        for run in entry["runs"].values():
+            assert len(run["val_acc"]) == 2 and all(0 <= v <= 1 for v in run["val_acc"])
+            assert run["cpu_s"] > 0
+    assert "16 trainings to do" in err  # progress on stderr, not in the document
+    # resumable: a rerun over the finished table trains nothing
+    again, err = run_bench("efficiency_table.py", "--out", str(out))
+    assert "0 trainings to do" in err and again["trainings"] == 16
+
+
+def test_search_efficiency_smoke_replays_every_experiment_over_the_shipped_table() -> None:
+    doc, err = run_bench("search_efficiency.py", "--workers", "1")
+    assert doc["settings"]["smoke"] is True and doc["table"]["configs"] >= 200
+    assert doc["table"]["seeds"] == ["0", "1"] and doc["table"]["epochs"] >= 4
+    rows = doc["rows"]
+    assert {r["experiment"] for r in rows} == {"concurrency", "per_seed", "asha"}
+    assert {r["arm"] for r in rows} == {"random", "tpe", "tpe-noliar", "tpe-10"}
+    for row in rows:
+        assert 0 < row["random_expected"] <= doc["table"]["best"][row["landscape"]], row
+        if row["trials_to_match"] is not None:
+            assert 1 <= row["trials_to_match"] <= row["trials"], row
+        assert 1 <= row["distinct"] <= row["trials"], row
+    compared = [r for r in rows if r["experiment"] == "asha"]
+    fifo = {(r["arm"], r["concurrency"]): r for r in compared if r["scheduler"] == "fifo"}
+    # ASHA stops some trials at its rung: fewer epochs than FIFO's
+    for row in (r for r in compared if r["scheduler"] == "asha"):
+        assert row["epochs"] < fifo[row["arm"], row["concurrency"]]["epochs"], row
+    assert "searches over" in err  # progress on stderr, not in the document
 
 
 @pytest.mark.slow

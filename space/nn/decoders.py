@@ -47,8 +47,8 @@ def decode(
     if isinstance(readout, LastReadout):
         return logits[-1]
     if window is None:
-        if readout.start == "auto":
-            raise ValueError("decode: a readout with start 'auto' needs the window resolved")
+        if isinstance(readout.start, str):
+            raise ValueError(f"decode: a readout with start {readout.start!r} needs the window")
         window = (readout.start, logits.shape[0] if readout.end is None else readout.end)
     start, end = window
     logits = logits[start:end]

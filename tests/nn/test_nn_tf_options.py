@@ -19,7 +19,7 @@ from space.nn import build_model, network
 from space.nn.decoders import decode
 from space.nn.init import TRUNCATED_STD, tf_fans
 from space.nn.layers import resize
-from space.presets import load_preset
+from space.presets import load_preset, preset_names
 from tests.nn.nn_archs import SIZE, images, randomize_biases, tiny, with_feedback
 
 
@@ -63,6 +63,27 @@ def test_mean_window_excludes_the_steps_blind_to_the_image() -> None:
     assert torch.allclose(out_a.decoded, out_a.logits[first:].mean(0))
     assert torch.allclose(out_b.decoded, out_b.logits.mean(0))
     assert not torch.allclose(out_a.decoded, out_b.decoded)
+
+
+RELEASED = [n for n in preset_names() if not n.startswith("ff_")]  # the 14 released ConvRNNs
+
+
+@pytest.mark.parametrize("name", RELEASED)
+@pytest.mark.parametrize("kind", ["last", "mean", "max_conf", "thresh"])
+def test_released_window_is_the_released_codes_range(name: str, kind: str) -> None:
+    # model_func.py: num_layers = len(G) (the convs and the readout node "imnetds", asserted 6
+    # or 11), times 16 (shallow) or 17 (intermediate); "last" reads outputs[-1], the others
+    # range(decoder_start=num_layers, decoder_end=times)
+    preset = load_preset(name)
+    num_layers, times = (6, 16) if name.endswith("_shallow") else (11, 17)
+    assert len(preset.layers) + 1 == num_layers and preset.time.steps == times
+    readout = {"kind": kind} if kind == "last" else {"kind": kind, "start": "released"}
+    arch = _with(preset, **{"time.readout": readout})
+    expected = (times - 1, times) if kind == "last" else (num_layers, times)
+    assert decode_window(arch) == expected
+    if kind != "last":  # auto: the readout's first sight, one step earlier than released
+        auto = _with(preset, **{"time.readout": {"kind": kind}})
+        assert decode_window(auto) == (num_layers - 1, times)
 
 
 def test_explicit_window_and_a_bad_one() -> None:
