@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from space import arch as A
-from space.params import Domain, SearchDomain, Tied, domain_of, finite_values
+from space.params import Domain, SearchDomain, Tied, TieLeaf, domain_of, finite_values
 from space.spec import (
     EDGE_SETTINGS,
     CellKindSpace,
@@ -81,6 +81,18 @@ def _count(domain: Domain) -> Count:
     return Count(1, True) if size is None else Count(size)
 
 
+@dataclass(frozen=True)
+class TieInfo:
+    """A tied field: set from its target, never sampled (``{tie: FIELD, scale, offset}``)."""
+
+    label: str
+    rule: str  # "tied to FIELD x S + O"
+    condition: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "rule": self.rule, "condition": self.condition}
+
+
 @dataclass
 class SpaceDescription:
     name: str
@@ -89,6 +101,7 @@ class SpaceDescription:
     training: Count
     exact: bool
     notes: list[str] = field(default_factory=list)
+    ties: list[TieInfo] = field(default_factory=list)
 
     @property
     def arch_count(self) -> int | None:
@@ -113,6 +126,7 @@ class SpaceDescription:
         return {
             "name": self.name,
             "params": [p.to_dict() for p in self.params],
+            "ties": [t.to_dict() for t in self.ties],
             "architectures": self.arch_count,
             "architectures_discrete": self.architectures.discrete,
             "architectures_continuous": self.architectures.continuous,
@@ -133,19 +147,24 @@ def _big(n: int) -> str:
 
 
 class _Lister(SpaceWalk):
-    """The sampling walk with every searched parameter recorded instead of answered."""
+    """The sampling walk with every searched parameter (and tie) recorded instead of answered."""
 
     def __init__(self, spec: SearchSpec):
         super().__init__(spec)
         self.params: list[ParamInfo] = []
+        self.ties: list[TieInfo] = []
 
     def param(self, label: str, domain: SearchDomain, condition: str | None) -> Any:
         self.params.append(ParamInfo(label, domain.describe(), condition, domain.size()))
         return UNKNOWN
 
-    def run(self) -> list[ParamInfo]:
+    def tied(self, label: str, tie: TieLeaf, condition: str | None) -> None:
+        if all(t.label != label for t in self.ties):  # a shared cell is walked once per user
+            self.ties.append(TieInfo(label, tie.domain().describe(), condition))
+
+    def run(self) -> tuple[list[ParamInfo], list[TieInfo]]:
         self.arch_data()
-        return self.params
+        return self.params, self.ties
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,9 +326,11 @@ def describe(spec: SearchSpec) -> SpaceDescription:
     counter = _Counter(spec)
     architectures = counter.architectures()
     training = counter.fields(spec.training, A.Training)
+    params, ties = _Lister(spec).run()
     return SpaceDescription(
         name=spec.name,
-        params=_Lister(spec).run(),
+        params=params,
+        ties=ties,
         architectures=architectures,
         training=training,
         exact=counter.exact,

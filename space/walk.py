@@ -350,6 +350,9 @@ class SpaceWalk:
     def draw(self, label: str, spec_value: Any, condition: str | None) -> Any:
         return self.value(label, domain_of(spec_value), condition)
 
+    def tied(self, label: str, tie: TieLeaf, condition: str | None) -> None:
+        """Called for every tied field the walk sets (listings record them)."""
+
     def fields(
         self,
         node: BaseModel,
@@ -373,6 +376,7 @@ class SpaceWalk:
             spec_value = getattr(node, name)
             if isinstance(spec_value, TieLeaf):
                 out[name] = tied_value(spec_value, out[spec_value.target], frozen, name)
+                self.tied(f"{prefix}.{name}", spec_value, condition)
                 continue
             when = both(condition, repair_condition(frozen, name, prefix))
             out[name] = self.draw(f"{prefix}.{name}", getattr(node, name), when)

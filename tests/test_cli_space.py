@@ -97,6 +97,18 @@ def test_describe_table_and_json() -> None:
     assert {"label", "domain", "condition", "size"} <= set(data["params"][0])
 
 
+def test_describe_lists_the_ties_of_the_paper_space() -> None:
+    paper = str(Path(QUICKSTART).parent / "paper_rgc.yaml")
+    result = runner.invoke(app, ["space", "describe", paper])
+    assert result.exit_code == 0, result.output
+    assert "tie: cells.rgc.tau_multiplier tied to tau_offset * -1" in result.output
+    data = json.loads(runner.invoke(app, ["space", "describe", paper, "--json"]).output)
+    assert {t["label"] for t in data["ties"]} == {
+        "cells.rgc.tau_multiplier",
+        "cells.rgc.gate_multiplier",
+    }
+
+
 def test_sample_yaml_is_a_loadable_arch_and_deterministic(tmp_path: Path) -> None:
     first = runner.invoke(app, ["space", "sample", QUICKSTART, "--seed", "4"])
     again = runner.invoke(app, ["space", "sample", QUICKSTART, "--seed", "4"])

@@ -100,6 +100,9 @@ def describe_cmd(file: SpecArg, as_json: JsonOpt = False) -> None:
     for param in info.params:
         table.add_row(param.label, param.domain, param.condition or "always")
     console.print(table)
+    for tie in info.ties:
+        when = f" (when {tie.condition})" if tie.condition else ""
+        console.print(f"tie: {tie.label} {tie.rule}{when}")
     training = info.training
     training_text = "infinite (continuous)" if training.continuous else str(training.discrete)
     console.print(f"architectures: {info.count_text()}")

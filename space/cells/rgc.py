@@ -20,7 +20,7 @@ from space.fields import (
     WeightDecay,
 )
 from space.inventory_parts import ConvSpec, NormSpec
-from space.params import Fixed, domain_of, finite_values
+from space.params import Fixed, TieLeaf, domain_of, finite_values
 
 RGC_MEMORY_ONLY = frozenset(
     {
@@ -187,13 +187,40 @@ class RGCCell(CellModel):
                 "cell_residual"
             )
             return [("input_to_cell", message, False)]
-        return []
+        return _overridden_ties(node) if can_remember else []
 
     @classmethod
     def count_notes(cls, node: BaseModel) -> list[str]:
         if _memoryless_merges(node):
             return ["an rgc without memory ignores its memory-only switches: upper bound"]
         return []
+
+
+def _overridden_ties(node: BaseModel) -> list[tuple[str, str, Any]]:
+    """Ties the memory repair (``forced_value``) could override, which would break them
+    silently: each is refused. Only called when the cell can have memory."""
+    drive, residual = getattr(node, "input_to_cell", True), getattr(node, "cell_residual", False)
+    issues = []
+    if isinstance(residual, TieLeaf) and _can_be(drive, lambda v: v is False):
+        issues.append(
+            (
+                "cell_residual",
+                "a tie the memory repair would override: with memory, cell_residual is set "
+                "true whenever input_to_cell is false; fix input_to_cell true, set "
+                "cell_residual without a tie, or make the cell memoryless",
+                residual.model_dump(by_alias=True),
+            )
+        )
+    if isinstance(drive, TieLeaf) and residual is False:
+        issues.append(
+            (
+                "input_to_cell",
+                "a tie the memory repair would override: with memory and cell_residual false, "
+                "input_to_cell is set true; set it without a tie",
+                drive.model_dump(by_alias=True),
+            )
+        )
+    return issues
 
 
 def _can_be(value: Any, predicate: Callable[[Any], bool]) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from space import arch as A
-from space.params import domain_of, finite_values, numeric_bounds
+from space.params import TieLeaf, domain_of, finite_values, numeric_bounds
 from space.spec.model import SearchSpec
 from space.spec.neural_checks import check_neural
 from space.spec.nodes import CellOneOf, LayerSpace, ReadoutOneOf, branch_name
@@ -77,8 +77,16 @@ def _check_residual(layer: LayerSpace, path: Loc) -> Iterator[Issue]:
     # conv. When residual is searched, sampling turns it off where illegal; when fixed true it
     # must be legal in every sample.
     strided = _can_be(layer.stride, lambda s: s != 1)
-    if layer.residual is True and strided and _can_be(layer.post_kernel, lambda k: k == 0):
+    illegal = strided and _can_be(layer.post_kernel, lambda k: k == 0)
+    if layer.residual is True and illegal:
         yield ((*path, "residual"), "residual needs stride 1 or post_kernel > 0", True)
+    if isinstance(layer.residual, TieLeaf) and illegal:  # the repair would break the tie
+        yield (
+            (*path, "residual"),
+            "a tie the repair would override: residual is set false wherever stride != 1 "
+            "and post_kernel is 0; set residual without a tie",
+            layer.residual.model_dump(by_alias=True),
+        )
 
 
 def _cell_spaces(spec: SearchSpec) -> Iterator[tuple[Loc, CellKindSpace | CellOneOf, bool]]:

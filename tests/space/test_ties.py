@@ -205,3 +205,53 @@ def test_a_tie_among_dependent_fields_makes_the_count_an_upper_bound() -> None:
     assert not info.exact
     assert "a tie inside a group of dependent rgc/layer fields: upper bound" in info.notes
     assert info.arch_count is not None and info.arch_count >= 4
+
+
+def test_a_tie_the_memory_repair_would_override_is_refused() -> None:
+    # with memory, input_to_cell false forces cell_residual true: the tie would hold in about
+    # half the samples only, silently
+    cell = {"kind": "rgc", "cell_depth": 8, "input_to_cell": {"bool": "any"}}
+    problems = _problems(base(cells={"main": {**cell, "cell_residual": {"tie": "input_to_cell"}}}))
+    assert [p for p, _ in problems] == ["cells.main.cell_residual"]
+    assert "memory repair would override" in problems[0][1]
+    # and the other way round: cell_residual fixed false forces input_to_cell true
+    other = {"kind": "rgc", "cell_depth": 8, "cell_residual": False, "gate_depth_separable": True}
+    problems = _problems(
+        base(cells={"main": {**other, "input_to_cell": {"tie": "gate_depth_separable"}}})
+    )
+    assert [p for p, _ in problems] == ["cells.main.input_to_cell"]
+
+
+def test_a_tie_no_repair_can_reach_holds_in_every_sample() -> None:
+    # input_to_cell fixed true: the repair never fires; without memory it never applies
+    for cell in (
+        {"kind": "rgc", "cell_depth": 8, "input_to_cell": True},
+        {"kind": "rgc", "cell_depth": 0, "input_to_cell": {"bool": "any"}},
+    ):
+        spec = _spec({**cell, "cell_residual": {"tie": "input_to_cell"}})
+        for seed in range(100):
+            arch_cell: Any = sample(spec, seed).layer("conv2").cell
+            if arch_cell.cell_depth:  # a memoryless cell resets its memory-only switches
+                assert arch_cell.cell_residual == arch_cell.input_to_cell
+
+
+def test_a_layer_residual_tie_the_stride_repair_would_override_is_refused() -> None:
+    layers = base()["layers"]
+    layers[1] = {**layers[1], "stride": {"choice": [1, 2]}, "bias": {"bool": "any"}}
+    layers[1]["residual"] = {"tie": "bias"}
+    problems = _problems(base(layers=layers))
+    assert [p for p, _ in problems] == ["layers.1.residual"]
+    assert "repair would override" in problems[0][1]
+
+
+def test_describe_lists_ties_with_their_rule() -> None:
+    info = describe(_spec(PAPER_TIES))
+    assert [(t.label, t.rule) for t in info.ties] == [
+        ("cells.main.tau_multiplier", "tied to tau_offset * -1"),
+        ("cells.main.gate_multiplier", "tied to gate_offset * -1"),
+    ]
+    assert info.to_dict()["ties"][0] == {
+        "label": "cells.main.tau_multiplier",
+        "rule": "tied to tau_offset * -1",
+        "condition": None,
+    }
