@@ -194,3 +194,15 @@ def test_recurrence_smoke_trains_every_model_at_both_difficulties() -> None:
         assert 0 <= run["val_acc"] <= 1, run
         assert len(run["val_acc_per_step"]) == doc["time_steps"][run["model"]], run
     assert "hard ff seed 0" in err  # progress on stderr, not in the document
+
+
+def test_pathfinder_stats_smoke_measures_every_difficulty() -> None:
+    doc, _ = run_bench("pathfinder_stats.py")
+    assert [r["difficulty"] for r in doc["rows"]] == ["easy", "medium", "hard"]
+    for row in doc["rows"]:
+        sides = [doc_side for key, doc_side in row.items() if key in ("matched", "unmatched")]
+        assert sides, row
+        for side in sides:
+            assert 0.5 <= side["threshold"] <= 1.0 and 0.5 <= side["band"] <= 1.0, row
+            assert 1.0 <= side["curves_mean"] <= row["asks"], row
+    assert doc["rows"][0]["unmatched"]["all_curves"] == 1.0  # easy's two curves always fit
