@@ -65,7 +65,9 @@ def test_fit_json_has_a_row_per_layer_region_and_bin(files: dict[str, Path]) -> 
     assert keys == {(layer, b, "IT") for layer in ("conv1", "conv2", "conv3") for b in range(3)}
     assert all({"raw", "normalized", "bin_ms", "steps"} <= row.keys() for row in out["rows"])
     assert [(c["region"], c["bin"]) for c in out["ceiling"]] == [("IT", b) for b in range(3)]
-    assert out["best"]["bin"] == 2 and out["objective"] == out["best"]["normalized"]
+    assert out["best"]["bin"] == 2 and out["selection"]["max"] == out["best"]["normalized"]
+    assert out["objective"] == out["selection"]["nested"]["objective"]  # the default, nested
+    assert [h["bin"] for h in out["selection"]["nested"]["halves"]] == [2, 2]
     assert out["seconds"] > 0
     assert out["data"]["split"] == "stratified"  # 60 images of 8 shapes, 3 folds
 
@@ -75,7 +77,8 @@ def test_fit_table_and_best(files: dict[str, Path]) -> None:
     result = runner.invoke(app, [*args, "--components", "5", "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert "IT: ceiling-normalised fit" in result.stdout
-    assert "best for IT: conv2, bin 2" in result.stdout  # 'cells': conv2 and conv3
+    assert "best cell for IT: conv2, bin 2" in result.stdout  # 'cells': conv2 and conv3
+    assert "nested (chosen on one half, scored on the other)" in result.stdout
     assert "untrained (random init, seed 0)" in result.output
 
 

@@ -302,9 +302,10 @@ def fit(
     else:
         ms = "" if best["bin_ms"] is None else f" ({best['bin_ms']:g} ms)"
         out.print(
-            f"best for {best['region']}: {best['layer']}, bin {best['bin']}{ms}: "
-            f"normalised {best['normalized']:.3f}, raw {best['raw']:.3f}"
+            f"best cell for {best['region']}: {best['layer']}, bin {best['bin']}{ms}: "
+            f"normalised {best['normalized']:.3f}, raw {best['raw']:.3f} (the maximum: optimistic)"
         )
+        out.print(_nested_line(scores.selection["nested"]))
     timing = scores.timing
     out.print(
         f"{scores.seconds:.1f} s (features {timing['features']:.1f} s, fit {timing['fit']:.1f} s)"
@@ -396,3 +397,13 @@ def register(app: typer.Typer) -> None:
     app.command("fit")(fit)
     neural_app.command("synth")(synth)
     app.add_typer(neural_app)
+
+
+def _nested_line(nested: dict[str, Any]) -> str:
+    """The nested objective: each half's chosen cell and its score on the other half."""
+    if nested["objective"] is None:
+        return "nested: none (too few images to split in halves, or no usable bin)"
+    chosen = "; ".join(
+        f"{h['layer']} bin {h['bin']} -> {h['normalized']:.3f}" for h in nested["halves"]
+    )
+    return f"nested (chosen on one half, scored on the other): {nested['objective']:.3f} ({chosen})"

@@ -75,6 +75,13 @@ class NeuralFitSettings(SpaceNode):
     seed: Int = Field(
         default=0, ge=0, le=2**32 - 1, description="Seed of the folds, the projection, the splits"
     )
+    selection: Literal["nested", "max"] = Field(
+        default="nested",
+        description="How the objective picks its layer and bin: 'nested' chooses them on one "
+        "half of the images and scores the choice on the other (both ways, averaged), so the "
+        "choice is not fit to the images it is scored on; 'max' is the best cell of the full "
+        "table (optimistic: the maximum of many noisy scores)",
+    )
     ceiling: Float | None = Field(
         default=None,
         gt=0.0,

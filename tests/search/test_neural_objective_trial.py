@@ -60,7 +60,9 @@ def test_the_final_report_carries_the_fit_and_its_table(tmp_path: Path) -> None:
     assert epochs and all(r["neural_fit"] is None for r in epochs)
     fit, table = last["neural_fit"], last["neural"]
     assert isinstance(fit, float) and 0.3 < fit < truth["best_normalized"] + 0.3
-    assert table["best"]["normalized"] == fit and table["best"]["region"] == "IT"
+    # the objective is the nested fit; the table's best cell is the (optimistic) maximum
+    assert table["selection"]["nested"]["objective"] == fit and table["best"]["region"] == "IT"
+    assert table["selection"]["max"] == table["best"]["normalized"]
     layers = {row["layer"] for row in table["rows"]}
     assert layers and {row["bin"] for row in table["rows"]} == {0, 1, 2}
     assert len(table["rows"]) == len(layers) * 3

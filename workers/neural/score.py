@@ -1,9 +1,19 @@
 """``score_model``: one model's neural fit, every chosen layer x response bin x region.
 
 The result (:class:`NeuralScores`) is what a trial records: ``to_json()`` is the trial's
-``neural`` column and ``objective`` its ``neural_fit`` result key (the best normalised fit of
-``settings.region`` over layers and bins; ``None`` when no bin of that region has a ceiling above
-the floor, i.e. the data hold no reliable signal to fit).
+``neural`` column and ``objective`` its ``neural_fit`` result key; ``None`` when no bin of the
+objective's region has a ceiling above the floor (the data hold no reliable signal to fit).
+
+The objective (``settings.selection``):
+
+- ``nested`` (default): the images are split in two halves (stratified by label, seeded); the
+  layer and bin are chosen by their cross-validated fit on one half and the choice is scored,
+  cross-validated, on the other; both ways, averaged. The choice never sees the images it is
+  scored on, so on data without image-related signal the objective is centred near zero.
+- ``max``: the best normalised cell of the full table. The maximum of many noisy scores is
+  biased upward, more so with more layers and bins: it favours deep, long-unrolled candidates.
+
+Both are reported (``selection`` in the JSON), with the cells the nested halves chose.
 """
 
 from __future__ import annotations
@@ -63,6 +73,7 @@ class NeuralScores:
     objective: float | None
     region: str
     seconds: float
+    selection: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
@@ -74,6 +85,7 @@ class NeuralScores:
             "region": self.region,
             "objective": self.objective,
             "best": self.best,
+            "selection": self.selection,
             "rows": [row.to_json() for row in self.rows],
             "ceiling": self.ceiling,
             "seconds": self.seconds,
@@ -115,6 +127,71 @@ def _best(rows: list[FitRow], region: str) -> dict[str, Any] | None:
         "normalized": top.normalized,
         "raw": top.raw,
     }
+
+
+def _halves(n: int, labels: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint halves of ``n`` images, each label split evenly between them (seeded)."""
+    rng = np.random.default_rng([seed, 0x4E57])  # apart from the folds' own stream
+    groups = (
+        [np.arange(n)]
+        if labels is None
+        else [np.flatnonzero(labels == v) for v in np.unique(labels)]
+    )
+    first: list[int] = []
+    flip = 0
+    for group in groups:
+        order = rng.permutation(group)
+        first.extend(order[flip::2])
+        flip = (flip + len(order)) % 2  # odd groups alternate which half gets the extra image
+    mask = np.zeros(n, dtype=bool)
+    mask[first] = True
+    return np.flatnonzero(mask), np.flatnonzero(~mask)
+
+
+def nested_objective(
+    features: dict[str, np.ndarray],
+    data: NeuralData,
+    settings: NeuralFitSettings,
+    region: str,
+    ceil: Ceiling,
+) -> dict[str, Any]:
+    """The ``nested`` objective of ``region`` (see the module docstring): per direction, the
+    cell chosen on one half and its normalised fit on the other; their mean. ``objective``
+    None when no bin has a usable ceiling, or when a half has fewer images than 2 x folds."""
+    usable = [b for b in range(data.bins) if ceil.value(region, b) is not None]
+    mean = data.mean_responses()[:, data.region_index(region), :]
+    halves = _halves(len(mean), data.labels, settings.seed)
+    if not usable or min(len(h) for h in halves) < 2 * settings.folds:
+        return {"method": "nested", "objective": None, "halves": []}
+    labels = data.labels
+
+    def fit(layer: str, b: int, rows: np.ndarray) -> float:
+        sub = None if labels is None else labels[rows]
+        # per split: pooled held-out predictions are biased below zero on unrelated data
+        return fit_layer_bin(features[layer][b][rows], mean[rows, :, b], sub, settings, True)
+
+    halves_out: list[dict[str, Any]] = []
+    for pick, judge in (halves, halves[::-1]):
+        scored = [
+            ((ceil.normalize(raw, region, b) or 0.0, raw), layer, b)
+            for layer in features
+            for b in usable
+            for raw in (fit(layer, b, pick),)
+        ]
+        (_, chosen_raw), layer, b = max(scored, key=lambda t: t[0])
+        raw = fit(layer, b, judge)
+        halves_out.append(
+            {
+                "layer": layer,
+                "bin": b,
+                "chosen_raw": chosen_raw,
+                "raw": raw,
+                "normalized": ceil.normalize(raw, region, b),
+            }
+        )
+    values = [h["normalized"] for h in halves_out if h["normalized"] is not None]
+    objective = float(np.mean(values)) if len(values) == len(halves_out) else None
+    return {"method": "nested", "objective": objective, "halves": halves_out}
 
 
 def score_features(
@@ -185,14 +262,18 @@ def score_model(
     )
     extracted = time.perf_counter()
     rows, ceil, region = score_features(features, steps, data, settings, progress=progress)
+    best = _best(rows, region)
+    maximum = None if best is None else best["normalized"]
+    nested = nested_objective(features, data, settings, region, ceil)
     seconds = time.perf_counter() - start
     return NeuralScores(
         rows=rows,
         ceiling=ceil.to_json(),
-        best=_best(rows, region),
-        objective=(_best(rows, region) or {}).get("normalized"),
+        best=best,
+        objective=nested["objective"] if settings.selection == "nested" else maximum,
         region=region,
         seconds=seconds,
+        selection={"method": settings.selection, "max": maximum, "nested": nested},
         settings=settings.model_dump(),
         data={**data.describe(), "split": split_kind(data.labels, settings.folds)},
         timing={"features": extracted - start, "fit": seconds - (extracted - start)},
