@@ -75,6 +75,12 @@ class NeuralFitSettings(SpaceNode):
     seed: Int = Field(
         default=0, ge=0, le=2**32 - 1, description="Seed of the folds, the projection, the splits"
     )
+    cv: Literal["kfold", "brainscore"] = Field(
+        default="kfold",
+        description="'kfold': folds over the images (stratified by label), r over the pooled "
+        "held-out predictions; 'brainscore': Brain-Score's 10 random stratified 90/10 splits, "
+        "per split the median r over neurons, averaged (folds is then unused)",
+    )
     selection: Literal["nested", "max"] = Field(
         default="nested",
         description="How the objective picks its layer and bin: 'nested' chooses them on one "

@@ -182,6 +182,31 @@ def test_the_nested_objective_is_centred_on_unrelated_signal_and_the_maximum_is_
     assert np.mean(maxima) > 3 * np.std(maxima, ddof=1) / np.sqrt(len(maxima))
 
 
+def test_the_brainscore_protocol_reproduces_a_hand_computed_score() -> None:
+    # computed here independently: scikit-learn's splits and PLS, scipy's r, per split the
+    # median over neurons, then the mean over the 10 splits
+    from scipy.stats import pearsonr
+    from sklearn.cross_decomposition import PLSRegression
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    from workers.neural.fit import fit_layer_bin
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 3
+    x = rng.standard_normal((60, 6))
+    y = x @ rng.standard_normal((6, 4)) + 2.0 * rng.standard_normal((60, 4))
+    splitter = StratifiedShuffleSplit(n_splits=10, test_size=0.1, random_state=1)
+    by_split = []
+    for train, test in splitter.split(x, labels):
+        pred = PLSRegression(2, scale=False).fit(x[train], y[train]).predict(x[test])
+        by_split.append(np.median([pearsonr(pred[:, k], y[test, k])[0] for k in range(4)]))
+    settings = NeuralFitSettings(data="x", components=2, cv="brainscore", seed=1)
+    # (scikit-learn's power iteration stops at a tolerance of 1e-6: agreement to about 1e-5)
+    assert fit_layer_bin(x, y, labels, settings) == pytest.approx(np.mean(by_split), abs=1e-4)
+    kfold = NeuralFitSettings(data="x", components=2, seed=1)
+    assert fit_layer_bin(x, y, labels, kfold) != pytest.approx(np.mean(by_split), abs=1e-3)
+
+
 def test_halves_are_disjoint_cover_the_images_and_split_each_label() -> None:
     from workers.neural.score import _halves
 

@@ -52,6 +52,26 @@ def fold_splits(n: int, labels: np.ndarray | None, folds: int, seed: int) -> lis
     return [(tr, te) for tr, te in plain.split(x)]
 
 
+BRAINSCORE_SPLITS = 10
+BRAINSCORE_TEST_SIZE = 0.1
+
+
+def brainscore_splits(n: int, labels: np.ndarray | None, seed: int) -> list[Split]:
+    """Brain-Score's cross-validation: 10 random 90/10 splits, stratified by label where every
+    label has two images or more (scikit-learn's ``StratifiedShuffleSplit``, seeded)."""
+    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+    x = np.zeros((n, 1))
+    options = {"n_splits": BRAINSCORE_SPLITS, "test_size": BRAINSCORE_TEST_SIZE}
+    if labels is not None and np.unique(labels, return_counts=True)[1].min() >= 2:
+        strat = StratifiedShuffleSplit(**options, random_state=seed)
+        try:
+            return [(tr, te) for tr, te in strat.split(x, labels)]
+        except ValueError:  # more labels than test images: no stratified split exists
+            pass
+    return [(tr, te) for tr, te in ShuffleSplit(**options, random_state=seed).split(x)]
+
+
 def pls_predict(
     x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, components: int
 ) -> np.ndarray:
@@ -124,11 +144,7 @@ def fit_scores(
     against the held-out images' own mean: on responses unrelated to the features the pooled r
     sits below zero (about -0.04 normalised on 60 images), the per-split one at zero."""
     x = np.asarray(x, dtype=np.float64)
-    spread = float((x.max(axis=0) - x.min(axis=0)).max(initial=0.0)) if len(x) else 0.0
-    if spread <= 1e-6 * max(1.0, float(np.abs(x).max(initial=0.0))):
-        # No feature varies over the images beyond float32 rounding (a layer the image has not
-        # reached yet): no fit. (Per-fold mean predictions would correlate negatively with the
-        # held-out responses, and rounding noise is not a signal.)
+    if _constant(x):
         return np.zeros(y.shape[1])
     splits = fold_splits(len(x), labels, settings.folds, settings.seed)
     pred = held_out_predictions(x, y, splits, settings.components)
@@ -146,5 +162,30 @@ def fit_layer_bin(
     settings: NeuralFitSettings,
     per_split: bool = False,
 ) -> float:
-    """The median over neurons of :func:`fit_scores`."""
+    """The median over neurons of :func:`fit_scores`; with ``settings.cv == "brainscore"``,
+    Brain-Score's score: per split the median over neurons of the held-out r, averaged over
+    the splits."""
+    if settings.cv == "brainscore":
+        return _brainscore(x, y, labels, settings)
     return float(np.median(fit_scores(x, y, labels, settings, per_split)))
+
+
+def _brainscore(
+    x: np.ndarray, y: np.ndarray, labels: np.ndarray | None, settings: NeuralFitSettings
+) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    if _constant(x):
+        return 0.0
+    scores = []
+    for train, test in brainscore_splits(len(x), labels, settings.seed):
+        pred = held_out_predictions(x, y, [(train, test)], settings.components)
+        scores.append(float(np.median(pearson_columns(pred[test], y[test]))))
+    return float(np.mean(scores))
+
+
+def _constant(x: np.ndarray) -> bool:
+    """No feature varies over the images beyond float32 rounding (a layer the image has not
+    reached yet): no fit. (Per-fold mean predictions would correlate negatively with the
+    held-out responses, and rounding noise is not a signal.)"""
+    spread = float((x.max(axis=0) - x.min(axis=0)).max(initial=0.0)) if len(x) else 0.0
+    return spread <= 1e-6 * max(1.0, float(np.abs(x).max(initial=0.0)))

@@ -275,6 +275,12 @@ def score_model(
         seconds=seconds,
         selection={"method": settings.selection, "max": maximum, "nested": nested},
         settings=settings.model_dump(),
-        data={**data.describe(), "split": split_kind(data.labels, settings.folds)},
+        data={**data.describe(), "split": _split_text(data, settings)},
         timing={"features": extracted - start, "fit": seconds - (extracted - start)},
     )
+
+
+def _split_text(data: NeuralData, settings: NeuralFitSettings) -> str:
+    if settings.cv == "brainscore":
+        return "brainscore: 10 random 90/10 splits (stratified where the labels allow)"
+    return split_kind(data.labels, settings.folds)
