@@ -61,12 +61,29 @@ def test_pickled_arrays_are_refused(tmp_path: Path) -> None:
     assert message.startswith("neural.regions: is a pickled (object) array")
 
 
-def test_nan_names_the_array_and_index(tmp_path: Path) -> None:
+def test_nan_is_a_missing_repetition_and_the_mean_skips_it(tmp_path: Path) -> None:
     responses = arrays()["responses"].copy()
     responses[1, 4, 2, 0] = np.nan
+    data = load_neural(write(tmp_path, responses=responses))
+    kept = np.delete(responses[:, 4, 2, 0], 1)
+    assert data.mean_responses()[4, 2, 0] == pytest.approx(kept.mean())
+    assert np.isfinite(data.mean_responses()).all()
+
+
+def test_non_finite_responses_name_the_array_and_index(tmp_path: Path) -> None:
+    responses = arrays()["responses"].copy()
+    responses[:, 4, 2, 0] = np.nan  # no repetition left for that image, neuron and bin
     assert error_of(write(tmp_path, responses=responses)) == (
-        "neural.responses: contains NaN at [1, 4, 2, 0]"
+        "neural.responses: has no finite repetition at [:, 4, 2, 0]"
     )
+    responses = arrays()["responses"].copy()
+    responses[2, 5, 1, 1] = np.inf
+    assert error_of(write(tmp_path, responses=responses)) == (
+        "neural.responses: contains infinity at [2, 5, 1, 1]"
+    )
+    averaged = arrays()["responses"][0].copy()  # no repetitions: a NaN is no missing one
+    averaged[3, 0, 1] = np.nan
+    assert "contains NaN at [3, 0, 1]" in error_of(write(tmp_path, responses=averaged), ceiling=0.5)
     bins = np.array([70.0, np.inf])
     assert "neural.bin_ms: contains infinity at [1]" in error_of(write(tmp_path, bin_ms=bins))
 

@@ -72,6 +72,24 @@ def test_the_ceiling_matches_its_analytic_value(noise: float, reps: int) -> None
     assert abs(got - want) < 4 * ceiling_se(want, reps, n, neurons), (got, want)
 
 
+def test_missing_repetitions_lower_the_ceiling_as_the_theory_says() -> None:
+    # a third of the repetitions missing at random (NaN), at least one kept per image: the
+    # ceiling targets the reliability of the mean of what is there, 1 / (1 + n E[1/r_i])
+    n, neurons, reps, noise = 300, 40, 6, 1.0
+    responses = signal_plus_noise(n, neurons, reps, noise, seed=4)
+    rng = np.random.default_rng(5)
+    drop = rng.random((reps, n, neurons, 1)) < 1 / 3
+    drop[0] &= ~drop[1:].all(axis=0)  # never every repetition
+    responses[drop] = np.nan
+    counts = (~drop).sum(axis=0)
+    want = 1 / (1 + noise**2 * float(np.mean(1 / counts)))
+    got = compute_ceiling(data_of(responses), seed=0).values["IT"][0]
+    effective = int(round(1 / float(np.mean(1 / counts))))
+    assert abs(got - want) < 4 * ceiling_se(want, effective, n, neurons), (got, want)
+    full = compute_ceiling(data_of(signal_plus_noise(n, neurons, reps, noise, seed=4)), seed=0)
+    assert got < full.values["IT"][0]  # fewer repetitions, a lower ceiling
+
+
 def test_pure_noise_has_no_normalised_fit() -> None:
     rng = np.random.default_rng(3)
     n, neurons, bins = 120, 30, 3

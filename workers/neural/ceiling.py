@@ -26,6 +26,7 @@ doubles it near 0, and a median over ``k`` neurons multiplies by ``sqrt(pi / 2) 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,17 +70,39 @@ def null_se(n_images: int, neurons: int) -> float:
 
 def neuron_reliability(responses: np.ndarray, seed: int, splits: int = SPLITS) -> np.ndarray:
     """``[neurons, bins]`` Spearman-Brown corrected split-half reliability of
-    ``responses`` ``[reps, N, neurons, bins]`` (at least two repetitions)."""
+    ``responses`` ``[reps, N, neurons, bins]`` (at least two repetitions). NaN marks a missing
+    repetition: each half averages the repetitions it has, and an image is left out of a
+    neuron's correlation when one half has none of its repetitions."""
     reps, n, neurons, bins = responses.shape
     half = reps // 2
     rng = np.random.default_rng(seed)
     total = np.zeros(neurons * bins)
+    missing = bool(np.isnan(responses).any())
     for _ in range(splits):
         order = rng.permutation(reps)
-        a = responses[order[:half]].mean(axis=0).reshape(n, -1)
-        b = responses[order[half : 2 * half]].mean(axis=0).reshape(n, -1)
-        total += pearson_columns(a, b)
+        if missing:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a half with no repetition
+                a = np.nanmean(responses[order[:half]], axis=0).reshape(n, -1)
+                b = np.nanmean(responses[order[half : 2 * half]], axis=0).reshape(n, -1)
+            total += pearson_complete(a, b)
+        else:
+            a = responses[order[:half]].mean(axis=0).reshape(n, -1)
+            b = responses[order[half : 2 * half]].mean(axis=0).reshape(n, -1)
+            total += pearson_columns(a, b)
     return spearman_brown(total / splits, reps / half).reshape(neurons, bins)
+
+
+def pearson_complete(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`pearson_columns` over the rows where both columns are finite, column by column
+    (0 for a column with fewer than 3 such rows)."""
+    both = np.isfinite(a) & np.isfinite(b)
+    out = np.zeros(a.shape[1], dtype=np.float64)
+    for k in range(a.shape[1]):
+        rows = both[:, k]
+        if rows.sum() >= 3:
+            out[k] = pearson_columns(a[rows, k : k + 1], b[rows, k : k + 1])[0]
+    return out
 
 
 @dataclass(frozen=True)

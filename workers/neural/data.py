@@ -6,7 +6,10 @@ Arrays:
 
 - ``stimuli``: uint8 ``[N,H,W]`` or ``[N,H,W,C]`` (C in 1, 3, 4), the images shown;
 - ``responses``: float ``[reps, N, neurons, bins]`` (repetitions kept: the ceiling is computed
-  from them, at least 2) or ``[N, neurons, bins]`` (trial averages: a ceiling must be given);
+  from them, at least 2) or ``[N, neurons, bins]`` (trial averages: a ceiling must be given).
+  With repetitions, NaN marks a missing one (recordings rarely repeat every image equally
+  often): the fit averages what is there, the ceiling correlates the images both halves saw
+  (per neuron). Every image needs one finite repetition per neuron and bin; infinity is refused;
 - ``regions`` (optional): ``[neurons]`` unicode strings (dtype ``U``; object arrays are pickles
   and are refused), e.g. ``V4``, ``IT``; absent: every neuron is in region ``all``;
 - ``bin_ms`` (optional): ``[bins]`` the bins' times after stimulus onset in ms (for display);
@@ -79,8 +82,9 @@ class NeuralData:
         return np.flatnonzero(self.regions == region)
 
     def mean_responses(self) -> np.ndarray:
-        """``[N, neurons, bins]``: the average over repetitions (what the model is fit to)."""
-        return np.asarray(self.responses.mean(axis=0))
+        """``[N, neurons, bins]``: the average over the repetitions there are (what the model
+        is fit to; NaN marks a missing repetition)."""
+        return np.asarray(np.nanmean(self.responses, axis=0))
 
     def bin_label(self, b: int) -> float | None:
         return None if self.bin_ms is None else float(self.bin_ms[b])
@@ -217,7 +221,13 @@ def _check_responses(r: np.ndarray, n_images: int) -> np.ndarray:
     if r4.shape[2] < 1 or r4.shape[3] < 1 or r4.shape[0] < 1:
         raise _err("responses", "holds no neurons, bins or repetitions", _desc(r))
     out = r4.astype(np.float64)
-    problem = _first_bad(out if r.ndim == 4 else out[0])
+    if r.ndim == 4 and out.shape[0] >= 2:  # NaN marks a missing repetition
+        problem = _first_bad(np.where(np.isnan(out), 0.0, out))  # infinity only
+        if problem is None and np.isnan(out).all(axis=0).any():
+            where = np.argwhere(np.isnan(out).all(axis=0))[0]
+            problem = f"has no finite repetition at [:, {', '.join(str(int(i)) for i in where)}]"
+    else:
+        problem = _first_bad(out if r.ndim == 4 else out[0])
     if problem:
         raise _err("responses", problem)
     return out
