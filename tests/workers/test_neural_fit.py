@@ -84,7 +84,7 @@ def test_missing_repetitions_lower_the_ceiling_as_the_theory_says() -> None:
     counts = (~drop).sum(axis=0)
     want = 1 / (1 + noise**2 * float(np.mean(1 / counts)))
     got = compute_ceiling(data_of(responses), seed=0).values["IT"][0]
-    effective = int(round(1 / float(np.mean(1 / counts))))
+    effective = round(1 / float(np.mean(1 / counts)))
     assert abs(got - want) < 4 * ceiling_se(want, effective, n, neurons), (got, want)
     full = compute_ceiling(data_of(signal_plus_noise(n, neurons, reps, noise, seed=4)), seed=0)
     assert got < full.values["IT"][0]  # fewer repetitions, a lower ceiling
