@@ -37,8 +37,17 @@ lint: install
 test-fast: install
 	$(VENV)/bin/pytest -q -m "not slow"
 
+# The tests marked background (two-node clusters, runner queues: mostly waiting on processes
+# they start) run in a second pytest process beside the rest, whose output follows at the end;
+# either failing fails the target.
 test: lint
-	$(VENV)/bin/pytest -q
+	@$(VENV)/bin/pytest -q -p no:cacheprovider -m background > .pytest-background.log 2>&1 & \
+	bg=$$!; \
+	$(VENV)/bin/pytest -q -m "not background"; fg=$$?; \
+	wait $$bg; bgrc=$$?; \
+	echo "--- the background tests (pytest -m background) ---"; cat .pytest-background.log; \
+	rm -f .pytest-background.log; \
+	[ $$fg -eq 0 ] && [ $$bgrc -eq 0 ]
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

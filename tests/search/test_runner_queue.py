@@ -27,7 +27,7 @@ from search.run.driver import run_search
 from search.run.runner import Runner
 from tests.search.search_helpers import fake_trainable, tiny_spec
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.background]
 ROOT = Path(__file__).resolve().parents[2]
 TRAINABLE = "tests.search.search_helpers:fake_trainable"
 FINISHED = ("completed", "pruned", "failed", "duplicate")
