@@ -27,21 +27,17 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from workers.data.pathfinder import DIFFICULTY, MATCHED, _disc_offsets, generate
+from workers.data.pathfinder import DIFFICULTY, MATCHED, find_dots, generate
 
 EIGHT = np.ones((3, 3), dtype=bool)
 MAX_TURN = 0.6  # space.spec.datasets.PathfinderDataset's default
 
 
-def dot_distances(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def dot_distances(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distance between each image's two dots, and which images showed exactly two."""
-    off = _disc_offsets(max(1.5, size / 16))
-    r = int(off.max())
-    disc = np.zeros((2 * r + 1, 2 * r + 1), dtype=bool)
-    disc[off[:, 0] + r, off[:, 1] + r] = True
     dist, found = [], []
-    for img in x > 0:
-        dots, n = ndimage.label(ndimage.binary_erosion(img, disc))
+    for img in x:
+        dots, n = find_dots(img)
         found.append(n == 2)
         if n == 2:
             (y0, x0), (y1, x1) = ndimage.center_of_mass(dots > 0, dots, [1, 2])
@@ -73,7 +69,7 @@ def figures(difficulty: str, size: int, images: int) -> dict[str, Any]:
         x, y = generate(images, size, length, distractors, MAX_TURN, seed=5, matched=matched)
         seconds = time.perf_counter() - started
         blobs = np.array([ndimage.label(img > 0, structure=EIGHT)[1] for img in x])
-        dist, found = dot_distances(x, size)
+        dist, found = dot_distances(x)
         key = "matched" if matched else "unmatched"
         out[key] = {
             "seconds": round(seconds, 2),

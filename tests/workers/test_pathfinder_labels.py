@@ -8,21 +8,17 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from workers.data.pathfinder import DIFFICULTY, _disc_offsets
+from workers.data.pathfinder import DIFFICULTY, find_dots
 from workers.data.pathfinder import generate as pathfinder
 
 EIGHT = np.ones((3, 3), dtype=bool)
 
 
-def _dot_blobs(img: np.ndarray, size: int) -> list[int] | None:
-    """The 8-connected blob under each of the image's dots (found by eroding with the dot's
-    disc: only a dot survives it), or None when the erosion does not find exactly two."""
-    off = _disc_offsets(max(1.5, size / 16))
-    r = int(off.max())
-    disc = np.zeros((2 * r + 1, 2 * r + 1), dtype=bool)
-    disc[off[:, 0] + r, off[:, 1] + r] = True
+def _dot_blobs(img: np.ndarray) -> list[int] | None:
+    """The 8-connected blob under each of the image's two dots, or None when the dots are not
+    found as exactly two."""
     blobs, _ = ndimage.label(img > 0, structure=EIGHT)
-    dots, n = ndimage.label(ndimage.binary_erosion(img > 0, disc))
+    dots, n = find_dots(img)
     if n != 2:
         return None
     return [int(np.bincount(blobs[dots == k]).argmax()) for k in (1, 2)]
@@ -37,7 +33,7 @@ def test_no_negative_is_connected_and_every_positive_is(difficulty: str, size: i
     x, y = pathfinder(2000, size, length, distractors, 0.6, seed=11)
     found = {0: 0, 1: 0}
     for img, label in zip(x, y, strict=True):
-        blobs = _dot_blobs(img, size)
+        blobs = _dot_blobs(img)
         if blobs is None:
             continue  # a dot the erosion could not isolate (a curve running along it)
         found[int(label)] += 1

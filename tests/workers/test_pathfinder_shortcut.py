@@ -12,19 +12,15 @@ import pytest
 from scipy import ndimage
 
 from workers.data import load_dataset
-from workers.data.pathfinder import DIFFICULTY, MATCHED, _disc_offsets
+from workers.data.pathfinder import DIFFICULTY, MATCHED, find_dots
 from workers.data.pathfinder import generate as pathfinder
 
 
-def _dot_distances(x: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+def _dot_distances(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distance between the two dots of each image, and which images showed exactly two."""
-    off = _disc_offsets(radius)
-    r = int(off.max())
-    disc = np.zeros((2 * r + 1, 2 * r + 1), dtype=bool)
-    disc[off[:, 0] + r, off[:, 1] + r] = True
     dist, found = [], []
-    for img in x > 0:
-        dots, n = ndimage.label(ndimage.binary_erosion(img, disc))
+    for img in x:
+        dots, n = find_dots(img)
         found.append(n == 2)
         if n == 2:
             (y0, x0), (y1, x1) = ndimage.center_of_mass(dots > 0, dots, [1, 2])
@@ -47,7 +43,7 @@ def test_dot_distance_tells_the_label_only_where_not_matched(
     length, distractors = DIFFICULTY[difficulty]
     x, y = pathfinder(400, 32, length, distractors, 0.6, seed=7, matched=matched)
     assert y.sum() == 200  # still balanced
-    dist, found = _dot_distances(x, 2.0)
+    dist, found = _dot_distances(x)
     assert found.mean() >= 0.95
     acc = _best_threshold_accuracy(dist, y[found])
     # the unmatched rows show the measure finds the cue where there is one
@@ -59,10 +55,10 @@ def test_hard_is_matched_too_and_loads_matched() -> None:
     assert MATCHED == {"easy": False, "medium": True, "hard": True}
     length, distractors = DIFFICULTY["hard"]
     x, y = pathfinder(300, 32, length, distractors, 0.6, seed=8, matched=True)
-    dist, found = _dot_distances(x, 2.0)
+    dist, found = _dot_distances(x)
     assert found.mean() >= 0.95 and _best_threshold_accuracy(dist, y[found]) <= 0.6
     unmatched = pathfinder(300, 32, length, distractors, 0.6, seed=8)
-    dist, found = _dot_distances(unmatched[0], 2.0)
+    dist, found = _dot_distances(unmatched[0])
     assert _best_threshold_accuracy(dist, unmatched[1][found]) >= 0.58
     # the loader generates the matched images for medium (the default difficulty)
     d = load_dataset("pathfinder:samples=64,size=32", 32, 1, 2, seed=3)

@@ -55,6 +55,25 @@ def _disc_offsets(radius: float) -> np.ndarray:
     return np.stack([dy[keep], dx[keep]], axis=1)
 
 
+def dot_radius(size: int) -> float:
+    """The radius of the marked dots in images of ``size`` px."""
+    return max(1.5, size / 16)  # 2 px at 32 px: a disc, not a 1-px "+"
+
+
+def find_dots(img: np.ndarray) -> tuple[np.ndarray, int]:
+    """The dots of one image as a model would find them (for checks, not generation): the
+    pixels that survive an erosion by the dot's disc, labelled (8-connected), and their count.
+    A 1-px curve never survives it; a dot does."""
+    from scipy import ndimage
+
+    off = _disc_offsets(dot_radius(img.shape[0]))
+    r = int(off.max())
+    disc = np.zeros((2 * r + 1, 2 * r + 1), dtype=bool)
+    disc[off[:, 0] + r, off[:, 1] + r] = True
+    labels, count = ndimage.label(ndimage.binary_erosion(img > 0, disc), np.ones((3, 3)))
+    return labels, int(count)
+
+
 class _Geometry:
     """Sizes derived from the image size so that the task looks alike at every resolution."""
 
@@ -68,14 +87,14 @@ class _Geometry:
         self.gap = _disc_offsets(max(1.0, size / 64 - 0.5) + 1.0)  # clearance between curves
         # The dots must stand out from the 1-px curves at small sizes: a radius-1 '+' was hardly
         # a marker, and no model learnt the task (val acc at chance) until it became a disc.
-        dot_radius = max(1.5, size / 16)  # 2 px at 32 px: a disc, not a 1-px "+"
-        self.dot = _disc_offsets(dot_radius)
+        radius = dot_radius(size)
+        self.dot = _disc_offsets(radius)
         # A dot's clearance: one pixel more than the dot, so that two dots (or a dot and a
         # curve's clearance) never share an edge or a corner: a negative's two curves stay two
         # 8-connected blobs (with the dot itself as clearance, 2.6% of easy negatives at 32 px
         # had their dots touching).
-        self.dot_clear = _disc_offsets(dot_radius + 1.0)
-        self.margin = int(np.ceil(dot_radius))  # keeps the end dots on the canvas
+        self.dot_clear = _disc_offsets(radius + 1.0)
+        self.margin = int(np.ceil(radius))  # keeps the end dots on the canvas
 
     def curves(self, rng: np.random.Generator, m: int) -> np.ndarray:
         """``m`` smooth random curves as dense centre-line points [m, P, 2] (y, x), floats.
