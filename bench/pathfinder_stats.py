@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from workers.data.pathfinder import DIFFICULTY, MATCHED, find_dots, generate
+from workers.data.pathfinder import DIFFICULTY, MATCHED, dot_distance, generate
 
 EIGHT = np.ones((3, 3), dtype=bool)
 MAX_TURN = 0.6  # space.spec.datasets.PathfinderDataset's default
@@ -35,14 +35,8 @@ MAX_TURN = 0.6  # space.spec.datasets.PathfinderDataset's default
 
 def dot_distances(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distance between each image's two dots, and which images showed exactly two."""
-    dist, found = [], []
-    for img in x:
-        dots, n = find_dots(img)
-        found.append(n == 2)
-        if n == 2:
-            (y0, x0), (y1, x1) = ndimage.center_of_mass(dots > 0, dots, [1, 2])
-            dist.append(np.hypot(y0 - y1, x0 - x1))
-    return np.array(dist), np.array(found)
+    found = [dot_distance(img) for img in x]
+    return np.array([d for d in found if d is not None]), np.array([d is not None for d in found])
 
 
 def threshold_accuracy(dist: np.ndarray, y: np.ndarray) -> float:

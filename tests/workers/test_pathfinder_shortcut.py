@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from workers.data import load_dataset
-from workers.data.pathfinder import DIFFICULTY, MATCHED, find_dots
+from workers.data.pathfinder import DIFFICULTY, MATCHED, dot_distance
 from workers.data.pathfinder import generate as pathfinder
 
 
 def _dot_distances(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distance between the two dots of each image, and which images showed exactly two."""
-    dist, found = [], []
-    for img in x:
-        dots, n = find_dots(img)
-        found.append(n == 2)
-        if n == 2:
-            (y0, x0), (y1, x1) = ndimage.center_of_mass(dots > 0, dots, [1, 2])
-            dist.append(np.hypot(y0 - y1, x0 - x1))
-    return np.array(dist), np.array(found)
+    """The distance between each image's two dots, and which images showed exactly two."""
+    found = [dot_distance(img) for img in x]
+    return np.array([d for d in found if d is not None]), np.array([d is not None for d in found])
 
 
 def _best_threshold_accuracy(dist: np.ndarray, y: np.ndarray) -> float:

@@ -74,6 +74,18 @@ def find_dots(img: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, int(count)
 
 
+def dot_distance(img: np.ndarray) -> float | None:
+    """The distance between the centres of one image's two dots (:func:`find_dots`), or None
+    when they are not found as exactly two."""
+    from scipy import ndimage
+
+    dots, n = find_dots(img)
+    if n != 2:
+        return None
+    (y0, x0), (y1, x1) = ndimage.center_of_mass(dots > 0, dots, [1, 2])
+    return float(np.hypot(y0 - y1, x0 - x1))
+
+
 class _Geometry:
     """Sizes derived from the image size so that the task looks alike at every resolution."""
 
