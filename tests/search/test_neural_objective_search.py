@@ -83,7 +83,8 @@ def test_every_completed_trial_records_its_fit_and_table(fit_search) -> None:
     for row in completed:
         assert isinstance(row.neural_fit, float) and row.neural_fit > 0.2
         table = row.neural
-        assert table is not None and table["best"]["normalized"] == row.neural_fit
+        assert table is not None and table["selection"]["nested"]["objective"] == row.neural_fit
+        assert table["selection"]["max"] == table["best"]["normalized"]  # the optimistic one
         assert {r["layer"] for r in table["rows"]} == {
             layer["name"] for layer in row.arch["layers"]
         }
