@@ -37,9 +37,10 @@ lint: install
 test-fast: install
 	$(VENV)/bin/pytest -q -m "not slow"
 
-# The tests marked background (two-node clusters, runner queues: mostly waiting on processes
-# they start) run in a second pytest process beside the rest, whose output follows at the end;
-# either failing fails the target.
+# The tests marked background (the runner queue: mostly waiting on the runners they start) run
+# in a second pytest process beside the rest, whose output follows at the end; either failing
+# fails the target. The two-node cluster tests stay in the first: their health-check timings
+# are what they test, and a neighbour's load changes them.
 test: lint
 	@$(VENV)/bin/pytest -q -p no:cacheprovider -m background > .pytest-background.log 2>&1 & \
 	bg=$$!; \

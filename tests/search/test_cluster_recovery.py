@@ -28,13 +28,7 @@ from space.status import FINISHED_TRIAL
 from tests.search.cluster_helpers import LocalCluster, Started, session_pids
 from tests.search.search_helpers import spec_data
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.slow,
-    pytest.mark.ray,
-    pytest.mark.postgres,
-    pytest.mark.background,
-]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.ray, pytest.mark.postgres]
 
 CONVNAS = str(Path(sys.executable).parent / "convnas")
 TIMEOUT = 240
