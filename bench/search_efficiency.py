@@ -263,15 +263,12 @@ def _run_job(job: Job) -> tuple[Job, list[Outcome]]:
 
 
 def run_all(jobs: list[Job], table: Path, workers: int) -> dict[Job, list[Outcome]]:
-    started, out = time.perf_counter(), {}
+    started = time.perf_counter()
     if workers <= 1:
         _init(str(table))
-        results = map(_run_job, jobs)
-        out = _collect(results, len(jobs), started)
-    else:
-        with ProcessPoolExecutor(workers, initializer=_init, initargs=(str(table),)) as pool:
-            out = _collect(pool.map(_run_job, jobs, chunksize=4), len(jobs), started)
-    return out
+        return _collect(map(_run_job, jobs), len(jobs), started)
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(str(table),)) as pool:
+        return _collect(pool.map(_run_job, jobs, chunksize=4), len(jobs), started)
 
 
 def _collect(results: Any, total: int, started: float) -> dict[Job, list[Outcome]]:

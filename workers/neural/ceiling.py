@@ -97,12 +97,16 @@ def pearson_complete(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """:func:`pearson_columns` over the rows where both columns are finite, column by column
     (0 for a column with fewer than 3 such rows)."""
     both = np.isfinite(a) & np.isfinite(b)
+    count = both.sum(axis=0)
+    a, b = np.where(both, a, 0.0), np.where(both, b, 0.0)
+    a = np.where(both, a - a.sum(axis=0) / np.maximum(count, 1), 0.0)
+    b = np.where(both, b - b.sum(axis=0) / np.maximum(count, 1), 0.0)
+    num = (a * b).sum(axis=0)
+    den = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    ok = (count >= 3) & (den > 1e-12 * max(1.0, float(np.abs(num).max(initial=0.0))))
     out = np.zeros(a.shape[1], dtype=np.float64)
-    for k in range(a.shape[1]):
-        rows = both[:, k]
-        if rows.sum() >= 3:
-            out[k] = pearson_columns(a[rows, k : k + 1], b[rows, k : k + 1])[0]
-    return out
+    np.divide(num, den, out=out, where=ok)
+    return np.clip(out, -1.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -222,9 +222,11 @@ def _check_responses(r: np.ndarray, n_images: int) -> np.ndarray:
         raise _err("responses", "holds no neurons, bins or repetitions", _desc(r))
     out = r4.astype(np.float64)
     if r.ndim == 4 and out.shape[0] >= 2:  # NaN marks a missing repetition
-        problem = _first_bad(np.where(np.isnan(out), 0.0, out))  # infinity only
-        if problem is None and np.isnan(out).all(axis=0).any():
-            where = np.argwhere(np.isnan(out).all(axis=0))[0]
+        missing = np.isnan(out)
+        problem = _first_bad(np.where(missing, 0.0, out))  # infinity only
+        none_left = missing.all(axis=0)
+        if problem is None and none_left.any():
+            where = np.argwhere(none_left)[0]
             problem = f"has no finite repetition at [:, {', '.join(str(int(i)) for i in where)}]"
     else:
         problem = _first_bad(out if r.ndim == 4 else out[0])
