@@ -76,11 +76,17 @@ def _short(node_id: str) -> str:
 
 
 def _wait_then_kill(
-    local: LocalCluster, engine: Engine, node_b: str, driver: Any, need_done: bool = True
+    local: LocalCluster,
+    engine: Engine,
+    node_b: str,
+    driver: Any,
+    need_done: bool = True,
+    avoid: tuple[int, ...] = (),
 ) -> list[int]:
     """Once a trial has completed on node_b (unless not ``need_done``) and another trains
     there, kill node_b (its raylet and workers); returns the numbers of the trials it was
-    training."""
+    training. Not while that trial's recorded epochs are its last or in ``avoid`` (ASHA's
+    rungs): the trial may be ending right then, and the kill would find nothing to retry."""
     worker = next(s for s in reversed(local.started) if s.log.name == "node_b.log")
     deadline = time.monotonic() + SEARCH_TIMEOUT
     while time.monotonic() < deadline:
@@ -88,7 +94,11 @@ def _wait_then_kill(
         rows = _trials(engine)
         on_b = [t for t in rows if t.node and t.node.endswith(_short(node_b))]
         done = [t for t in on_b if t.status == "completed" and t.checkpoint]
-        busy = [t for t in on_b if t.status == "running" and t.epochs >= 1]
+        busy = [
+            t
+            for t in on_b
+            if t.status == "running" and 1 <= t.epochs < EPOCHS and t.epochs not in avoid
+        ]
         if busy and (done or not need_done):
             worker.kill()
             return [t.number for t in busy]
@@ -97,9 +107,9 @@ def _wait_then_kill(
 
 
 def _run_search(
-    local: LocalCluster, pg_url: str, retries: int, scheduler: str = "fifo"
+    local: LocalCluster, pg_url: str, retries: int, scheduler: str = "fifo", trials: int = TRIALS
 ) -> tuple[Any, Path, Path]:
-    data = spec_data("cluster", trials=TRIALS, concurrency=2, epochs=EPOCHS, scheduler=scheduler)
+    data = spec_data("cluster", trials=trials, concurrency=2, epochs=EPOCHS, scheduler=scheduler)
     data["search"]["retries"] = retries
     spec = local.root / "spec.yaml"
     spec.write_text(yaml.safe_dump(data))
@@ -194,6 +204,9 @@ def test_a_search_spreads_over_two_nodes_and_survives_losing_one(
 # ASHA's rungs for EPOCHS = 15 (grace period 2, reduction factor 2): a trial it stops has
 # trained exactly one of these many epochs.
 RUNGS = (2, 4, 8)
+# ASHA stops most trials at epoch 2 or 4: more of them, so that the search cannot end before
+# node_b has trained one past its first epoch (with 6, it once ended in 12 s on the head alone).
+ASHA_TRIALS = 12
 
 
 def _epoch_rows(engine: Engine, numbers: list[int]) -> dict[int, list[TrialMetric]]:
@@ -222,8 +235,10 @@ def test_under_asha_a_retried_trial_resumes_from_its_checkpoint_at_the_right_run
     started = time.monotonic()
     engine = create_db_engine(pg_url)
     try:
-        driver, _, _ = _run_search(local, pg_url, retries=1, scheduler="asha")
-        killed = _wait_then_kill(local, engine, nodes["node_b"], driver, need_done=False)
+        driver, _, _ = _run_search(local, pg_url, 1, scheduler="asha", trials=ASHA_TRIALS)
+        killed = _wait_then_kill(
+            local, engine, nodes["node_b"], driver, need_done=False, avoid=RUNGS
+        )
         _finish(driver)
         rows = {t.number: t for t in _trials(engine)}
         epochs = _epoch_rows(engine, killed)
@@ -231,7 +246,7 @@ def test_under_asha_a_retried_trial_resumes_from_its_checkpoint_at_the_right_run
     finally:
         engine.dispose()
     print(f"ASHA cluster search took {time.monotonic() - started:.0f}s; killed: {killed}")
-    assert search.status == "succeeded" and search.finished == TRIALS
+    assert search.status == "succeeded" and search.finished == ASHA_TRIALS
     assert killed
     for number in killed:
         trial = rows[number]
