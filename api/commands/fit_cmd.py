@@ -315,22 +315,38 @@ def fit(
 def synth(
     out: Annotated[Path, typer.Argument(help="The .npz file to write.")],
     kind: Annotated[
-        str, typer.Option(help="model (responses from a hidden model) | noise.")
+        str,
+        typer.Option(
+            help="model (one bin of a hidden model's units) | realistic (nonlinear, spread "
+            "over bins, realistic ceilings: examples/neural_synthetic.yaml) | noise."
+        ),
     ] = "model",
     arch: Annotated[
-        str, typer.Option(help="The hidden model: a preset name or arch file.")
-    ] = "rgc_shallow",
+        str | None,
+        typer.Option(
+            help="The hidden model: a preset name or arch file (default: rgc_shallow; "
+            "realistic: a member of examples/neural_synthetic.yaml's space)."
+        ),
+    ] = None,
     input_size: Annotated[
-        int | None, typer.Option("--input-size", help="Override the hidden arch's input size.")
-    ] = 128,
+        int | None,
+        typer.Option("--input-size", help="Override the hidden arch's input size (model: 128)."),
+    ] = None,
     layer: Annotated[
-        str, typer.Option(help="The hidden model's layer the neurons read.")
-    ] = "conv4",
-    bin: Annotated[int, typer.Option("--bin", help="The bin (model step) of the response.")] = 5,
+        str | None,
+        typer.Option(help="The hidden model's layer the neurons read (conv4; realistic: conv3)."),
+    ] = None,
+    bin: Annotated[
+        int | None,
+        typer.Option("--bin", help="The bin (model step) of the response, or its peak (5; 6)."),
+    ] = None,
     bins: Annotated[int, typer.Option(help="Response bins.")] = 8,
-    noise: Annotated[float, typer.Option(help="Noise sd per repetition (signal sd is 1).")] = 1.0,
+    noise: Annotated[
+        float | None,
+        typer.Option(help="Noise sd per repetition (signal sd is 1; model and noise: 1.0)."),
+    ] = None,
     reps: Annotated[int, typer.Option(help="Repetitions per image.")] = 4,
-    images: Annotated[int, typer.Option(help="Images.")] = 200,
+    images: Annotated[int | None, typer.Option(help="Images (200; realistic: 400).")] = None,
     neurons: Annotated[int, typer.Option(help="Neurons.")] = 40,
     region: Annotated[str, typer.Option(help="The neurons' region name.")] = "IT",
     seed: Annotated[
@@ -341,17 +357,17 @@ def synth(
     """Write synthetic neural data whose true ceiling, layer and bin are known."""
     console = make_console(stderr=True)
     with user_errors(as_json):
-        from workers.neural.synthetic import make_synthetic
+        from workers.neural.synthetic import default_input_size, make_synthetic
 
-        if kind not in ("model", "noise"):
-            raise SpecError([Problem("--kind", "must be model or noise", kind)])
-        console.print(f"generating {kind} responses ({images} images) ...")
+        if kind not in ("model", "noise", "realistic"):
+            raise SpecError([Problem("--kind", "must be model, realistic or noise", kind)])
+        console.print(f"generating {kind} responses ...")
         try:
             truth = make_synthetic(
                 out,
-                kind="model" if kind == "model" else "noise",
+                kind="model" if kind == "model" else "noise" if kind == "noise" else "realistic",
                 arch=arch,
-                input_size=input_size,
+                input_size=default_input_size(kind, input_size),
                 layer=layer,
                 bin=bin,
                 bins=bins,
@@ -367,29 +383,39 @@ def synth(
             if isinstance(exc, ConvnasError):
                 raise
             raise ConvnasError(str(exc)) from None
+        hidden = _save_hidden(out, truth)
     if as_json:
         print_json({"ok": True, **truth})
         return
+    _print_truth(out, truth, hidden, region, seed)
+
+
+def _save_hidden(out: Path, truth: dict[str, Any]) -> Path | None:
+    """The realistic kind's built-in hidden arch, saved beside the data so it can be fit."""
+    from space.arch import arch_from_data, save_arch
+
+    if "hidden_arch" not in truth:
+        return None
+    path = out.with_name(out.stem + ".hidden.yaml")
+    save_arch(arch_from_data(truth.pop("hidden_arch"), "hidden arch"), path)
+    truth["hidden_arch_file"] = str(path)
+    return path
+
+
+def _print_truth(
+    out: Path, truth: dict[str, Any], hidden: Path | None, region: str, seed: int
+) -> None:
     typer.echo(f"wrote {out}")
-    for key in (
-        "kind",
-        "arch",
-        "input_size",
-        "layer",
-        "bin",
-        "reps",
-        "noise",
-        "ceiling",
-        "best_raw",
-        "best_normalized",
-    ):
+    keys = ("kind", "arch", "input_size", "layer", "bin", "reps", "noise", "ceiling")
+    more = ("reliability_at_peak", "best_raw", "best_normalized", "hidden_arch_file")
+    for key in (*keys, *more):
         if key in truth:
             typer.echo(f"  {key}: {truth[key]}")
-    if kind == "model":
-        size = f" --input-size {truth['input_size']}"
-        typer.echo(
-            f"fit it: convnas fit {arch} --neural {out}{size} --region {region} --seed {seed}"
-        )
+    if truth["kind"] == "noise":
+        return
+    arch = str(hidden) if hidden is not None else truth["arch"]
+    size = f" --input-size {truth['input_size']}" if hidden is None else " --layers all"
+    typer.echo(f"fit it: convnas fit {arch} --neural {out}{size} --region {region} --seed {seed}")
 
 
 def register(app: typer.Typer) -> None:
