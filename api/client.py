@@ -35,6 +35,7 @@ from search.service import (
     TrialDetail,
     TrialQuery,
     check_export_target,
+    checked_note,
     render_export,
 )
 from space.errors import ConvnasError, Problem
@@ -126,6 +127,13 @@ class ApiClient:
     def delete(self, ref: str | int) -> ActionOut:
         return ActionOut.model_validate(self._json("DELETE", _search(ref)))
 
+    def set_search_note(self, ref: str | int, note: str | None) -> SearchOut:
+        """Set or clear (None or blank) a search's note; checked here first, as a local call
+        checks it (a lone surrogate from a command line's bytes could not even be sent)."""
+        body = {"note": checked_note(note)}
+        data = self._json("PUT", f"{_search(ref)}/note", json=body)
+        return SearchOut.model_validate(data)
+
     # ---------------------------------------------------------------------------------------
     # trials
     # ---------------------------------------------------------------------------------------
@@ -141,12 +149,19 @@ class ApiClient:
             "flops_min": query.flops_min,
             "flops_max": query.flops_max,
             "cell_kind": query.cell_kind,
+            "param": list(query.param) or None,
         }
         path = f"{_search(ref)}/trials"
         return self._pages(path, params, LeaderboardPage, query.limit, query.offset)
 
     def trial(self, ref: str | int, number: int) -> TrialDetail:
         return TrialDetail.model_validate(self._json("GET", f"{_search(ref)}/trials/{number}"))
+
+    def set_trial_note(self, ref: str | int, number: int, note: str | None) -> TrialDetail:
+        """Set or clear a trial's note (checked here first, as set_search_note)."""
+        body = {"note": checked_note(note)}
+        data = self._json("PUT", f"{_search(ref)}/trials/{number}/note", json=body)
+        return TrialDetail.model_validate(data)
 
     def export(
         self,

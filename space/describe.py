@@ -153,9 +153,11 @@ class _Lister(SpaceWalk):
         super().__init__(spec)
         self.params: list[ParamInfo] = []
         self.ties: list[TieInfo] = []
+        self.domains: dict[str, SearchDomain] = {}
 
     def param(self, label: str, domain: SearchDomain, condition: str | None) -> Any:
         self.params.append(ParamInfo(label, domain.describe(), condition, domain.size()))
+        self.domains.setdefault(label, domain)
         return UNKNOWN
 
     def tied(self, label: str, tie: TieLeaf, condition: str | None) -> None:
@@ -319,6 +321,14 @@ class _Counter:
         rest = rest * self.fields(spec.resize, A.Resize) * self.fields(spec.init, A.Init)
         rest = rest * _count(domain_of(spec.crop_depthwise))
         return body * rest
+
+
+def param_domains(spec: SearchSpec) -> dict[str, SearchDomain]:
+    """Each searched parameter's label and domain, in sampling order (the labels a trial's
+    sampled values are stored under)."""
+    lister = _Lister(spec)
+    lister.run()
+    return lister.domains
 
 
 def describe(spec: SearchSpec) -> SpaceDescription:

@@ -39,6 +39,7 @@ BOARD_FLAGS = {
     "params_max": "--params-max",
     "flops_max": "--flops-max",
     "cell_kind": "--cell-kind",
+    "param": "--param",
 }
 
 
@@ -73,6 +74,14 @@ def leaderboard_cmd(
         str | None,
         typer.Option("--cell-kind", help="Only archs using this cell kind (none: feedforward)."),
     ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="Only trials whose sampled value matches, repeatable: LABEL:LOW..HIGH (numbers, "
+            "inclusive, either end optional) or LABEL=V1,V2 (labels: convnas space describe).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
@@ -92,6 +101,7 @@ def leaderboard_cmd(
             params_max=params_max,
             flops_max=flops_max,
             cell_kind=cell_kind,
+            param=tuple(param or ()),
         )
         with search_backend(db, server) as api:
             page = api.trials(search, query)

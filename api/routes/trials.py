@@ -15,6 +15,7 @@ from api.security import read_access
 from search import service
 from search.service import (
     MAX_AMOUNT,
+    MAX_PARAM_FILTERS,
     SORT_COLUMNS,
     LeaderboardPage,
     TrialDetail,
@@ -70,12 +71,20 @@ def list_trials(
     cell_kind: Annotated[
         str | None, one_of(CELL_KINDS, "Only archs using this cell kind (none: feedforward)")
     ] = None,
+    param: Annotated[
+        list[str] | None,
+        Query(
+            description="A filter on a sampled value, repeatable (all must hold): "
+            "LABEL:LOW..HIGH (numbers, inclusive, either end optional) or LABEL=V1,V2",
+            max_length=MAX_PARAM_FILTERS,
+        ),
+    ] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> LeaderboardPage | Response:
     query = TrialQuery(
         sort=sort, status=status, pareto=pareto, limit=limit, offset=offset,
         params_min=params_min, params_max=params_max, flops_min=flops_min,
-        flops_max=flops_max, cell_kind=cell_kind,
+        flops_max=flops_max, cell_kind=cell_kind, param=tuple(param or ()),
     )  # fmt: skip
     if format == "csv":
         # trials_csv checks the search and the query before the first byte is sent.

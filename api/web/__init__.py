@@ -10,10 +10,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api.web import vendor
 from api.web.pages import STATIC, router
 
 
 def install(app: FastAPI) -> None:
     """Serve the pages and their assets from ``app``."""
     app.include_router(router)
+    app.include_router(vendor.router)  # before the /static mount, which would answer first
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -22,7 +22,7 @@ from api.web.compare_view import comparison, parse_refs
 from api.web.search_view import best_plot, cells_plot, front_plot, neural_axis
 from api.web.trial_view import trial_context
 from search import service
-from search.service import InvalidRequest, NotFound, TrialQuery
+from search.service import MAX_PARAM_FILTERS, InvalidRequest, NotFound, SearchOut, TrialQuery
 from space.arch import CELL_KINDS
 from space.status import SearchStatus, TrialStatus
 from space.trial_fields import FIELDS
@@ -150,6 +150,9 @@ def launch_page(request: Request) -> Any:
     return _page(request, "launch.html", {"example": SPEC_YAML_EXAMPLE})
 
 
+Params = Annotated[list[str] | None, Query(max_length=MAX_PARAM_FILTERS)]
+
+
 @router.get("/searches/{ref}", name="web_search")
 def search_page(
     request: Request,
@@ -158,46 +161,91 @@ def search_page(
     sort: str | None = None,
     status: str | None = None,
     cell_kind: str | None = None,
+    param: Params = None,
     offset: int = 0,
 ) -> Any:
     if (refused := _guarded(request)) is not None:
         return refused
-    query = TrialQuery(
-        sort=sort or None, status=status or None, cell_kind=cell_kind or None,
-        limit=PAGE, offset=offset,
-    )  # fmt: skip
     try:
         search = service.get_search(engine, _ref(ref))
-        board = service.trials(engine, search.id, query)
+        board = _board(engine, search, sort, status, cell_kind, param, offset)
         front = service.pareto(engine, search.id)
         charts = service.search_charts(engine, search.id)
     except NotFound as exc:
         return _error(request, 404, "Not found", str(exc))
     except InvalidRequest as exc:
         return _error(request, 422, "Bad request", _problem_text(exc))
-    kept = {"status": status or "", "cell_kind": cell_kind or ""}
     neural = neural_axis(search, charts)
     return _page(
         request,
         "search.html",
         {
-            "search": search,
-            "board": board,
+            **board,
             "duration": fmt.span(search.started_at, search.finished_at),
-            "columns": _headers(board.sort, {**kept}, board.shown_columns()),
-            "kept": kept,
-            "status_filters": STATUS_FILTERS,
-            "cell_filters": CELL_FILTERS,
             "live": search.status in LIVE,
-            "pager": _pager(board.total, offset, PAGE, {"sort": board.sort, **kept}),
-            "export_query": urlencode({k: v for k, v in kept.items() if v}),
-            "plot": front_plot(search.id, front, board, neural),
+            "plot": front_plot(search.id, front, board["board"], neural),
             "plot_neural": neural,
             "best_plot": best_plot(charts),
             "cells_plot": cells_plot(charts),
             "completed": charts.completed,
         },
     )
+
+
+@router.get("/searches/{ref}/board", name="web_board")
+def board_fragment(
+    request: Request,
+    engine: Engine_,
+    ref: str,
+    sort: str | None = None,
+    status: str | None = None,
+    cell_kind: str | None = None,
+    param: Params = None,
+    offset: int = 0,
+) -> Any:
+    """The leaderboard alone (the search page's own markup): what brushing a plot, the filter
+    form and the live view swap in without reloading the page."""
+    if (refused := _guarded(request)) is not None:
+        return refused
+    try:
+        search = service.get_search(engine, _ref(ref))
+        board = _board(engine, search, sort, status, cell_kind, param, offset)
+    except NotFound as exc:
+        return _error(request, 404, "Not found", str(exc))
+    except InvalidRequest as exc:
+        return _error(request, 422, "Bad request", _problem_text(exc))
+    return _page(request, "_board.html", board)
+
+
+def _board(
+    engine: Engine,
+    search: SearchOut,
+    sort: str | None,
+    status: str | None,
+    cell_kind: str | None,
+    param: list[str] | None,
+    offset: int,
+) -> dict[str, Any]:
+    """A leaderboard page of ``search`` and what its markup shows: the columns with their sort
+    links, the filters kept in every link, the pager."""
+    # The form writes its filters space-separated in one field (no label holds a space).
+    params = tuple(part for text in param or () for part in text.split())
+    query = TrialQuery(
+        sort=sort or None, status=status or None, cell_kind=cell_kind or None,
+        param=params, limit=PAGE, offset=offset,
+    )  # fmt: skip
+    board = service.trials(engine, search.id, query)
+    kept: dict[str, Any] = {"status": status or "", "cell_kind": cell_kind or "", "param": params}
+    return {
+        "search": search,
+        "board": board,
+        "columns": _headers(board.sort, kept, board.shown_columns()),
+        "kept": kept,
+        "status_filters": STATUS_FILTERS,
+        "cell_filters": CELL_FILTERS,
+        "pager": _pager(board.total, offset, PAGE, {"sort": board.sort, **kept}),
+        "export_query": _query(kept),
+    }
 
 
 @router.get("/searches/{ref}/trials/{number}", name="web_trial")
@@ -242,7 +290,12 @@ def _ref(ref: str) -> str:
     return text
 
 
-def _headers(sort: str, kept: dict[str, str], shown: Sequence[str]) -> list[dict[str, Any]]:
+def _query(values: dict[str, Any]) -> str:
+    """A link's query: the values set (a list repeats its name)."""
+    return urlencode({k: v for k, v in values.items() if v}, doseq=True)
+
+
+def _headers(sort: str, kept: dict[str, Any], shown: Sequence[str]) -> list[dict[str, Any]]:
     """Each shown column's heading, its sort link (a click on the sorted column reverses it),
     the aria-sort state and how its cells show their values."""
     key, descending = sort.lstrip("+-"), sort.startswith("-")
@@ -257,15 +310,14 @@ def _headers(sort: str, kept: dict[str, str], shown: Sequence[str]) -> list[dict
             if f.key == key:
                 head["aria"] = "descending" if descending else "ascending"
                 natural = "+" if descending else "-"
-            params = {"sort": natural + f.key, **{k: v for k, v in kept.items() if v}}
-            head["href"] = "?" + urlencode(params)
+            head["href"] = "?" + _query({"sort": natural + f.key, **kept})
         out.append(head)
     return out
 
 
-def _pager(total: int, offset: int, size: int, kept: dict[str, str]) -> dict[str, Any]:
+def _pager(total: int, offset: int, size: int, kept: dict[str, Any]) -> dict[str, Any]:
     def link(at: int) -> str:
-        return "?" + urlencode({**{k: v for k, v in kept.items() if v}, "offset": at})
+        return "?" + _query({**kept, "offset": at})
 
     last = max((total - 1) // size * size, 0)
     return {

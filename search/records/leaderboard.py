@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from search.errors import InvalidRequest, NotFound
 from search.records.db import Search, Trial, encode_cells
+from search.records.param_filters import parse_filters, search_domains
 from search.records.pareto import Goal, Ranked
 from space.arch import CELL_KINDS
 from space.spec import Objective
@@ -51,6 +52,7 @@ class TrialQuery:
     flops_min: int | None = None
     flops_max: int | None = None
     cell_kind: str | None = None
+    param: tuple[str, ...] = ()
 
 
 # A range filter of the table without its TrialQuery bounds would be silently ignored.
@@ -175,6 +177,9 @@ def board_of(search: Search, query: TrialQuery) -> Board:
             where.append(col <= high)
     if query.cell_kind is not None:
         where.append(cell_filter(query.cell_kind))
+    if query.param:
+        filters = parse_filters(query.param, search_domains(search))
+        where.extend(f.clause() for f in filters)
     return Board(search.id, sort, column, goal, query.status is not None, tuple(where))
 
 

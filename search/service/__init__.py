@@ -19,10 +19,13 @@ from search.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
 from search.records.db import DatabaseError, NoDatabase, create_db_engine, get_engine
 from search.records.export import render as render_export
 from search.records.leaderboard import MAX_AMOUNT, MAX_OFFSET, SORT_COLUMNS, TrialQuery
+from search.records.param_filters import MAX_PARAM_FILTERS
 from search.records.schema_lock import SchemaLockTimeout
 from search.service.charts import ImportanceOut, SearchCharts, importance, search_charts
 from search.service.health import HealthOut, RunnerOut, health, unreachable
 from search.service.metrics import MetricsOut, metrics
+from search.service.notes import MAX_NOTE_CHARS, checked_note, set_search_note, set_trial_note
+from search.service.plots import ContourOut, CurvesOut, ExploreOut, contour, curves, explore
 from search.service.policy import Limits, policy_problems
 from search.service.presets import preset, presets
 from search.service.schemas import (
@@ -71,13 +74,18 @@ __all__ = [
     "BOARD_COLUMNS",
     "DEFAULT_MAX_DATASET_PIXELS",
     "MAX_AMOUNT",
+    "MAX_NOTE_CHARS",
     "MAX_OFFSET",
+    "MAX_PARAM_FILTERS",
     "SORT_COLUMNS",
     "ActionOut",
     "AttemptOut",
     "Conflict",
+    "ContourOut",
+    "CurvesOut",
     "DatabaseError",
     "EpochOut",
+    "ExploreOut",
     "ExportOut",
     "HealthOut",
     "ImportanceOut",
@@ -106,9 +114,13 @@ __all__ = [
     "ValidationOut",
     "cancel",
     "check_export_target",
+    "checked_note",
+    "contour",
     "create_db_engine",
     "csv_text",
+    "curves",
     "delete",
+    "explore",
     "export",
     "get_engine",
     "get_search",
@@ -124,6 +136,8 @@ __all__ = [
     "render_export",
     "resume",
     "search_charts",
+    "set_search_note",
+    "set_trial_note",
     "shown_columns",
     "submit",
     "trial",

@@ -75,7 +75,15 @@
         document.getElementById("live-failed").textContent = s.failed;
         const status = document.getElementById("live-status");
         status.textContent = s.status;
-        if (s.status !== summary.dataset.status || String(s.finished) !== summary.dataset.finished) {
+        const changed = s.status !== summary.dataset.status || String(s.finished) !== summary.dataset.finished;
+        // Not while a note is being written (note.js marks it): its words would be lost.
+        if (changed && window.convnasRefreshPlots) {
+          // The search page redraws its plots and leaderboard in place (brushes kept).
+          summary.dataset.status = s.status;
+          summary.dataset.finished = String(s.finished);
+          await window.convnasRefreshPlots().catch(() => {});
+          if (s.status !== "running" && s.status !== "queued") return;
+        } else if (changed && !document.querySelector('[data-dirty="yes"]')) {
           window.location.reload();
           return;
         }

@@ -1,0 +1,366 @@
+// The search page's interactive plots (Plotly, served from the installed package): parallel
+// coordinates whose brushing filters the leaderboard, slice, contour, intermediate values,
+// timeline, EDF, and the live view of running trials. Every number comes from the /plots
+// endpoints, which bound what they send; this script only draws it. Colours: Okabe-Ito.
+"use strict";
+(function () {
+  const box = document.getElementById("explore");
+  if (!box) return;
+  const status = document.getElementById("explore-status");
+  const STATUS_COLOURS = {
+    completed: "#0072B2", pruned: "#E69F00", running: "#009E73", failed: "#D55E00",
+    duplicate: "#999999", interrupted: "#CC79A7", cancelled: "#555555",
+  };
+  const CONFIG = { displaylogo: false, responsive: true };
+  const BASE = { margin: { l: 60, r: 20, t: 10, b: 50 }, font: { size: 12 }, hovermode: "closest" };
+  let data = null;
+
+  function say(text) { status.textContent = text; status.hidden = !text; }
+
+  async function get(url) {
+    const sent = (window.convnasAuth && window.convnasAuth(false)) || {};
+    const response = await fetch(url, { headers: sent });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.detail || body.title || String(response.status));
+    return body;
+  }
+
+  // ---- the axes: a parameter's drawn value (log10 for a log range, a choice's index) ----
+  const axes = () => data.params;
+  const objective = () => data.objectives[0].metric;
+  function drawn(axis, value) {
+    if (value === null || value === undefined) return null;
+    return axis.log ? Math.log10(value) : value;
+  }
+  function missingAt(axis) {  // where "not sampled" sits, below the axis's range
+    if (axis.choices) return -1;
+    const [lo, hi] = [drawn(axis, axis.low), drawn(axis, axis.high)];
+    return lo - 0.08 * ((hi - lo) || 1);
+  }
+
+  // ---- parallel coordinates, and brushing -> the leaderboard's parameter filters ----
+  // A number axis's ticks: five, evenly spaced where it is drawn, labelled with real values
+  // (a log axis is drawn in log10), and "—" for trials that did not sample it.
+  function numberTicks(axis, missing) {
+    const [lo, hi] = [drawn(axis, axis.low), drawn(axis, axis.high)];
+    const ticks = [0, 1, 2, 3, 4].map((k) => {
+      const at = lo + (k * (hi - lo)) / 4;
+      return { at, text: Number((axis.log ? 10 ** at : at).toPrecision(3)).toString() };
+    });
+    if (missing) ticks.unshift({ at: missingAt(axis), text: "—" });
+    return { ticks, range: [missing ? missingAt(axis) : lo, hi] };
+  }
+
+  function coordinate(axis) {
+    const raw = data.sampled_values[axis.label];
+    const missing = raw.some((v) => v === null);
+    const values = raw.map((v) => (v === null ? missingAt(axis) : drawn(axis, v)));
+    if (!axis.choices) return { label: axis.label, values, ...numberTicks(axis, missing) };
+    const ticks = axis.choices.map((text, at) => ({ at, text }));
+    if (missing) ticks.unshift({ at: -1, text: "—" });
+    const range = [missing ? -1 : 0, Math.max(axis.choices.length - 1, 1)];
+    return { label: axis.label, values, ticks, range, bands: true };
+  }
+
+  function objectiveCoordinate(metric) {
+    const raw = data.values[metric];
+    const known = raw.filter((v) => v !== null);
+    let [lo, hi] = [Math.min(...known), Math.max(...known)];
+    if (!known.length) [lo, hi] = [0, 1];
+    const pad = (hi - lo) * 0.08 || 0.5;
+    const ticks = [0, 1, 2, 3, 4].map((k) => lo + (k * (hi - lo)) / 4).map((at) => ({ at, text: String(+at.toPrecision(3)) }));
+    ticks.unshift({ at: lo - pad, text: "—" });
+    return { label: metric, values: raw.map((v) => (v === null ? lo - pad : v)), ticks, range: [lo - pad, hi] };
+  }
+
+  let parcoords = null;
+  function drawParcoords() {
+    const coordinates = axes().map(coordinate);
+    for (const o of data.objectives) coordinates.push(objectiveCoordinate(o.metric));
+    const el = document.getElementById("plot-parcoords");
+    el.style.minWidth = `${coordinates.length * 90 + 140}px`;
+    const kept = parcoords ? parcoords.brushes() : {};
+    parcoords = window.convnasParcoords(el, {
+      axes: coordinates, colour: data.values[objective()], colourLabel: objective(), onBrush: brushed,
+    });
+    for (const [i, range] of Object.entries(kept)) parcoords.setBrush(Number(i), range);
+  }
+
+  function filterOf(axis, [lo, hi]) {
+    if (axis.choices) {
+      const picked = axis.choices.filter((_, i) => lo - 0.5 <= i && i <= hi + 0.5);
+      return picked.length ? `${axis.label}=${picked.join(",")}` : null;
+    }
+    let [low, high] = axis.log ? [10 ** lo, 10 ** hi] : [lo, hi];
+    low = Math.max(low, axis.low); high = Math.min(high, axis.high);
+    return low <= high ? `${axis.label}:${low.toPrecision(6)}..${high.toPrecision(6)}` : null;
+  }
+
+  // Brushes on parameter axes become the leaderboard's filters; an objective's brush only
+  // highlights (the leaderboard has no filter on accuracy).
+  function brushed(brushes) {
+    const filters = [];
+    for (const [i, range] of Object.entries(brushes)) {
+      const axis = axes()[Number(i)];
+      const made = axis && filterOf(axis, range);
+      if (made) filters.push(made);
+    }
+    const input = document.querySelector("#board input[data-params]");
+    if (input) input.value = filters.join(" ");
+    refreshBoard();
+  }
+
+  // The leaderboard, as the server renders it with the form's filters, swapped in place.
+  async function refreshBoard() {
+    const form = document.querySelector("#board form.filters");
+    const board = document.getElementById("board");
+    if (!form || !board) return;
+    const query = new URLSearchParams(new FormData(form));
+    for (const [key, value] of [...query.entries()]) if (!value) query.delete(key);
+    const response = await fetch(`${board.dataset.board}?${query}`);
+    const html = await response.text();
+    const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("board");
+    if (!response.ok || !fresh) {
+      const detail = new DOMParser().parseFromString(html, "text/html").querySelector(".error-detail");
+      say(`The leaderboard did not update: ${detail ? detail.textContent : response.status}`);
+      return;
+    }
+    board.replaceWith(fresh);
+    window.history.replaceState(null, "", `?${query}`);
+    say("");
+  }
+  window.convnasRefreshBoard = refreshBoard;
+
+  // ---- hover and click: every point carries its trial number ----
+  function openOnClick(el) {
+    if (el.dataset.clicks) return;
+    el.dataset.clicks = "yes";
+    el.on("plotly_click", (event) => {
+      const point = event.points && event.points[0];
+      const trial = point && (Array.isArray(point.customdata) ? point.customdata[0] : point.customdata);
+      if (trial !== undefined && trial !== null) window.location.href = box.dataset.trial + trial;
+    });
+  }
+
+  function fillSelect(select, chosen, withNumber) {
+    if (select.options.length) return;
+    if (withNumber) select.add(new Option("trial number (history)", ""));
+    for (const axis of axes()) select.add(new Option(axis.label, axis.label));
+    if (chosen) select.value = chosen;
+  }
+
+  // ---- slice (and history: the objective against the trial number) ----
+  function drawSlice() {
+    const select = document.getElementById("slice-x");
+    fillSelect(select, axes()[0] && axes()[0].label, true);
+    const metric = objective();
+    const label = select.value;
+    const axis = axes().find((a) => a.label === label);
+    const keep = data.trial.map((_, i) => i).filter((i) => data.values[metric][i] !== null &&
+      (!axis || data.sampled_values[label][i] !== null));
+    const x = keep.map((i) => (axis ? data.sampled_values[label][i] : data.trial[i]));
+    const trace = {
+      type: "scatter", mode: "markers", x, y: keep.map((i) => data.values[metric][i]),
+      customdata: keep.map((i) => data.trial[i]),
+      marker: { color: keep.map((i) => data.trial[i]), colorscale: "Cividis", size: 7, showscale: true, colorbar: { title: { text: "trial" } } },
+      hovertemplate: `trial %{customdata}<br>${label || "trial number"} %{x}<br>${metric} %{y:.4f}<extra></extra>`,
+    };
+    const xaxis = { title: { text: label || "trial number" } };
+    if (axis && axis.log) xaxis.type = "log";
+    if (axis && axis.choices) Object.assign(xaxis, { tickvals: axis.choices.map((_, i) => i), ticktext: axis.choices });
+    const el = document.getElementById("plot-slice");
+    Plotly.react(el, [trace], { ...BASE, xaxis, yaxis: { title: { text: metric } } }, CONFIG);
+    openOnClick(el);
+  }
+
+  // ---- contour: the server's grid of means, with the trials on top ----
+  async function drawContour() {
+    const sx = document.getElementById("contour-x"), sy = document.getElementById("contour-y");
+    const el = document.getElementById("plot-contour");
+    if (axes().length < 2) { el.textContent = "A contour needs two searched parameters."; return; }
+    fillSelect(sx, axes()[0].label, false);
+    fillSelect(sy, axes()[1].label, false);
+    if (sx.value === sy.value) { el.textContent = "Choose two different parameters."; return; }
+    const grid = await get(`${box.dataset.contour}?${new URLSearchParams({ x: sx.value, y: sy.value })}`);
+    const layout = { ...BASE, xaxis: axisLayout(grid.x), yaxis: axisLayout(grid.y) };
+    const cells = {
+      type: grid.x.choices || grid.y.choices ? "heatmap" : "contour",
+      x: grid.x_centers, y: grid.y_centers, z: grid.mean, customdata: grid.count,
+      colorscale: "Viridis", connectgaps: false, colorbar: { title: { text: grid.metric } },
+      hovertemplate: `${grid.x.label} %{x}<br>${grid.y.label} %{y}<br>mean ${grid.metric} %{z:.4f} over %{customdata} trials<extra></extra>`,
+    };
+    const keep = data.trial.map((_, i) => i).filter((i) =>
+      data.sampled_values[grid.x.label][i] !== null && data.sampled_values[grid.y.label][i] !== null);
+    const points = {
+      type: "scatter", mode: "markers", x: keep.map((i) => data.sampled_values[grid.x.label][i]),
+      y: keep.map((i) => data.sampled_values[grid.y.label][i]), customdata: keep.map((i) => data.trial[i]),
+      marker: { size: 5, color: "#ffffff", line: { color: "#222", width: 1 } },
+      hovertemplate: "trial %{customdata}<extra></extra>", showlegend: false,
+    };
+    Plotly.react(el, [cells, points], layout, CONFIG);
+    openOnClick(el);
+  }
+
+  function axisLayout(axis) {
+    const out = { title: { text: axis.label } };
+    if (axis.log) out.type = "log";
+    if (axis.choices) Object.assign(out, { tickvals: axis.choices.map((_, i) => i), ticktext: axis.choices });
+    return out;
+  }
+
+  // ---- intermediate values: one line per trial (one trace per status, gaps between trials) ----
+  function curveTraces(items) {
+    const byStatus = {};
+    for (const c of items) {
+      const t = byStatus[c.status] || (byStatus[c.status] = { x: [], y: [], customdata: [] });
+      c.epochs.forEach((e, k) => { t.x.push(e); t.y.push(c.val_acc[k]); t.customdata.push(c.trial); });
+      t.x.push(null); t.y.push(null); t.customdata.push(null);
+    }
+    return Object.entries(byStatus).map(([name, t]) => ({
+      type: "scatter", mode: "lines+markers", name, ...t,
+      line: { color: STATUS_COLOURS[name] || "#333", width: 1 }, marker: { size: 4 },
+      hovertemplate: `trial %{customdata} (${name})<br>epoch %{x}: val_acc %{y:.4f}<extra></extra>`,
+    }));
+  }
+
+  async function drawCurves() {
+    const curves = await get(box.dataset.curves);
+    const el = document.getElementById("plot-curves");
+    const layout = { ...BASE, xaxis: { title: { text: "epoch" }, dtick: 1 }, yaxis: { title: { text: "val_acc" } } };
+    Plotly.react(el, curveTraces(curves.items), layout, CONFIG);
+    openOnClick(el);
+  }
+
+  // ---- timeline: trials as bars per node over time ----
+  function drawTimeline() {
+    const origin = data.origin ? Date.parse(data.origin) : null;
+    const el = document.getElementById("plot-timeline");
+    if (origin === null) { el.textContent = "No trial has started yet."; return; }
+    const now = (Date.now() - origin) / 1000;
+    const byStatus = {};
+    data.trial.forEach((trial, i) => {
+      if (data.started[i] === null) return;
+      const t = byStatus[data.status[i]] || (byStatus[data.status[i]] = { x: [], y: [], customdata: [] });
+      const end = data.finished[i] === null ? now : data.finished[i];
+      const node = data.node[i] || "unknown node";
+      t.x.push(new Date(origin + data.started[i] * 1000), new Date(origin + end * 1000), null);
+      t.y.push(node, node, null);
+      t.customdata.push(trial, trial, null);
+    });
+    const traces = Object.entries(byStatus).map(([name, t]) => ({
+      type: "scatter", mode: "lines", name, ...t,
+      line: { color: STATUS_COLOURS[name] || "#333", width: 10 },
+      hovertemplate: `trial %{customdata} (${name})<br>%{y}<br>%{x}<extra></extra>`,
+    }));
+    Plotly.react(el, traces, { ...BASE, margin: { l: 160, r: 20, t: 10, b: 50 }, xaxis: { type: "date" } }, CONFIG);
+    openOnClick(el);
+  }
+
+  function drawEdf() {
+    const el = document.getElementById("plot-edf");
+    const trace = {
+      type: "scatter", mode: "lines", line: { shape: "hv", color: "#0072B2" },
+      x: data.edf.map((p) => p[0]), y: data.edf.map((p) => p[1]),
+      hovertemplate: `${objective()} %{x:.4f}: %{y:.1%} of the completed trials at or below<extra></extra>`,
+    };
+    const layout = { ...BASE, xaxis: { title: { text: objective() } }, yaxis: { title: { text: "fraction of trials" }, range: [0, 1.02] } };
+    Plotly.react(el, [trace], layout, CONFIG);
+  }
+
+  // ---- the live view: the running trials' curves, polled; the rest refreshed on a change ----
+  async function drawLive() {
+    const live = await get(`${box.dataset.curves}?status=running`);
+    const fig = document.getElementById("fig-live");
+    fig.hidden = !live.items.length;
+    const list = document.getElementById("live-trials");
+    const LISTED = 24;
+    const more = live.items.length - LISTED;
+    list.replaceChildren(...live.items.slice(0, LISTED).map((c) => {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = box.dataset.trial + c.trial;
+      a.textContent = `trial ${c.trial}`;
+      const last = c.val_acc[c.val_acc.length - 1];
+      li.append(a, ` · epoch ${c.epochs[c.epochs.length - 1]} · val_acc ${last === null ? "—" : last.toFixed(4)}`);
+      li.dataset.trial = c.trial;
+      li.dataset.epochs = c.epochs.length;
+      return li;
+    }));
+    if (more > 0) {
+      const li = document.createElement("li");
+      li.textContent = `and ${more} more running (the leaderboard's status filter lists them all)`;
+      list.append(li);
+    }
+    if (!live.items.length) return;
+    const el = document.getElementById("plot-live");
+    const layout = { ...BASE, xaxis: { title: { text: "epoch" }, dtick: 1 }, yaxis: { title: { text: "val_acc" } } };
+    Plotly.react(el, curveTraces(live.items), layout, CONFIG);
+    openOnClick(el);
+  }
+
+  // Each plot is drawn when it scrolls into view (and drawn again on a refresh once it has
+  // been): the page does not wait for plots no one looks at, and the first one is up sooner.
+  const DRAW = {
+    "plot-parcoords": drawParcoords, "plot-slice": drawSlice, "plot-contour": drawContour,
+    "plot-curves": drawCurves, "plot-timeline": drawTimeline, "plot-edf": drawEdf,
+  };
+  const started = new Set();
+  function draw(id) {
+    started.add(id);
+    const ready = id === "plot-parcoords" ? Promise.resolve() : plotlyReady();
+    return ready.then(DRAW[id]).catch((err) => say(`${id.slice(5)}: ${err.message}`));
+  }
+  const watcher = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting || !data) continue;
+      watcher.unobserve(entry.target);
+      draw(entry.target.id).then(() => { entry.target.dataset.drawn = "yes"; });
+    }
+  }, { rootMargin: "300px" });
+
+  async function drawAll() {
+    data = await get(box.dataset.trials);
+    if (!data.trial.length) { say("No trial yet: the plots appear with the first one."); return; }
+    const shown = data.sampled ? `${data.trial.length.toLocaleString()} of ${data.total.toLocaleString()} trials (the best, the running and an even spread)` : `${data.total.toLocaleString()} trials`;
+    say(data.sampled ? `Showing ${shown}.` : "");
+    for (const id of Object.keys(DRAW)) {
+      if (started.has(id)) draw(id); else watcher.observe(document.getElementById(id));
+    }
+    await plotlyReady().then(drawLive);
+    box.dataset.ready = "yes";
+  }
+  window.convnasRefreshPlots = async () => {
+    await Promise.all([drawAll(), refreshBoard()]);
+  };
+
+  // Plotly (4.8 MB) is fetched once the parallel coordinates, which do not need it, are up:
+  // the page is usable before the browser spends a second compiling it.
+  let plotly = null;
+  function plotlyReady() {
+    if (window.Plotly) return Promise.resolve();
+    if (!plotly) {
+      plotly = new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = box.dataset.plotly;
+        script.onload = resolve;
+        script.onerror = () => reject(new Error("plotly.min.js did not load"));
+        document.head.append(script);
+      });
+    }
+    return plotly;
+  }
+
+  function start() {
+    document.getElementById("slice-x").addEventListener("change", drawSlice);
+    for (const id of ["contour-x", "contour-y"]) {
+      document.getElementById(id).addEventListener("change", () => drawContour().catch((e) => say(`Contour: ${e.message}`)));
+    }
+    drawAll().catch((err) => say(`The plots could not load: ${err.message}`));
+    const summary = document.getElementById("summary");
+    if (summary && summary.dataset.live === "yes") {
+      const tick = () => plotlyReady().then(drawLive).catch(() => {}).finally(() => window.setTimeout(tick, 3000));
+      window.setTimeout(tick, 3000);
+    }
+  }
+  start();
+})();
