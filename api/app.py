@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from api import methods, openapi, problems
 from api.deps import EngineHolder, no_nul
-from api.routes import charts, health, metrics, presets, searches, spaces, trials
+from api.routes import charts, health, metrics, notes, presets, searches, spaces, trials
 from api.security import (
     LOOPBACK_HOSTS,
     BodyDeadline,
@@ -74,7 +74,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.tokens = TokenCheck(settings.tokens(), private_reads=settings.api_read == "token")
     problems.install(app)
     app.add_exception_handler(ClientDisconnect, client_gone)
-    for module in (searches, trials, charts, spaces, presets, health):
+    for module in (searches, trials, notes, charts, spaces, presets, health):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(metrics.router)  # /metrics, where Prometheus looks by default
     install_pages(app)  # the web pages at /, their assets at /static

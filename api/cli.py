@@ -17,6 +17,7 @@ from api.commands import (
     board_cmd,
     fit_cmd,
     graph_cmd,
+    note_cmd,
     search_cmd,
     serve_cmd,
     space_cmd,
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 for module in (space_cmd, arch_cmd, graph_cmd, train_cmd, search_cmd, board_cmd, serve_cmd):
     module.register(app)
+note_cmd.register(app)  # convnas note (issue 23)
 fit_cmd.register(app)  # convnas fit, convnas neural synth (issue 14)
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
 from space.cost import human_bytes, human_count
+
+# Notes are written by anyone with a token and read by everyone: raw HTML stays text (html
+# off; markdown-it refuses javascript: and the like in links itself), and images are off so
+# that a note never makes a page load anything, from elsewhere or not.
+_MARKDOWN = MarkdownIt("js-default", {"html": False}).disable("image")
+# A note sits under the page's h2 "Note": its own headings start one level below.
+_HEADING_SHIFT = 2
 
 
 def number(value: Any) -> str:
@@ -59,10 +69,20 @@ def span(start: datetime | None, end: datetime | None) -> float | None:
     return max((stop - start).total_seconds(), 0.0)
 
 
+def markdown(text: str | None) -> Markup:
+    """A note's markdown as safe HTML (its headings from h3 down)."""
+    tokens = _MARKDOWN.parse(text or "")
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + _HEADING_SHIFT, 6)}"
+    return Markup(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}))  # noqa: S704
+
+
 FILTERS = {
     "number": number,
     "size": size,
     "accuracy": accuracy,
     "duration": duration,
     "when": when,
+    "markdown": markdown,
 }

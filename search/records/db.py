@@ -166,6 +166,10 @@ class Search(Base):
     # Each time its driver lost the Ray cluster and it went back to the queue, to be resumed
     # (search.records.lifecycle.recover): [{at, reason}], oldest first. Deferred as data_roots.
     recoveries: Mapped[list[Any] | None] = mapped_column(deferred=True)
+    # A researcher's markdown note (search.service.notes; NULL: none). Deferred as data_roots;
+    # evaluates_none: an INSERT that does not set it leaves it out, as it does the JSON
+    # columns, so that recording a search names no column a database a revision behind lacks.
+    note: Mapped[str | None] = mapped_column(Text().evaluates_none(), deferred=True)
 
     trials: Mapped[list[Trial]] = relationship(
         back_populates="search", cascade="all, delete-orphan", passive_deletes=True
@@ -239,6 +243,9 @@ class Trial(Base):
     # Each time Ray Tune started it (search.retries runs it again after its worker died), oldest
     # first: {attempt, node, started_at, ended_at, epochs, outcome, error}; see trial_rows.
     attempts: Mapped[list[Any] | None]
+    # A researcher's markdown note, as on Search (deferred: only a trial's own page reads it,
+    # never a leaderboard's rows).
+    note: Mapped[str | None] = mapped_column(Text().evaluates_none(), deferred=True)
 
     search: Mapped[Search] = relationship(back_populates="trials")
     metrics: Mapped[list[TrialMetric]] = relationship(

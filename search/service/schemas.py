@@ -62,7 +62,12 @@ class SearchOut(Schema):
     finished_at: datetime | None
     runner: str | None
     heartbeat_age: float | None = Field(description="Seconds since the driver's heartbeat")
-    note: str | None = Field(description="Why it ended as it did (failure reason, ...)")
+    reason: str | None = Field(
+        default=None, description="Why it ended as it did (failure reason, ...)"
+    )
+    note: str | None = Field(
+        default=None, description="A researcher's note on it, in markdown (null: none)"
+    )
     recoveries: list[RecoveryOut] = Field(
         default_factory=list,
         description="Each time its driver lost the Ray cluster and it was queued again to "
@@ -214,6 +219,9 @@ class TrialDetail(TrialOut):
     attempts: list[AttemptOut] = Field(
         default_factory=list,
         description="Each time Ray Tune ran it (search.retries), oldest first; [] before 0008",
+    )
+    note: str | None = Field(
+        default=None, description="A researcher's note on it, in markdown (null: none)"
     )
 
 

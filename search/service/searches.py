@@ -164,7 +164,7 @@ def list_searches(
 ) -> SearchPage:
     """Searches newest first, optionally one status or one name, a page at a time."""
     check_page(limit, offset)
-    query = select(Search).options(undefer(Search.recoveries))
+    query = select(Search).options(undefer(Search.recoveries), undefer(Search.note))
     if status is not None:
         query = query.where(Search.status == _search_status(status))
     if name is not None:

@@ -19,6 +19,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, over
 from sqlalchemy import Engine
 
 from search.records.leaderboard import TrialQuery
+from search.service import notes as _notes
 from search.service import searches as _searches
 from search.service import trials as _trials
 from search.service.schemas import (
@@ -57,9 +58,13 @@ class Service(Protocol):
 
     def delete(self, ref: str | int) -> ActionOut: ...
 
+    def set_search_note(self, ref: str | int, note: str | None) -> SearchOut: ...
+
     def trials(self, ref: str | int, query: TrialQuery = TrialQuery()) -> LeaderboardPage: ...
 
     def trial(self, ref: str | int, number: int) -> TrialDetail: ...
+
+    def set_trial_note(self, ref: str | int, number: int, note: str | None) -> TrialDetail: ...
 
     def export(
         self,
@@ -105,8 +110,10 @@ class LocalService:
     cancel = operation(_searches.cancel)
     resume = operation(_searches.resume)
     delete = operation(_searches.delete)
+    set_search_note = operation(_notes.set_search_note)
     trials = operation(_trials.trials)
     trial = operation(_trials.trial)
+    set_trial_note = operation(_notes.set_trial_note)
     export = operation(_trials.export)
 
     def close(self) -> None:

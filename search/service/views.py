@@ -80,7 +80,8 @@ def _search_out(
         finished_at=search.finished_at,
         runner=search.runner,
         heartbeat_age=round((utcnow() - beat).total_seconds(), 1) if beat else None,
-        note=search.error,
+        reason=search.error,
+        note=search.note,
         recoveries=search.recoveries or [],
     )
 
@@ -121,7 +122,7 @@ def _has_weights(checkpoint: str | None) -> bool:
 
 def trial_detail(trial: Trial, rank: int | None) -> TrialDetail:
     fields = {**_row_fields(trial, rank), "neural": _public(trial, "neural")}
-    for name in ("search_id", "arch", "preprocessing", "started_at", "finished_at"):
+    for name in ("search_id", "arch", "preprocessing", "started_at", "finished_at", "note"):
         fields[name] = getattr(trial, name)
     fields["has_weights"] = _has_weights(trial.checkpoint)
     fields["history"] = [EpochOut.model_validate(m) for m in trial.metrics]

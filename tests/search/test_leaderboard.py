@@ -149,7 +149,7 @@ def test_migration_0003_backfills_cell_kinds_of_existing_trials(db_url: str) -> 
 
 
 def test_a_new_database_is_at_the_head_revision(engine: Engine) -> None:
-    assert head_revision() == "0009"
+    assert head_revision() == "0010"
     with session_scope(engine) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Trial)) == 0
         assert Trial.__table__.c.cell_kinds.nullable
