@@ -6,7 +6,7 @@ holds ``--trials`` (10,000), accuracies nudged so that copies do not tie
 (``tests/search/explore_helpers.py``). The real app is served by uvicorn on a free port and asked
 over HTTP, one request at a time:
 
-  * every plot endpoint (``/plots/trials``, ``/plots/curves``, ``/plots/contour``) and the
+  * every plot endpoint (``/plots/trials``, ``/curves``, ``/contour``, ``/convrnn``) and the
     leaderboard fragment that brushing fetches, with two parameter filters: p50 and p95 of
     ``--requests`` after two warm-up requests, and the response size;
   * in Chromium (when ``/usr/bin/chromium`` and playwright are there): the time from navigation
@@ -104,6 +104,7 @@ def endpoints(base: str, search_id: int, requests: int) -> list[dict[str, Any]]:
         f"{api}/plots/curves",
         f"{api}/plots/curves?status=running",
         f"{api}/plots/contour?x=training.lr&y=cells.main.kind",
+        f"{api}/plots/convrnn",
         board,
     ]
     with httpx.Client(base_url=base, timeout=60) as client:

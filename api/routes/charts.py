@@ -11,7 +11,14 @@ from api.deps import Engine_, Ref
 from api.problems import responses
 from api.security import read_access
 from search import service
-from search.service import ContourOut, CurvesOut, ExploreOut, ImportanceOut, SearchCharts
+from search.service import (
+    ContourOut,
+    ConvRNNViews,
+    CurvesOut,
+    ExploreOut,
+    ImportanceOut,
+    SearchCharts,
+)
 
 router = APIRouter(prefix="/searches/{ref}", tags=["charts"], dependencies=[Depends(read_access)])
 
@@ -74,3 +81,15 @@ Label = Annotated[str, Query(min_length=1, max_length=500, description="A search
 )
 def plot_contour(engine: Engine_, ref: Ref, x: Label, y: Label) -> ContourOut:
     return service.contour(engine, ref, x, y)
+
+
+@router.get(
+    "/plots/convrnn",
+    response_model=ConvRNNViews,
+    responses=responses(401, 403, 404),
+    summary="The feedback-edge map and the RGC switches (use by the top 10% against all "
+    "completed trials, the objective with and without) and the best trials' accuracy per "
+    "unroll step",
+)
+def plot_convrnn(engine: Engine_, ref: Ref) -> ConvRNNViews:
+    return service.convrnn_views(engine, ref)

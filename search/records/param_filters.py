@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +21,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from search.errors import InvalidRequest
 from search.records.db import Search, Trial
+from search.records.lru import LRU
 from space.describe import param_domains
 from space.params import Boolean, Categorical, FloatRange, IntRange, Scalar, SearchDomain
 from space.spec import spec_from_data
@@ -194,21 +193,13 @@ def _postgres_text(element: JsonText, compiler: Any, **kw: Any) -> str:
     return f"(({column} -> {key})::text)"
 
 
-_DOMAINS: OrderedDict[str, dict[str, SearchDomain]] = OrderedDict()
-_DOMAINS_KEPT = 64
-_domains_lock = threading.Lock()
+_DOMAINS: LRU[dict[str, SearchDomain]] = LRU(64)
 
 
 def search_domains(search: Search) -> dict[str, SearchDomain]:
     """The searched parameters of a stored search (its spec, validated once per process: a
     spec never changes once stored, and the study name is unique per search)."""
-    with _domains_lock:
-        if search.study_name in _DOMAINS:
-            _DOMAINS.move_to_end(search.study_name)
-            return _DOMAINS[search.study_name]
-    found = param_domains(spec_from_data(search.spec, source=f"search {search.id}"))
-    with _domains_lock:
-        _DOMAINS[search.study_name] = found
-        while len(_DOMAINS) > _DOMAINS_KEPT:
-            _DOMAINS.popitem(last=False)
-    return found
+    return _DOMAINS.get(
+        search.study_name,
+        lambda: param_domains(spec_from_data(search.spec, source=f"search {search.id}")),
+    )

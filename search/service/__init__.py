@@ -22,6 +22,7 @@ from search.records.leaderboard import MAX_AMOUNT, MAX_OFFSET, SORT_COLUMNS, Tri
 from search.records.param_filters import MAX_PARAM_FILTERS
 from search.records.schema_lock import SchemaLockTimeout
 from search.service.charts import ImportanceOut, SearchCharts, importance, search_charts
+from search.service.convrnn import ConvRNNViews, convrnn_views
 from search.service.health import HealthOut, RunnerOut, health, unreachable
 from search.service.metrics import MetricsOut, metrics
 from search.service.notes import MAX_NOTE_CHARS, checked_note, set_search_note, set_trial_note
@@ -82,6 +83,7 @@ __all__ = [
     "AttemptOut",
     "Conflict",
     "ContourOut",
+    "ConvRNNViews",
     "CurvesOut",
     "DatabaseError",
     "EpochOut",
@@ -116,6 +118,7 @@ __all__ = [
     "check_export_target",
     "checked_note",
     "contour",
+    "convrnn_views",
     "create_db_engine",
     "csv_text",
     "curves",

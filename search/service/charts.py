@@ -10,8 +10,6 @@ Importance needs Optuna's study; it is imported lazily, computed on at most
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +19,7 @@ from sqlalchemy import Engine, func, select
 from search.records import repository as repo
 from search.records.db import Trial, decode_cells, read_scope
 from search.records.leaderboard import default_sort, objectives_of, parse_sort
+from search.records.lru import LRU
 from space.spec import Objective
 from space.spec import neural_region as rule
 from space.status import TrialStatus
@@ -170,8 +169,7 @@ def quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
 
 
-_cache: OrderedDict[tuple[str, str, int], ImportanceOut] = OrderedDict()
-_lock = threading.Lock()
+_cache: LRU[ImportanceOut] = LRU(_CACHE_SIZE)
 
 
 def importance(engine: Engine, ref: str | int) -> ImportanceOut:
@@ -191,16 +189,7 @@ def importance(engine: Engine, ref: str | int) -> ImportanceOut:
         )  # fmt: skip
     # The study name is unique per search (a reused id after a delete never hits the cache).
     key = (engine.url.render_as_string(hide_password=True), study_name, completed)
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    made = _compute(engine, study_name, search_id, completed, objective)
-    with _lock:
-        _cache[key] = made
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return made
+    return _cache.get(key, lambda: _compute(engine, study_name, search_id, completed, objective))
 
 
 def _compute(

@@ -19,6 +19,7 @@ from api.app import create_app
 from api.settings import ApiSettings
 from search.records.db import Trial, TrialMetric, create_db_engine, session_scope
 from tests.search.explore_helpers import populate_quickstart, sampled
+from tests.search.test_convrnn_views import edge_count_sql
 from tests.web.test_browser import CHROMIUM, DESKTOP, PHONE, _serve, _shot
 
 pytestmark = [
@@ -158,7 +159,8 @@ def test_the_page_loads_nothing_from_elsewhere(
     page: Any, served: tuple[str, int, str], tmp_path: Path
 ) -> None:
     base = served[0]
-    for figure in ("plot-slice", "plot-contour", "plot-curves", "plot-timeline", "plot-edf"):
+    figures = ("slice", "contour", "curves", "timeline", "edf", "edges", "steps", "switches")
+    for figure in (f"plot-{name}" for name in figures):
         page.locator(f"#{figure}").scroll_into_view_if_needed()
         page.wait_for_selector(f"#{figure}[data-drawn=yes]", timeout=15_000)
     _shot(page, tmp_path, "explore-desktop.png")
@@ -167,3 +169,23 @@ def test_the_page_loads_nothing_from_elsewhere(
     _shot(page, tmp_path, "explore-phone.png")
     assert page.asked and all(url.startswith(base + "/") for url in page.asked), page.asked
     assert any(url.endswith("/static/vendor/plotly.min.js") for url in page.asked)
+
+
+def test_the_edge_map_shows_the_counts_sql_finds(page: Any, served: tuple[str, int, str]) -> None:
+    _, search_id, url = served
+    page.locator("#plot-edges").scroll_into_view_if_needed()
+    page.wait_for_selector("#plot-edges[data-drawn=yes] g.edge")
+    drawn = page.locator("#plot-edges g.edge").evaluate_all(
+        "gs => gs.map(g => [g.dataset.source, g.dataset.target, Number(g.dataset.allCount),"
+        " Number(g.dataset.topCount)])"
+    )
+    engine = create_db_engine(url)
+    try:
+        for source, target, shown, top in drawn:
+            assert shown == edge_count_sql(engine, search_id, source, target), (source, target)
+            assert 0 <= top <= shown
+    finally:
+        engine.dispose()
+    row = page.locator("#edge-table tbody tr").first
+    assert row.get_attribute("data-edge") == "conv3->conv2"
+    assert f"({drawn[0][2]})" in row.inner_text()

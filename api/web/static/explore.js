@@ -267,6 +267,97 @@
     Plotly.react(el, [trace], layout, CONFIG);
   }
 
+  // ---- the ConvRNN views: one request for the edge map, the switches and the step curves ----
+  let convrnn = null;
+  async function views() {
+    if (!convrnn) convrnn = get(box.dataset.convrnn);
+    return convrnn;
+  }
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(name, attrs, text) {
+    const node = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  const pct = (x) => `${(100 * x).toFixed(0)}%`;
+  const signed = (x) => (x === null ? "—" : `${x >= 0 ? "+" : ""}${x.toFixed(4)}`);
+  const fixed = (x) => (x === null ? "—" : x.toFixed(4));
+
+  async function drawEdges() {
+    const v = await views();
+    const host = document.getElementById("plot-edges");
+    const step = 120, left = 60, width = left * 2 + step * Math.max(v.layers.length - 1, 1);
+    const base = 50 + 0.45 * step * Math.max(v.layers.length - 1, 1);  // room for the widest arc
+    const x = Object.fromEntries(v.layers.map((name, i) => [name, left + i * step]));
+    const root = svg("svg", { viewBox: `0 0 ${width} ${base + 40}`, width, height: base + 40, role: "img",
+      "aria-label": `Feedback edges of ${v.completed} completed trials` });
+    const maxEffect = Math.max(...v.edges.map((e) => Math.abs(e.effect || 0)), 1e-9);
+    for (const e of v.edges) {
+      const [x1, x2] = [x[e.source], x[e.target]];
+      if (x1 === undefined || x2 === undefined) continue;
+      const lift = 30 + Math.abs(x1 - x2) * 0.45;
+      const colour = e.effect === null ? "#999" : e.effect >= 0 ? "#0072B2" : "#D55E00";
+      const g = svg("g", { class: "edge", "data-source": e.source, "data-target": e.target,
+        "data-top-count": e.top_count, "data-all-count": e.all_count });
+      g.append(svg("title", {}, `${e.source} → ${e.target}: top 10% ${pct(e.top_share)} (${e.top_count}), all ${pct(e.all_share)} (${e.all_count}), effect ${signed(e.effect)}`));
+      g.append(svg("path", { d: `M ${x1} ${base - 18} C ${x1} ${base - lift}, ${x2} ${base - lift}, ${x2} ${base - 18}`,
+        fill: "none", stroke: colour, "stroke-width": (1 + 10 * e.top_share).toFixed(1),
+        "stroke-opacity": (0.35 + 0.65 * Math.abs(e.effect || 0) / maxEffect).toFixed(2),
+        "stroke-dasharray": e.all_count ? "" : "4 4" }));
+      root.append(g);
+    }
+    v.layers.forEach((name) => {
+      root.append(svg("rect", { x: x[name] - 40, y: base - 18, width: 80, height: 30, rx: 5, fill: "#f4f6f8", stroke: "#333" }));
+      root.append(svg("text", { x: x[name], y: base + 2, "text-anchor": "middle", "font-size": 13 }, name));
+    });
+    host.replaceChildren(root);
+    const rows = [...v.edges].sort((a, b) => b.top_share - a.top_share).map((e) => {
+      const tr = document.createElement("tr");
+      tr.dataset.edge = `${e.source}->${e.target}`;
+      for (const cell of [`${e.source} → ${e.target}`, `${pct(e.top_share)} (${e.top_count})`,
+        `${pct(e.all_share)} (${e.all_count})`, fixed(e.mean_with), fixed(e.mean_without), signed(e.effect)]) {
+        const td = document.createElement("td");
+        td.textContent = cell;
+        tr.append(td);
+      }
+      return tr;
+    });
+    document.querySelector("#edge-table tbody").replaceChildren(...rows);
+    if (!v.edges.length) host.textContent = "This space has no candidate feedback edge.";
+  }
+
+  async function drawSteps() {
+    const v = await views();
+    const el = document.getElementById("plot-steps");
+    if (!v.steps.length) { el.textContent = "No completed trial with per-step accuracy yet."; return; }
+    const traces = v.steps.map((c, rank) => ({
+      type: "scatter", mode: "lines+markers", name: `trial ${c.trial}`,
+      x: c.val_acc_per_step.map((_, t) => t + 1), y: c.val_acc_per_step,
+      customdata: c.val_acc_per_step.map(() => c.trial),
+      line: { width: rank === 0 ? 3 : 1.5 },
+      hovertemplate: `trial ${c.trial} (${v.metric} ${c.value.toFixed(4)})<br>step %{x}: %{y:.4f}<extra></extra>`,
+    }));
+    const layout = { ...BASE, xaxis: { title: { text: "time step" }, dtick: 1 }, yaxis: { title: { text: "val_acc at the step" } } };
+    Plotly.react(el, traces, layout, CONFIG);
+    openOnClick(el);
+  }
+
+  async function drawSwitches() {
+    const v = await views();
+    const el = document.getElementById("plot-switches");
+    if (!v.switches.length) { el.textContent = "No searched RGC switch in this space."; return; }
+    const names = v.switches.map((w) => `${w.label.split(".").slice(-1)[0]} = ${w.value}`);
+    const hover = v.switches.map((w) => `${w.label} = ${w.value}<br>effect on ${v.metric}: ${signed(w.effect)}`);
+    const bar = (name, key, colour) => ({
+      type: "bar", orientation: "h", name, y: names, x: v.switches.map((w) => w[key]),
+      marker: { color: colour }, customdata: hover, hovertemplate: `%{customdata}<br>${name}: %{x:.0%}<extra></extra>`,
+    });
+    const layout = { ...BASE, barmode: "group", margin: { l: 200, r: 20, t: 10, b: 40 },
+      xaxis: { tickformat: ".0%", range: [0, 1] }, yaxis: { automargin: true }, height: Math.max(380, 26 * names.length + 80) };
+    Plotly.react(el, [bar("top 10%", "top_share", "#0072B2"), bar("all", "all_share", "#BBBBBB")], layout, CONFIG);
+  }
+
   // ---- the live view: the running trials' curves, polled; the rest refreshed on a change ----
   async function drawLive() {
     const live = await get(`${box.dataset.curves}?status=running`);
@@ -303,11 +394,12 @@
   const DRAW = {
     "plot-parcoords": drawParcoords, "plot-slice": drawSlice, "plot-contour": drawContour,
     "plot-curves": drawCurves, "plot-timeline": drawTimeline, "plot-edf": drawEdf,
+    "plot-edges": drawEdges, "plot-steps": drawSteps, "plot-switches": drawSwitches,
   };
   const started = new Set();
   function draw(id) {
     started.add(id);
-    const ready = id === "plot-parcoords" ? Promise.resolve() : plotlyReady();
+    const ready = id === "plot-parcoords" || id === "plot-edges" ? Promise.resolve() : plotlyReady();
     return ready.then(DRAW[id]).catch((err) => say(`${id.slice(5)}: ${err.message}`));
   }
   const watcher = new IntersectionObserver((entries) => {
@@ -319,6 +411,7 @@
   }, { rootMargin: "300px" });
 
   async function drawAll() {
+    convrnn = null;
     data = await get(box.dataset.trials);
     if (!data.trial.length) { say("No trial yet: the plots appear with the first one."); return; }
     const shown = data.sampled ? `${data.trial.length.toLocaleString()} of ${data.total.toLocaleString()} trials (the best, the running and an even spread)` : `${data.total.toLocaleString()} trials`;
