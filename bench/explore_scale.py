@@ -45,10 +45,10 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.app import create_app  # noqa: E402
-from api.settings import ApiSettings  # noqa: E402
-from search.records.db import create_db_engine  # noqa: E402
-from tests.search.explore_helpers import grow_by_copies, populate_quickstart  # noqa: E402
+from api.app import create_app
+from api.settings import ApiSettings
+from search.records.db import create_db_engine
+from tests.search.explore_helpers import grow_by_copies, populate_quickstart
 
 CHROMIUM = Path("/usr/bin/chromium")
 FILTERS = ("cells.main.kind=rgc", "training.lr:0.03..0.06")
@@ -179,10 +179,13 @@ def main() -> None:
         with served(url) as base:
             measured = endpoints(base, search_id, requests)
             for m in measured:
-                log(f"{m['path'][:80]:80s} p50 {m['p50_ms']:7.1f} ms  p95 {m['p95_ms']:7.1f} ms  {m['kB']} kB")
+                times = f"p50 {m['p50_ms']:7.1f} ms  p95 {m['p95_ms']:7.1f} ms"
+                log(f"{m['path'][:80]:80s} {times}  {m['kB']} kB")
             page = browser(base, search_id, runs)
             if page:
-                log(f"page interactive in {page['interactive_s']} s; a brush re-filters in {page['brush_ms']} ms")
+                log(
+                    f"page interactive in {page['interactive_s']} s; a brush re-filters in {page['brush_ms']} ms"
+                )
     result = {"trials": trials, "database": url.split(":")[0], "endpoints": measured, "page": page}
     if args.json:
         print(json.dumps(result))

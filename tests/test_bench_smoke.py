@@ -206,3 +206,22 @@ def test_pathfinder_stats_smoke_measures_every_difficulty() -> None:
             assert 0.5 <= side["threshold"] <= 1.0 and 0.5 <= side["band"] <= 1.0, row
             assert 1.0 <= side["curves_mean"] <= row["asks"], row
     assert doc["rows"][0]["unmatched"]["all_curves"] == 1.0  # easy's two curves always fit
+
+
+@pytest.mark.browser
+def test_explore_scale_smoke_times_every_plot_endpoint_and_the_page() -> None:
+    doc, _ = run_bench("explore_scale.py")
+    assert doc["trials"] == 400
+    paths = [e["path"] for e in doc["endpoints"]]
+    assert any(p.endswith("/plots/trials") for p in paths) and any("/board?" in p for p in paths)
+    assert all(0 < e["p50_ms"] <= e["p95_ms"] and e["kB"] > 0 for e in doc["endpoints"])
+    if Path("/usr/bin/chromium").exists():
+        page = doc["page"]
+        assert page["interactive_s"] > 0 and page["brush_ms"] > 0
+
+
+def test_pls_speed_smoke_compares_with_scikit_learn() -> None:
+    doc, _ = run_bench("pls_speed.py")
+    (row,) = doc["rows"]
+    assert row["ours_s"] > 0 and row["sklearn_s"] > 0 and row["speedup"] > 0
+    assert row["max_abs_diff"] < 1e-3 * max(row["max_abs_response"], 1.0)
