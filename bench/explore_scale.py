@@ -183,9 +183,8 @@ def main() -> None:
                 log(f"{m['path'][:80]:80s} {times}  {m['kB']} kB")
             page = browser(base, search_id, runs)
             if page:
-                log(
-                    f"page interactive in {page['interactive_s']} s; a brush re-filters in {page['brush_ms']} ms"
-                )
+                brush = f"a brush re-filters in {page['brush_ms']} ms"
+                log(f"page interactive in {page['interactive_s']} s; {brush}")
     result = {"trials": trials, "database": url.split(":")[0], "endpoints": measured, "page": page}
     if args.json:
         print(json.dumps(result))
