@@ -76,7 +76,6 @@
         const status = document.getElementById("live-status");
         status.textContent = s.status;
         const changed = s.status !== summary.dataset.status || String(s.finished) !== summary.dataset.finished;
-        // Not while a note is being written (note.js marks it): its words would be lost.
         if (changed && window.convnasRefreshPlots) {
           // The search page redraws its plots and leaderboard in place (brushes kept).
           summary.dataset.status = s.status;
@@ -84,6 +83,7 @@
           await window.convnasRefreshPlots().catch(() => {});
           if (s.status !== "running" && s.status !== "queued") return;
         } else if (changed && !document.querySelector('[data-dirty="yes"]')) {
+          // A reload, but not over a note being written (note.js marks it): its words would go.
           window.location.reload();
           return;
         }
