@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -150,25 +151,28 @@ def launch_page(request: Request) -> Any:
     return _page(request, "launch.html", {"example": SPEC_YAML_EXAMPLE})
 
 
-Params = Annotated[list[str] | None, Query(max_length=MAX_PARAM_FILTERS)]
+@dataclass
+class BoardArgs:
+    """A leaderboard page's query, as its links and its form write it (the form writes its
+    parameter filters space-separated in one field: no label holds a space)."""
+
+    sort: str | None = None
+    status: str | None = None
+    cell_kind: str | None = None
+    param: Annotated[list[str] | None, Query(max_length=MAX_PARAM_FILTERS)] = None
+    offset: int = 0
+
+
+Board = Annotated[BoardArgs, Depends()]
 
 
 @router.get("/searches/{ref}", name="web_search")
-def search_page(
-    request: Request,
-    engine: Engine_,
-    ref: str,
-    sort: str | None = None,
-    status: str | None = None,
-    cell_kind: str | None = None,
-    param: Params = None,
-    offset: int = 0,
-) -> Any:
+def search_page(request: Request, engine: Engine_, ref: str, args: Board) -> Any:
     if (refused := _guarded(request)) is not None:
         return refused
     try:
         search = service.get_search(engine, _ref(ref))
-        board = _board(engine, search, sort, status, cell_kind, param, offset)
+        board = _board(engine, search, args)
         front = service.pareto(engine, search.id)
         charts = service.search_charts(engine, search.id)
     except NotFound as exc:
@@ -193,23 +197,14 @@ def search_page(
 
 
 @router.get("/searches/{ref}/board", name="web_board")
-def board_fragment(
-    request: Request,
-    engine: Engine_,
-    ref: str,
-    sort: str | None = None,
-    status: str | None = None,
-    cell_kind: str | None = None,
-    param: Params = None,
-    offset: int = 0,
-) -> Any:
+def board_fragment(request: Request, engine: Engine_, ref: str, args: Board) -> Any:
     """The leaderboard alone (the search page's own markup): what brushing a plot, the filter
     form and the live view swap in without reloading the page."""
     if (refused := _guarded(request)) is not None:
         return refused
     try:
         search = service.get_search(engine, _ref(ref))
-        board = _board(engine, search, sort, status, cell_kind, param, offset)
+        board = _board(engine, search, args)
     except NotFound as exc:
         return _error(request, 404, "Not found", str(exc))
     except InvalidRequest as exc:
@@ -217,25 +212,19 @@ def board_fragment(
     return _page(request, "_board.html", board)
 
 
-def _board(
-    engine: Engine,
-    search: SearchOut,
-    sort: str | None,
-    status: str | None,
-    cell_kind: str | None,
-    param: list[str] | None,
-    offset: int,
-) -> dict[str, Any]:
+def _board(engine: Engine, search: SearchOut, args: BoardArgs) -> dict[str, Any]:
     """A leaderboard page of ``search`` and what its markup shows: the columns with their sort
     links, the filters kept in every link, the pager."""
-    # The form writes its filters space-separated in one field (no label holds a space).
-    params = tuple(part for text in param or () for part in text.split())
+    params = tuple(part for text in args.param or () for part in text.split())
+    offset = args.offset
     query = TrialQuery(
-        sort=sort or None, status=status or None, cell_kind=cell_kind or None,
+        sort=args.sort or None, status=args.status or None, cell_kind=args.cell_kind or None,
         param=params, limit=PAGE, offset=offset,
     )  # fmt: skip
     board = service.trials(engine, search.id, query)
-    kept: dict[str, Any] = {"status": status or "", "cell_kind": cell_kind or "", "param": params}
+    kept: dict[str, Any] = {
+        "status": args.status or "", "cell_kind": args.cell_kind or "", "param": params
+    }  # fmt: skip
     return {
         "search": search,
         "board": board,

@@ -75,13 +75,15 @@
         document.getElementById("live-failed").textContent = s.failed;
         const status = document.getElementById("live-status");
         status.textContent = s.status;
+        status.className = `status status-${s.status}`;
         const changed = s.status !== summary.dataset.status || String(s.finished) !== summary.dataset.finished;
-        if (changed && window.convnasRefreshPlots) {
-          // The search page redraws its plots and leaderboard in place (brushes kept).
+        const ended = s.status !== "running" && s.status !== "queued";
+        if (changed && !ended && window.convnasRefreshPlots) {
+          // A trial finished: the search page redraws its plots and leaderboard in place
+          // (brushes kept); the page is loaded again once, when the search ends.
           summary.dataset.status = s.status;
           summary.dataset.finished = String(s.finished);
           await window.convnasRefreshPlots().catch(() => {});
-          if (s.status !== "running" && s.status !== "queued") return;
         } else if (changed && !document.querySelector('[data-dirty="yes"]')) {
           // A reload, but not over a note being written (note.js marks it): its words would go.
           window.location.reload();
