@@ -80,12 +80,18 @@ def numeric(domain: SearchDomain) -> bool:
     return False
 
 
+# An integer range this short reads as its values (a set filter; one cell each in a plot).
+FEW_VALUES = 12
+
+
 def choices(domain: SearchDomain) -> tuple[Scalar, ...] | None:
     """The values a set filter picks from (None for a range of numbers)."""
     if isinstance(domain, Boolean):
         return (False, True)
     if isinstance(domain, Categorical):
         return domain.choices
+    if isinstance(domain, IntRange) and (domain.size() or 0) <= FEW_VALUES:
+        return domain.values()
     return None
 
 

@@ -52,6 +52,10 @@ def test_a_set_keeps_the_trials_with_one_of_its_values(engine: Engine, search: i
     assert 0 < len(kinds) < COUNT
     present = _numbers(engine, search, "layers.conv3.present=true")
     assert present == _expected(engine, search, lambda p: p["layers.conv3.present"] is True)
+    # A short integer range takes a set too (and a range, below).
+    edges = _numbers(engine, search, "feedback.edges=1")
+    assert edges == _expected(engine, search, lambda p: p.get("feedback.edges") == 1) != set()
+    assert edges == _numbers(engine, search, "feedback.edges:1..1")
     bias = _numbers(engine, search, "cells.main.lstm.forget_bias=1.0,2.0")
     assert bias == _expected(
         engine, search, lambda p: p.get("cells.main.lstm.forget_bias") in (1.0, 2.0)

@@ -178,8 +178,10 @@
     const sx = document.getElementById("contour-x"), sy = document.getElementById("contour-y");
     const el = document.getElementById("plot-contour");
     if (axes().length < 2) { el.textContent = "A contour needs two searched parameters."; return; }
-    fillSelect(sx, axes()[0].label, false);
-    fillSelect(sy, axes()[1].label, false);
+    // By default a number against another parameter: two choices alone make a coarse grid.
+    const first = axes().find((a) => !a.choices) || axes()[0];
+    fillSelect(sx, first.label, false);
+    fillSelect(sy, axes().find((a) => a !== first).label, false);
     if (sx.value === sy.value) { el.textContent = "Choose two different parameters."; return; }
     const grid = await get(`${box.dataset.contour}?${new URLSearchParams({ x: sx.value, y: sy.value })}`);
     const layout = { ...BASE, xaxis: axisLayout(grid.x), yaxis: axisLayout(grid.y) };
@@ -232,27 +234,50 @@
   }
 
   // ---- timeline: trials as bars per node over time ----
+  // Each node's trials in lanes (a trial takes the first lane free when it starts): one bar a
+  // trial, and the lanes in use at a moment are the node's busy slots.
+  function lanes(now) {
+    const order = data.trial.map((_, i) => i).filter((i) => data.started[i] !== null)
+      .sort((a, b) => data.started[a] - data.started[b]);
+    const free = {}, lane = {};
+    for (const i of order) {
+      const node = data.node[i] || "unknown node";
+      const ends = free[node] || (free[node] = []);
+      let k = ends.findIndex((end) => end <= data.started[i]);
+      if (k < 0) k = ends.push(0) - 1;
+      ends[k] = data.finished[i] === null ? now : data.finished[i];
+      lane[i] = `${node} · ${k + 1}`;
+    }
+    return lane;
+  }
+
   function drawTimeline() {
     const origin = data.origin ? Date.parse(data.origin) : null;
     const el = document.getElementById("plot-timeline");
     if (origin === null) { el.textContent = "No trial has started yet."; return; }
     const now = (Date.now() - origin) / 1000;
+    const lane = lanes(now);
     const byStatus = {};
-    data.trial.forEach((trial, i) => {
-      if (data.started[i] === null) return;
+    for (const [key, row] of Object.entries(lane)) {
+      const i = Number(key);
       const t = byStatus[data.status[i]] || (byStatus[data.status[i]] = { x: [], y: [], customdata: [] });
       const end = data.finished[i] === null ? now : data.finished[i];
-      const node = data.node[i] || "unknown node";
       t.x.push(new Date(origin + data.started[i] * 1000), new Date(origin + end * 1000), null);
-      t.y.push(node, node, null);
-      t.customdata.push(trial, trial, null);
-    });
+      t.y.push(row, row, null);
+      t.customdata.push(data.trial[i], data.trial[i], null);
+    }
     const traces = Object.entries(byStatus).map(([name, t]) => ({
       type: "scatter", mode: "lines", name, ...t,
-      line: { color: STATUS_COLOURS[name] || "#333", width: 10 },
+      line: { color: STATUS_COLOURS[name] || "#333", width: 8 },
       hovertemplate: `trial %{customdata} (${name})<br>%{y}<br>%{x}<extra></extra>`,
     }));
-    Plotly.react(el, traces, { ...BASE, margin: { l: 160, r: 20, t: 10, b: 50 }, xaxis: { type: "date" } }, CONFIG);
+    const rows = [...new Set(Object.values(lane))].sort().reverse();
+    const layout = {
+      ...BASE, margin: { l: 190, r: 20, t: 10, b: 50 }, xaxis: { type: "date" },
+      yaxis: { type: "category", categoryorder: "array", categoryarray: rows, title: { text: "node · slot" } },
+      height: Math.min(1200, Math.max(380, 14 * rows.length + 90)),
+    };
+    Plotly.react(el, traces, layout, CONFIG);
     openOnClick(el);
   }
 
