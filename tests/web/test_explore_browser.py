@@ -53,6 +53,8 @@ def page(served: tuple[str, int, str]) -> Iterator[Any]:
         opened.on("pageerror", lambda e: errors.append(str(e)))
         opened.goto(f"{base}/searches/{search_id}")
         opened.wait_for_selector("#plot-parcoords[data-drawn=yes]", timeout=30_000)
+        # The live view fills in above the plots once Plotly is in: interact after it.
+        opened.wait_for_selector("#explore[data-ready=yes]", timeout=30_000)
         opened.asked, opened.errors = asked, errors
         yield opened
         assert not errors, errors
@@ -189,3 +191,24 @@ def test_the_edge_map_shows_the_counts_sql_finds(page: Any, served: tuple[str, i
     row = page.locator("#edge-table tbody tr").first
     assert row.get_attribute("data-edge") == "conv3->conv2"
     assert f"({drawn[0][2]})" in row.inner_text()
+
+
+def test_hovering_a_parallel_coordinates_line_names_its_trial_and_a_click_opens_it(
+    page: Any,
+) -> None:
+    axes = page.locator("#plot-parcoords .pcoords-axis")
+    axes.first.evaluate("el => el.scrollIntoView({block: 'center'})")
+    first, second = axes.nth(0).bounding_box(), axes.nth(1).bounding_box()
+    assert first is not None and second is not None
+    x = (first["x"] + second["x"]) / 2 + first["width"] / 2
+    hovered = ""
+    for y in range(int(first["y"]), int(first["y"] + first["height"]), 3):
+        page.mouse.move(x, y)
+        hovered = page.get_attribute("#plot-parcoords", "data-hovered") or ""
+        if hovered:
+            break
+    assert hovered, "no line under the pointer between the first two axes"
+    tip = page.locator("#plot-parcoords .pcoords-tip")
+    assert tip.is_visible() and tip.inner_text().startswith(f"trial {hovered} ")
+    page.mouse.click(x, y)
+    page.wait_for_url(f"**/trials/{hovered}")

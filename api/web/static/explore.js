@@ -82,6 +82,12 @@
     const kept = parcoords ? parcoords.brushes() : {};
     parcoords = window.convnasParcoords(el, {
       axes: coordinates, colour: data.values[objective()], colourLabel: objective(), onBrush: brushed,
+      labels: data.trial,
+      describe: (row) => {
+        const value = data.values[objective()][row];
+        return `trial ${data.trial[row]} (${data.status[row]}): ${objective()} ${value === null ? "—" : value.toFixed(4)}`;
+      },
+      onOpen: (row) => { window.location.href = box.dataset.trial + data.trial[row]; },
     });
     for (const [i, range] of Object.entries(kept)) parcoords.setBrush(Number(i), range);
   }

@@ -21,7 +21,8 @@
   }
 
   // spec: {axes: [{label, values, range: [lo, hi], ticks: [{at, text}], bands}], colour: [number|null],
-  //        colourLabel, onBrush(brushes)} where brushes maps an axis index to [lo, hi].
+  //        colourLabel, labels: [trial], describe(row), onBrush(brushes), onOpen(row)} where
+  //        brushes maps an axis index to [lo, hi].
   window.convnasParcoords = function (host, spec) {
     host.replaceChildren();
     host.classList.add("pcoords");
@@ -31,7 +32,7 @@
     host.append(canvas);
     const brushes = {};
     const overlays = [];
-    let width = 0, height = 0, frame = null;
+    let width = 0, height = 0, frame = null, hovered = null;
     const n = spec.axes.length;
     const lows = spec.colour.filter((v) => v !== null);
     const [cMin, cMax] = [Math.min(...lows), Math.max(...lows)];
@@ -91,6 +92,11 @@
       }
       for (const [b, group] of byBucket) lines(ctx, group, b < 0 ? "#999999" : colourAt((b + 0.5) / BUCKETS));
       ctx.globalAlpha = 1;
+      if (hovered !== null) {
+        ctx.lineWidth = 3;
+        lines(ctx, [hovered], "#000000");
+        ctx.lineWidth = 1;
+      }
       axesAndBrushes(ctx);
       host.dataset.kept = String(inside.length);
     }
@@ -184,6 +190,42 @@
       overlays.push(target);
       host.append(target);
     });
+    // Hover: the line nearest the pointer (interpolated between the two axes around it, among
+    // the lines the brushes keep) is drawn bold and named; a click opens its trial.
+    const tip = document.createElement("div");
+    tip.className = "pcoords-tip";
+    tip.hidden = true;
+    host.append(tip);
+    function nearest(px, py) {
+      const k = Math.max(0, Math.min(n - 2, Math.floor(((px - MARGIN.left) / (width - MARGIN.left - MARGIN.right)) * (n - 1))));
+      const [x0, x1] = [xOf(k), xOf(k + 1)];
+      const t = Math.max(0, Math.min(1, (px - x0) / ((x1 - x0) || 1)));
+      let best = null, gap = 8;
+      spec.colour.forEach((_, row) => {
+        if (!kept(row)) return;
+        const y = yOf(spec.axes[k], spec.axes[k].values[row]) * (1 - t) + yOf(spec.axes[k + 1], spec.axes[k + 1].values[row]) * t;
+        if (Math.abs(y - py) < gap) { gap = Math.abs(y - py); best = row; }
+      });
+      return best;
+    }
+    canvas.addEventListener("mousemove", (event) => {
+      const box = canvas.getBoundingClientRect();
+      const [px, py] = [event.clientX - box.left, event.clientY - box.top];
+      const row = py > MARGIN.top - 4 && py < height - MARGIN.bottom + 4 ? nearest(px, py) : null;
+      if (row === hovered) return;
+      hovered = row;
+      canvas.style.cursor = row === null ? "" : "pointer";
+      tip.hidden = row === null;
+      host.dataset.hovered = row === null ? "" : String(spec.labels[row]);
+      if (row !== null) {
+        tip.textContent = spec.describe(row);
+        tip.style.left = `${Math.min(px + 12, width - 220)}px`;
+        tip.style.top = `${py + 12}px`;
+      }
+      later();
+    });
+    canvas.addEventListener("mouseleave", () => { hovered = null; tip.hidden = true; later(); });
+    canvas.addEventListener("click", () => { if (hovered !== null) spec.onOpen(hovered); });
     new ResizeObserver(layout).observe(host);
     layout();
     return {
