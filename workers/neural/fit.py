@@ -6,10 +6,10 @@
   1)``. One change, for speed: each component's weight vector is computed exactly, as the top
   singular vector of ``X_k' Y_k`` (from the small ``Y_k' X_k X_k' Y_k`` eigenproblem), where
   scikit-learn runs a power iteration to the same vector (up to 500 iterations a component on
-  noisy responses). A test checks the predictions equal scikit-learn's. It is 3-8x faster (25
-  components, 256-1,024 images x 1,000-2,000 features x 50-168 neurons of random data, best of
-  3; another measurement on other data found 2-3x), not the 10-50x once claimed here. All
-  neurons of a region are fit jointly
+  noisy responses). A test checks the predictions equal scikit-learn's. It is about 3-4x faster
+  (``bench/pls_speed.py``: 2.9-3.8x at 25 components, 256-1,024 images x 256-2,000 features
+  x 40-168 neurons; earlier measurements on other shapes and
+  data gave 2-8x), not the 10-50x once claimed here. All neurons of a region are fit jointly
   (shared components, as Brain-Score fits one region's assembly).
 - Folds: K-fold over images, shuffled with ``settings.seed``. With ``labels`` (the object of
   each image), folds are *stratified* by label, so every fold holds out images of every object
