@@ -9,7 +9,8 @@ first objective:
   its answer.
 
 Every completed trial counts (the edges are read from each arch's ``feedback`` list alone, its
-sampled values from ``params``); the per-step curves are read for the best ``STEP_TRIALS``.
+sampled values from ``params``), up to an even spread of ``plots.MAX_SCANNED`` of them; the
+per-step curves are read for the best ``STEP_TRIALS``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from search.records.db import Search, Trial, TrialMetric, read_scope
 from search.records.leaderboard import default_sort, objectives_of, parse_sort
 from search.records.lru import LRU
 from search.records.param_filters import choices, search_domains, show
+from search.service.plots import even_spread
 from space.spec import spec_from_data
 from space.status import TrialStatus
 
@@ -73,6 +75,9 @@ class ConvRNNViews(BaseModel):
     edges: list[EdgeUsage] = Field(description="Every candidate feedback edge of the spec")
     switches: list[SwitchUsage] = Field(description="Each value of each searched RGC switch")
     steps: list[StepCurve] = Field(description="The best trials, best first")
+    sampled: bool = Field(
+        description="Over an even spread of 20,000 of the completed trials (more there are)"
+    )
 
 
 # The views change only when a trial completes: kept per (database, study, completed count).
@@ -94,10 +99,12 @@ def _views(engine: Engine, search: Search) -> ConvRNNViews:
     with read_scope(engine) as s:
         column, goal, metric = parse_sort(default_sort(objectives_of(search.spec)))
         done = (Trial.search_id == search.id) & (Trial.status == TrialStatus.COMPLETED)
+        done &= column.is_not(None)
+        spread = even_spread(s, done)
         order = column.desc() if goal == "max" else column.asc()
         rows = s.execute(
             select(Trial.number, column, Trial.arch["feedback"], Trial.params)
-            .where(done, column.is_not(None))
+            .where(done, *spread)
             .order_by(order, Trial.number)
         ).all()
         values = [float(r[1]) for r in rows]
@@ -120,7 +127,7 @@ def _views(engine: Engine, search: Search) -> ConvRNNViews:
     ]
     return ConvRNNViews(
         search_id=search.id, metric=metric, goal=goal, completed=len(rows), top=top,
-        layers=layers, edges=edges, switches=switches, steps=steps,
+        layers=layers, edges=edges, switches=switches, steps=steps, sampled=bool(spread),
     )  # fmt: skip
 
 

@@ -6,7 +6,8 @@ pair.
 Bounded at any search size: at most ``MAX_ROWS`` trials are sent (the best ``KEEP_BEST`` by the
 first objective, the running ones, and an even spread of the rest, by number), at most
 ``MAX_CURVES`` curves, at most ``EDF_POINTS`` EDF points (computed over every completed trial)
-and a ``GRID`` x ``GRID`` contour (aggregated over every completed trial).
+and a ``GRID`` x ``GRID`` contour (aggregated over the completed trials: an even spread of
+``MAX_SCANNED`` when there are more).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ MAX_CURVES = 300
 CURVES_BEST = 100
 EDF_POINTS = 200
 GRID = 16
+# The most trials a plot reads every value of (JSON documents): an even spread beyond.
+MAX_SCANNED = 20_000
 
 
 class ParamAxis(BaseModel):
@@ -103,6 +106,9 @@ class ContourOut(BaseModel):
     mean: list[list[float | None]] = Field(description="mean[j][i]: row j (y), column i (x)")
     count: list[list[int]]
     trials: int = Field(description="Completed trials with both parameters")
+    sampled: bool = Field(
+        description="Over an even spread of MAX_SCANNED of the completed trials (more there are)"
+    )
 
 
 def axis(label: str, domain: SearchDomain) -> ParamAxis:
@@ -294,7 +300,9 @@ def contour(engine: Engine, ref: str | int, x: str, y: str) -> ContourOut:
             raise InvalidRequest.field("y", "must differ from x", y)
         column, _, metric = parse_sort(default_sort(objectives_of(search.spec)))
         done = (Trial.search_id == search.id) & (Trial.status == TrialStatus.COMPLETED)
-        rows = s.execute(select(Trial.params, column).where(done, column.is_not(None)))
+        done &= column.is_not(None)
+        spread = even_spread(s, done)
+        rows = s.execute(select(Trial.params, column).where(done, *spread))
         ex, ey = _encoder(axes[x]), _encoder(axes[y])
         points = [
             (px, py, float(v))
@@ -302,7 +310,18 @@ def contour(engine: Engine, ref: str | int, x: str, y: str) -> ContourOut:
             if (px := ex((params or {}).get(x))) is not None
             and (py := ey((params or {}).get(y))) is not None
         ]
-    return _grid(search.id, metric, axes[x], axes[y], points)
+    grid = _grid(search.id, metric, axes[x], axes[y], points)
+    return grid.model_copy(update={"sampled": bool(spread)})
+
+
+def even_spread(s: Session, where: Any) -> list[Any]:
+    """The extra condition that keeps an even spread (by trial number) of at most about
+    MAX_SCANNED of the trials ``where`` matches: none when there are no more than that. What
+    bounds the plots that read every trial's values (the contour, the ConvRNN views)."""
+    total = s.scalar(select(func.count()).where(where)) or 0
+    if total <= MAX_SCANNED:
+        return []
+    return [Trial.number % math.ceil(total / MAX_SCANNED) == 0]
 
 
 def _grid(
@@ -325,7 +344,7 @@ def _grid(
     ]
     return ContourOut(
         search_id=search_id, metric=metric, x=ax, y=ay, x_centers=xs.centers(),
-        y_centers=ys.centers(), mean=mean, count=count, trials=len(points),
+        y_centers=ys.centers(), mean=mean, count=count, trials=len(points), sampled=False,
     )  # fmt: skip
 
 

@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 
 from search import service as svc
 from search.errors import InvalidRequest
+from search.records.lru import LRU
+from search.service import convrnn as convrnn_module
 from search.service import plots as explore_module
 from tests.search.explore_helpers import EPOCHS, accuracy, populate_quickstart, sampled
 
@@ -119,3 +121,16 @@ def test_a_contour_of_unknown_parameters_is_refused(
     with pytest.raises(InvalidRequest) as caught:
         svc.contour(engine, search, x, y)
     assert caught.value.problems[0].path == field
+
+
+def test_the_contour_and_the_convrnn_views_read_an_even_spread_of_a_large_search(
+    engine: Engine, search: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = svc.contour(engine, search, "training.lr", "cells.main.kind")
+    assert not full.sampled and not svc.convrnn_views(engine, search).sampled
+    monkeypatch.setattr(explore_module, "MAX_SCANNED", 10)
+    monkeypatch.setattr(convrnn_module, "_cache", LRU(4))  # the full views are kept otherwise
+    part = svc.contour(engine, search, "training.lr", "cells.main.kind")
+    assert part.sampled and 0 < part.trials <= 2 * 10 < full.trials
+    views = svc.convrnn_views(engine, search)
+    assert views.sampled and 0 < views.completed <= 2 * 10
