@@ -1,7 +1,7 @@
 """Search efficiency: TPE against random sampling, replayed over a table of trained configurations.
 
     .venv/bin/python bench/search_efficiency.py [--table bench/data/efficiency_table.json]
-        [--trials 20 40 100] [--concurrency 1 8 32] [--seeds 40] [--workers 2] [--json]
+        [--trials 20 40 100] [--concurrency 1 8 32] [--seeds 40] [--arms ...] [--workers 2] [--json]
     .venv/bin/python bench/search_efficiency.py --smoke --json    # a few searches, seconds
 
 The table (``bench/efficiency_table.py`` builds it; it ships under ``bench/data/``) holds every
@@ -56,23 +56,46 @@ import optuna
 from efficiency_table import DEFAULT_OUT, enumerate_configs
 from optuna.trial import TrialState
 
-from search.run.optuna_bridge import OptunaSampler, make_sampler, tpe_startup
+from search.run.optuna_bridge import OptunaSampler, make_sampler, tpe_options
 from space.sampling import freeze
 from space.spec import SearchSpec, spec_from_data
 
-# The product's samplers (search.sampler: random | tpe), and other TPE settings: ``tpe-noliar``
-# is the product's TPE without the constant liar (trials in flight are invisible to it);
-# ``tpe-10`` has Optuna's fixed 10 random startup trials instead of a tenth of the budget.
+
+def tpe_variant(**changes: Any) -> Callable[[int, int], optuna.samplers.BaseSampler]:
+    """The product's single-objective TPE (``search.run.optuna_bridge.tpe_options``) with only
+    ``changes`` made, so that a variant follows the product's other settings."""
+
+    def make(seed: int, trials: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(seed=seed, **{**tpe_options(trials), **changes})
+
+    return make
+
+
+# The product's samplers (search.sampler: random | tpe), and the product's TPE with one setting
+# changed: ``tpe-noliar`` without the constant liar (trials in flight are invisible to it);
+# ``tpe-10`` with Optuna's fixed 10 random startup trials instead of a tenth of the budget. The
+# others (issue 21's candidates; only on request with --arms): ``tpe-1``, one startup trial;
+# ``tpe-group``, multivariate over each conditional branch's parameters (``group``);
+# ``tpe-indep``, univariate; ``tpe-ei48``, 48 expected-improvement candidates instead of 24;
+# ``tpe-endpoints`` and ``tpe-prior2`` / ``tpe-prior05`` (Optuna 5 deprecates both arguments).
 ARMS: dict[str, Callable[[int, int], optuna.samplers.BaseSampler]] = {
     "random": lambda seed, trials: make_sampler("random", seed=seed, n_objectives=1, trials=trials),
     "tpe": lambda seed, trials: make_sampler("tpe", seed=seed, n_objectives=1, trials=trials),
-    "tpe-noliar": lambda seed, trials: optuna.samplers.TPESampler(
-        seed=seed, n_startup_trials=tpe_startup(trials), constant_liar=False
-    ),
-    "tpe-10": lambda seed, _: optuna.samplers.TPESampler(
-        seed=seed, n_startup_trials=10, constant_liar=True
-    ),
+    "tpe-noliar": tpe_variant(constant_liar=False),
+    "tpe-10": tpe_variant(n_startup_trials=10),
 }
+DEFAULT_ARMS = list(ARMS)
+ARMS.update(
+    {
+        "tpe-1": tpe_variant(n_startup_trials=1),
+        "tpe-group": tpe_variant(multivariate=True, group=True),
+        "tpe-indep": tpe_variant(multivariate=False),
+        "tpe-ei48": tpe_variant(n_ei_candidates=48),
+        "tpe-endpoints": tpe_variant(consider_endpoints=True),
+        "tpe-prior2": tpe_variant(prior_weight=2.0),
+        "tpe-prior05": tpe_variant(prior_weight=0.5),
+    }
+)
 SMOKE = {"seeds": 4, "trials": [12], "concurrency": [1, 4], "bootstrap": 50, "asha_trials": 12}
 ASHA_REDUCTION = 2  # search.run.tune_adapters.scheduler's reduction_factor
 
@@ -249,6 +272,7 @@ _STATE: dict[str, Any] = {}
 def _init(table: str) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="optuna")  # deprecated args
     doc = load(Path(table))
     _STATE["spec"] = spec_from_data(doc["space"])
     _STATE["doc"] = doc
@@ -429,7 +453,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--trials", type=int, nargs="+", default=[20, 40, 100], help="N")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--seeds", type=int, default=40, help="search seeds per arm")
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--arms", nargs="+", default=DEFAULT_ARMS, choices=list(ARMS))
     parser.add_argument("--bootstrap", type=int, default=1000, help="resamples of the seeds")
     parser.add_argument("--asha-trials", type=int, default=80, help="trials per ASHA search")
     parser.add_argument("--asha-target", type=int, default=40, help="ASHA: random's best of N")

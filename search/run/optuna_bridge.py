@@ -72,17 +72,31 @@ def tpe_startup(trials: int) -> int:
     return max(4, min(10, trials // 10))
 
 
+def tpe_options(trials: int) -> dict[str, Any]:
+    """The single-objective TPE's settings (all but the seed) for a search of ``trials``.
+
+    constant_liar: a trial still in flight counts as the worst result, so that concurrent asks
+    spread out instead of proposing near-copies of one point until results come back (Optuna 5
+    defaults to it; said here so that a change of default does not silently drop it). The rest
+    are Optuna 5's defaults: multivariate over the parameters every trial has (the conditional
+    ones univariate), 24 expected-improvement candidates.
+
+    Other settings measured against these (issue 21; bench/search_efficiency.py --arms, its
+    seed-mean table, trials to reach random's expected best of 40 with 8 in flight, 200 search
+    seeds, 90% intervals): these 30 (28-34); ``multivariate`` with ``group`` 29 (27-31); 1 and
+    10 startup trials 31 (28-35) and 33 (29-35); univariate 34 (31-37); 48 candidates 29
+    (26-33); ``consider_endpoints`` 30 (28-33); ``prior_weight`` 2 and 0.5 (both deprecated) 27
+    (25-30) and 34 (30-35). None is clearly better, none reaches 24. One at a time these need 29
+    (26-35) and ``group`` 25 (23-28): the gap to 24 is TPE's on that table, not the liar's."""
+    return {"n_startup_trials": tpe_startup(trials), "constant_liar": True}
+
+
 def make_sampler(
     name: str, *, seed: int | None, n_objectives: int, trials: int
 ) -> optuna.samplers.BaseSampler:
     """The Optuna sampler a spec names; every one seedable, all but random constraint-aware."""
-    # constant_liar: a trial still in flight counts as the worst result, so that concurrent asks
-    # spread out instead of proposing near-copies of one point until results come back (Optuna
-    # 5 defaults to it; said here so that a change of default does not silently drop it).
     if name == "tpe":
-        return optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=tpe_startup(trials), constant_liar=True
-        )
+        return optuna.samplers.TPESampler(seed=seed, **tpe_options(trials))
     if name == "motpe":
         # Multi-objective TPE: Optuna's TPE handles several objectives itself; multivariate
         # grouping models the joint distribution of parameters sampled together (one branch).
