@@ -7,8 +7,8 @@ Per difficulty and size, on the generator's own images (``workers.data.pathfinde
 measured on the pixels as a model would see them:
 
 - ``curves``: the mean number of 8-connected blobs (curves) per image, and the share of images
-  with as many curves as the difficulty asks (``1 + distractors``; a distractor that finds no
-  room is left out);
+  with as many curves as the difficulty asks (``1 + distractors``; generator version 5 left
+  out a distractor that found no room, version 6 draws such an image again);
 - ``threshold`` / ``band``: the best accuracy of "connected if the dots are closer than t" (or
   farther) and of "connected if the distance lies in [a, b)", over every t, a and b, once on
   the images as generated for the product (``matched`` at medium and hard) and once unmatched.
@@ -67,6 +67,7 @@ def figures(difficulty: str, size: int, images: int) -> dict[str, Any]:
         key = "matched" if matched else "unmatched"
         out[key] = {
             "seconds": round(seconds, 2),
+            "images_per_s": round(images / seconds),
             "curves_mean": round(float(blobs.mean()), 2),
             "all_curves": round(float((blobs == 1 + distractors).mean()), 3),
             "threshold": round(threshold_accuracy(dist, y[found]), 3),

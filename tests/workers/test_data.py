@@ -128,7 +128,7 @@ def test_reference_forms_agree() -> None:
 def test_pathfinder_too_small_is_an_error_not_a_hang() -> None:
     with pytest.raises(DatasetError, match=r"input\.size: pathfinder needs images of at least 16"):
         load_dataset("pathfinder", 8, 1, 2)
-    with pytest.raises(DatasetError, match="cannot fit two separate curves"):
+    with pytest.raises(DatasetError, match="cannot fit 3 separate curves"):
         load_dataset("pathfinder:size=16,length=3.0,samples=8", 16, 1, 2)
     small = load_dataset("pathfinder:size=16,samples=40", 8, 1, 2)
     assert small.input_shape == (1, 8, 8)
@@ -159,7 +159,7 @@ def test_preprocess_replays_the_recorded_pipeline_on_raw_images() -> None:
 
 def test_pathfinder_too_small_suggests_a_fix() -> None:
     with pytest.raises(DatasetError) as caught:
-        pathfinder(256, 16, 0.6, 2, 0.6, 0)
+        pathfinder(256, 16, 0.9, 3, 0.6, 0)  # hard's curves at 16 px
     message = str(caught.value)
-    assert "length 0.6 in 16x16" in message
-    assert "pathfinder:length=0.3" in message and "--input-size 32" in message
+    assert "4 separate curves of length 0.9 in 16x16" in message
+    assert "pathfinder:length=0.45" in message and "--input-size 32" in message
