@@ -216,10 +216,9 @@ def _board(engine: Engine, search: SearchOut, args: BoardArgs) -> dict[str, Any]
     """A leaderboard page of ``search`` and what its markup shows: the columns with their sort
     links, the filters kept in every link, the pager."""
     params = tuple(part for text in args.param or () for part in text.split())
-    offset = args.offset
     query = TrialQuery(
         sort=args.sort or None, status=args.status or None, cell_kind=args.cell_kind or None,
-        param=params, limit=PAGE, offset=offset,
+        param=params, limit=PAGE, offset=args.offset,
     )  # fmt: skip
     board = service.trials(engine, search.id, query)
     kept: dict[str, Any] = {
@@ -232,7 +231,7 @@ def _board(engine: Engine, search: SearchOut, args: BoardArgs) -> dict[str, Any]
         "kept": kept,
         "status_filters": STATUS_FILTERS,
         "cell_filters": CELL_FILTERS,
-        "pager": _pager(board.total, offset, PAGE, {"sort": board.sort, **kept}),
+        "pager": _pager(board.total, args.offset, PAGE, {"sort": board.sort, **kept}),
         "export_query": _query(kept),
     }
 

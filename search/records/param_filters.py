@@ -41,14 +41,6 @@ class ParamFilter:
     high: float | None = None
     values: tuple[Scalar, ...] | None = None
 
-    def text(self) -> str:
-        """The filter as it is written (what the page's links and the CLI carry)."""
-        if self.values is not None:
-            return f"{self.label}=" + ",".join(show(v) for v in self.values)
-        low = "" if self.low is None else f"{self.low:g}"
-        high = "" if self.high is None else f"{self.high:g}"
-        return f"{self.label}:{low}{RANGE_SEP}{high}"
-
     def clause(self) -> ColumnElement[bool]:
         if self.values is not None:
             texts = [json.dumps(v, ensure_ascii=False) for v in self.values]

@@ -120,7 +120,7 @@ def _views(engine: Engine, search: Search) -> ConvRNNViews:
         SwitchUsage(
             label=label,
             value=text,
-            **_usage([show_of(r[3], label) == text for r in rows], values, top),
+            **_usage([_shown(r[3], label) == text for r in rows], values, top),
         )
         for label, texts in _switches(search)
         for text in texts
@@ -131,7 +131,7 @@ def _views(engine: Engine, search: Search) -> ConvRNNViews:
     )  # fmt: skip
 
 
-def show_of(params: dict[str, Any] | None, label: str) -> str | None:
+def _shown(params: dict[str, Any] | None, label: str) -> str | None:
     if not params or label not in params:
         return None
     return show(params[label])

@@ -194,16 +194,23 @@ def _shown_numbers(s: Session, search: Search, total: int) -> list[int] | None:
     """The trial numbers to send, or None for every trial (when there are few enough)."""
     if total <= MAX_ROWS:
         return None
-    column, goal, _ = parse_sort(default_sort(objectives_of(search.spec)))
     mine = Trial.search_id == search.id
+    return sorted(_kept_numbers(s, search, mine, total, MAX_ROWS, KEEP_BEST))
+
+
+def _kept_numbers(
+    s: Session, search: Search, where: Any, total: int, cap: int, best: int
+) -> list[int]:
+    """At most ``cap`` numbers of the trials ``where`` matches (``total`` of them), in this
+    priority: the running ones, the ``best`` by the first objective, an even spread of the rest."""
+    column, goal, _ = parse_sort(default_sort(objectives_of(search.spec)))
     order = column.desc() if goal == "max" else column.asc()
-    best = select(Trial.number).where(mine, column.is_not(None)).order_by(order, Trial.number)
-    kept = set(s.scalars(best.limit(KEEP_BEST)))
-    kept.update(s.scalars(select(Trial.number).where(mine, Trial.status == TrialStatus.RUNNING)))
-    stride = max(1, math.ceil(total / max(1, MAX_ROWS - len(kept))))
-    spread = select(Trial.number).where(mine, Trial.number % stride == 0)
-    kept.update(s.scalars(spread))
-    return sorted(kept)[:MAX_ROWS]
+    kept = list(s.scalars(select(Trial.number).where(where, Trial.status == TrialStatus.RUNNING)))
+    ranked = select(Trial.number).where(where, column.is_not(None)).order_by(order, Trial.number)
+    kept += list(s.scalars(ranked.limit(best)))
+    stride = max(1, math.ceil(total / max(1, cap - len(kept))))
+    kept += list(s.scalars(select(Trial.number).where(where, Trial.number % stride == 0)))
+    return list(dict.fromkeys(kept))[:cap]
 
 
 def _rows(s: Session, search_id: int, numbers: list[int] | None, columns: Sequence[str]) -> Any:
@@ -245,32 +252,23 @@ def curves(engine: Engine, ref: str | int, status: str | None = None) -> CurvesO
         if status is not None:
             mine = mine & (Trial.status == TrialStatus.RUNNING)
         total = s.scalar(select(func.count()).where(mine)) or 0
-        ids = _curve_trials(s, search, mine, total)
-        items = _curve_items(s, ids)
+        numbers = _curve_trials(s, search, mine, total)
+        items = _curve_items(s, search.id, numbers)
         return CurvesOut(search_id=search.id, total=total, sampled=len(items) < total, items=items)
 
 
 def _curve_trials(s: Session, search: Search, mine: Any, total: int) -> list[int]:
     if total <= MAX_CURVES:
-        return list(s.scalars(select(Trial.id).where(mine)))
-    column, goal, _ = parse_sort(default_sort(objectives_of(search.spec)))
-    order = column.desc() if goal == "max" else column.asc()
-    kept = list(s.scalars(select(Trial.id).where(mine, Trial.status == TrialStatus.RUNNING)))
-    best = select(Trial.id).where(mine, column.is_not(None)).order_by(order, Trial.number)
-    kept += list(s.scalars(best.limit(CURVES_BEST)))
-    stride = max(1, math.ceil(total / max(1, MAX_CURVES - len(kept))))
-    kept += list(s.scalars(select(Trial.id).where(mine, Trial.number % stride == 0)))
-    return list(dict.fromkeys(kept))[:MAX_CURVES]
+        return list(s.scalars(select(Trial.number).where(mine)))
+    return _kept_numbers(s, search, mine, total, MAX_CURVES, CURVES_BEST)
 
 
-def _curve_items(s: Session, ids: list[int]) -> list[Curve]:
-    heads = {
-        r.id: r
-        for r in s.execute(select(Trial.id, Trial.number, Trial.status).where(Trial.id.in_(ids)))
-    }
-    points: dict[int, list[tuple[int, float | None]]] = {i: [] for i in ids}
+def _curve_items(s: Session, search_id: int, numbers: list[int]) -> list[Curve]:
+    mine = (Trial.search_id == search_id) & Trial.number.in_(numbers)
+    heads = {r.id: r for r in s.execute(select(Trial.id, Trial.number, Trial.status).where(mine))}
+    points: dict[int, list[tuple[int, float | None]]] = {i: [] for i in heads}
     stmt = select(TrialMetric.trial_id, TrialMetric.epoch, TrialMetric.val_acc)
-    for row in s.execute(stmt.where(TrialMetric.trial_id.in_(ids)).order_by(TrialMetric.epoch)):
+    for row in s.execute(stmt.where(TrialMetric.trial_id.in_(heads)).order_by(TrialMetric.epoch)):
         points[row.trial_id].append((row.epoch, _finite(row.val_acc)))
     return [
         Curve(
@@ -279,7 +277,7 @@ def _curve_items(s: Session, ids: list[int]) -> list[Curve]:
             epochs=[e for e, _ in points[i]],
             val_acc=[v for _, v in points[i]],
         )
-        for i in sorted(ids, key=lambda i: heads[i].number)
+        for i in sorted(heads, key=lambda i: heads[i].number)
         if points[i]
     ]
 

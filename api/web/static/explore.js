@@ -135,7 +135,6 @@
     window.history.replaceState(null, "", `?${query}`);
     say("");
   }
-  window.convnasRefreshBoard = refreshBoard;
 
   // ---- hover and click: every point carries its trial number ----
   function openOnClick(el) {
