@@ -443,6 +443,8 @@
   async function drawAll() {
     convrnn = null;
     data = await get(box.dataset.trials);
+    // No trial yet: no empty frames, one line instead (the live poll draws them later).
+    document.getElementById("explore-body").hidden = !data.trial.length;
     if (!data.trial.length) { say("No trial yet: the plots appear with the first one."); return; }
     const shown = data.sampled ? `${data.trial.length.toLocaleString()} of ${data.total.toLocaleString()} trials (the best, the running and an even spread)` : `${data.total.toLocaleString()} trials`;
     say(data.sampled ? `Showing ${shown}.` : "");
